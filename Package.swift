@@ -1,0 +1,86 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+  name: "eod-extract",
+  platforms: [.macOS(.v15)],
+  products: [
+    // The domain core, for other programs: exact money, valuation, performance.
+    .library(name: "EODCore", targets: ["EODCore"]),
+    .executable(name: "eod-extract", targets: ["eod-extract"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+  ],
+  targets: [
+    // Pure domain core: no I/O, no C.
+    .target(name: "EODCore"),
+
+    // C libraries, each behind a module map and wrapped once in Swift.
+    .systemLibrary(
+      name: "CSQLite", pkgConfig: "sqlite3",
+      providers: [.apt(["libsqlite3-dev"])]),
+    .systemLibrary(
+      name: "CZlib", pkgConfig: "zlib",
+      providers: [.apt(["zlib1g-dev"])]),
+    .systemLibrary(
+      name: "CLibSSH2", pkgConfig: "libssh2",
+      providers: [.apt(["libssh2-1-dev"])]),
+
+    .target(name: "EODSQLite", dependencies: ["CSQLite"]),
+    .target(name: "EODSnapshot", dependencies: ["EODCore", "EODSQLite"]),
+    .target(name: "EODRender", dependencies: ["EODCore"]),
+    .target(name: "EODCompression", dependencies: ["CZlib"]),
+    .target(
+      name: "EODSFTP",
+      dependencies: ["CLibSSH2", .product(name: "Logging", package: "swift-log")]),
+    .target(name: "EODState", dependencies: ["EODCore", "EODSQLite"]),
+    .target(
+      name: "EODDelivery",
+      dependencies: [
+        "EODSFTP", "EODState",
+        .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "Logging", package: "swift-log"),
+      ]),
+    .target(
+      name: "EODOps",
+      dependencies: [
+        .product(name: "Yams", package: "Yams"),
+        .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "Logging", package: "swift-log"),
+      ]),
+    .target(name: "EODSnapshotGen", dependencies: ["EODCore", "EODSQLite"]),
+    .target(
+      name: "EODPipeline",
+      dependencies: [
+        "EODCore", "EODSnapshot", "EODRender", "EODCompression", "EODState", "EODDelivery",
+        "EODOps",
+        .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "Logging", package: "swift-log"),
+      ]),
+    .executableTarget(
+      name: "eod-extract",
+      dependencies: [
+        "EODPipeline", "EODSnapshotGen", "EODOps",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Logging", package: "swift-log"),
+      ]),
+
+    .testTarget(name: "EODCoreTests", dependencies: ["EODCore"]),
+    .testTarget(name: "EODSnapshotTests", dependencies: ["EODSnapshot", "EODSnapshotGen"]),
+    .testTarget(name: "EODRenderTests", dependencies: ["EODRender"]),
+    .testTarget(name: "EODCompressionTests", dependencies: ["EODCompression"]),
+    .testTarget(
+      name: "EODSFTPTests",
+      dependencies: ["EODSFTP", "EODDelivery", .product(name: "Logging", package: "swift-log")]),
+    .testTarget(name: "EODOpsTests", dependencies: ["EODOps"]),
+    .testTarget(
+      name: "EODPipelineTests",
+      dependencies: ["EODPipeline", "EODSnapshotGen"],
+      resources: [.copy("Fixtures")]),
+    .testTarget(name: "EODExtractCLITests", dependencies: ["EODSnapshotGen"]),
+  ]
+)

@@ -1,0 +1,170 @@
+/// A typed SQLite error: what failed, on which database file, and SQLite's own words.
+public struct SQLiteError: Error, CustomStringConvertible, Sendable {
+  /// SQLite's primary result code.
+  public var code: Int32
+  /// SQLite's message for the failure.
+  public var message: String
+  /// The database file.
+  public var path: String
+  /// The statement being run, when there is one.
+  public var sql: String?
+
+  public var description: String {
+    var text = "SQLite error \(code) on \(path): \(message)"
+    if let sql { text += " (in: \(sql.prefix(120)))" }
+    return text
+  }
+}
+
+/// A value to bind to a statement parameter.
+public enum SQLiteValue: Sendable, Equatable {
+  case null
+  case integer(Int64)
+  case real(Double)
+  case text(String)
+  case blob([UInt8])
+}
+
+/// One connection to a SQLite database file. Owns the C handle and closes it in deinit.
+/// Not safe for concurrent use: give each thread its own connection.
+public final class SQLiteConnection {
+  public enum Mode: Sendable { case readOnly, readWrite, create }
+
+  let handle: SQLiteC.DB
+  /// The database file this connection opened.
+  public let path: String
+
+  public init(path: String, mode: Mode) throws(SQLiteError) {
+    let (db, rc) = SQLiteC.open(path, readOnly: mode == .readOnly, create: mode == .create)
+    guard rc == SQLiteC.ok, let db else {
+      let message = db.map { SQLiteC.errorMessage($0) } ?? SQLiteC.errorString(rc)
+      if let db { SQLiteC.close(db) }
+      throw SQLiteError(code: rc, message: message, path: path, sql: nil)
+    }
+    self.handle = db
+    self.path = path
+    SQLiteC.busyTimeout(db, milliseconds: 5000)
+  }
+
+  deinit { SQLiteC.close(handle) }
+
+  func error(_ rc: Int32, sql: String?) -> SQLiteError {
+    SQLiteError(code: rc, message: SQLiteC.errorMessage(handle), path: path, sql: sql)
+  }
+
+  /// Runs one or more statements that return no rows.
+  public func execute(_ sql: String) throws(SQLiteError) {
+    let rc = SQLiteC.exec(handle, sql)
+    guard rc == SQLiteC.ok else { throw error(rc, sql: sql) }
+  }
+
+  /// Prepares a statement for repeated use.
+  public func prepare(_ sql: String) throws(SQLiteError) -> SQLiteStatement {
+    let (stmt, rc) = SQLiteC.prepare(handle, sql)
+    guard rc == SQLiteC.ok, let stmt else { throw error(rc, sql: sql) }
+    return SQLiteStatement(connection: self, handle: stmt, sql: sql)
+  }
+
+  /// Rows changed by the last statement.
+  public var changes: Int { SQLiteC.changes(handle) }
+
+  public var lastInsertRowID: Int64 { SQLiteC.lastInsertRowID(handle) }
+
+  /// Runs `body` inside `BEGIN IMMEDIATE … COMMIT`, rolling back if it throws.
+  public func transaction<T>(_ body: () throws -> T) throws -> T {
+    try execute("BEGIN IMMEDIATE")
+    do {
+      let result = try body()
+      try execute("COMMIT")
+      return result
+    } catch {
+      try? execute("ROLLBACK")
+      throw error
+    }
+  }
+
+  /// Runs a query and returns the first column of the first row as text, if any.
+  public func scalarText(_ sql: String, _ bindings: [SQLiteValue] = []) throws(SQLiteError) -> String? {
+    let statement = try prepare(sql)
+    try statement.bind(bindings)
+    guard try statement.step() else { return nil }
+    return statement.text(0)
+  }
+
+  /// Runs a query and returns the first column of the first row as an integer, if any.
+  public func scalarInt(_ sql: String, _ bindings: [SQLiteValue] = []) throws(SQLiteError) -> Int64? {
+    let statement = try prepare(sql)
+    try statement.bind(bindings)
+    guard try statement.step(), !statement.isNull(0) else { return nil }
+    return statement.int64(0)
+  }
+}
+
+/// A prepared statement: a cursor over its rows. Finalized in deinit.
+public final class SQLiteStatement {
+  let connection: SQLiteConnection
+  let handle: SQLiteC.Stmt
+  /// The statement's SQL text.
+  public let sql: String
+
+  init(connection: SQLiteConnection, handle: SQLiteC.Stmt, sql: String) {
+    self.connection = connection
+    self.handle = handle
+    self.sql = sql
+  }
+
+  deinit { SQLiteC.finalize(handle) }
+
+  /// Resets the statement and binds parameters 1…n.
+  public func bind(_ values: [SQLiteValue]) throws(SQLiteError) {
+    SQLiteC.reset(handle)
+    SQLiteC.clearBindings(handle)
+    for (offset, value) in values.enumerated() {
+      let index = Int32(offset + 1)
+      let rc: Int32
+      switch value {
+      case .null: rc = SQLiteC.bindNull(handle, index)
+      case .integer(let v): rc = SQLiteC.bindInt64(handle, index, v)
+      case .real(let v): rc = SQLiteC.bindDouble(handle, index, v)
+      case .text(let v): rc = SQLiteC.bindText(handle, index, v)
+      case .blob(let v): rc = SQLiteC.bindBlob(handle, index, v)
+      }
+      guard rc == SQLiteC.ok else { throw connection.error(rc, sql: sql) }
+    }
+  }
+
+  /// Advances to the next row; false when there are no more.
+  public func step() throws(SQLiteError) -> Bool {
+    let rc = SQLiteC.step(handle)
+    if rc == SQLiteC.row { return true }
+    if rc == SQLiteC.done { return false }
+    throw connection.error(rc, sql: sql)
+  }
+
+  /// Binds and runs a statement that returns no rows.
+  public func run(_ values: [SQLiteValue] = []) throws(SQLiteError) {
+    try bind(values)
+    while try step() {}
+  }
+
+  public func reset() { SQLiteC.reset(handle) }
+
+  public var columnCount: Int { Int(SQLiteC.columnCount(handle)) }
+  public func columnName(_ index: Int) -> String { SQLiteC.columnName(handle, Int32(index)) }
+  public func isNull(_ index: Int) -> Bool { SQLiteC.columnType(handle, Int32(index)) == SQLiteC.null }
+  public func int64(_ index: Int) -> Int64 { SQLiteC.columnInt64(handle, Int32(index)) }
+  public func double(_ index: Int) -> Double { SQLiteC.columnDouble(handle, Int32(index)) }
+  public func blob(_ index: Int) -> [UInt8] { SQLiteC.columnBlob(handle, Int32(index)) }
+
+  /// The column as text, or nil when NULL.
+  public func text(_ index: Int) -> String? {
+    guard !isNull(index), let bytes = SQLiteC.columnTextBytes(handle, Int32(index)) else { return nil }
+    return String(decoding: bytes, as: UTF8.self)
+  }
+
+  /// Calls `body` with the column's UTF-8 bytes (nil when NULL) without copying them.
+  public func withTextBytes<T>(_ index: Int, _ body: (UnsafeBufferPointer<UInt8>?) throws -> T) rethrows -> T {
+    if isNull(index) { return try body(nil) }
+    return try body(SQLiteC.columnTextBytes(handle, Int32(index)))
+  }
+}

@@ -1,0 +1,3 @@
+import Testing
+
+@Test func EODExtractCLITestsBuilds() { #expect(Bool(true)) }
