@@ -14,10 +14,11 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
   ],
   targets: [
     // Pure domain core: no I/O, no C.
-    .target(name: "EODCore"),
+    .target(name: "EODCore", dependencies: [.product(name: "RealModule", package: "swift-numerics")]),
 
     // C libraries, each behind a module map and wrapped once in Swift.
     .systemLibrary(

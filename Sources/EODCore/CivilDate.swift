@@ -1,0 +1,111 @@
+/// A calendar date (proleptic Gregorian), with no time zone: a business date, a price date.
+public struct CivilDate: Sendable, Hashable, Comparable, CustomStringConvertible {
+  /// Days since 1970-01-01.
+  public let dayNumber: Int
+
+  public init(dayNumber: Int) { self.dayNumber = dayNumber }
+
+  /// A date from its parts, or nil if it does not exist (2026-02-29).
+  public init?(year: Int, month: Int, day: Int) {
+    guard (1...9999).contains(year), (1...12).contains(month),
+      day >= 1 && day <= CivilDate.daysInMonth(year: year, month: month)
+    else { return nil }
+    // Howard Hinnant's days_from_civil.
+    let y = month <= 2 ? year - 1 : year
+    let era = (y >= 0 ? y : y - 399) / 400
+    let yoe = y - era * 400
+    let mp = (month + 9) % 12
+    let doy = (153 * mp + 2) / 5 + day - 1
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+    self.dayNumber = era * 146097 + doe - 719468
+  }
+
+  /// Parses `YYYY-MM-DD` exactly; nil for anything else or an impossible date.
+  public init?(_ text: String) {
+    var text = text
+    guard let date = text.withUTF8({ CivilDate.parse($0) }) else { return nil }
+    self = date
+  }
+
+  /// Parses `YYYY-MM-DD` from UTF-8 bytes.
+  public static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> CivilDate? {
+    guard bytes.count == 10, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-") else { return nil }
+    func number(_ range: Range<Int>) -> Int? {
+      var value = 0
+      for index in range {
+        let byte = bytes[index]
+        guard byte >= 48 && byte <= 57 else { return nil }
+        value = value * 10 + Int(byte - 48)
+      }
+      return value
+    }
+    guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10) else { return nil }
+    return CivilDate(year: year, month: month, day: day)
+  }
+
+  public static func isLeap(_ year: Int) -> Bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+  }
+
+  public static func daysInMonth(year: Int, month: Int) -> Int {
+    switch month {
+    case 2: return isLeap(year) ? 29 : 28
+    case 4, 6, 9, 11: return 30
+    default: return 31
+    }
+  }
+
+  /// (year, month, day).
+  public var components: (year: Int, month: Int, day: Int) {
+    let z = dayNumber + 719468
+    let era = (z >= 0 ? z : z - 146096) / 146097
+    let doe = z - era * 146097
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365
+    let y = yoe + era * 400
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+    let mp = (5 * doy + 2) / 153
+    let d = doy - (153 * mp + 2) / 5 + 1
+    let m = mp < 10 ? mp + 3 : mp - 9
+    return (m <= 2 ? y + 1 : y, m, d)
+  }
+
+  public var year: Int { components.year }
+  public var month: Int { components.month }
+  /// 1…4.
+  public var quarter: Int { (components.month - 1) / 3 + 1 }
+
+  /// Monday = 1 … Sunday = 7.
+  public var isoWeekday: Int {
+    let w = (dayNumber + 3) % 7  // 1970-01-01 was a Thursday (isoWeekday 4)
+    return (w < 0 ? w + 7 : w) + 1
+  }
+
+  public var isWeekend: Bool { isoWeekday >= 6 }
+
+  public func adding(days: Int) -> CivilDate { CivilDate(dayNumber: dayNumber + days) }
+
+  /// The same month and day a year earlier; 29 February becomes 28 February.
+  public var oneYearEarlier: CivilDate {
+    let (y, m, d) = components
+    return CivilDate(year: y - 1, month: m, day: d) ?? CivilDate(year: y - 1, month: m, day: d - 1)
+      ?? adding(days: -365)
+  }
+
+  /// Calendar days from `self` to `other` (positive when `other` is later).
+  public func days(to other: CivilDate) -> Int { other.dayNumber - dayNumber }
+
+  /// `YYYY-MM-DD`.
+  public var description: String {
+    let (y, m, d) = components
+    func pad(_ value: Int, _ width: Int) -> String {
+      let digits = String(value)
+      return String(repeating: "0", count: max(0, width - digits.count)) + digits
+    }
+    return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))"
+  }
+
+  /// `YYYYMMDD`, as used in file names.
+  public var compact: String { description.filter { $0 != "-" } }
+
+  public static func < (lhs: CivilDate, rhs: CivilDate) -> Bool { lhs.dayNumber < rhs.dayNumber }
+}

@@ -1,0 +1,262 @@
+/// An exact decimal number: an integer significand and a count of fractional digits.
+///
+/// Quantities, prices, rates and amounts are carried as `ExactDecimal` from the snapshot text to
+/// the extract text; no binary floating point touches them. Arithmetic that would overflow the
+/// 128-bit significand returns `nil` instead of trapping or losing digits.
+public struct ExactDecimal: Sendable, Hashable, CustomStringConvertible {
+  /// The value is `significand / 10^scale`.
+  public let significand: Int128
+  /// The number of fractional digits (0…36).
+  public let scale: Int
+
+  /// The largest scale kept; beyond it digits are not representable.
+  public static let maxScale = 36
+
+  public static let zero = ExactDecimal(significand: 0, scale: 0)
+  public static let one = ExactDecimal(significand: 1, scale: 0)
+
+  public init(significand: Int128, scale: Int) {
+    precondition(scale >= 0 && scale <= ExactDecimal.maxScale, "scale out of range")
+    self.significand = significand
+    self.scale = scale
+  }
+
+  /// An integer value.
+  public init(_ integer: Int) {
+    self.init(significand: Int128(integer), scale: 0)
+  }
+
+  static let powersOfTen: [Int128] = {
+    var powers: [Int128] = [1]
+    for _ in 1...38 { powers.append(powers[powers.count - 1] * 10) }
+    return powers
+  }()
+
+  /// 10^exponent, for 0…38.
+  static func pow10(_ exponent: Int) -> Int128 {
+    powersOfTen[exponent]
+  }
+
+  /// Parses plain decimal notation: an optional `-`, one or more digits, and optionally `.`
+  /// followed by one or more digits. No exponent, `+`, spaces or separators.
+  /// Returns nil for anything else, or for more than 36 fractional or 38 total digits.
+  public init?(_ text: String) {
+    var text = text
+    let parsed = text.withUTF8 { ExactDecimal.parse($0) }
+    guard let parsed else { return nil }
+    self = parsed
+  }
+
+  /// Parses plain decimal notation from UTF-8 bytes (see ``init(_:)``).
+  public static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> ExactDecimal? {
+    var index = 0
+    let count = bytes.count
+    guard count > 0 else { return nil }
+    var negative = false
+    if bytes[0] == UInt8(ascii: "-") {
+      negative = true
+      index = 1
+    }
+    var significand: Int128 = 0
+    var digits = 0
+    var integerDigits = 0
+    var scale = 0
+    var seenPoint = false
+    while index < count {
+      let byte = bytes[index]
+      if byte == UInt8(ascii: ".") {
+        if seenPoint || integerDigits == 0 { return nil }
+        seenPoint = true
+      } else if byte >= 48 && byte <= 57 {
+        if digits >= 38 { return nil }
+        significand = significand * 10 + Int128(byte - 48)
+        if significand != 0 || seenPoint { digits += 1 }
+        if seenPoint { scale += 1 } else { integerDigits += 1 }
+      } else {
+        return nil
+      }
+      index += 1
+    }
+    if integerDigits == 0 || (seenPoint && scale == 0) || scale > maxScale { return nil }
+    return ExactDecimal(significand: negative ? -significand : significand, scale: scale)
+  }
+
+  /// Plain notation with exactly `scale` fractional digits, e.g. `-0.50`.
+  public var description: String {
+    var magnitude = significand.magnitude
+    var digits: [UInt8] = []
+    digits.reserveCapacity(40)
+    while magnitude > 0 {
+      digits.append(UInt8(magnitude % 10) + 48)
+      magnitude /= 10
+    }
+    while digits.count <= scale { digits.append(48) }
+    var out: [UInt8] = []
+    out.reserveCapacity(digits.count + 2)
+    if significand < 0 { out.append(UInt8(ascii: "-")) }
+    for position in stride(from: digits.count - 1, through: 0, by: -1) {
+      out.append(digits[position])
+      if position == scale && scale > 0 { out.append(UInt8(ascii: ".")) }
+    }
+    return String(decoding: out, as: UTF8.self)
+  }
+
+  public var isZero: Bool { significand == 0 }
+  public var isNegative: Bool { significand < 0 }
+  public var signum: Int { significand == 0 ? 0 : (significand < 0 ? -1 : 1) }
+
+  /// The same value with `newScale` fractional digits, if no digit is lost and it fits.
+  public func rescaled(to newScale: Int) -> ExactDecimal? {
+    if newScale == scale { return self }
+    if newScale > scale {
+      guard newScale <= ExactDecimal.maxScale else { return nil }
+      let (value, overflow) = significand.multipliedReportingOverflow(by: ExactDecimal.pow10(newScale - scale))
+      return overflow ? nil : ExactDecimal(significand: value, scale: newScale)
+    }
+    let divisor = ExactDecimal.pow10(scale - newScale)
+    guard significand % divisor == 0 else { return nil }
+    return ExactDecimal(significand: significand / divisor, scale: newScale)
+  }
+
+  /// Rounds half-to-even to `places` fractional digits (never adds digits beyond what it has,
+  /// but always reports exactly `places` digits).
+  public func rounded(places: Int) -> ExactDecimal {
+    if places >= scale {
+      return rescaled(to: places) ?? self
+    }
+    let divisor = ExactDecimal.pow10(scale - places)
+    return ExactDecimal(significand: ExactDecimal.divideHalfEven(significand, divisor), scale: places)
+  }
+
+  /// Integer division rounded half-to-even. `denominator` must not be zero.
+  static func divideHalfEven(_ numerator: Int128, _ denominator: Int128) -> Int128 {
+    var quotient = numerator / denominator
+    let remainder = numerator % denominator
+    if remainder == 0 { return quotient }
+    let twiceRemainder = remainder.magnitude * 2
+    let magnitude = denominator.magnitude
+    let negative = (numerator < 0) != (denominator < 0)
+    if twiceRemainder > magnitude || (twiceRemainder == magnitude && quotient % 2 != 0) {
+      quotient += negative ? -1 : 1
+    }
+    return quotient
+  }
+
+  /// Exact sum, or nil on overflow.
+  public func adding(_ other: ExactDecimal) -> ExactDecimal? {
+    let target = Swift.max(scale, other.scale)
+    guard let a = rescaled(to: target), let b = other.rescaled(to: target) else { return nil }
+    let (sum, overflow) = a.significand.addingReportingOverflow(b.significand)
+    return overflow ? nil : ExactDecimal(significand: sum, scale: target)
+  }
+
+  /// Exact difference, or nil on overflow.
+  public func subtracting(_ other: ExactDecimal) -> ExactDecimal? {
+    adding(other.negated())
+  }
+
+  public func negated() -> ExactDecimal {
+    ExactDecimal(significand: -significand, scale: scale)
+  }
+
+  /// Exact product, or nil on overflow. Trailing zeros are shed to keep the scale small.
+  public func multiplying(_ other: ExactDecimal) -> ExactDecimal? {
+    let a = self.normalized()
+    let b = other.normalized()
+    let (product, overflow) = a.significand.multipliedReportingOverflow(by: b.significand)
+    guard !overflow else { return nil }
+    var scale = a.scale + b.scale
+    var value = product
+    while scale > ExactDecimal.maxScale {
+      guard value % 10 == 0 else { return nil }
+      value /= 10
+      scale -= 1
+    }
+    return ExactDecimal(significand: value, scale: scale)
+  }
+
+  /// `self / divisor` rounded half-to-even to `places` fractional digits, computed exactly
+  /// before that one rounding. Nil when the divisor is zero or on overflow.
+  public func divided(by divisor: ExactDecimal, places: Int) -> ExactDecimal? {
+    guard !divisor.isZero else { return nil }
+    let a = self.normalized()
+    let b = divisor.normalized()
+    // self/divisor * 10^places = a.sig * 10^(places + b.scale - a.scale) / b.sig
+    let exponent = places + b.scale - a.scale
+    var numerator = a.significand
+    var denominator = b.significand
+    if exponent >= 0 {
+      guard exponent <= 38 else { return nil }
+      let (value, overflow) = numerator.multipliedReportingOverflow(by: ExactDecimal.pow10(exponent))
+      guard !overflow else { return nil }
+      numerator = value
+    } else {
+      guard -exponent <= 38 else { return ExactDecimal(significand: 0, scale: places) }
+      let (value, overflow) = denominator.multipliedReportingOverflow(by: ExactDecimal.pow10(-exponent))
+      guard !overflow else { return ExactDecimal(significand: 0, scale: places) }
+      denominator = value
+    }
+    return ExactDecimal(significand: ExactDecimal.divideHalfEven(numerator, denominator), scale: places)
+  }
+
+  /// The same value with trailing fractional zeros removed.
+  public func normalized() -> ExactDecimal {
+    var value = significand
+    var scale = self.scale
+    while scale > 0 && value % 10 == 0 {
+      value /= 10
+      scale -= 1
+    }
+    return ExactDecimal(significand: value, scale: scale)
+  }
+
+  /// The nearest Double, for ratios only (returns, weights); never for money.
+  public var doubleValue: Double {
+    Double(significand) / pow10Double(scale)
+  }
+
+  private func pow10Double(_ exponent: Int) -> Double {
+    var result = 1.0
+    for _ in 0..<exponent { result *= 10 }
+    return result
+  }
+}
+
+extension ExactDecimal: Comparable {
+  public static func < (lhs: ExactDecimal, rhs: ExactDecimal) -> Bool {
+    let target = Swift.max(lhs.scale, rhs.scale)
+    if let a = lhs.rescaled(to: target), let b = rhs.rescaled(to: target) {
+      return a.significand < b.significand
+    }
+    return lhs.doubleValue < rhs.doubleValue
+  }
+
+  /// Numeric equality: `1.50 == 1.5`.
+  public static func == (lhs: ExactDecimal, rhs: ExactDecimal) -> Bool {
+    let a = lhs.normalized()
+    let b = rhs.normalized()
+    return a.significand == b.significand && a.scale == b.scale
+  }
+
+  public func hash(into hasher: inout Hasher) {
+    let n = normalized()
+    hasher.combine(n.significand)
+    hasher.combine(n.scale)
+  }
+}
+
+/// An amount rounded to 2 decimal places, as every amount in an extract is.
+public typealias Money = ExactDecimal
+
+extension ExactDecimal {
+  /// Sum of values, or nil on overflow. The empty sum is `0.00` at `places`.
+  public static func sum<S: Sequence>(_ values: S, places: Int = 2) -> ExactDecimal?
+  where S.Element == ExactDecimal {
+    var total = ExactDecimal(significand: 0, scale: places)
+    for value in values {
+      guard let next = total.adding(value) else { return nil }
+      total = next
+    }
+    return total
+  }
+}

@@ -1,0 +1,66 @@
+/// Why an amount could not be valued in the account currency.
+public enum ValuationProblem: Sendable, Equatable {
+  /// No price on or before the business date.
+  case missingPrice
+  /// No rate from `from` to `to`, either way.
+  case missingFX(from: String, to: String)
+  /// The exact value does not fit in 38 digits.
+  case outOfRange
+}
+
+/// A conversion of an amount into the account currency.
+public struct ConvertedAmount: Sendable, Equatable {
+  /// The multiplier from the (GBX-normalised) source currency to the account currency, if known.
+  public var conversion: FXConversion?
+  /// The converted amount rounded half-even to 2 places, if it could be valued.
+  public var value: Money?
+  public var problem: ValuationProblem?
+}
+
+public enum Valuation {
+  /// Converts `amount` in `currency` to `accountCurrency`: GBX times 0.01 first, then FX;
+  /// exact until one half-even rounding to 2 places.
+  public static func convert(
+    _ amount: ExactDecimal, currency: String, accountCurrency: String, fx: FXTable
+  ) -> ConvertedAmount {
+    let (source, pence) = Currencies.normalise(currency)
+    guard let conversion = fx.conversion(from: source, to: accountCurrency) else {
+      return ConvertedAmount(conversion: nil, value: nil, problem: .missingFX(from: source, to: accountCurrency))
+    }
+    var exact = amount
+    if let pence {
+      guard let scaled = exact.multiplying(pence) else {
+        return ConvertedAmount(conversion: conversion, value: nil, problem: .outOfRange)
+      }
+      exact = scaled
+    }
+    guard let value = conversion.convert(exact) else {
+      return ConvertedAmount(conversion: conversion, value: nil, problem: .outOfRange)
+    }
+    return ConvertedAmount(conversion: conversion, value: value, problem: nil)
+  }
+
+  /// `market_value = round2(quantity * price * quote_factor * fx)`, with GBX prices in pence.
+  /// Nil price means the position is unpriced (`.missingPrice`); the FX conversion is still
+  /// reported when known.
+  public static func marketValue(
+    quantity: ExactDecimal, price: ExactDecimal?, quoteFactor: ExactDecimal, priceCurrency: String,
+    accountCurrency: String, fx: FXTable
+  ) -> ConvertedAmount {
+    guard let price else {
+      let (source, _) = Currencies.normalise(priceCurrency)
+      return ConvertedAmount(
+        conversion: fx.conversion(from: source, to: accountCurrency), value: nil, problem: .missingPrice)
+    }
+    guard let gross = quantity.multiplying(price)?.multiplying(quoteFactor) else {
+      return ConvertedAmount(conversion: nil, value: nil, problem: .outOfRange)
+    }
+    return convert(gross, currency: priceCurrency, accountCurrency: accountCurrency, fx: fx)
+  }
+
+  /// `market_value / total_value` to 6 places, or nil if either is missing or the total is 0.
+  public static func weight(marketValue: Money?, totalValue: Money?) -> ExactDecimal? {
+    guard let marketValue, let totalValue, !totalValue.isZero else { return nil }
+    return marketValue.divided(by: totalValue, places: 6)
+  }
+}
