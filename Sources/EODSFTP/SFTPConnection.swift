@@ -1,0 +1,523 @@
+import Logging
+
+/// An authenticated SFTP connection over libssh2.
+///
+/// Every operation is bounded in time: libssh2 runs non-blocking and this class waits on the
+/// socket itself with `poll`, so a server that stops answering (or is stopped with SIGSTOP)
+/// produces a `.timedOut` error after ``SFTPTimeouts/operation`` instead of hanging. While
+/// waiting it sends SSH keepalives every ``SFTPTimeouts/keepaliveInterval``.
+///
+/// After a timeout or a lost connection the connection is unusable (``isUsable`` is false) and
+/// every further call fails at once with `.connectionLost`; make a new connection.
+///
+/// Not thread-safe: use one connection from one thread at a time.
+public final class SFTPConnection {
+  /// Bytes per `libssh2_sftp_write` call: libssh2 1.10 pipelines only within one call, in
+  /// 30,000-byte packets, so each call passes 34 packets' worth.
+  public static let writeChunkSize = 1_020_000
+  /// Bytes per read request batch.
+  public static let readChunkSize = 1_020_000
+
+  public let endpoint: SFTPEndpoint
+  public let timeouts: SFTPTimeouts
+  /// The server's host key as OpenSSH shows it: `SHA256:` and base64 without padding.
+  public let hostKeyFingerprint: String
+  /// The server's host-key algorithm, e.g. `ssh-ed25519`.
+  public let hostKeyAlgorithm: String
+  /// An absolute bound on every operation (for example the end of an overall delivery budget).
+  public var deadline: ContinuousClock.Instant?
+  /// Whether the server flushes files on request (`fsync@openssh.com`); nil until first tried.
+  public private(set) var serverSupportsFsync: Bool?
+
+  let session: SessionBox
+  let sftp: SFTPBox
+  let logger: Logger
+  private var closed = false
+
+  private init(
+    endpoint: SFTPEndpoint, timeouts: SFTPTimeouts, fingerprint: String, algorithm: String,
+    deadline: ContinuousClock.Instant?, session: SessionBox, sftp: SFTPBox, logger: Logger
+  ) {
+    self.endpoint = endpoint
+    self.timeouts = timeouts
+    self.hostKeyFingerprint = fingerprint
+    self.hostKeyAlgorithm = algorithm
+    self.deadline = deadline
+    self.session = session
+    self.sftp = sftp
+    self.logger = logger
+  }
+
+  /// Whether the connection can still be used.
+  public var isUsable: Bool { !closed && !session.broken }
+
+  /// The running libssh2 version, e.g. `1.10.0`.
+  public static var libssh2Version: String { LibSSH2.version }
+
+  // MARK: Connecting
+
+  /// Connects, verifies the host key, authenticates with the key, and opens the SFTP channel.
+  ///
+  /// - Host key: checked against `hostKeys.knownHostsPath` before authentication. Unknown or
+  ///   changed keys are refused (`.hostKeyUnknown`, `.hostKeyChanged`) unless trust-on-first-use
+  ///   is on and the host has no entry at all, in which case the key is appended to the file.
+  /// - Key file: refused with `.privateKeyPermissions` if readable by group or others.
+  public static func connect(
+    to endpoint: SFTPEndpoint, identity: SFTPIdentity, hostKeys: SFTPHostKeyPolicy,
+    timeouts: SFTPTimeouts = SFTPTimeouts(), deadline: ContinuousClock.Instant? = nil, logger: Logger
+  ) throws(SFTPError) -> SFTPConnection {
+    func fail(_ code: SFTPError.Code, _ step: SFTPError.Step, path: String? = nil, _ detail: String)
+      -> SFTPError
+    {
+      SFTPError(code: code, step: step, host: endpoint.host, port: endpoint.port, path: path, detail: detail)
+    }
+    func bound(_ duration: Duration) -> ContinuousClock.Instant {
+      let local = ContinuousClock.now + duration
+      if let deadline, deadline < local { return deadline }
+      return local
+    }
+    guard LibSSH2.ensureInitialized() else { throw fail(.library, .connect, "libssh2_init failed") }
+    guard !endpoint.host.isEmpty, !endpoint.user.isEmpty, (1...65535).contains(endpoint.port) else {
+      throw fail(.invalidArgument, .connect, "host, user and a port in 1...65535 are required")
+    }
+
+    // The private key must be ours alone.
+    let keyPath = identity.privateKeyPath
+    switch LocalFile.mode(keyPath) {
+    case .failure(let code):
+      throw fail(
+        .privateKeyUnreadable, .authenticate, path: keyPath,
+        "cannot read the private key file: \(LocalFile.describe(code))")
+    case .success(let mode):
+      if mode & 0o077 != 0 {
+        throw fail(
+          .privateKeyPermissions, .authenticate, path: keyPath,
+          "the private key file has mode 0\(String(mode, radix: 8)) and is readable by group or others; "
+            + "refusing to use it (run: chmod 600 \(keyPath))")
+      }
+    }
+
+    // The known_hosts file (a missing file is an empty one).
+    let knownHostsBytes: [UInt8]
+    switch LocalFile.readAll(hostKeys.knownHostsPath) {
+    case .success(let bytes): knownHostsBytes = bytes
+    case .failure(.noSuchFile): knownHostsBytes = []
+    case .failure(let code):
+      throw fail(
+        .knownHostsFile, .hostKey, path: hostKeys.knownHostsPath,
+        "cannot read the known_hosts file: \(LocalFile.describe(code))")
+    }
+
+    let socket = try TCP.connect(host: endpoint.host, port: endpoint.port, deadline: bound(timeouts.connect))
+    guard let pointer = LibSSH2.sessionInit() else {
+      TCP.closeSocket(socket)
+      throw fail(.library, .handshake, "libssh2 could not create a session")
+    }
+    let session = SessionBox(
+      pointer: pointer, socket: socket, host: endpoint.host, port: endpoint.port, timeouts: timeouts)
+    LibSSH2.setBlocking(pointer, false)
+
+    guard let knownPointer = LibSSH2.knownHostsInit(pointer) else {
+      throw fail(.library, .hostKey, "libssh2 could not create a known-hosts collection")
+    }
+    let known = KnownHostsBox(pointer: knownPointer, session: session)
+    loadKnownHosts(known, bytes: knownHostsBytes, path: hostKeys.knownHostsPath, logger: logger)
+    let hostName = endpoint.knownHostsName
+    let knownTypes = knownKeyTypes(known, hostName: hostName)
+    if !knownTypes.isEmpty {
+      // A key of another type than the recorded one would read as "not found", so ask only for
+      // the recorded types.
+      let methods = knownTypes.map(\.methodName).joined(separator: ",")
+      let rc = LibSSH2.preferHostKeyMethods(pointer, methods)
+      if rc != 0 {
+        logger.warning(
+          "libssh2 did not accept the host key method preference",
+          metadata: ["methods": "\(methods)", "code": "\(rc)"])
+      }
+    }
+
+    // Handshake.
+    let handshake = try session.call(.handshake, path: nil, deadline: bound(timeouts.operation)) {
+      LibSSH2.handshake(pointer, socket: socket)
+    }
+    if handshake != 0 {
+      if !knownTypes.isEmpty
+        && (handshake == LibSSH2.errorKexFailure || handshake == LibSSH2.errorMethodNotSupported)
+      {
+        throw session.error(
+          .hostKeyChanged, .handshake, path: hostKeys.knownHostsPath, rc: handshake,
+          "host \(endpoint.host) port \(endpoint.port) does not offer the host key type known for it "
+            + "(\(knownTypes.map(\.methodName).joined(separator: ", "))) in \(hostKeys.knownHostsPath)")
+      }
+      throw session.failure(.handshake, path: nil, rc: handshake)
+    }
+
+    // Host key, before authentication.
+    guard let (key, keyType) = LibSSH2.hostKey(pointer) else {
+      throw session.error(.library, .hostKey, path: nil, "the server's host key is not available")
+    }
+    let fingerprint = "SHA256:" + Base64.encode(LibSSH2.hostKeySHA256(pointer) ?? [], padding: false)
+    let seen =
+      "host \(endpoint.host) port \(endpoint.port) presented \(keyType.methodName) key \(fingerprint)"
+    let verdict = LibSSH2.knownHostsCheck(known.pointer, hostName: hostName, key: key, type: keyType)
+    switch verdict {
+    case LibSSH2.checkMatch:
+      logger.debug("host key verified", metadata: ["host": "\(hostName)", "fingerprint": "\(fingerprint)"])
+    case LibSSH2.checkMismatch:
+      throw session.error(
+        .hostKeyChanged, .hostKey, path: hostKeys.knownHostsPath,
+        "HOST KEY CHANGED: \(seen), which differs from the key recorded for \(hostName) in "
+          + "\(hostKeys.knownHostsPath); refusing to connect. If the change is expected, replace the entry "
+          + "(ssh-keygen -R '\(hostName)' -f \(hostKeys.knownHostsPath), then add the new key)")
+    case LibSSH2.checkNotFound where knownTypes.isEmpty && hostKeys.trustOnFirstUse:
+      guard
+        let line = LibSSH2.knownHostsAdd(
+          known.pointer, hostName: hostName, key: key, type: keyType, comment: "added-by-eod-extract")
+      else {
+        throw session.error(
+          .library, .hostKey, path: hostKeys.knownHostsPath, "could not format the host key")
+      }
+      let needsNewline = knownHostsBytes.last.map { $0 != UInt8(ascii: "\n") } ?? false
+      if let code = LocalFile.append(hostKeys.knownHostsPath, (needsNewline ? "\n" : "") + line) {
+        throw session.error(
+          .knownHostsFile, .hostKey, path: hostKeys.knownHostsPath,
+          "cannot record the host key: \(LocalFile.describe(code))")
+      }
+      logger.warning(
+        "trust on first use: recorded a new host key",
+        metadata: [
+          "host": "\(hostName)", "type": "\(keyType.methodName)", "fingerprint": "\(fingerprint)",
+          "known_hosts": "\(hostKeys.knownHostsPath)",
+        ])
+    case LibSSH2.checkNotFound:
+      let scan = "ssh-keyscan -t \(keyType.methodName) -p \(endpoint.port) \(endpoint.host)"
+      if knownTypes.isEmpty {
+        throw session.error(
+          .hostKeyUnknown, .hostKey, path: hostKeys.knownHostsPath,
+          "UNKNOWN HOST KEY: \(seen), and \(hostKeys.knownHostsPath) has no entry for \(hostName); "
+            + "refusing to connect. Check the fingerprint with the server's operator, then add it "
+            + "(\(scan) >> \(hostKeys.knownHostsPath))")
+      }
+      throw session.error(
+        .hostKeyChanged, .hostKey, path: hostKeys.knownHostsPath,
+        "HOST KEY CHANGED: \(seen), but \(hostKeys.knownHostsPath) records only "
+          + "\(knownTypes.map(\.methodName).joined(separator: ", ")) keys for \(hostName); refusing to connect"
+      )
+    default:
+      throw session.error(
+        .knownHostsFile, .hostKey, path: hostKeys.knownHostsPath, rc: verdict,
+        "the host key could not be checked")
+    }
+
+    // Authentication.
+    let auth = try session.call(.authenticate, path: keyPath, deadline: bound(timeouts.operation)) {
+      LibSSH2.authenticate(
+        pointer, user: endpoint.user, privateKeyPath: keyPath, passphrase: identity.passphrase)
+    }
+    if auth != 0 {
+      var hint = ""
+      if !LibSSH2.supportsRSASHA2 && KeyFile.looksLikeRSA(keyPath) {
+        hint =
+          " This is an RSA key: RSA keys need libssh2 1.11 or later (rsa-sha2 signatures) and this "
+          + "system has libssh2 \(LibSSH2.version); use an ed25519 or ECDSA key."
+      }
+      if auth == LibSSH2.errorFile {
+        throw session.error(
+          .privateKeyUnreadable, .authenticate, path: keyPath, rc: auth,
+          "could not load the private key (wrong passphrase, or an unsupported key format)." + hint)
+      }
+      if auth == LibSSH2.errorAuthenticationFailed || auth == LibSSH2.errorPublicKeyUnverified {
+        throw session.error(
+          .authenticationFailed, .authenticate, path: keyPath, rc: auth,
+          "the server refused public-key authentication for user \(endpoint.user)." + hint)
+      }
+      throw session.failure(.authenticate, path: keyPath, rc: auth)
+    }
+
+    let interval = Int(timeouts.keepaliveInterval.components.seconds)
+    LibSSH2.configureKeepalive(pointer, wantReply: true, intervalSeconds: max(interval, 1))
+    session.keepaliveActive = true
+
+    // The SFTP channel.
+    guard
+      let sftpPointer = try session.callForPointer(
+        .sftpInit, path: nil, deadline: bound(timeouts.operation),
+        {
+          LibSSH2.sftpInit(pointer)
+        })
+    else {
+      let rc = LibSSH2.lastErrno(pointer)
+      let error = session.failure(.sftpInit, path: nil, rc: rc)
+      throw error
+    }
+    let sftp = SFTPBox(pointer: sftpPointer, session: session)
+    logger.debug(
+      "sftp connected", metadata: ["endpoint": "\(endpoint)", "fingerprint": "\(fingerprint)"])
+    return SFTPConnection(
+      endpoint: endpoint, timeouts: timeouts, fingerprint: fingerprint, algorithm: keyType.methodName,
+      deadline: deadline, session: session, sftp: sftp, logger: logger)
+  }
+
+  /// Adds each parsable line of a known_hosts file; a line libssh2 cannot parse is skipped with a
+  /// warning instead of ending the file (libssh2 1.10's own reader stops at the first bad line).
+  private static func loadKnownHosts(_ known: KnownHostsBox, bytes: [UInt8], path: String, logger: Logger) {
+    var number = 0
+    for rawLine in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+      number += 1
+      let line = String(decoding: rawLine, as: UTF8.self).trimmingWhitespace()
+      if line.isEmpty || line.hasPrefix("#") { continue }
+      if line.hasPrefix("@") {
+        logger.warning(
+          "skipping a known_hosts line with a marker (@cert-authority/@revoked are not supported)",
+          metadata: ["file": "\(path)", "line": "\(number)"])
+        continue
+      }
+      if LibSSH2.knownHostsReadLine(known.pointer, line) != 0 {
+        logger.warning(
+          "skipping a known_hosts line libssh2 cannot parse",
+          metadata: ["file": "\(path)", "line": "\(number)"])
+      }
+    }
+  }
+
+  /// The key types recorded for `hostName` (plain or hashed entries), most preferred first.
+  private static func knownKeyTypes(_ known: KnownHostsBox, hostName: String) -> [HostKeyType] {
+    var found: [HostKeyType] = []
+    for entry in LibSSH2.knownHostsEntries(known.pointer) where !found.contains(entry.type) {
+      // An entry is for this host when checking the host with the entry's own key matches.
+      if LibSSH2.knownHostsCheck(
+        known.pointer, hostName: hostName, keyBase64: entry.keyBase64, type: entry.type)
+        == LibSSH2.checkMatch
+      {
+        found.append(entry.type)
+      }
+    }
+    let order: [HostKeyType] = [.ed25519, .ecdsa256, .ecdsa384, .ecdsa521, .rsa, .dss]
+    return order.filter { found.contains($0) }
+  }
+
+  // MARK: Operations
+
+  private func stepDeadline() -> ContinuousClock.Instant {
+    let local = ContinuousClock.now + timeouts.operation
+    if let deadline, deadline < local { return deadline }
+    return local
+  }
+
+  private func ensureOpen(_ step: SFTPError.Step, path: String?) throws(SFTPError) {
+    if closed { throw session.error(.connectionLost, step, path: path, "the connection was closed") }
+    if session.broken {
+      throw session.error(.connectionLost, step, path: path, "the connection had already failed")
+    }
+    if path?.contains("\0") == true { throw session.error(.invalidArgument, step, path: path, "NUL in path") }
+  }
+
+  /// The attributes of `path`, or nil if it does not exist.
+  public func attributes(of path: String) throws(SFTPError) -> SFTPAttributes? {
+    try ensureOpen(.stat, path: path)
+    var result: (code: Int, size: UInt64?, permissions: UInt?) = (0, nil, nil)
+    let rc = try session.call(.stat, path: path, deadline: stepDeadline()) {
+      result = LibSSH2.stat(sftp.pointer, path: path)
+      return result.code
+    }
+    if rc != 0 {
+      let error = session.failure(.stat, path: path, rc: rc, sftp: sftp.pointer)
+      if error.code == .noSuchFile { return nil }
+      throw error
+    }
+    return SFTPAttributes(
+      size: result.size.map { Int(clamping: $0) }, mode: result.permissions.map { Int($0) })
+  }
+
+  /// Creates `path` and any missing parents (like `mkdir -p`).
+  public func createDirectories(_ path: String, permissions: Int = 0o755) throws(SFTPError) {
+    try ensureOpen(.mkdir, path: path)
+    let parts = path.split(separator: "/")
+    var current = path.hasPrefix("/") ? "" : "."
+    for part in parts {
+      current += "/" + part
+      if let existing = try attributes(of: current) {
+        if !existing.isDirectory {
+          throw session.error(.remoteFailure, .mkdir, path: current, "exists and is not a directory")
+        }
+        continue
+      }
+      let rc = try session.call(.mkdir, path: current, deadline: stepDeadline()) {
+        LibSSH2.mkdir(sftp.pointer, path: current, mode: permissions)
+      }
+      if rc != 0 {
+        let error = session.failure(.mkdir, path: current, rc: rc, sftp: sftp.pointer)
+        // Someone else may have made it meanwhile.
+        if error.code == .remoteFailure, try attributes(of: current)?.isDirectory == true { continue }
+        throw error
+      }
+    }
+  }
+
+  /// Uploads a local file to `remotePath` (created or truncated), in writes of
+  /// ``writeChunkSize`` bytes, then asks the server to flush it to disk when it offers
+  /// `fsync@openssh.com`, then closes it. `written` sees each chunk after the server took it.
+  public func upload(
+    from localPath: String, to remotePath: String, permissions: Int = 0o644,
+    written: (UnsafeRawBufferPointer) -> Void = { _ in }
+  ) throws(SFTPError) -> SFTPUploadReport {
+    try ensureOpen(.open, path: remotePath)
+    let reader: LocalFile.Reader
+    do {
+      reader = try LocalFile.Reader(path: localPath)
+    } catch {
+      throw session.error(
+        .localFile, .readLocal, path: localPath, "cannot open: \(LocalFile.describe(error))")
+    }
+    guard
+      let handle = try session.callForPointer(
+        .open, path: remotePath, deadline: stepDeadline(),
+        {
+          LibSSH2.openForWriting(sftp.pointer, path: remotePath, mode: permissions)
+        })
+    else {
+      throw session.failure(
+        .open, path: remotePath, rc: LibSSH2.lastErrno(session.pointer), sftp: sftp.pointer)
+    }
+    let file = FileBox(pointer: handle, sftp: sftp, path: remotePath)
+    let buffer = UnsafeMutableRawBufferPointer.allocate(
+      byteCount: SFTPConnection.writeChunkSize, alignment: 16)
+    defer { buffer.deallocate() }
+    var total = 0
+    while true {
+      let count: Int
+      do {
+        count = try reader.fill(buffer)
+      } catch {
+        throw session.error(
+          .localFile, .readLocal, path: localPath, "read failed: \(LocalFile.describe(error))")
+      }
+      if count == 0 { break }
+      let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
+      var offset = 0
+      while offset < count {
+        // Each call pipelines the rest of the chunk; on EAGAIN it must be repeated unchanged.
+        let rc = try session.call(.write, path: remotePath, deadline: stepDeadline()) {
+          LibSSH2.write(handle, UnsafeRawBufferPointer(rebasing: chunk[offset...]))
+        }
+        if rc < 0 { throw session.failure(.write, path: remotePath, rc: rc, sftp: sftp.pointer) }
+        offset += rc
+      }
+      total += count
+      written(chunk)
+    }
+    var synced = false
+    if serverSupportsFsync != false {
+      let rc = try session.call(.fsync, path: remotePath, deadline: stepDeadline()) { LibSSH2.fsync(handle) }
+      if rc == 0 {
+        synced = true
+        serverSupportsFsync = true
+      } else if rc == LibSSH2.errorSFTPProtocol
+        && LibSSH2.sftpLastError(sftp.pointer) == LibSSH2.statusOpUnsupported
+      {
+        serverSupportsFsync = false
+        logger.info("the server does not offer fsync@openssh.com; files are not flushed explicitly")
+      } else {
+        throw session.failure(.fsync, path: remotePath, rc: rc, sftp: sftp.pointer)
+      }
+    }
+    try file.close(deadline: stepDeadline())
+    return SFTPUploadReport(bytesWritten: total, synced: synced)
+  }
+
+  /// Reads the whole remote file, handing each chunk to `chunk`; returns the byte count.
+  @discardableResult
+  public func read(_ remotePath: String, chunk: (UnsafeRawBufferPointer) -> Void) throws(SFTPError) -> Int {
+    try ensureOpen(.open, path: remotePath)
+    guard
+      let handle = try session.callForPointer(
+        .open, path: remotePath, deadline: stepDeadline(),
+        {
+          LibSSH2.openForReading(sftp.pointer, path: remotePath)
+        })
+    else {
+      throw session.failure(
+        .open, path: remotePath, rc: LibSSH2.lastErrno(session.pointer), sftp: sftp.pointer)
+    }
+    let file = FileBox(pointer: handle, sftp: sftp, path: remotePath)
+    let buffer = UnsafeMutableRawBufferPointer.allocate(
+      byteCount: SFTPConnection.readChunkSize, alignment: 16)
+    defer { buffer.deallocate() }
+    var total = 0
+    while true {
+      let rc = try session.call(.read, path: remotePath, deadline: stepDeadline()) {
+        LibSSH2.read(handle, buffer)
+      }
+      if rc < 0 { throw session.failure(.read, path: remotePath, rc: rc, sftp: sftp.pointer) }
+      if rc == 0 { break }
+      chunk(UnsafeRawBufferPointer(rebasing: buffer[0..<rc]))
+      total += rc
+    }
+    try file.close(deadline: stepDeadline())
+    return total
+  }
+
+  /// Renames `source` to `target`. SFTP v3 (OpenSSH) refuses when `target` exists.
+  public func rename(_ source: String, to target: String) throws(SFTPError) {
+    try ensureOpen(.rename, path: source)
+    let rc = try session.call(.rename, path: source, deadline: stepDeadline()) {
+      LibSSH2.rename(sftp.pointer, from: source, to: target)
+    }
+    if rc != 0 {
+      var error = session.failure(.rename, path: source, rc: rc, sftp: sftp.pointer)
+      error.detail += " (renaming to \(target))"
+      throw error
+    }
+  }
+
+  /// Removes a remote file.
+  public func remove(_ path: String) throws(SFTPError) {
+    try ensureOpen(.remove, path: path)
+    let rc = try session.call(.remove, path: path, deadline: stepDeadline()) {
+      LibSSH2.unlink(sftp.pointer, path: path)
+    }
+    if rc != 0 { throw session.failure(.remove, path: path, rc: rc, sftp: sftp.pointer) }
+  }
+
+  /// Closes the SFTP channel and the session (politely if the connection still works; bounded).
+  public func disconnect() {
+    guard !closed else { return }
+    closed = true
+    sftp.release()
+    session.release()
+  }
+}
+
+enum KeyFile {
+  /// Whether the key at `path` is an RSA key (from its `.pub` file, PEM header, or OpenSSH blob).
+  static func looksLikeRSA(_ path: String) -> Bool {
+    if case .success(let bytes) = LocalFile.readAll(path + ".pub") {
+      return String(decoding: bytes.prefix(16), as: UTF8.self).hasPrefix("ssh-rsa ")
+    }
+    guard case .success(let bytes) = LocalFile.readAll(path) else { return false }
+    let text = String(decoding: bytes, as: UTF8.self)
+    if text.contains("BEGIN RSA PRIVATE KEY") { return true }
+    guard text.contains("BEGIN OPENSSH PRIVATE KEY") else { return false }
+    let body = text.split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
+    guard let blob = Base64.decode(body) else { return false }
+    // The public key (unencrypted) starts with its type name.
+    let needle = Array("ssh-rsa".utf8)
+    let head = Array(blob.prefix(256))
+    guard head.count >= needle.count else { return false }
+    for start in 0...(head.count - needle.count) where Array(head[start..<start + needle.count]) == needle {
+      return true
+    }
+    return false
+  }
+}
+
+extension String {
+  func trimmingWhitespace() -> String {
+    let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r" }
+    guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) })
+    else {
+      return ""
+    }
+    return String(self[first...last])
+  }
+}
