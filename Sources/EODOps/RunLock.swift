@@ -1,0 +1,154 @@
+import Foundation
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Musl)
+  import Musl
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// Why a ``RunLock`` could not be taken.
+public struct RunLockError: Error, CustomStringConvertible, Sendable {
+  /// What went wrong, extensible.
+  public struct Code: Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: String
+    public init(_ rawValue: String) { self.rawValue = rawValue }
+    public var description: String { rawValue }
+    /// Another process (or another lock in this process) holds the lock.
+    public static let alreadyRunning = Code("already-running")
+    /// The lock file could not be opened or created.
+    public static let cannotOpen = Code("cannot-open")
+    /// `flock(2)` failed for another reason than contention.
+    public static let lockFailed = Code("lock-failed")
+  }
+
+  public var code: Code
+  /// The lock file concerned.
+  public var lockPath: String
+  /// For ``Code/alreadyRunning``: the PID the holder wrote into the lock file, if readable.
+  public var holderPID: Int32?
+  public var detail: String
+
+  public init(code: Code, lockPath: String, holderPID: Int32? = nil, detail: String) {
+    self.code = code
+    self.lockPath = lockPath
+    self.holderPID = holderPID
+    self.detail = detail
+  }
+
+  public var description: String {
+    var text = "run lock \(lockPath) (\(code))"
+    if let holderPID { text += " held by PID \(holderPID)" }
+    return text + ": \(detail)"
+  }
+}
+
+/// An exclusive lock for one state store, so two runs against the same state never overlap.
+///
+/// The lock is `flock(LOCK_EX|LOCK_NB)` on `<state file>.lock`. The kernel releases it when the
+/// holding process exits or dies (even by `SIGKILL`), so a crash never leaves a stale lock; the
+/// lock file itself stays in place and must not be deleted by hand while a run holds it. The
+/// holder writes its PID into the file so a refused run can name it. The descriptor is opened
+/// close-on-exec, so child processes do not inherit the lock.
+public final class RunLock: Sendable {
+  /// The lock file, `<state file>.lock`.
+  public let lockPath: String
+  private let descriptor: Mutex<Int32>
+
+  private init(lockPath: String, descriptor: Int32) {
+    self.lockPath = lockPath
+    self.descriptor = Mutex(descriptor)
+  }
+
+  deinit { release() }
+
+  /// The lock file path for a state store: `<state file>.lock`.
+  public static func lockPath(forStateStore stateStorePath: String) -> String {
+    stateStorePath + ".lock"
+  }
+
+  /// Takes the lock for a state store at once, or fails with ``RunLockError/Code-swift.struct/alreadyRunning``.
+  ///
+  /// - Parameters:
+  ///   - stateStorePath: The state store file; the lock file is `stateStorePath + ".lock"`.
+  ///   - logger: Where to log the acquisition.
+  /// - Returns: The held lock; call ``release()`` when the run is over (or let the process exit).
+  public static func acquire(stateStorePath: String, logger: Logger) throws(RunLockError) -> RunLock {
+    try acquire(lockPath: lockPath(forStateStore: stateStorePath), logger: logger)
+  }
+
+  /// Takes the lock on an explicit lock file at once, or fails.
+  public static func acquire(lockPath: String, logger: Logger) throws(RunLockError) -> RunLock {
+    // The file may be replaced between open and flock; retry a few times if the inode changed.
+    for _ in 0..<5 {
+      let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+      if fd < 0 {
+        let err = errno
+        throw RunLockError(
+          code: .cannotOpen, lockPath: lockPath,
+          detail: "cannot open or create the lock file: \(String(cString: strerror(err)))")
+      }
+      if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+        let err = errno
+        let holder = readPID(fd: fd)
+        close(fd)
+        if err == EWOULDBLOCK || err == EAGAIN {
+          throw RunLockError(
+            code: .alreadyRunning, lockPath: lockPath, holderPID: holder,
+            detail: "another run holds the lock for this state store")
+        }
+        throw RunLockError(
+          code: .lockFailed, lockPath: lockPath,
+          detail: "flock failed: \(String(cString: strerror(err)))")
+      }
+      var held = stat()
+      var onDisk = stat()
+      guard fstat(fd, &held) == 0, stat(lockPath, &onDisk) == 0,
+        held.st_ino == onDisk.st_ino, held.st_dev == onDisk.st_dev
+      else {
+        close(fd)
+        continue
+      }
+      writePID(fd: fd)
+      logger.debug(
+        "run lock acquired", metadata: ["lock_file": "\(lockPath)", "pid": "\(getpid())"])
+      return RunLock(lockPath: lockPath, descriptor: fd)
+    }
+    throw RunLockError(
+      code: .lockFailed, lockPath: lockPath,
+      detail: "the lock file kept being replaced while locking it")
+  }
+
+  /// Whether this object still holds the lock.
+  public var isHeld: Bool { descriptor.withLock { $0 >= 0 } }
+
+  /// Releases the lock (idempotent). The lock file stays, emptied of the PID.
+  public func release() {
+    descriptor.withLock { fd in
+      guard fd >= 0 else { return }
+      _ = ftruncate(fd, 0)
+      _ = flock(fd, LOCK_UN)
+      close(fd)
+      fd = -1
+    }
+  }
+
+  private static func readPID(fd: Int32) -> Int32? {
+    var buffer = [UInt8](repeating: 0, count: 32)
+    let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+    guard count > 0 else { return nil }
+    let text = String(decoding: buffer[0..<count], as: UTF8.self)
+      .trimmingCharacters(in: .whitespacesAndNewlines)
+    guard let pid = Int32(text), pid > 0 else { return nil }
+    return pid
+  }
+
+  private static func writePID(fd: Int32) {
+    let bytes = Array("\(getpid())\n".utf8)
+    _ = ftruncate(fd, 0)
+    _ = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+  }
+}
