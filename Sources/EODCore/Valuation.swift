@@ -15,6 +15,12 @@ public struct ConvertedAmount: Sendable, Equatable {
   /// The converted amount rounded half-even to 2 places, if it could be valued.
   public var value: Money?
   public var problem: ValuationProblem?
+
+  public init(conversion: FXConversion?, value: Money?, problem: ValuationProblem?) {
+    self.conversion = conversion
+    self.value = value
+    self.problem = problem
+  }
 }
 
 public enum Valuation {

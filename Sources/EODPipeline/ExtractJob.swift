@@ -1,0 +1,393 @@
+import EODCompression
+import EODCore
+import EODRender
+import EODSnapshot
+import EODState
+import Foundation
+import Logging
+
+/// How one firm's extracts are made.
+public struct FirmSettings: Sendable, Equatable {
+  public var format: ExtractFormat
+  public var encoding: OutputEncoding
+  /// Template version per extract; missing ones use version 1.
+  public var templateVersions: [ExtractKind: Int]
+
+  public init(format: ExtractFormat = .csv, encoding: OutputEncoding = .defaultGzip, templateVersions: [ExtractKind: Int] = [:]) {
+    self.format = format
+    self.encoding = encoding
+    self.templateVersions = templateVersions
+  }
+}
+
+/// What a run does.
+public struct JobOptions: Sendable {
+  public var snapshotPath: String
+  public var outputDirectory: String
+  /// Firms to process; empty means every firm in the snapshot.
+  public var firmIDs: [String]
+  public var templates: TemplateLibrary
+  public var defaultSettings: FirmSettings
+  public var firmSettings: [String: FirmSettings]
+  /// Carry performance across a gap in the history instead of refusing the date.
+  public var allowGap: Bool
+  /// The business date before this one; nil means the previous weekday.
+  public var previousBusinessDate: CivilDate?
+  public var runID: String
+  /// Compression threads per file.
+  public var workerCount: Int
+  public var clock: @Sendable () -> Date
+
+  public init(
+    snapshotPath: String, outputDirectory: String, firmIDs: [String] = [], templates: TemplateLibrary,
+    defaultSettings: FirmSettings = FirmSettings(), firmSettings: [String: FirmSettings] = [:], allowGap: Bool = false,
+    previousBusinessDate: CivilDate? = nil, runID: String = UUID().uuidString.lowercased(),
+    workerCount: Int = ProcessInfo.processInfo.activeProcessorCount, clock: @escaping @Sendable () -> Date = { Date() }
+  ) {
+    self.snapshotPath = snapshotPath
+    self.outputDirectory = outputDirectory
+    self.firmIDs = firmIDs
+    self.templates = templates
+    self.defaultSettings = defaultSettings
+    self.firmSettings = firmSettings
+    self.allowGap = allowGap
+    self.previousBusinessDate = previousBusinessDate
+    self.runID = runID
+    self.workerCount = workerCount
+    self.clock = clock
+  }
+
+  func settings(for firmID: String) -> FirmSettings { firmSettings[firmID] ?? defaultSettings }
+}
+
+/// One file of a firm's set, as the manifest lists it.
+public struct ExtractFileSummary: Sendable, Equatable {
+  public var name: String
+  public var path: String
+  public var extract: ExtractKind
+  public var template: String
+  public var format: ExtractFormat
+  public var compression: String
+  public var rows: Int
+  public var bytes: Int64
+  public var sha256: String
+  /// Name and value of each control total.
+  public var controlTotals: [(String, String)]
+
+  public static func == (lhs: ExtractFileSummary, rhs: ExtractFileSummary) -> Bool {
+    lhs.name == rhs.name && lhs.sha256 == rhs.sha256 && lhs.rows == rhs.rows
+  }
+}
+
+/// What happened for one firm.
+public struct FirmOutcome: Sendable {
+  public var firmID: String
+  public var directory: String
+  public var files: [ExtractFileSummary] = []
+  public var manifestPath: String?
+  public var manifestSHA256: String?
+  public var manifestBytes: Int = 0
+  /// The manifest's JSON text.
+  public var manifest: String?
+  public var issuesByCode: [String: Int] = [:]
+  public var errors = 0
+  public var warnings = 0
+  /// Later dates whose extracts are stale after restating this date.
+  public var staleDates: [CivilDate] = []
+  public var gapCarriedFrom: CivilDate?
+  public var error: PipelineError?
+  public var seconds: Double = 0
+}
+
+/// The result of a run over one snapshot.
+public struct RunReport: Sendable {
+  public var runID: String
+  public var businessDate: CivilDate
+  public var snapshotPath: String
+  public var firms: [FirmOutcome]
+  public var failedFirms: [FirmOutcome] { firms.filter { $0.error != nil } }
+}
+
+/// The nightly job over one snapshot: validate, value, render, compress, write, record history.
+public enum ExtractJob {
+  /// Runs the snapshot. Throws only when nothing can be done (bad snapshot, unknown firm, gap);
+  /// one firm's failure is in its ``FirmOutcome`` and does not stop the others.
+  public static func run(_ options: JobOptions, store: StateStore, logger: Logger) throws(PipelineError) -> RunReport {
+    var logger = logger
+    logger[metadataKey: "run_id"] = "\(options.runID)"
+    let reader: SnapshotReader
+    do {
+      reader = try SnapshotReader(path: options.snapshotPath)
+      try reader.validate()
+    } catch {
+      throw PipelineError(snapshot: error)
+    }
+    let date = reader.businessDate
+    logger[metadataKey: "date"] = "\(date)"
+    let allFirms: [Firm]
+    let reference: ReferenceData
+    do {
+      allFirms = try reader.firms()
+      reference = try reader.referenceData()
+    } catch {
+      throw PipelineError(snapshot: error)
+    }
+    var firms = allFirms
+    if !options.firmIDs.isEmpty {
+      let known = Set(allFirms.map(\.id))
+      for id in options.firmIDs where !known.contains(id) {
+        throw PipelineError(
+          code: .unknownFirm, firmID: id, detail: "firm \(id) is not in snapshot \(options.snapshotPath)")
+      }
+      let wanted = Set(options.firmIDs)
+      firms = allFirms.filter { wanted.contains($0.id) }
+    }
+    // Every template is checked now, before any file is written.
+    var templates: [String: [(ExtractKind, Template)]] = [:]
+    for firm in firms {
+      let settings = options.settings(for: firm.id)
+      var list: [(ExtractKind, Template)] = []
+      for kind in ExtractKind.allCases {
+        do {
+          list.append((kind, try options.templates.template(kind, version: settings.templateVersions[kind] ?? 1)))
+        } catch {
+          throw PipelineError(template: error)
+        }
+      }
+      templates[firm.id] = list
+    }
+    // Gaps in the history are refused before anything is written.
+    var gaps: [String: CivilDate] = [:]
+    for firm in firms {
+      let latest: CivilDate?
+      do { latest = try store.latestRunDate(firmID: firm.id) } catch { throw PipelineError(state: error) }
+      guard let latest, latest < date else { continue }
+      let previous = options.previousBusinessDate ?? previousWeekday(date)
+      if latest < previous {
+        let missing = nextWeekday(latest)
+        if !options.allowGap {
+          throw PipelineError(
+            code: .historyGap, firmID: firm.id,
+            detail:
+              "the history of \(firm.id) ends at \(latest) but \(date) follows \(previous): \(missing) has not been run. "
+              + "Run the missing dates first (eod-extract backfill), or pass --allow-gap to carry performance across the gap")
+        }
+        gaps[firm.id] = latest
+      }
+    }
+    var outcomes: [FirmOutcome] = []
+    for firm in firms {
+      var firmLogger = logger
+      firmLogger[metadataKey: "firm"] = "\(firm.id)"
+      let started = Date()
+      var outcome = FirmOutcome(
+        firmID: firm.id, directory: options.outputDirectory + "/" + firm.id + "/" + date.description)
+      outcome.gapCarriedFrom = gaps[firm.id]
+      do {
+        try runFirm(
+          firm, reader: reader, reference: reference, templates: templates[firm.id] ?? [], options: options,
+          store: store, outcome: &outcome, logger: firmLogger)
+      } catch {
+        outcome.error = error
+        firmLogger.error("firm failed: \(error)")
+      }
+      outcome.seconds = Date().timeIntervalSince(started)
+      outcomes.append(outcome)
+    }
+    return RunReport(runID: options.runID, businessDate: date, snapshotPath: options.snapshotPath, firms: outcomes)
+  }
+
+  static func previousWeekday(_ date: CivilDate) -> CivilDate {
+    var day = date.adding(days: -1)
+    while day.isWeekend { day = day.adding(days: -1) }
+    return day
+  }
+
+  static func nextWeekday(_ date: CivilDate) -> CivilDate {
+    var day = date.adding(days: 1)
+    while day.isWeekend { day = day.adding(days: 1) }
+    return day
+  }
+
+  static func fileName(firmID: String, kind: String, date: CivilDate, format: ExtractFormat, encoding: OutputEncoding)
+    -> String
+  {
+    let suffix: String
+    if case .none = encoding { suffix = "" } else { suffix = ".gz" }
+    return "\(firmID)_\(kind)_\(date.compact).\(format.fileExtension)\(suffix)"
+  }
+
+  static func runFirm(
+    _ firm: Firm, reader: SnapshotReader, reference: ReferenceData, templates: [(ExtractKind, Template)],
+    options: JobOptions, store: StateStore, outcome: inout FirmOutcome, logger: Logger
+  ) throws(PipelineError) {
+    let date = reader.businessDate
+    let settings = options.settings(for: firm.id)
+    let directory = outcome.directory
+    try FileSystem.makeDirectory(directory)
+    let configuration = GzipFileWriter.Configuration(encoding: settings.encoding, workerCount: max(1, options.workerCount))
+    var writers: [ExtractKind: ExtractFileWriter] = [:]
+    func abandonAll() { for writer in writers.values { writer.abandon() } }
+    do {
+      for (kind, template) in templates {
+        let name = fileName(firmID: firm.id, kind: kind.rawValue, date: date, format: settings.format, encoding: settings.encoding)
+        writers[kind] = try ExtractFileWriter(
+          kind: kind, encoder: RowEncoder(template: template, format: settings.format), directory: directory,
+          fileName: name, runID: options.runID, configuration: configuration)
+      }
+    } catch {
+      abandonAll()
+      throw PipelineError(output: error, firmID: firm.id)
+    }
+    guard let positions = writers[.positions], let cash = writers[.cash], let transactions = writers[.transactions],
+      let valuations = writers[.valuations], let dataQuality = writers[.dataQuality]
+    else {
+      abandonAll()
+      throw PipelineError(code: .internalError, firmID: firm.id, detail: "a standard extract has no writer")
+    }
+    var issues: [DataQualityIssue] = []
+    var totals: [ExtractKind: Money] = [
+      .positions: Money(significand: 0, scale: 2), .cash: Money(significand: 0, scale: 2),
+      .transactions: Money(significand: 0, scale: 2), .valuations: Money(significand: 0, scale: 2),
+    ]
+    func add(_ kind: ExtractKind, _ value: Money?) {
+      if let value, let total = totals[kind], let sum = total.adding(value) { totals[kind] = sum }
+    }
+    let processor = AccountProcessor(firm: firm, reference: reference, date: date, dateText: date.description)
+    let history = StoreHistory(store: store, firmID: firm.id, date: date)
+    do {
+      let restating = try store.latestRunDate(firmID: firm.id).map { $0 > date } ?? false
+      try store.transaction("record \(firm.id) \(date)") {
+        var earlierAtDate = try store.accounts(ofFirm: firm.id, withRecordAt: date)
+        var seenClients: Set<String> = []
+        var touched: [Int64] = []
+        let cursor = try reader.accounts(ofFirm: firm.id)
+        while let bundle = try cursor.next() {
+          let first = seenClients.insert(bundle.account.clientID).inserted
+          let out = try processor.process(bundle, reportClient: first, history: history)
+          for row in out.positions { try positions.append(row) }
+          for row in out.cash { try cash.append(row) }
+          for row in out.transactions { try transactions.append(row) }
+          if let row = out.valuation { try valuations.append(row) }
+          add(.positions, out.controlPositions)
+          add(.cash, out.controlCash)
+          add(.transactions, out.controlTransactions)
+          add(.valuations, out.controlValuations)
+          issues.append(contentsOf: out.issues)
+          if let record = out.record {
+            let key = try store.accountKey(bundle.account.id, firmID: firm.id)
+            try store.save(record, account: key)
+            earlierAtDate[bundle.account.id] = nil
+            if restating { touched.append(key) }
+          }
+        }
+        // Accounts an earlier run of this date had, and this snapshot does not: no orphan rows.
+        for (_, key) in earlierAtDate.sorted(by: { $0.key < $1.key }) {
+          try store.deleteRecord(at: date, account: key)
+          if restating { touched.append(key) }
+        }
+        if let from = outcome.gapCarriedFrom {
+          issues.append(
+            DataQualityIssue(
+              severity: .warning, code: .historyGap, resourceType: .account, resourceID: "*", field: "return_1d",
+              message: "performance carried across a gap in the history from \(from) to \(date) (--allow-gap)"))
+        }
+        for issue in DataQualityIssue.sortedForExtract(issues) {
+          try dataQuality.append([
+            date.description, firm.id, issue.severity.rawValue, issue.code.rawValue, issue.resourceType.rawValue,
+            issue.resourceID, issue.field, issue.message,
+          ])
+        }
+        if restating {
+          outcome.staleDates = try store.runDates(after: date, firmID: firm.id)
+          for key in touched { try restate(after: date, account: key, store: store) }
+        }
+        try complete(
+          firm: firm, date: date, writers: templates.compactMap { writers[$0.0] }, totals: totals, options: options,
+          settings: settings, reader: reader, outcome: &outcome)
+        try store.recordRun(
+          date: date, firmID: firm.id, runID: options.runID, snapshot: options.snapshotPath,
+          completedAt: iso8601(options.clock()), gapCarried: outcome.gapCarriedFrom != nil,
+          manifestSHA256: outcome.manifestSHA256)
+      }
+    } catch {
+      abandonAll()
+      if let error = error as? PipelineError { throw error }
+      if let error = error as? StateStoreError { throw PipelineError(state: error) }
+      if let error = error as? SnapshotError { throw PipelineError(snapshot: error) }
+      if let error = error as? CompressionError { throw PipelineError(output: error, firmID: firm.id) }
+      throw PipelineError(code: .internalError, firmID: firm.id, detail: "\(error)")
+    }
+    for issue in issues {
+      outcome.issuesByCode[issue.code.rawValue, default: 0] += 1
+      if issue.severity == .error { outcome.errors += 1 } else { outcome.warnings += 1 }
+    }
+    logger.info(
+      "firm done",
+      metadata: [
+        "files": "\(outcome.files.count)", "data_quality_errors": "\(outcome.errors)",
+        "data_quality_warnings": "\(outcome.warnings)",
+      ])
+  }
+
+  /// Recomputes an account's records after a restated date, in order.
+  static func restate(after date: CivilDate, account key: Int64, store: StateStore) throws {
+    var previous = try store.record(at: date, account: key) ?? store.record(before: date, account: key)
+    for stored in try store.records(after: date, account: key) {
+      let updated = Performance.advance(
+        previous: previous, date: stored.date, value: stored.value,
+        flows: ExternalFlows(net: stored.flow, inflow: stored.flowIn),
+        opensToday: stored.kind == .opening && previous == nil)
+      try store.save(updated, account: key)
+      previous = updated
+    }
+  }
+
+  /// Finishes the data files, puts them in place, and writes the manifest last.
+  static func complete(
+    firm: Firm, date: CivilDate, writers: [ExtractFileWriter], totals: [ExtractKind: Money], options: JobOptions,
+    settings: FirmSettings, reader: SnapshotReader, outcome: inout FirmOutcome
+  ) throws {
+    let manifestName = "\(firm.id)_manifest_\(date.compact).json"
+    let manifestPath = outcome.directory + "/" + manifestName
+    var files: [ExtractFileSummary] = []
+    for writer in writers {
+      let (bytes, sha) = try writer.finish()
+      var controls: [(String, String)] = []
+      switch writer.kind {
+      case .positions: controls = [("market_value", totals[.positions]?.description ?? "0.00")]
+      case .cash: controls = [("value", totals[.cash]?.description ?? "0.00")]
+      case .transactions: controls = [("amount_account_currency", totals[.transactions]?.description ?? "0.00")]
+      case .valuations: controls = [("total_value", totals[.valuations]?.description ?? "0.00")]
+      case .dataQuality: controls = []
+      }
+      let compression: String
+      if case .gzip = settings.encoding { compression = "gzip" } else { compression = "none" }
+      files.append(
+        ExtractFileSummary(
+          name: writer.fileName, path: writer.finalPath, extract: writer.kind, template: writer.encoder.template.name,
+          format: settings.format, compression: compression, rows: writer.rows, bytes: bytes, sha256: sha,
+          controlTotals: controls))
+    }
+    // A consumer waiting for the manifest must never pair an old manifest with new files.
+    unlink(manifestPath)
+    for writer in writers { try FileSystem.rename(writer.temporaryPath, to: writer.finalPath) }
+    let manifest = Manifest.render(
+      firmID: firm.id, date: date, runID: options.runID, generatedAt: iso8601(options.clock()), files: files,
+      snapshotGeneratedAt: reader.generatedAt, errors: outcome.errors, warnings: outcome.warnings)
+    let bytes = Array(manifest.utf8)
+    try FileSystem.writeAtomically(bytes, to: manifestPath, runID: options.runID)
+    outcome.files = files
+    outcome.manifestPath = manifestPath
+    outcome.manifest = manifest
+    outcome.manifestBytes = bytes.count
+    outcome.manifestSHA256 = FileSystem.sha256(bytes)
+  }
+
+  static func iso8601(_ date: Date) -> String {
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withInternetDateTime]
+    formatter.timeZone = TimeZone(identifier: "UTC")
+    return formatter.string(from: date)
+  }
+}

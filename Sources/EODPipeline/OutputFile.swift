@@ -1,0 +1,126 @@
+import Crypto
+import EODCompression
+import EODRender
+import Foundation
+
+/// Hashes the bytes a writer puts in its file, in order.
+final class HashBox: @unchecked Sendable {
+  private var hasher = SHA256()
+  private let lock = NSLock()
+
+  func update(_ bytes: UnsafeRawBufferPointer) {
+    lock.lock()
+    hasher.update(bufferPointer: bytes)
+    lock.unlock()
+  }
+
+  func hex() -> String {
+    lock.lock()
+    defer { lock.unlock() }
+    return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+  }
+}
+
+/// One extract file being written under a temporary name in its final directory.
+final class ExtractFileWriter {
+  let kind: ExtractKind
+  let encoder: RowEncoder
+  let finalPath: String
+  let temporaryPath: String
+  let fileName: String
+  let writer: GzipFileWriter
+  let hash = HashBox()
+  var buffer: [UInt8] = []
+  var rows = 0
+  static let flushSize = 256 * 1024
+
+  init(
+    kind: ExtractKind, encoder: RowEncoder, directory: String, fileName: String, runID: String,
+    configuration: GzipFileWriter.Configuration
+  ) throws(CompressionError) {
+    self.kind = kind
+    self.encoder = encoder
+    self.fileName = fileName
+    finalPath = directory + "/" + fileName
+    temporaryPath = directory + "/." + fileName + ".part-" + runID
+    let hash = self.hash
+    writer = try GzipFileWriter(path: temporaryPath, configuration: configuration) { hash.update($0) }
+    buffer.reserveCapacity(ExtractFileWriter.flushSize + 4096)
+    encoder.header(into: &buffer)
+  }
+
+  func append(_ values: [String?]) throws(CompressionError) {
+    encoder.row(values, into: &buffer)
+    rows += 1
+    if buffer.count >= ExtractFileWriter.flushSize {
+      try writer.append(buffer)
+      buffer.removeAll(keepingCapacity: true)
+    }
+  }
+
+  /// Completes the file under its temporary name; returns its size and SHA-256.
+  func finish() throws(CompressionError) -> (bytes: Int64, sha256: String) {
+    if !buffer.isEmpty {
+      try writer.append(buffer)
+      buffer.removeAll()
+    }
+    let summary = try writer.finish()
+    return (summary.outputByteCount, hash.hex())
+  }
+
+  func abandon() { writer.abandon() }
+}
+
+enum FileSystem {
+  /// Creates a directory and its parents.
+  static func makeDirectory(_ path: String) throws(PipelineError) {
+    do {
+      try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    } catch {
+      throw PipelineError(code: .output, detail: "cannot create directory \(path): \(error.localizedDescription)")
+    }
+  }
+
+  /// Atomically replaces `to` with `from` (same directory).
+  static func rename(_ from: String, to: String) throws(PipelineError) {
+    if Foundation.rename(from, to) != 0 {
+      let reason = String(cString: strerror(errno))
+      throw PipelineError(code: .output, detail: "cannot rename \(from) to \(to): \(reason)")
+    }
+  }
+
+  /// Writes bytes to `path` via a temporary file, fsync and rename.
+  static func writeAtomically(_ bytes: [UInt8], to path: String, runID: String) throws(PipelineError) {
+    let directory = (path as NSString).deletingLastPathComponent
+    let name = (path as NSString).lastPathComponent
+    let temporary = directory + "/." + name + ".part-" + runID
+    let fd = open(temporary, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0o644)
+    guard fd >= 0 else {
+      throw PipelineError(code: .output, detail: "cannot create \(temporary): \(String(cString: strerror(errno)))")
+    }
+    var offset = 0
+    var failure: String?
+    bytes.withUnsafeBytes { raw in
+      while offset < raw.count {
+        let written = write(fd, raw.baseAddress.map { $0 + offset }, raw.count - offset)
+        if written < 0 {
+          if errno == EINTR { continue }
+          failure = String(cString: strerror(errno))
+          return
+        }
+        offset += written
+      }
+    }
+    if failure == nil && fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
+    close(fd)
+    if let failure {
+      unlink(temporary)
+      throw PipelineError(code: .output, detail: "cannot write \(temporary): \(failure)")
+    }
+    try rename(temporary, to: path)
+  }
+
+  static func sha256(_ bytes: [UInt8]) -> String {
+    SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+  }
+}

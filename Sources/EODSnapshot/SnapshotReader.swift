@@ -1,0 +1,376 @@
+import EODCore
+import EODSQLite
+
+/// Reads one snapshot file (schema version 1), read-only.
+///
+/// Opening checks the schema version and every table and column; ``validate()`` checks the
+/// syntax of every decimal and date. Reading streams one account at a time, so memory does not
+/// grow with the snapshot.
+public final class SnapshotReader {
+  public let path: String
+  public let businessDate: CivilDate
+  /// `snapshot_info.generated_at`, if present.
+  public let generatedAt: String?
+  let db: SQLiteConnection
+
+  public init(path: String) throws(SnapshotError) {
+    self.path = path
+    do {
+      db = try SQLiteConnection(path: path, mode: .readOnly)
+      try db.execute("PRAGMA query_only = 1; PRAGMA cache_size = -32000; PRAGMA temp_store = MEMORY")
+    } catch {
+      throw SnapshotError(code: .unreadable, path: path, detail: "cannot open: \(error.message)")
+    }
+    try SnapshotReader.checkSchema(db, path: path)
+    let db = self.db
+    func info(_ key: String) throws(SnapshotError) -> String? {
+      do {
+        return try db.scalarText("SELECT value FROM snapshot_info WHERE key = ?", [.text(key)])
+      } catch {
+        throw SnapshotError(code: .unreadable, path: path, table: "snapshot_info", detail: error.message)
+      }
+    }
+    guard let version = try info("schema_version") else {
+      throw SnapshotError(
+        code: .missingValue, path: path, table: "snapshot_info", rowKey: "schema_version", column: "value",
+        detail: "no schema_version row")
+    }
+    guard version == SnapshotSchema.version else {
+      throw SnapshotError(
+        code: .unsupportedSchemaVersion, path: path, table: "snapshot_info", rowKey: "schema_version",
+        column: "value", detail: "schema version '\(version)' is not supported (expected '1')")
+    }
+    guard let dateText = try info("business_date") else {
+      throw SnapshotError(
+        code: .missingValue, path: path, table: "snapshot_info", rowKey: "business_date", column: "value",
+        detail: "no business_date row")
+    }
+    guard let date = CivilDate(dateText) else {
+      throw SnapshotError(
+        code: .malformedDate, path: path, table: "snapshot_info", rowKey: "business_date", column: "value",
+        detail: "'\(dateText.prefix(40))' is not a YYYY-MM-DD date")
+    }
+    businessDate = date
+    generatedAt = try info("generated_at")
+  }
+
+  static func checkSchema(_ db: SQLiteConnection, path: String) throws(SnapshotError) {
+    for table in SnapshotSchema.tables {
+      var present: Set<String> = []
+      do {
+        let statement = try db.prepare("SELECT name FROM pragma_table_info(?)")
+        try statement.bind([.text(table.name)])
+        while try statement.step() { if let name = statement.text(0) { present.insert(name) } }
+      } catch {
+        throw SnapshotError(code: .unreadable, path: path, table: table.name, detail: error.message)
+      }
+      if present.isEmpty {
+        throw SnapshotError(
+          code: .missingTable, path: path, table: table.name,
+          detail: "table \(table.name) of schema version 1 is missing")
+      }
+      for column in table.columns where !present.contains(column.name) {
+        throw SnapshotError(
+          code: .missingColumn, path: path, table: table.name, column: column.name,
+          detail: "column \(table.name).\(column.name) of schema version 1 is missing")
+      }
+    }
+  }
+
+  /// Checks every decimal and date in every table, and that required values are present.
+  /// Throws for the first bad value, naming table, row key and column.
+  public func validate() throws(SnapshotError) {
+    for table in SnapshotSchema.tables {
+      let key = table.key.map { "COALESCE(\($0), 'NULL')" }.joined(separator: " || '/' || ")
+      for column in table.columns {
+        let name = column.name
+        var conditions: [(String, SnapshotError.Code, String)] = []
+        if !column.nullable {
+          conditions.append(("\(name) IS NULL", .missingValue, "is NULL"))
+        }
+        switch column.kind {
+        case .text: break
+        case .decimal:
+          conditions.append(
+            (
+              """
+              \(name) IS NOT NULL AND (typeof(\(name)) <> 'text' OR \(name) = '' OR \(name) = '-'
+                OR length(\(name)) > 40 OR \(name) GLOB '*[^0-9.-]*' OR \(name) GLOB '?*-*'
+                OR \(name) GLOB '*.*.*' OR \(name) GLOB '*.' OR \(name) GLOB '.*' OR \(name) GLOB '-.*')
+              """, .malformedDecimal,
+              "is not a plain decimal (optional '-', digits, optional '.' and digits)"
+            ))
+        case .date:
+          conditions.append(
+            (
+              """
+              \(name) IS NOT NULL AND (typeof(\(name)) <> 'text'
+                OR \(name) NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'
+                OR date(\(name)) IS NOT \(name))
+              """, .malformedDate, "is not a YYYY-MM-DD date"
+            ))
+        }
+        for (condition, code, what) in conditions {
+          let sql = "SELECT \(key), CAST(\(name) AS TEXT) FROM \(table.name) WHERE \(condition) LIMIT 1"
+          do {
+            let statement = try db.prepare(sql)
+            if try statement.step() {
+              let rowKey = statement.text(0) ?? "?"
+              let value = statement.text(1).map { "'\($0.prefix(60))' " } ?? ""
+              throw SnapshotError(
+                code: code, path: path, table: table.name, rowKey: rowKey, column: name,
+                detail: "value \(value)\(what)")
+            }
+          } catch let error as SnapshotError {
+            throw error
+          } catch {
+            throw SnapshotError(code: .unreadable, path: path, table: table.name, column: name, detail: "\(error)")
+          }
+        }
+      }
+    }
+  }
+
+  func fail(_ error: SQLiteError, table: String) -> SnapshotError {
+    SnapshotError(code: .unreadable, path: path, table: table, detail: error.message)
+  }
+
+  /// The firms, sorted by firm_id.
+  public func firms() throws(SnapshotError) -> [Firm] {
+    var firms: [Firm] = []
+    do {
+      let statement = try db.prepare("SELECT firm_id, name, base_currency FROM firms ORDER BY firm_id")
+      while try statement.step() {
+        firms.append(
+          Firm(id: statement.text(0) ?? "", name: statement.text(1) ?? "", baseCurrency: statement.text(2) ?? ""))
+      }
+    } catch {
+      throw fail(error, table: "firms")
+    }
+    return firms
+  }
+
+  /// Instruments with their selected prices, and the FX rates, for the business date.
+  public func referenceData() throws(SnapshotError) -> ReferenceData {
+    var instruments: [String: Instrument] = [:]
+    let date = businessDate
+    do {
+      let statement = try db.prepare(
+        "SELECT instrument_id, isin, sedol, name, asset_class, currency, quote_factor FROM instruments")
+      while try statement.step() {
+        let id = statement.text(0) ?? ""
+        let factor = try decimal(statement, 6, table: "instruments", key: id, column: "quote_factor")
+        instruments[id] = Instrument(
+          id: id, isin: statement.text(1), sedol: statement.text(2), name: statement.text(3) ?? "",
+          assetClass: statement.text(4) ?? "", currency: statement.text(5) ?? "", quoteFactor: factor, price: nil)
+      }
+    } catch let error as SnapshotError {
+      throw error
+    } catch let error as SQLiteError {
+      throw fail(error, table: "instruments")
+    } catch {
+      throw SnapshotError(code: .unreadable, path: path, table: "instruments", detail: "\(error)")
+    }
+    do {
+      let statement = try db.prepare(
+        """
+        SELECT instrument_id, MAX(price_date), price FROM prices WHERE price_date <= ?1
+        GROUP BY instrument_id
+        """)
+      try statement.bind([.text(date.description)])
+      while try statement.step() {
+        let id = statement.text(0) ?? ""
+        let dateText = statement.text(1) ?? ""
+        guard let priceDate = CivilDate(dateText) else {
+          throw SnapshotError(
+            code: .malformedDate, path: path, table: "prices", rowKey: "\(id)/\(dateText)", column: "price_date",
+            detail: "'\(dateText)' is not a YYYY-MM-DD date")
+        }
+        let price = try decimal(statement, 2, table: "prices", key: "\(id)/\(dateText)", column: "price")
+        instruments[id]?.price = SelectedPrice(
+          price: price, date: priceDate, status: PriceSelection.status(priceDate: priceDate, businessDate: date))
+      }
+    } catch let error as SnapshotError {
+      throw error
+    } catch let error as SQLiteError {
+      throw fail(error, table: "prices")
+    } catch {
+      throw SnapshotError(code: .unreadable, path: path, table: "prices", detail: "\(error)")
+    }
+    var fx = FXTable(businessDate: date)
+    do {
+      let statement = try db.prepare(
+        "SELECT rate_date, base_currency, quote_currency, rate FROM fx_rates WHERE rate_date <= ?1")
+      try statement.bind([.text(date.description)])
+      while try statement.step() {
+        let dateText = statement.text(0) ?? ""
+        let base = statement.text(1) ?? ""
+        let quote = statement.text(2) ?? ""
+        let key = "\(dateText)/\(base)/\(quote)"
+        guard let rateDate = CivilDate(dateText) else {
+          throw SnapshotError(
+            code: .malformedDate, path: path, table: "fx_rates", rowKey: key, column: "rate_date",
+            detail: "'\(dateText)' is not a YYYY-MM-DD date")
+        }
+        let rate = try decimal(statement, 3, table: "fx_rates", key: key, column: "rate")
+        fx.offer(date: rateDate, base: base, quote: quote, rate: rate)
+      }
+    } catch let error as SnapshotError {
+      throw error
+    } catch let error as SQLiteError {
+      throw fail(error, table: "fx_rates")
+    } catch {
+      throw SnapshotError(code: .unreadable, path: path, table: "fx_rates", detail: "\(error)")
+    }
+    return ReferenceData(businessDate: date, instruments: instruments, fx: fx)
+  }
+
+  func decimal(
+    _ statement: SQLiteStatement, _ index: Int, table: String, key: @autoclosure () -> String, column: String
+  ) throws(SnapshotError) -> ExactDecimal {
+    let value = statement.withTextBytes(index) { bytes in bytes.flatMap { ExactDecimal.parse($0) } }
+    guard let value else {
+      throw SnapshotError(
+        code: .malformedDecimal, path: path, table: table, rowKey: key(), column: column,
+        detail: "value '\(statement.text(index)?.prefix(60) ?? "NULL")' is not a plain decimal")
+    }
+    return value
+  }
+
+  func optionalDecimal(
+    _ statement: SQLiteStatement, _ index: Int, table: String, key: @autoclosure () -> String, column: String
+  ) throws(SnapshotError) -> ExactDecimal? {
+    if statement.isNull(index) { return nil }
+    return try decimal(statement, index, table: table, key: key(), column: column)
+  }
+
+  func date(
+    _ statement: SQLiteStatement, _ index: Int, table: String, key: @autoclosure () -> String, column: String
+  ) throws(SnapshotError) -> CivilDate {
+    let value = statement.withTextBytes(index) { bytes in bytes.flatMap { CivilDate.parse($0) } }
+    guard let value else {
+      throw SnapshotError(
+        code: .malformedDate, path: path, table: table, rowKey: key(), column: column,
+        detail: "value '\(statement.text(index)?.prefix(40) ?? "NULL")' is not a YYYY-MM-DD date")
+    }
+    return value
+  }
+
+  /// A cursor over one firm's accounts, sorted by account_id, each with its positions, cash and
+  /// transactions.
+  public func accounts(ofFirm firmID: String) throws(SnapshotError) -> AccountCursor {
+    try AccountCursor(reader: self, firmID: firmID)
+  }
+}
+
+/// Streams a firm's accounts one at a time (see ``SnapshotReader/accounts(ofFirm:)``).
+public final class AccountCursor {
+  let reader: SnapshotReader
+  let accounts: SQLiteStatement
+  let positions: SQLiteStatement
+  let cash: SQLiteStatement
+  let transactions: SQLiteStatement
+  var positionsPending: Bool
+  var cashPending: Bool
+  var transactionsPending: Bool
+
+  init(reader: SnapshotReader, firmID: String) throws(SnapshotError) {
+    self.reader = reader
+    let db = reader.db
+    do {
+      accounts = try db.prepare(
+        """
+        SELECT a.account_id, a.client_id, a.wrapper, a.currency, a.opened_on, a.closed_on, a.external_ref,
+               c.external_ref, c.client_id IS NOT NULL AND c.firm_id = a.firm_id
+        FROM accounts a LEFT JOIN clients c ON c.client_id = a.client_id
+        WHERE a.firm_id = ?1 ORDER BY a.account_id
+        """)
+      positions = try db.prepare(
+        """
+        SELECT p.account_id, p.instrument_id, p.quantity, p.book_cost, p.external_ref
+        FROM accounts a JOIN positions p ON p.account_id = a.account_id
+        WHERE a.firm_id = ?1 ORDER BY p.account_id, p.instrument_id
+        """)
+      cash = try db.prepare(
+        """
+        SELECT b.account_id, b.currency, b.balance
+        FROM accounts a JOIN cash_balances b ON b.account_id = a.account_id
+        WHERE a.firm_id = ?1 ORDER BY b.account_id, b.currency
+        """)
+      transactions = try db.prepare(
+        """
+        SELECT t.account_id, t.transaction_id, t.type, t.status, t.trade_date, t.settle_date, t.instrument_id,
+               t.quantity, t.amount, t.currency, t.external_ref
+        FROM accounts a JOIN transactions t ON t.account_id = a.account_id
+        WHERE a.firm_id = ?1 ORDER BY t.account_id, t.trade_date, t.transaction_id
+        """)
+      for statement in [accounts, positions, cash, transactions] { try statement.bind([.text(firmID)]) }
+      positionsPending = try positions.step()
+      cashPending = try cash.step()
+      transactionsPending = try transactions.step()
+    } catch {
+      throw SnapshotError(code: .unreadable, path: reader.path, detail: error.message)
+    }
+  }
+
+  /// The next account, or nil at the end.
+  public func next() throws(SnapshotError) -> AccountBundle? {
+    let r = reader
+    do {
+      guard try accounts.step() else { return nil }
+      let id = accounts.text(0) ?? ""
+      let account = Account(
+        id: id, firmID: "", clientID: accounts.text(1) ?? "", wrapper: accounts.text(2) ?? "",
+        currency: accounts.text(3) ?? "",
+        openedOn: try r.date(accounts, 4, table: "accounts", key: id, column: "opened_on"),
+        closedOn: accounts.isNull(5) ? nil : try r.date(accounts, 5, table: "accounts", key: id, column: "closed_on"),
+        externalRef: accounts.text(6), clientExternalRef: accounts.text(7), clientKnown: accounts.int64(8) != 0)
+      var bundle = AccountBundle(account: account, positions: [], cash: [], transactions: [])
+      while positionsPending, let owner = positions.text(0), owner <= id {
+        if owner == id {
+          let instrument = positions.text(1) ?? ""
+          let key = "\(id)/\(instrument)"
+          bundle.positions.append(
+            Position(
+              instrumentID: instrument,
+              quantity: try r.decimal(positions, 2, table: "positions", key: key, column: "quantity"),
+              bookCost: try r.decimal(positions, 3, table: "positions", key: key, column: "book_cost"),
+              externalRef: positions.text(4)))
+        }
+        positionsPending = try positions.step()
+      }
+      while cashPending, let owner = cash.text(0), owner <= id {
+        if owner == id {
+          let currency = cash.text(1) ?? ""
+          bundle.cash.append(
+            CashBalance(
+              currency: currency,
+              balance: try r.decimal(cash, 2, table: "cash_balances", key: "\(id)/\(currency)", column: "balance")))
+        }
+        cashPending = try cash.step()
+      }
+      while transactionsPending, let owner = transactions.text(0), owner <= id {
+        if owner == id {
+          let txID = transactions.text(1) ?? ""
+          bundle.transactions.append(
+            Transaction(
+              id: txID, type: transactions.text(2) ?? "", status: transactions.text(3) ?? "",
+              tradeDate: try r.date(transactions, 4, table: "transactions", key: txID, column: "trade_date"),
+              settleDate: try r.date(transactions, 5, table: "transactions", key: txID, column: "settle_date"),
+              instrumentID: transactions.text(6),
+              quantity: try r.optionalDecimal(transactions, 7, table: "transactions", key: txID, column: "quantity"),
+              amount: try r.decimal(transactions, 8, table: "transactions", key: txID, column: "amount"),
+              currency: transactions.text(9) ?? "", externalRef: transactions.text(10)))
+        }
+        transactionsPending = try transactions.step()
+      }
+      return bundle
+    } catch let error as SnapshotError {
+      throw error
+    } catch let error as SQLiteError {
+      throw SnapshotError(code: .unreadable, path: r.path, detail: error.message)
+    } catch {
+      throw SnapshotError(code: .unreadable, path: r.path, detail: "\(error)")
+    }
+  }
+}

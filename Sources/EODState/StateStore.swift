@@ -1,0 +1,147 @@
+import EODCore
+import EODSQLite
+
+/// Why the state store failed: which file, which step, SQLite's words.
+public struct StateStoreError: Error, CustomStringConvertible, Sendable {
+  public struct Code: Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: String
+    public init(_ rawValue: String) { self.rawValue = rawValue }
+    public var description: String { rawValue }
+    public static let unavailable = Code("unavailable")
+    public static let incompatible = Code("incompatible")
+    public static let outOfRange = Code("out-of-range")
+  }
+  public var code: Code
+  public var path: String
+  public var step: String
+  public var detail: String
+
+  public var description: String { "state store \(path): \(step) failed [\(code)]: \(detail)" }
+}
+
+/// The job's own state in one SQLite file: each account's performance history, the runs, the
+/// delivery journal and idempotency keys. WAL mode; one writer at a time (see the run lock).
+public final class StateStore {
+  public static let formatVersion = "1"
+  public let path: String
+  let db: SQLiteConnection
+  private var statements: [String: SQLiteStatement] = [:]
+  private var accountKeys: [String: Int64] = [:]
+
+  public init(path: String) throws(StateStoreError) {
+    self.path = path
+    do {
+      db = try SQLiteConnection(path: path, mode: .create)
+      try db.execute(
+        """
+        PRAGMA journal_mode = WAL;
+        PRAGMA synchronous = NORMAL;
+        PRAGMA foreign_keys = ON;
+        CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS accounts (
+          account_key INTEGER PRIMARY KEY, account_id TEXT NOT NULL UNIQUE, firm_id TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS history (
+          account_key INTEGER NOT NULL, day INTEGER NOT NULL, kind INTEGER NOT NULL,
+          value INTEGER NOT NULL, flow INTEGER NOT NULL, flow_in INTEGER NOT NULL,
+          daily_return REAL, undefined INTEGER NOT NULL,
+          g_month REAL NOT NULL, g_quarter REAL NOT NULL, g_year REAL NOT NULL,
+          idx REAL NOT NULL, zeros INTEGER NOT NULL, start_day INTEGER NOT NULL, origin_day INTEGER NOT NULL,
+          PRIMARY KEY (account_key, day)) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS history_by_day ON history(day);
+        CREATE TABLE IF NOT EXISTS flows (
+          account_key INTEGER NOT NULL, day INTEGER NOT NULL, flow INTEGER NOT NULL,
+          PRIMARY KEY (account_key, day)) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS runs (
+          business_date TEXT NOT NULL, firm_id TEXT NOT NULL, run_id TEXT NOT NULL, snapshot TEXT NOT NULL,
+          completed_at TEXT NOT NULL, gap_carried INTEGER NOT NULL DEFAULT 0, manifest_sha256 TEXT,
+          PRIMARY KEY (business_date, firm_id));
+        CREATE TABLE IF NOT EXISTS deliveries (
+          firm_id TEXT NOT NULL, business_date TEXT NOT NULL, destination TEXT NOT NULL, file_name TEXT NOT NULL,
+          sha256 TEXT NOT NULL, remote_path TEXT NOT NULL, attempts INTEGER NOT NULL, outcome TEXT NOT NULL,
+          delivered_at TEXT NOT NULL, run_id TEXT NOT NULL,
+          PRIMARY KEY (firm_id, business_date, destination, file_name));
+        CREATE TABLE IF NOT EXISTS idempotency (
+          key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, created_at INTEGER NOT NULL, result TEXT NOT NULL);
+        INSERT OR IGNORE INTO meta(key, value) VALUES ('format_version', '1');
+        """)
+      if let version = try db.scalarText("SELECT value FROM meta WHERE key = 'format_version'"),
+        version != StateStore.formatVersion
+      {
+        throw StateStoreError(
+          code: .incompatible, path: path, step: "open",
+          detail: "state format version \(version) is not supported (expected \(StateStore.formatVersion))")
+      }
+    } catch let error as StateStoreError {
+      throw error
+    } catch let error as SQLiteError {
+      throw StateStoreError(code: .unavailable, path: path, step: "open", detail: error.message)
+    } catch {
+      throw StateStoreError(code: .unavailable, path: path, step: "open", detail: "\(error)")
+    }
+  }
+
+  func wrap<T>(_ step: String, _ body: () throws -> T) throws(StateStoreError) -> T {
+    do {
+      return try body()
+    } catch let error as StateStoreError {
+      throw error
+    } catch let error as SQLiteError {
+      throw StateStoreError(code: .unavailable, path: path, step: step, detail: error.message)
+    } catch {
+      throw StateStoreError(code: .unavailable, path: path, step: step, detail: "\(error)")
+    }
+  }
+
+  func statement(_ sql: String) throws -> SQLiteStatement {
+    if let cached = statements[sql] { return cached }
+    let prepared = try db.prepare(sql)
+    statements[sql] = prepared
+    return prepared
+  }
+
+  /// Runs `body` in one transaction: all of a date's writes land together or not at all.
+  public func transaction<T>(_ step: String, _ body: () throws -> T) throws(StateStoreError) -> T {
+    try wrap(step) { try db.transaction(body) }
+  }
+
+  // MARK: Accounts
+
+  /// The store's key for an account, created on first use.
+  public func accountKey(_ accountID: String, firmID: String) throws(StateStoreError) -> Int64 {
+    if let key = accountKeys[accountID] { return key }
+    let key: Int64 = try wrap("account key") {
+      let find = try statement("SELECT account_key FROM accounts WHERE account_id = ?")
+      try find.bind([.text(accountID)])
+      if try find.step() { return find.int64(0) }
+      try statement("INSERT INTO accounts(account_id, firm_id) VALUES (?, ?)").run([
+        .text(accountID), .text(firmID),
+      ])
+      return db.lastInsertRowID
+    }
+    accountKeys[accountID] = key
+    return key
+  }
+
+  /// An existing account's key, or nil.
+  public func existingAccountKey(_ accountID: String) throws(StateStoreError) -> Int64? {
+    if let key = accountKeys[accountID] { return key }
+    return try wrap("account key") {
+      let find = try statement("SELECT account_key FROM accounts WHERE account_id = ?")
+      try find.bind([.text(accountID)])
+      return try find.step() ? find.int64(0) : nil
+    }
+  }
+}
+
+// MARK: Money as integer cents
+
+extension Money {
+  /// Whole cents, for storage; nil beyond 64 bits.
+  var cents: Int64? {
+    let rounded = self.rounded(places: 2)
+    guard let value = Int64(exactly: rounded.significand) else { return nil }
+    return value
+  }
+
+  init(cents: Int64) { self.init(significand: Int128(cents), scale: 2) }
+}
