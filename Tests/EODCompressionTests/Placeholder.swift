@@ -1,3 +1,0 @@
-import Testing
-
-@Test func EODCompressionTestsBuilds() { #expect(Bool(true)) }
