@@ -70,7 +70,7 @@ let package = Package(
         .product(name: "Logging", package: "swift-log"),
       ]),
 
-    .testTarget(name: "EODCoreTests", dependencies: ["EODCore"]),
+    .testTarget(name: "EODCoreTests", dependencies: ["EODCore"], resources: [.copy("Fixtures")]),
     .testTarget(name: "EODSnapshotTests", dependencies: ["EODSnapshot", "EODSnapshotGen"]),
     .testTarget(name: "EODRenderTests", dependencies: ["EODRender"]),
     .testTarget(name: "EODCompressionTests", dependencies: ["EODCompression"]),
@@ -80,7 +80,7 @@ let package = Package(
     .testTarget(name: "EODOpsTests", dependencies: ["EODOps"]),
     .testTarget(
       name: "EODPipelineTests",
-      dependencies: ["EODPipeline", "EODSnapshotGen"],
+      dependencies: ["EODPipeline", "EODSnapshotGen", "EODCompression", "EODState", "EODRender", "EODCore"],
       resources: [.copy("Fixtures")]),
     .testTarget(name: "EODExtractCLITests", dependencies: ["EODSnapshotGen"]),
   ]

@@ -1,0 +1,151 @@
+import EODCore
+import Testing
+
+func d(_ text: String) -> ExactDecimal {
+  guard let value = ExactDecimal(text) else { fatalError("bad decimal literal \(text)") }
+  return value
+}
+
+func day(_ text: String) -> CivilDate {
+  guard let value = CivilDate(text) else { fatalError("bad date literal \(text)") }
+  return value
+}
+
+@Suite struct ExactDecimalTests {
+  @Test(arguments: ["0", "-0.5", "1234.5600", "38.2877", "-4553.500", "99999999999999999999.123456789"])
+  func parsesPlainNotationAndKeepsItsDigits(_ text: String) throws {
+    let value = try #require(ExactDecimal(text))
+    #expect(value.description == (text == "-0" ? "0" : text))
+  }
+
+  @Test(arguments: ["", "-", "+1", "1e5", "1.", ".5", "-.5", "1,000", " 1", "1 ", "1.2.3", "--1", "1-", "0x10", "١"])
+  func refusesAnythingElse(_ text: String) {
+    #expect(ExactDecimal(text) == nil)
+  }
+
+  @Test(arguments: [
+    ("0.125", "0.12"), ("0.135", "0.14"), ("-0.125", "-0.12"), ("-0.135", "-0.14"), ("2.5", "2.50"),
+    ("0.005", "0.00"), ("0.015", "0.02"), ("1.0049999", "1.00"), ("-2.675", "-2.68"),
+  ])
+  func roundsHalfToEven(_ input: String, _ expected: String) {
+    #expect(d(input).rounded(places: 2).description == expected)
+  }
+
+  @Test func dividesExactlyBeforeOneRounding() throws {
+    // 1 / 1.2650 = 0.790513833992094861660…
+    #expect(try #require(d("1").divided(by: d("1.2650"), places: 10)).description == "0.7905138340")
+    // 100 / 8 = 12.5 exactly: a tie, to even.
+    #expect(try #require(d("100").divided(by: d("8"), places: 0)).description == "12")
+    #expect(try #require(d("-100").divided(by: d("8"), places: 0)).description == "-12")
+    #expect(d("1").divided(by: d("0"), places: 2) == nil)
+  }
+
+  @Test func reportsOverflowInsteadOfTrapping() {
+    let huge = d("99999999999999999999999999999999999999")
+    #expect(huge.multiplying(d("10")) == nil)
+    #expect(huge.adding(huge) == nil)
+  }
+
+  @Test func sumsWithoutLosingCents() throws {
+    let values = Array(repeating: d("0.10"), count: 10)
+    #expect(try #require(ExactDecimal.sum(values)).description == "1.00")
+  }
+}
+
+@Suite struct ValuationTests {
+  func table(_ date: String = "2026-10-05") -> FXTable {
+    var fx = FXTable(businessDate: day(date))
+    fx.offer(date: day("2026-10-02"), base: "GBP", quote: "USD", rate: d("1.2650"))
+    fx.offer(date: day("2026-10-05"), base: "GBP", quote: "USD", rate: d("1.2700"))
+    fx.offer(date: day("2026-10-06"), base: "GBP", quote: "USD", rate: d("9.9999"))  // after the date: ignored
+    fx.offer(date: day("2026-10-05"), base: "EUR", quote: "USD", rate: d("1.0790"))
+    return fx
+  }
+
+  @Test func gbxIsPenceConvertedToPoundsBeforeFX() throws {
+    let value = Valuation.marketValue(
+      quantity: d("14032"), price: d("8490.2221"), quoteFactor: d("1"), priceCurrency: "GBX", accountCurrency: "GBP",
+      fx: table())
+    #expect(value.value?.description == "1191347.97")
+    #expect(value.conversion?.displayRate?.description == "1.0000000000")
+  }
+
+  @Test func gbxIntoAnotherCurrencyUsesTheSterlingRate() throws {
+    let value = Valuation.marketValue(
+      quantity: d("100"), price: d("250"), quoteFactor: d("1"), priceCurrency: "GBX", accountCurrency: "USD", fx: table())
+    #expect(value.value?.description == "317.50")  // 100 × 250p = £250 × 1.27
+    #expect(value.conversion?.displayRate?.description == "1.2700000000")
+  }
+
+  @Test func quoteFactorScalesBondPrices() {
+    let value = Valuation.marketValue(
+      quantity: d("28600"), price: d("97.6828"), quoteFactor: d("0.01"), priceCurrency: "GBP", accountCurrency: "GBP",
+      fx: table())
+    #expect(value.value?.description == "27937.28")
+  }
+
+  @Test func inverseRateDividesExactlyThenRoundsOnce() throws {
+    // USD price into a GBP account: only GBP->USD is quoted, so divide by 1.2700.
+    let value = Valuation.marketValue(
+      quantity: d("3"), price: d("10.01"), quoteFactor: d("1"), priceCurrency: "USD", accountCurrency: "GBP", fx: table())
+    #expect(value.value?.description == "23.65")  // 30.03 / 1.27 = 23.6456… -> 23.65
+    #expect(value.conversion?.displayRate?.description == "0.7874015748")
+  }
+
+  @Test func theLatestRateOnOrBeforeTheDateIsUsed() {
+    #expect(table().conversion(from: "GBP", to: "USD") == .direct(d("1.2700")))
+    #expect(table("2026-10-02").conversion(from: "GBP", to: "USD") == .direct(d("1.2650")))
+  }
+
+  @Test func missingFXLeavesTheRowUnvalued() {
+    let value = Valuation.marketValue(
+      quantity: d("100"), price: d("87.30"), quoteFactor: d("1"), priceCurrency: "CHF", accountCurrency: "GBP",
+      fx: table())
+    #expect(value.value == nil)
+    #expect(value.problem == .missingFX(from: "CHF", to: "GBP"))
+  }
+
+  @Test func missingPriceLeavesTheRowUnvalued() {
+    let value = Valuation.marketValue(
+      quantity: d("100"), price: nil, quoteFactor: d("1"), priceCurrency: "GBP", accountCurrency: "GBP", fx: table())
+    #expect(value.value == nil)
+    #expect(value.problem == .missingPrice)
+  }
+
+  @Test func priceStatusIsOKForFiveDaysThenStale() {
+    let prices = [(date: day("2026-09-28"), price: d("1.00")), (date: day("2026-10-07"), price: d("2.00"))]
+    let onFirst = PriceSelection.select(prices, businessDate: day("2026-10-03"))
+    #expect(onFirst?.status == .ok)
+    #expect(onFirst?.price == d("1.00"))
+    #expect(PriceSelection.select(prices, businessDate: day("2026-10-04"))?.status == .stale)
+    #expect(PriceSelection.select(prices, businessDate: day("2026-09-27")) == nil)
+    #expect(PriceSelection.select(prices, businessDate: day("2026-10-07"))?.price == d("2.00"))
+  }
+
+  @Test func weightIsSixPlacesAndEmptyWhenTheTotalIsZero() {
+    #expect(Valuation.weight(marketValue: d("50483.06"), totalValue: d("2901570.43"))?.description == "0.017399")
+    #expect(Valuation.weight(marketValue: d("1.00"), totalValue: d("0.00")) == nil)
+    #expect(Valuation.weight(marketValue: nil, totalValue: d("10.00")) == nil)
+  }
+}
+
+@Suite struct ExternalReferenceTests {
+  @Test(arguments: ["A-0000000 A_482", "x", String(repeating: "a", count: 256), "-123", "___"])
+  func validReferencesAreCarried(_ reference: String) {
+    #expect(ExternalReference.problem(reference) == nil)
+    #expect(ExternalReference.validated(reference) == reference)
+  }
+
+  @Test(arguments: [
+    "", "REF,WITH,COMMAS", "quote\"inside", "=HYPERLINK(\"x\")", String(repeating: "x", count: 257), "café-ref",
+    "tab\there", "line\nbreak", "semi;colon",
+  ])
+  func invalidReferencesAreWithheld(_ reference: String) {
+    #expect(ExternalReference.problem(reference) != nil)
+    #expect(ExternalReference.validated(reference) == nil)
+  }
+
+  @Test func nullIsSimplyAbsent() {
+    #expect(ExternalReference.validated(nil) == nil)
+  }
+}

@@ -1,3 +1,0 @@
-import Testing
-
-@Test func EODPipelineTestsBuilds() { #expect(Bool(true)) }
