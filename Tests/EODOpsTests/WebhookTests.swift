@@ -68,7 +68,7 @@ final class ScriptedTransport: WebhookTransport {
     let recorder = SleepRecorder()
     let sender = WebhookSender(
       policy: WebhookRetryPolicy(
-        maxAttempts: 5, baseDelay: .milliseconds(100), maxDelay: .seconds(2), totalTimeout: .seconds(30),
+        maxAttempts: 5, baseDelay: .milliseconds(100), maxDelay: .seconds(2), totalTimeout: .seconds(120),
         requestTimeout: .seconds(5)),
       sleep: { recorder.record($0) })
     let secret = "s3cret-key"
@@ -127,7 +127,7 @@ final class ScriptedTransport: WebhookTransport {
     ])
     defer { server.stop() }
     let sender = WebhookSender(
-      policy: WebhookRetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(10), totalTimeout: .seconds(10)))
+      policy: WebhookRetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(10), totalTimeout: .seconds(120)))
     let event = WebhookEvent.failed(
       firmID: "F002", businessDate: "2025-01-02", runID: "run-1",
       problem: ProblemDetails(
