@@ -42,6 +42,9 @@ final class BlockPipeline: @unchecked Sendable {
   private var liveWorkers = 0
   private var failure: CompressionError?
   private var outputBytes: Int64 = 0
+  /// Emptied block buffers (capacity kept) for the producer to refill: no fresh allocation and
+  /// page faults per block.
+  private var spareBuffers: [[UInt8]] = []
 
   init(
     encoder: BlockEncoder, workerCount: Int, maxInFlight: Int, file: OutputFile,
@@ -71,6 +74,22 @@ final class BlockPipeline: @unchecked Sendable {
     condition.lock()
     defer { condition.unlock() }
     return written
+  }
+
+  /// An empty buffer with capacity from an earlier block, if one is spare.
+  func takeSpareBuffer() -> [UInt8]? {
+    condition.lock()
+    defer { condition.unlock() }
+    return spareBuffers.popLast()
+  }
+
+  /// Caller holds the lock. Keeps `buffer`'s storage for reuse (bounded by `maxInFlight`).
+  private func recycle(_ buffer: inout [UInt8]) {
+    guard spareBuffers.count < maxInFlight, buffer.capacity > 0 else { return }
+    var spare: [UInt8] = []
+    swap(&spare, &buffer)
+    spare.removeAll(keepingCapacity: true)
+    spareBuffers.append(spare)
   }
 
   /// Queues `bytes` as the next block, waiting while `maxInFlight` blocks are unwritten.
@@ -146,7 +165,7 @@ final class BlockPipeline: @unchecked Sendable {
     while true {
       while jobsHead == jobs.count && !closed && !cancelled { condition.wait() }
       if cancelled || jobsHead == jobs.count { return }
-      let job = jobs[jobsHead]
+      var job = jobs[jobsHead]
       jobs[jobsHead].bytes = []
       jobsHead += 1
       if jobsHead == jobs.count {
@@ -158,7 +177,9 @@ final class BlockPipeline: @unchecked Sendable {
       condition.lock()
       if cancelled { return }
       switch encoded {
-      case .success(let bytes): results[job.index] = bytes
+      case .success(let bytes):
+        results[job.index] = bytes
+        if case .gzip = encoder { recycle(&job.bytes) }
       case .failure(let error):
         fail(error)
         return
@@ -198,7 +219,7 @@ final class BlockPipeline: @unchecked Sendable {
   private func writeReadyBlocks() {
     writing = true
     defer { writing = false }
-    while !cancelled, let bytes = results.removeValue(forKey: written) {
+    while !cancelled, var bytes = results.removeValue(forKey: written) {
       let index = written
       condition.unlock()
       var writeError: CompressionError?
@@ -217,6 +238,7 @@ final class BlockPipeline: @unchecked Sendable {
       }
       written += 1
       outputBytes += Int64(bytes.count)
+      if case .identity = encoder { recycle(&bytes) }
       condition.broadcast()
     }
   }

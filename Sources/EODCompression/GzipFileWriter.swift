@@ -220,7 +220,7 @@ public final class GzipFileWriter {
   }
 
   private func submitCurrent() throws(CompressionError) {
-    var block: [UInt8] = []
+    var block = pipeline.takeSpareBuffer() ?? []
     block.reserveCapacity(blockSize)
     swap(&block, &current)
     do {
