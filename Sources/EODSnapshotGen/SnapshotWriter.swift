@@ -57,8 +57,13 @@ enum SnapshotWriter {
     _ path: String, world: World, day: CivilDate, transactions: [Transaction]
   ) throws(SQLiteError) -> Counts {
     let db = try SQLiteConnection(path: path, mode: .create)
+    // A snapshot is written once, by one writer, and renamed into place only when complete, so
+    // journaling and syncing buy nothing here; bigger pages and cache make the bulk insert cheaper.
     try db.execute(
-      "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-131072; PRAGMA temp_store=MEMORY;")
+      """
+      PRAGMA page_size=16384; PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;
+      PRAGMA locking_mode=EXCLUSIVE; PRAGMA cache_size=-131072; PRAGMA temp_store=MEMORY;
+      """)
     try db.execute(tablesSQL)
     try db.execute("BEGIN")
     var counts = Counts(transactions: transactions.count)

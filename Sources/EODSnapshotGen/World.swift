@@ -343,12 +343,12 @@ struct World {
   /// `quantity * price * quote_factor * fx * factor` in hundredths of `currency`, exactly, rounded
   /// once half to even. An unpriced instrument counts at 1; a currency with no rate at 1.
   func value(of index: Int, quantity: Int64, in currency: Currency, times factor: Ratio = .one) -> Int64 {
-    let instrument = instruments[index]
-    let price = Int128(instrument.price ?? Scale.price)
-    let fxRatio = rate(from: instrument.currency, to: currency)
+    let price = Int128(instruments[index].price ?? Scale.price)
+    let perHundred = instruments[index].perHundred
+    let fxRatio = rate(from: instruments[index].currency, to: currency)
     let numerator = Int128(quantity) * price * fxRatio.numerator * factor.numerator * Int128(Scale.amount)
     let denominator =
-      Int128(Scale.quantity) * Int128(Scale.price) * (instrument.perHundred ? 100 : 1)
+      Int128(Scale.quantity) * Int128(Scale.price) * (perHundred ? 100 : 1)
       * fxRatio.denominator * factor.denominator
     return Int64(divideHalfEven(numerator, denominator))
   }

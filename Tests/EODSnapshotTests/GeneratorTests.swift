@@ -356,7 +356,8 @@ struct GeneratorTests {
         for cash in tables["cash_balances"] ?? [] {
           today["\(cash[0] ?? "")/\(cash[1] ?? "")"] = scaled(cash[2], 2)
         }
-        #expect(today == balances, "cash on \(date)")
+        let differing = Set(today.keys).union(balances.keys).filter { today[$0] != balances[$0] }.sorted()
+        #expect(differing.isEmpty, "cash on \(date) does not follow for \(differing.prefix(5))")
       }
       previous = tables
     }
