@@ -3,7 +3,7 @@ import Foundation
 /// How a worker turns one input block into output bytes.
 enum BlockEncoder: Sendable {
   /// One independent gzip member per block.
-  case gzip(level: Int32)
+  case gzip(level: Int32, backend: DeflateBackend)
   /// The block as it is.
   case identity
 }
@@ -155,7 +155,7 @@ final class BlockPipeline: @unchecked Sendable {
   }
 
   private func runWorker() {
-    var deflater: DeflateStream?
+    var deflater: (any RawDeflater)?
     condition.lock()
     defer {
       liveWorkers -= 1
@@ -188,17 +188,17 @@ final class BlockPipeline: @unchecked Sendable {
     }
   }
 
-  private func encode(_ job: Job, deflater: inout DeflateStream?) -> Result<[UInt8], CompressionError> {
+  private func encode(_ job: Job, deflater: inout (any RawDeflater)?) -> Result<[UInt8], CompressionError> {
     switch encoder {
     case .identity:
       return .success(job.bytes)
-    case .gzip(let level):
+    case .gzip(let level, let backend):
       do throws(CompressionError) {
-        let stream: DeflateStream
+        let stream: any RawDeflater
         if let deflater {
           stream = deflater
         } else {
-          stream = try DeflateStream(level: level)
+          stream = try makeRawDeflater(backend, level: level)
           deflater = stream
         }
         return .success(

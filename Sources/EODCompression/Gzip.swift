@@ -50,8 +50,9 @@ public struct CRC32: Sendable, Hashable {
 /// - XFL = 2 at level 9, 4 at levels 0 and 1, 0 otherwise (what zlib itself writes);
 /// - OS = 3 (Unix), fixed on every platform (what `gzip -n` and `pigz -n` write on Linux).
 ///
-/// The body is raw deflate (`deflateInit2` with windowBits -15, memLevel 8, default strategy) and
-/// the trailer is CRC-32 and ISIZE, little-endian.
+/// The body is raw deflate from the chosen `DeflateBackend` (zlib: `deflateInit2` with windowBits
+/// -15, memLevel 8, default strategy; or libdeflate when compiled in) and the trailer is CRC-32
+/// and ISIZE, little-endian. Decompression (`Gunzip`) always uses zlib.
 public enum Gzip {
   /// The OS byte written in every member header: 3 (Unix).
   public static let osByte: UInt8 = 3
@@ -73,10 +74,13 @@ public enum Gzip {
     [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, extraFlags(level: level), osByte]
   }
 
-  /// Compresses `bytes` into one complete gzip member in memory (single-threaded).
-  public static func compress(_ bytes: [UInt8], level: Int = 6) throws(CompressionError) -> [UInt8] {
+  /// Compresses `bytes` into one complete gzip member in memory (single-threaded), exactly as
+  /// `GzipFileWriter` encodes each block with the same level and backend.
+  public static func compress(
+    _ bytes: [UInt8], level: Int = 6, backend: DeflateBackend = .preferred
+  ) throws(CompressionError) -> [UInt8] {
     try checkLevel(level)
-    let stream = try DeflateStream(level: Int32(level))
+    let stream = try makeRawDeflater(backend, level: Int32(level))
     return try withBytes(bytes) { raw throws(CompressionError) in try member(raw, stream: stream) }
   }
 
@@ -88,7 +92,7 @@ public enum Gzip {
   }
 
   /// One complete gzip member for `input`, compressed with `stream`.
-  static func member(_ input: UnsafeRawBufferPointer, stream: DeflateStream) throws(CompressionError)
+  static func member(_ input: UnsafeRawBufferPointer, stream: any RawDeflater) throws(CompressionError)
     -> [UInt8]
   {
     var crc = CRC32()

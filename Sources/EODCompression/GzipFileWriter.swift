@@ -8,10 +8,12 @@ import Foundation
 /// valid gzip (RFC 1952 §2.2): `gzip -d`, `zcat`, `pigz -d`, Python's `gzip` module and
 /// `Gunzip` all read them as one stream.
 ///
-/// - Determinism: the bytes depend only on the input, the encoding (level) and `blockSize` (and
-///   the zlib version), never on the worker count or scheduling. Every member has the fixed
-///   header described in `Gzip` (MTIME 0, no name, OS 3). An empty input gives one empty member
-///   (20 bytes), so the file is always valid gzip.
+/// - Determinism: the bytes depend only on the input, the encoding (level), `blockSize` and the
+///   `backend` (and its library version), never on the worker count, the way the producer slices
+///   its appends, or scheduling. Every member has the fixed header described in `Gzip` (MTIME 0,
+///   no name, OS 3). An empty input gives one empty member, so the file is always valid gzip.
+/// - Blocking: `append` and `finish` wait on a condition variable; call them from a thread you
+///   own (the renderer's), not from a Swift-concurrency task that must not block.
 /// - Memory: at most `maxBlocksInFlight` blocks are queued, being compressed or waiting to be
 ///   written; `append` blocks (backpressure) until there is room.
 /// - Errors: any error thrown by `append` or `finish` has already abandoned the writer: the
@@ -41,12 +43,17 @@ public final class GzipFileWriter {
     /// turn to be written); nil means `2 × workerCount + 1`. Bounds memory to about
     /// `maxBlocksInFlight × blockSize × 2`.
     public var maxBlocksInFlight: Int?
+    /// The DEFLATE implementation (default: `DeflateBackend.preferred`). Part of the output's
+    /// identity, like `blockSize`.
+    public var backend: DeflateBackend
 
     /// Makes a configuration; every argument has a sensible default.
     public init(
       encoding: OutputEncoding = .defaultGzip, blockSize: Int = 1 << 20,
-      workerCount: Int = ProcessInfo.processInfo.activeProcessorCount, maxBlocksInFlight: Int? = nil
+      workerCount: Int = ProcessInfo.processInfo.activeProcessorCount, maxBlocksInFlight: Int? = nil,
+      backend: DeflateBackend = .preferred
     ) {
+      self.backend = backend
       self.encoding = encoding
       self.blockSize = blockSize
       self.workerCount = workerCount
@@ -74,7 +81,10 @@ public final class GzipFileWriter {
       switch encoding {
       case .gzip(let level):
         guard (0...9).contains(level) else { throw invalid("gzip level \(level) is outside 0…9") }
-        encoder = .gzip(level: Int32(level))
+        guard backend.isAvailable else {
+          throw invalid("the \(backend) backend is not compiled into this build")
+        }
+        encoder = .gzip(level: Int32(level), backend: backend)
       case .none:
         encoder = .identity
         workers = 1

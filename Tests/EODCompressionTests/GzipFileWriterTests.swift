@@ -6,13 +6,14 @@ import Testing
 @Suite struct GzipFileWriterRoundTripTests {
   /// Writes `input`, then checks the file with gzip -t, gzip -dc, Python's gzip and Gunzip.
   func roundTrip(
-    _ input: [UInt8], blockSize: Int = 64 * 1024, level: Int = 6, workers: Int = 2
+    _ input: [UInt8], blockSize: Int = 64 * 1024, level: Int = 6, workers: Int = 2,
+    backend: DeflateBackend = .preferred
   ) throws -> (file: [UInt8], summary: GzipFileWriter.Summary) {
     let dir = try TempDir()
     defer { dir.cleanUp() }
     let path = dir.path("out.csv.gz")
     let configuration = GzipFileWriter.Configuration(
-      encoding: .gzip(level: level), blockSize: blockSize, workerCount: workers)
+      encoding: .gzip(level: level), blockSize: blockSize, workerCount: workers, backend: backend)
     let summary = try writeFile(input, to: path, configuration: configuration)
     let file = try readFile(path)
 
@@ -34,9 +35,13 @@ import Testing
 
   @Test func emptyInputIsOneEmptyMember() throws {
     let (file, _) = try roundTrip([])
-    // Header, an empty final fixed-Huffman deflate block (03 00), CRC-32 0, ISIZE 0.
-    #expect(file == Gzip.header(level: 6) + [3, 0, 0, 0, 0, 0, 0, 0, 0, 0])
-    #expect(file.count == 20)
+    // Header, an empty final deflate block, CRC-32 0, ISIZE 0.
+    let emptyBlock: [UInt8] =
+      switch DeflateBackend.preferred {
+      case .zlib: [3, 0]  // fixed-Huffman block with only end-of-block
+      case .libdeflate: [1, 0, 0, 0xff, 0xff]  // empty stored block
+      }
+    #expect(file == Gzip.header(level: 6) + emptyBlock + [0, 0, 0, 0, 0, 0, 0, 0])
   }
 
   @Test func smallInput() throws {
@@ -61,10 +66,10 @@ import Testing
     #expect(file == (try expectedMembers(input, blockSize: blockSize, level: 6)))
   }
 
-  @Test(arguments: [0, 1, 6, 9])
-  func levels(level: Int) throws {
+  @Test(arguments: [0, 1, 6, 9], availableBackends)
+  func levels(level: Int, backend: DeflateBackend) throws {
     let input = csvLikeBytes(400_000, seed: 7)
-    let (file, _) = try roundTrip(input, blockSize: 128 * 1024, level: level)
+    let (file, _) = try roundTrip(input, blockSize: 128 * 1024, level: level, backend: backend)
     #expect(file[8] == Gzip.extraFlags(level: level))
     if level == 0 {
       #expect(file.count > input.count)  // stored blocks: a little larger than the input
@@ -73,9 +78,11 @@ import Testing
     }
   }
 
-  @Test func higherLevelsCompressSmaller() throws {
+  @Test(arguments: availableBackends)
+  func higherLevelsCompressSmaller(backend: DeflateBackend) throws {
     let input = csvLikeBytes(600_000, seed: 3)
-    let sizes = try [0, 1, 6, 9].map { level in try Gzip.compress(input, level: level).count }
+    let sizes = try [0, 1, 6, 9].map { level in try Gzip.compress(input, level: level, backend: backend).count
+    }
     #expect(sizes[0] > sizes[1])
     #expect(sizes[1] > sizes[2])
     #expect(sizes[2] >= sizes[3])
@@ -83,21 +90,23 @@ import Testing
 }
 
 @Suite struct GzipDeterminismTests {
-  @Test func sameBytesForOneAndFourThreadsAndRepeatedRuns() throws {
+  @Test(arguments: availableBackends)
+  func sameBytesForOneAndFourThreadsAndRepeatedRuns(backend: DeflateBackend) throws {
     let dir = try TempDir()
     defer { dir.cleanUp() }
     let input = csvLikeBytes(2_500_000, seed: 11)
     var files: [[UInt8]] = []
     for (run, workers) in [1, 4, 4, 2, 1].enumerated() {
       let path = dir.path("run\(run).gz")
-      let configuration = GzipFileWriter.Configuration(blockSize: 100_000, workerCount: workers)
+      let configuration = GzipFileWriter.Configuration(
+        blockSize: 100_000, workerCount: workers, backend: backend)
       // Vary the append pattern too: it must not matter how the producer slices its bytes.
       try writeFile(
         input, to: path, configuration: configuration, chunk: [1000, 65_536, 7, 250_000, 99_999][run])
       files.append(try readFile(path))
     }
     for file in files.dropFirst() { #expect(file == files[0]) }
-    #expect(files[0] == (try expectedMembers(input, blockSize: 100_000, level: 6)))
+    #expect(files[0] == (try expectedMembers(input, blockSize: 100_000, level: 6, backend: backend)))
   }
 
   @Test func blockSizeChangesTheBytesButNotTheContent() throws {
@@ -310,6 +319,12 @@ import Testing
     }
     #expect(!FileManager.default.fileExists(atPath: dir.path("bad.gz")))
     #expect(throws: CompressionError.self) { try Gzip.compress([1], level: 12) }
+    if !DeflateBackend.libdeflate.isAvailable {
+      let error = #expect(throws: CompressionError.self) {
+        try GzipFileWriter(path: dir.path("bad.gz"), configuration: .init(backend: .libdeflate))
+      }
+      #expect(error?.code == .invalidConfiguration)
+    }
   }
 
   @Test func producerIsHeldBackWhenTheWriterFallsBehind() throws {
@@ -348,5 +363,22 @@ import Testing
     #expect(done.wait(timeout: .now() + 30) == .success)
     #expect(appended.load(ordering: .sequentiallyConsistent) == 20)
     #expect(try Gunzip.decompress(readFile(path)).count == 20 * blockSize)
+  }
+}
+
+@Suite struct DeflateBackendTests {
+  @Test func zlibIsAlwaysAvailableAndPreferredIsAvailable() {
+    #expect(DeflateBackend.zlib.isAvailable)
+    #expect(DeflateBackend.preferred.isAvailable)
+    #expect(availableBackends.contains(.preferred))
+  }
+
+  @Test func backendsDecodeToTheSameContent() throws {
+    let input = csvLikeBytes(200_000, seed: 13)
+    for backend in availableBackends {
+      let member = try Gzip.compress(input, level: 6, backend: backend)
+      #expect(Array(member.prefix(10)) == Gzip.header(level: 6))
+      #expect(try Gunzip.decompress(member) == input)
+    }
   }
 }

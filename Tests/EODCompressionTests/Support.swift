@@ -111,17 +111,22 @@ func writeFile(
 }
 
 /// Splits `input` into blocks of `blockSize` and gzips each as one member: the expected file.
-func expectedMembers(_ input: [UInt8], blockSize: Int, level: Int) throws -> [UInt8] {
-  if input.isEmpty { return try Gzip.compress([], level: level) }
+func expectedMembers(
+  _ input: [UInt8], blockSize: Int, level: Int, backend: DeflateBackend = .preferred
+) throws -> [UInt8] {
+  if input.isEmpty { return try Gzip.compress([], level: level, backend: backend) }
   var out: [UInt8] = []
   var offset = 0
   while offset < input.count {
     let end = min(input.count, offset + blockSize)
-    out += try Gzip.compress(Array(input[offset..<end]), level: level)
+    out += try Gzip.compress(Array(input[offset..<end]), level: level, backend: backend)
     offset = end
   }
   return out
 }
+
+/// The deflate backends compiled into this build (zlib always; libdeflate when linked).
+let availableBackends = [DeflateBackend.zlib, .libdeflate].filter(\.isAvailable)
 
 /// Collects bytes from `onOutput` (called from worker threads, never concurrently).
 final class ByteCollector: @unchecked Sendable {
