@@ -71,7 +71,7 @@ let package = Package(
       ]),
 
     .testTarget(name: "EODCoreTests", dependencies: ["EODCore"], resources: [.copy("Fixtures")]),
-    .testTarget(name: "EODSnapshotTests", dependencies: ["EODSnapshot", "EODSnapshotGen"]),
+    .testTarget(name: "EODSnapshotTests", dependencies: ["EODSnapshot", "EODSnapshotGen", "EODSQLite", "EODCore"]),
     .testTarget(name: "EODRenderTests", dependencies: ["EODRender"]),
     .testTarget(name: "EODCompressionTests", dependencies: ["EODCompression"]),
     .testTarget(
@@ -80,7 +80,10 @@ let package = Package(
     .testTarget(name: "EODOpsTests", dependencies: ["EODOps"]),
     .testTarget(
       name: "EODPipelineTests",
-      dependencies: ["EODPipeline", "EODSnapshotGen", "EODCompression", "EODState", "EODRender", "EODCore"],
+      dependencies: [
+        "EODPipeline", "EODSnapshotGen", "EODCompression", "EODState", "EODRender", "EODCore", "EODSQLite",
+        "EODSnapshot",
+      ],
       resources: [.copy("Fixtures")]),
     .testTarget(name: "EODExtractCLITests", dependencies: ["EODSnapshotGen"]),
   ]

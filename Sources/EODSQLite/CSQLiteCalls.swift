@@ -87,3 +87,32 @@ enum SQLiteC {
     return Array(UnsafeRawBufferPointer(start: pointer, count: count))
   }
 }
+
+/// A scalar SQL function of one argument, implemented in Swift over the argument's UTF-8 bytes.
+final class ScalarFunctionBox {
+  let body: (UnsafeBufferPointer<UInt8>?) -> Int64
+  init(_ body: @escaping (UnsafeBufferPointer<UInt8>?) -> Int64) { self.body = body }
+}
+
+extension SQLiteC {
+  static func createFunction(_ db: DB, name: String, box: ScalarFunctionBox) -> Int32 {
+    let context = Unmanaged.passRetained(box).toOpaque()
+    return sqlite3_create_function_v2(
+      db, name, 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, context,
+      { context, count, values in
+        guard let context, count == 1, let values, let value = values[0],
+          let box = sqlite3_user_data(context).map({ Unmanaged<ScalarFunctionBox>.fromOpaque($0).takeUnretainedValue() })
+        else { return }
+        if sqlite3_value_type(value) == SQLITE_NULL {
+          sqlite3_result_int64(context, box.body(nil))
+          return
+        }
+        let pointer = sqlite3_value_text(value)
+        let length = Int(sqlite3_value_bytes(value))
+        sqlite3_result_int64(context, box.body(UnsafeBufferPointer(start: pointer, count: length)))
+      }, nil, nil,
+      { context in
+        if let context { Unmanaged<ScalarFunctionBox>.fromOpaque(context).release() }
+      })
+  }
+}

@@ -65,6 +65,15 @@ public final class SQLiteConnection {
     return SQLiteStatement(connection: self, handle: stmt, sql: sql)
   }
 
+  /// Registers a deterministic SQL function of one argument, computed by `body` from the
+  /// argument's UTF-8 bytes (nil for NULL).
+  public func registerFunction(
+    _ name: String, _ body: @escaping (UnsafeBufferPointer<UInt8>?) -> Int64
+  ) throws(SQLiteError) {
+    let rc = SQLiteC.createFunction(handle, name: name, box: ScalarFunctionBox(body))
+    guard rc == SQLiteC.ok else { throw error(rc, sql: nil) }
+  }
+
   /// Rows changed by the last statement.
   public var changes: Int { SQLiteC.changes(handle) }
 

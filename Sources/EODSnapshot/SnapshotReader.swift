@@ -77,56 +77,60 @@ public final class SnapshotReader {
     }
   }
 
-  /// Checks every decimal and date in every table, and that required values are present.
-  /// Throws for the first bad value, naming table, row key and column.
+  /// Checks every decimal and date in every table, and that required values are present: one
+  /// scan per table. Throws for the first bad value, naming table, row key and column.
   public func validate() throws(SnapshotError) {
+    do {
+      try db.registerFunction("eod_bad_decimal") { bytes in
+        guard let bytes else { return 0 }
+        return ExactDecimal.parse(bytes) == nil ? 1 : 0
+      }
+      try db.registerFunction("eod_bad_date") { bytes in
+        guard let bytes else { return 0 }
+        return CivilDate.parse(bytes) == nil ? 1 : 0
+      }
+    } catch {
+      throw SnapshotError(code: .unreadable, path: path, detail: error.message)
+    }
     for table in SnapshotSchema.tables {
-      let key = table.key.map { "COALESCE(\($0), 'NULL')" }.joined(separator: " || '/' || ")
+      let key = table.key.map { "COALESCE(CAST(\($0) AS TEXT), 'NULL')" }.joined(separator: " || '/' || ")
+      var checks: [(sql: String, column: String, code: SnapshotError.Code, what: String)] = []
       for column in table.columns {
         let name = column.name
-        var conditions: [(String, SnapshotError.Code, String)] = []
         if !column.nullable {
-          conditions.append(("\(name) IS NULL", .missingValue, "is NULL"))
+          checks.append(("\(name) IS NULL", name, .missingValue, "is NULL"))
         }
         switch column.kind {
         case .text: break
         case .decimal:
-          conditions.append(
-            (
-              """
-              \(name) IS NOT NULL AND (typeof(\(name)) <> 'text' OR \(name) = '' OR \(name) = '-'
-                OR length(\(name)) > 40 OR \(name) GLOB '*[^0-9.-]*' OR \(name) GLOB '?*-*'
-                OR \(name) GLOB '*.*.*' OR \(name) GLOB '*.' OR \(name) GLOB '.*' OR \(name) GLOB '-.*')
-              """, .malformedDecimal,
-              "is not a plain decimal (optional '-', digits, optional '.' and digits)"
-            ))
+          checks.append(
+            ("(typeof(\(name)) NOT IN ('text', 'null') OR eod_bad_decimal(\(name)))", name, .malformedDecimal,
+              "is not a plain decimal (optional '-', digits, optional '.' and digits)"))
         case .date:
-          conditions.append(
-            (
-              """
-              \(name) IS NOT NULL AND (typeof(\(name)) <> 'text'
-                OR \(name) NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'
-                OR date(\(name)) IS NOT \(name))
-              """, .malformedDate, "is not a YYYY-MM-DD date"
-            ))
+          checks.append(
+            ("(typeof(\(name)) NOT IN ('text', 'null') OR eod_bad_date(\(name)))", name, .malformedDate,
+              "is not a YYYY-MM-DD date"))
         }
-        for (condition, code, what) in conditions {
-          let sql = "SELECT \(key), CAST(\(name) AS TEXT) FROM \(table.name) WHERE \(condition) LIMIT 1"
-          do {
-            let statement = try db.prepare(sql)
-            if try statement.step() {
-              let rowKey = statement.text(0) ?? "?"
-              let value = statement.text(1).map { "'\($0.prefix(60))' " } ?? ""
-              throw SnapshotError(
-                code: code, path: path, table: table.name, rowKey: rowKey, column: name,
-                detail: "value \(value)\(what)")
-            }
-          } catch let error as SnapshotError {
-            throw error
-          } catch {
-            throw SnapshotError(code: .unreadable, path: path, table: table.name, column: name, detail: "\(error)")
-          }
+      }
+      guard !checks.isEmpty else { continue }
+      let flags = checks.map { "(\($0.sql))" }.joined(separator: ", ")
+      let columns = checks.map { "CAST(\($0.column) AS TEXT)" }.joined(separator: ", ")
+      let condition = checks.map { "(\($0.sql))" }.joined(separator: " OR ")
+      let sql = "SELECT \(key), \(flags), \(columns) FROM \(table.name) WHERE \(condition) LIMIT 1"
+      do {
+        let statement = try db.prepare(sql)
+        guard try statement.step() else { continue }
+        let rowKey = statement.text(0) ?? "?"
+        for (index, check) in checks.enumerated() where statement.int64(1 + index) != 0 {
+          let value = statement.text(1 + checks.count + index).map { "'\($0.prefix(60))' " } ?? ""
+          throw SnapshotError(
+            code: check.code, path: path, table: table.name, rowKey: rowKey, column: check.column,
+            detail: "value \(value)\(check.what)")
         }
+      } catch let error as SnapshotError {
+        throw error
+      } catch {
+        throw SnapshotError(code: .unreadable, path: path, table: table.name, detail: "\(error)")
       }
     }
   }

@@ -1,0 +1,219 @@
+import EODCore
+import EODPipeline
+import EODRender
+import EODSQLite
+import EODSnapshotGen
+import EODState
+import Foundation
+import Testing
+
+@Suite struct PipelineBehaviourTests {
+  func series(_ name: String, days: Int = 5) throws -> (scratch: String, paths: [String]) {
+    let scratch = try Fixtures.scratch(name)
+    let paths = try SnapshotGenerator.generate(
+      into: scratch + "/snapshots",
+      options: GeneratorOptions(days: days, firms: 2, accounts: 60, instruments: 80, positions: 4, activity: 0.4, seed: 11, edge: true))
+    return (scratch, paths)
+  }
+
+  func run(
+    _ path: String, store: StateStore, out: String, allowGap: Bool = false, firms: [String] = [],
+    format: ExtractFormat = .csv, library: TemplateLibrary? = nil, versions: [ExtractKind: Int] = [:]
+  ) throws -> RunReport {
+    let options = JobOptions(
+      snapshotPath: path, outputDirectory: out, firmIDs: firms, templates: try library ?? Fixtures.library(),
+      defaultSettings: FirmSettings(format: format, templateVersions: versions), allowGap: allowGap, workerCount: 2)
+    return try ExtractJob.run(options, store: store, logger: Fixtures.logger)
+  }
+
+  func files(_ directory: String) throws -> [String: Data] {
+    var out: [String: Data] = [:]
+    let manager = FileManager.default
+    guard let walker = manager.enumerator(atPath: directory) else { return out }
+    for case let relative as String in walker where relative.hasSuffix(".gz") {
+      out[relative] = manager.contents(atPath: directory + "/" + relative)
+    }
+    return out
+  }
+
+  @Test func sameInputGivesTheSameBytesAndRerunsReplaceTheDate() throws {
+    let (scratch, paths) = try series("determinism", days: 3)
+    defer { try? FileManager.default.removeItem(atPath: scratch) }
+    let a = try StateStore(path: scratch + "/a.sqlite")
+    let b = try StateStore(path: scratch + "/b.sqlite")
+    for path in paths {
+      _ = try run(path, store: a, out: scratch + "/a")
+      _ = try run(path, store: b, out: scratch + "/b")
+    }
+    let first = try files(scratch + "/a")
+    #expect(first.count == 2 * 3 * 5)
+    #expect(first == (try files(scratch + "/b")))
+    // Re-running the last date replaces it: same bytes, no duplicate history.
+    let rowsBefore = try a.footprint().historyRows
+    let again = try run(try #require(paths.last), store: a, out: scratch + "/a")
+    #expect(again.failedFirms.isEmpty)
+    #expect(try a.footprint().historyRows == rowsBefore)
+    #expect(try files(scratch + "/a") == first)
+    // No temporary file is left behind.
+    let leftovers = try FileManager.default.subpathsOfDirectory(atPath: scratch + "/a").filter { $0.contains(".part-") }
+    #expect(leftovers.isEmpty)
+  }
+
+  @Test func aFirmsFilesHoldOnlyItsRowsAndTheManifestFoots() throws {
+    let (scratch, paths) = try series("firms", days: 2)
+    defer { try? FileManager.default.removeItem(atPath: scratch) }
+    let store = try StateStore(path: scratch + "/state.sqlite")
+    var report: RunReport?
+    for path in paths { report = try run(path, store: store, out: scratch + "/out", firms: ["FIRM002"]) }
+    let firm = try #require(report?.firms.first)
+    #expect(report?.firms.count == 1)
+    #expect(firm.firmID == "FIRM002")
+    for file in firm.files {
+      let text = try readGzipText(file.path)
+      let rows = parseCSV(text)
+      #expect(rows.count - 1 == file.rows)
+      let column = try #require(rows[0].firstIndex(of: "firm_id"))
+      #expect(rows.dropFirst().allSatisfy { $0[column] == "FIRM002" })
+      // Control totals are sums of the rounded rows.
+      for (name, total) in file.controlTotals {
+        let index = try #require(rows[0].firstIndex(of: name))
+        let sum = try #require(ExactDecimal.sum(rows.dropFirst().compactMap { ExactDecimal($0[index]) }))
+        #expect(sum == ExactDecimal(total), "\(file.name) \(name)")
+      }
+      let bytes = try #require(FileManager.default.contents(atPath: file.path))
+      #expect(Int64(bytes.count) == file.bytes)
+    }
+    let manifestPath = try #require(firm.manifestPath)
+    let manifest = try #require(FileManager.default.contents(atPath: manifestPath))
+    let json = try #require(try JSONSerialization.jsonObject(with: manifest) as? [String: Any])
+    #expect(json["firm_id"] as? String == "FIRM002")
+    #expect((json["files"] as? [[String: Any]])?.count == 5)
+    #expect(!FileManager.default.fileExists(atPath: scratch + "/out/FIRM001"))
+  }
+
+  @Test func aGapIsRefusedNamingTheMissingDateUnlessAllowed() throws {
+    let (scratch, paths) = try series("gap", days: 4)
+    defer { try? FileManager.default.removeItem(atPath: scratch) }
+    let store = try StateStore(path: scratch + "/state.sqlite")
+    _ = try run(paths[0], store: store, out: scratch + "/out")
+    do {
+      _ = try run(paths[2], store: store, out: scratch + "/out")
+      Issue.record("a gap was not refused")
+    } catch let error as PipelineError {
+      #expect(error.code == .historyGap)
+      #expect(error.detail.contains("2026-10-02"))
+    }
+    #expect(!FileManager.default.fileExists(atPath: scratch + "/out/FIRM001/2026-10-05"))
+    let report = try run(paths[2], store: store, out: scratch + "/out", allowGap: true)
+    let firm = try #require(report.firms.first)
+    #expect(firm.gapCarriedFrom == CivilDate("2026-10-01"))
+    #expect(firm.issuesByCode["HISTORY_GAP"] == 1)
+  }
+
+  @Test func aRestatementRecomputesEveryLaterReturnAsACleanBackfillWould() throws {
+    let (scratch, paths) = try series("restate", days: 5)
+    defer { try? FileManager.default.removeItem(atPath: scratch) }
+    let store = try StateStore(path: scratch + "/state.sqlite")
+    for path in paths { _ = try run(path, store: store, out: scratch + "/first") }
+    // Correct day 3: every position of one account doubles.
+    let corrected = scratch + "/corrected"
+    try FileManager.default.createDirectory(atPath: corrected, withIntermediateDirectories: true)
+    for path in paths {
+      try FileManager.default.copyItem(atPath: path, toPath: corrected + "/" + (path as NSString).lastPathComponent)
+    }
+    let restated = corrected + "/" + (paths[2] as NSString).lastPathComponent
+    try SQLiteConnection(path: restated, mode: .readWrite).execute(
+      "UPDATE positions SET quantity = CAST(quantity AS REAL) * 2 || '' WHERE account_id = 'AC00000003' AND quantity NOT LIKE '%.%'")
+    let report = try run(restated, store: store, out: scratch + "/first")
+    let stale = report.firms.flatMap(\.staleDates).map(\.description)
+    #expect(stale.contains("2026-10-06") && stale.contains("2026-10-07"))
+    // Re-issue the later dates, then compare with a clean backfill of the corrected series.
+    for path in paths[3...] { _ = try run(path, store: store, out: scratch + "/first") }
+    let clean = try StateStore(path: scratch + "/clean.sqlite")
+    for path in try SnapshotSeries.scan(directory: corrected).map(\.path) {
+      _ = try run(path, store: clean, out: scratch + "/clean")
+    }
+    #expect(try files(scratch + "/first") == (try files(scratch + "/clean")))
+    #expect(try store.footprint().historyRows == (try clean.footprint().historyRows))
+    for id in ["AC00000003", "AC00000005"] {
+      #expect(try store.allRecords(accountID: id) == (try clean.allRecords(accountID: id)))
+    }
+  }
+
+  @Test func aBadSnapshotWritesNothing() throws {
+    let (scratch, paths) = try series("refused", days: 1)
+    defer { try? FileManager.default.removeItem(atPath: scratch) }
+    try SQLiteConnection(path: paths[0], mode: .readWrite).execute(
+      "UPDATE cash_balances SET balance = '12,5' WHERE rowid = (SELECT MAX(rowid) FROM cash_balances)")
+    let store = try StateStore(path: scratch + "/state.sqlite")
+    do {
+      _ = try run(paths[0], store: store, out: scratch + "/out")
+      Issue.record("a malformed decimal was accepted")
+    } catch let error as PipelineError {
+      #expect(error.code == .badSnapshot)
+      #expect(error.detail.contains("cash_balances"))
+      #expect(error.detail.contains("balance"))
+    }
+    #expect(!FileManager.default.fileExists(atPath: scratch + "/out"))
+    #expect(try store.footprint().historyRows == 0)
+  }
+
+  @Test func jsonLinesHaveCamelCaseKeysStringDecimalsAndNulls() throws {
+    let (scratch, paths) = try series("json", days: 2)
+    defer { try? FileManager.default.removeItem(atPath: scratch) }
+    let store = try StateStore(path: scratch + "/state.sqlite")
+    var report: RunReport?
+    for path in paths { report = try run(path, store: store, out: scratch + "/out", format: .json) }
+    let files = try #require(report?.firms.first?.files)
+    let file = try #require(files.first { $0.extract == .valuations })
+    #expect(file.name.hasSuffix(".json.gz"))
+    let lines = try readGzipText(file.path).split(separator: "\n")
+    #expect(lines.count == file.rows)
+    let row = try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
+    #expect(row["accountId"] is String)
+    #expect(row["totalValue"] is String)
+    #expect(row["unpricedPositions"] is NSNumber)
+    #expect(row.keys.contains("return1y"))
+    #expect(row["return1y"] is NSNull)
+  }
+
+  @Test func templatesPickColumnsAndCanNeutraliseFormulas() throws {
+    let (scratch, paths) = try series("templates", days: 1)
+    defer { try? FileManager.default.removeItem(atPath: scratch) }
+    let templates = scratch + "/templates"
+    try FileManager.default.copyItem(atPath: Fixtures.templates, toPath: templates)
+    try """
+    extract positions
+    version 9
+    option formula_safe
+    column account_id
+    column Name = instrument_name
+    column market_value
+    """.write(toFile: templates + "/positions.v9.tmpl", atomically: true, encoding: .utf8)
+    let library = try TemplateLibrary(directory: templates)
+    let store = try StateStore(path: scratch + "/state.sqlite")
+    let report = try run(paths[0], store: store, out: scratch + "/out", library: library, versions: [.positions: 9])
+    var names: [String] = []
+    for firm in report.firms {
+      let file = try #require(firm.files.first { $0.extract == .positions })
+      #expect(file.template == "positions.v9")
+      let rows = parseCSV(try readGzipText(file.path))
+      #expect(rows[0] == ["account_id", "Name", "market_value"])
+      names += rows.dropFirst().map { $0[1] }
+    }
+    #expect(names.contains("'=SUM(A1:A9) Trust") || names.contains("'+Plus Fund") || names.contains("'@Home REIT"))
+    #expect(!names.contains { $0.hasPrefix("=") || $0.hasPrefix("+") || $0.hasPrefix("@") })
+  }
+
+  @Test func anUnknownFieldInATemplateIsAnErrorAtStartUp() throws {
+    #expect(throws: TemplateError.self) {
+      try Template.parse("extract positions\nversion 2\ncolumn account_id\ncolumn nonsense\n", file: "x.tmpl")
+    }
+    do {
+      _ = try Template.parse("extract positions\nversion 2\ncolumn nonsense\n", file: "x.tmpl")
+    } catch {
+      #expect(error.line == 3)
+      #expect(error.description.contains("nonsense"))
+    }
+  }
+}
