@@ -196,7 +196,8 @@ public struct SFTPDestination: Destination {
             let fresh = try wrap {
               () throws(SFTPError) in
               try SFTPConnection.connect(
-                to: configuration.endpoint, identity: configuration.identity, hostKeys: configuration.hostKeys,
+                to: configuration.endpoint, identity: configuration.identity,
+                hostKeys: configuration.hostKeys,
                 timeouts: configuration.timeouts, deadline: overallDeadline, logger: logger)
             }
             connection = fresh
@@ -237,7 +238,8 @@ public struct SFTPDestination: Destination {
               && ContinuousClock.now + delay < overallDeadline
             if !retryable {
               let suffix = attempts > 1 ? " (after \(attempts) attempts)" : ""
-              return .failure(reject(Self.deliveryCode(for: sftpError), item.fileName, "\(sftpError)\(suffix)"))
+              return .failure(
+                reject(Self.deliveryCode(for: sftpError), item.fileName, "\(sftpError)\(suffix)"))
             }
             logger.warning(
               "transient failure, retrying on a new connection",
@@ -245,7 +247,8 @@ public struct SFTPDestination: Destination {
                 "file": "\(item.fileName)", "attempt": "\(attempts)", "delay": "\(delay)",
                 "error": "\(sftpError)",
               ])
-            observer?(.retrying(fileName: item.fileName, failedAttempts: attempts, delay: delay, error: sftpError))
+            observer?(
+              .retrying(fileName: item.fileName, failedAttempts: attempts, delay: delay, error: sftpError))
             connection?.disconnect()
             connection = nil
             Self.sleep(delay)
@@ -328,14 +331,17 @@ public struct SFTPDestination: Destination {
     guard let size = uploaded?.size, size == item.byteCount else {
       throw .sftp(
         SFTPError(
-          code: .sizeMismatch, step: .stat, host: configuration.endpoint.host, port: configuration.endpoint.port,
+          code: .sizeMismatch, step: .stat, host: configuration.endpoint.host,
+          port: configuration.endpoint.port,
           path: temporary,
-          detail: "the uploaded file has \(uploaded?.size.map(String.init) ?? "no") bytes, expected \(item.byteCount)"))
+          detail:
+            "the uploaded file has \(uploaded?.size.map(String.init) ?? "no") bytes, expected \(item.byteCount)"
+        ))
     }
     if replacing {
       do {
         try connection.remove(final)
-      } catch where error.code == .noSuchFile {
+      } catch  where error.code == .noSuchFile {
         // Already gone.
       } catch {
         throw .sftp(error)
@@ -344,7 +350,7 @@ public struct SFTPDestination: Destination {
     }
     do {
       try connection.rename(temporary, to: final)
-    } catch where error.code == .remoteFailure {
+    } catch  where error.code == .remoteFailure {
       // The final name appeared meanwhile (OpenSSH will not rename over it).
       guard let now = try wrap({ () throws(SFTPError) in try connection.attributes(of: final) }) else {
         throw .sftp(error)
@@ -360,7 +366,9 @@ public struct SFTPDestination: Destination {
     return .delivered
   }
 
-  private func holdsSameBytes(_ path: String, size: Int?, as item: DeliveryItem, on connection: SFTPConnection)
+  private func holdsSameBytes(
+    _ path: String, size: Int?, as item: DeliveryItem, on connection: SFTPConnection
+  )
     throws(Failure) -> Bool
   {
     guard size == item.byteCount else { return false }

@@ -1,3 +1,0 @@
-import Testing
-
-@Test func EODSFTPTestsBuilds() { #expect(Bool(true)) }
