@@ -8,7 +8,7 @@
 /// zlib or operating-system code and message.
 ///
 /// ```
-/// writeFailed: writing gzip member 12 to /out/positions.csv.gz: No space left on device (errno 28)
+/// writeFailed: writing block 12 (251733 bytes) (file: /out/positions.csv.gz): No space left on device (errno 28)
 /// ```
 public struct CompressionError: Error, CustomStringConvertible, Sendable {
   /// The kind of failure. Extensible: new codes can be added without breaking callers that switch
