@@ -65,7 +65,8 @@ let package = Package(
     .executableTarget(
       name: "eod-extract",
       dependencies: [
-        "EODPipeline", "EODSnapshotGen", "EODOps",
+        "EODPipeline", "EODSnapshotGen", "EODOps", "EODDelivery", "EODSFTP", "EODState", "EODCore", "EODRender",
+        "EODCompression",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]),

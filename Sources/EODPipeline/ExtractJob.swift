@@ -12,11 +12,22 @@ public struct FirmSettings: Sendable, Equatable {
   public var encoding: OutputEncoding
   /// Template version per extract; missing ones use version 1.
   public var templateVersions: [ExtractKind: Int]
+  /// The extracts made; nil means all five. The manifest is always made.
+  public var extracts: Set<ExtractKind>?
+  /// Neutralise spreadsheet formulas in free-text fields whatever the templates say (the firm
+  /// feature flag `formula_safe_csv`).
+  public var formulaSafe: Bool
 
-  public init(format: ExtractFormat = .csv, encoding: OutputEncoding = .defaultGzip, templateVersions: [ExtractKind: Int] = [:]) {
+  public init(
+    format: ExtractFormat = .csv, encoding: OutputEncoding = .defaultGzip,
+    templateVersions: [ExtractKind: Int] = [:],
+    extracts: Set<ExtractKind>? = nil, formulaSafe: Bool = false
+  ) {
     self.format = format
     self.encoding = encoding
     self.templateVersions = templateVersions
+    self.extracts = extracts
+    self.formulaSafe = formulaSafe
   }
 }
 
@@ -40,9 +51,11 @@ public struct JobOptions: Sendable {
 
   public init(
     snapshotPath: String, outputDirectory: String, firmIDs: [String] = [], templates: TemplateLibrary,
-    defaultSettings: FirmSettings = FirmSettings(), firmSettings: [String: FirmSettings] = [:], allowGap: Bool = false,
+    defaultSettings: FirmSettings = FirmSettings(), firmSettings: [String: FirmSettings] = [:],
+    allowGap: Bool = false,
     previousBusinessDate: CivilDate? = nil, runID: String = UUID().uuidString.lowercased(),
-    workerCount: Int = ProcessInfo.processInfo.activeProcessorCount, clock: @escaping @Sendable () -> Date = { Date() }
+    workerCount: Int = ProcessInfo.processInfo.activeProcessorCount,
+    clock: @escaping @Sendable () -> Date = { Date() }
   ) {
     self.snapshotPath = snapshotPath
     self.outputDirectory = outputDirectory
@@ -112,7 +125,9 @@ public struct RunReport: Sendable {
 public enum ExtractJob {
   /// Runs the snapshot. Throws only when nothing can be done (bad snapshot, unknown firm, gap);
   /// one firm's failure is in its ``FirmOutcome`` and does not stop the others.
-  public static func run(_ options: JobOptions, store: StateStore, logger: Logger) throws(PipelineError) -> RunReport {
+  public static func run(_ options: JobOptions, store: StateStore, logger: Logger) throws(PipelineError)
+    -> RunReport
+  {
     var logger = logger
     logger[metadataKey: "run_id"] = "\(options.runID)"
     let reader: SnapshotReader
@@ -147,9 +162,11 @@ public enum ExtractJob {
     for firm in firms {
       let settings = options.settings(for: firm.id)
       var list: [(ExtractKind, Template)] = []
-      for kind in ExtractKind.allCases {
+      for kind in ExtractKind.allCases where settings.extracts?.contains(kind) ?? true {
         do {
-          list.append((kind, try options.templates.template(kind, version: settings.templateVersions[kind] ?? 1)))
+          var template = try options.templates.template(kind, version: settings.templateVersions[kind] ?? 1)
+          if settings.formulaSafe { template.formulaSafe = true }
+          list.append((kind, template))
         } catch {
           throw PipelineError(template: error)
         }
@@ -170,7 +187,8 @@ public enum ExtractJob {
             code: .historyGap, firmID: firm.id,
             detail:
               "the history of \(firm.id) ends at \(latest) but \(date) follows \(previous): \(missing) has not been run. "
-              + "Run the missing dates first (eod-extract backfill), or pass --allow-gap to carry performance across the gap")
+              + "Run the missing dates first (eod-extract backfill), or pass --allow-gap to carry performance across the gap"
+          )
         }
         gaps[firm.id] = latest
       }
@@ -194,7 +212,8 @@ public enum ExtractJob {
       outcome.seconds = Date().timeIntervalSince(started)
       outcomes.append(outcome)
     }
-    return RunReport(runID: options.runID, businessDate: date, snapshotPath: options.snapshotPath, firms: outcomes)
+    return RunReport(
+      runID: options.runID, businessDate: date, snapshotPath: options.snapshotPath, firms: outcomes)
   }
 
   static func previousWeekday(_ date: CivilDate) -> CivilDate {
@@ -209,7 +228,9 @@ public enum ExtractJob {
     return day
   }
 
-  static func fileName(firmID: String, kind: String, date: CivilDate, format: ExtractFormat, encoding: OutputEncoding)
+  static func fileName(
+    firmID: String, kind: String, date: CivilDate, format: ExtractFormat, encoding: OutputEncoding
+  )
     -> String
   {
     let suffix: String
@@ -225,12 +246,15 @@ public enum ExtractJob {
     let settings = options.settings(for: firm.id)
     let directory = outcome.directory
     try FileSystem.makeDirectory(directory)
-    let configuration = GzipFileWriter.Configuration(encoding: settings.encoding, workerCount: max(1, options.workerCount))
+    let configuration = GzipFileWriter.Configuration(
+      encoding: settings.encoding, workerCount: max(1, options.workerCount))
     var writers: [ExtractKind: ExtractFileWriter] = [:]
     func abandonAll() { for writer in writers.values { writer.abandon() } }
     do {
       for (kind, template) in templates {
-        let name = fileName(firmID: firm.id, kind: kind.rawValue, date: date, format: settings.format, encoding: settings.encoding)
+        let name = fileName(
+          firmID: firm.id, kind: kind.rawValue, date: date, format: settings.format,
+          encoding: settings.encoding)
         writers[kind] = try ExtractFileWriter(
           kind: kind, encoder: RowEncoder(template: template, format: settings.format), directory: directory,
           fileName: name, runID: options.runID, configuration: configuration)
@@ -239,12 +263,11 @@ public enum ExtractJob {
       abandonAll()
       throw PipelineError(output: error, firmID: firm.id)
     }
-    guard let positions = writers[.positions], let cash = writers[.cash], let transactions = writers[.transactions],
-      let valuations = writers[.valuations], let dataQuality = writers[.dataQuality]
-    else {
-      abandonAll()
-      throw PipelineError(code: .internalError, firmID: firm.id, detail: "a standard extract has no writer")
-    }
+    let positions = writers[.positions]
+    let cash = writers[.cash]
+    let transactions = writers[.transactions]
+    let valuations = writers[.valuations]
+    let dataQuality = writers[.dataQuality]
     var issues: [DataQualityIssue] = []
     var totals: [ExtractKind: Money] = [
       .positions: Money(significand: 0, scale: 2), .cash: Money(significand: 0, scale: 2),
@@ -265,10 +288,10 @@ public enum ExtractJob {
         while let bundle = try cursor.next() {
           let first = seenClients.insert(bundle.account.clientID).inserted
           let out = try processor.process(bundle, reportClient: first, history: history)
-          for row in out.positions { try positions.append(row) }
-          for row in out.cash { try cash.append(row) }
-          for row in out.transactions { try transactions.append(row) }
-          if let row = out.valuation { try valuations.append(row) }
+          if let positions { for row in out.positions { try positions.append(row) } }
+          if let cash { for row in out.cash { try cash.append(row) } }
+          if let transactions { for row in out.transactions { try transactions.append(row) } }
+          if let valuations, let row = out.valuation { try valuations.append(row) }
           add(.positions, out.controlPositions)
           add(.cash, out.controlCash)
           add(.transactions, out.controlTransactions)
@@ -289,12 +312,15 @@ public enum ExtractJob {
         if let from = outcome.gapCarriedFrom {
           issues.append(
             DataQualityIssue(
-              severity: .warning, code: .historyGap, resourceType: .account, resourceID: "*", field: "return_1d",
-              message: "performance carried across a gap in the history from \(from) to \(date) (--allow-gap)"))
+              severity: .warning, code: .historyGap, resourceType: .account, resourceID: "*",
+              field: "return_1d",
+              message: "performance carried across a gap in the history from \(from) to \(date) (--allow-gap)"
+            ))
         }
         for issue in DataQualityIssue.sortedForExtract(issues) {
-          try dataQuality.append([
-            date.description, firm.id, issue.severity.rawValue, issue.code.rawValue, issue.resourceType.rawValue,
+          try dataQuality?.append([
+            date.description, firm.id, issue.severity.rawValue, issue.code.rawValue,
+            issue.resourceType.rawValue,
             issue.resourceID, issue.field, issue.message,
           ])
         }
@@ -303,7 +329,8 @@ public enum ExtractJob {
           for key in touched { try restate(after: date, account: key, store: store) }
         }
         try complete(
-          firm: firm, date: date, writers: templates.compactMap { writers[$0.0] }, totals: totals, options: options,
+          firm: firm, date: date, writers: templates.compactMap { writers[$0.0] }, totals: totals,
+          options: options,
           settings: settings, reader: reader, outcome: &outcome)
         try store.recordRun(
           date: date, firmID: firm.id, runID: options.runID, snapshot: options.snapshotPath,
@@ -345,7 +372,8 @@ public enum ExtractJob {
 
   /// Finishes the data files, puts them in place, and writes the manifest last.
   static func complete(
-    firm: Firm, date: CivilDate, writers: [ExtractFileWriter], totals: [ExtractKind: Money], options: JobOptions,
+    firm: Firm, date: CivilDate, writers: [ExtractFileWriter], totals: [ExtractKind: Money],
+    options: JobOptions,
     settings: FirmSettings, reader: SnapshotReader, outcome: inout FirmOutcome
   ) throws {
     let manifestName = "\(firm.id)_manifest_\(date.compact).json"
@@ -357,7 +385,8 @@ public enum ExtractJob {
       switch writer.kind {
       case .positions: controls = [("market_value", totals[.positions]?.description ?? "0.00")]
       case .cash: controls = [("value", totals[.cash]?.description ?? "0.00")]
-      case .transactions: controls = [("amount_account_currency", totals[.transactions]?.description ?? "0.00")]
+      case .transactions:
+        controls = [("amount_account_currency", totals[.transactions]?.description ?? "0.00")]
       case .valuations: controls = [("total_value", totals[.valuations]?.description ?? "0.00")]
       case .dataQuality: controls = []
       }
@@ -365,7 +394,8 @@ public enum ExtractJob {
       if case .gzip = settings.encoding { compression = "gzip" } else { compression = "none" }
       files.append(
         ExtractFileSummary(
-          name: writer.fileName, path: writer.finalPath, extract: writer.kind, template: writer.encoder.template.name,
+          name: writer.fileName, path: writer.finalPath, extract: writer.kind,
+          template: writer.encoder.template.name,
           format: settings.format, compression: compression, rows: writer.rows, bytes: bytes, sha256: sha,
           controlTotals: controls))
     }

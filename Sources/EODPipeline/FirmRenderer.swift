@@ -25,14 +25,17 @@ struct AccountProcessor {
   }
 
   func issue(
-    _ severity: DataQualityIssue.Severity, _ code: DataQualityIssue.Code, _ type: DataQualityIssue.ResourceType,
+    _ severity: DataQualityIssue.Severity, _ code: DataQualityIssue.Code,
+    _ type: DataQualityIssue.ResourceType,
     _ id: String, _ field: String, _ message: String
   ) -> DataQualityIssue {
-    DataQualityIssue(severity: severity, code: code, resourceType: type, resourceID: id, field: field, message: message)
+    DataQualityIssue(
+      severity: severity, code: code, resourceType: type, resourceID: id, field: field, message: message)
   }
 
   func checkReference(
-    _ reference: String?, _ type: DataQualityIssue.ResourceType, _ id: String, into issues: inout [DataQualityIssue]
+    _ reference: String?, _ type: DataQualityIssue.ResourceType, _ id: String,
+    into issues: inout [DataQualityIssue]
   ) -> String? {
     guard let reference else { return nil }
     if let problem = ExternalReference.problem(reference) {
@@ -61,12 +64,15 @@ struct AccountProcessor {
     } else {
       clientRef = nil
       scratch.append(
-        issue(.error, .unknownClient, .account, accountID, "client_id",
+        issue(
+          .error, .unknownClient, .account, accountID, "client_id",
           "client \(account.clientID) is not a client of \(firm.id) in the snapshot"))
     }
     // Report the account's and client's references only when the extracts show them.
     if shown || !bundle.transactions.isEmpty {
-      for finding in scratch where finding.resourceType != .client || reportClient { out.issues.append(finding) }
+      for finding in scratch where finding.resourceType != .client || reportClient {
+        out.issues.append(finding)
+      }
     }
 
     var positionsValue = Money(significand: 0, scale: 2)
@@ -78,7 +84,8 @@ struct AccountProcessor {
         let resource = "\(accountID)/\(position.instrumentID)"
         guard let instrument = reference.instruments[position.instrumentID] else {
           out.issues.append(
-            issue(.error, .unknownInstrument, .position, resource, "instrument_id",
+            issue(
+              .error, .unknownInstrument, .position, resource, "instrument_id",
               "instrument \(position.instrumentID) is not in the snapshot; position not valued"))
           unpriced += 1
           valued.append((position, nil, ConvertedAmount(conversion: nil, value: nil, problem: .missingPrice)))
@@ -90,22 +97,27 @@ struct AccountProcessor {
         switch converted.problem {
         case .missingPrice:
           out.issues.append(
-            issue(.warning, .missingPrice, .position, resource, "price",
+            issue(
+              .warning, .missingPrice, .position, resource, "price",
               "no price for \(instrument.id) on or before \(dateText); not valued"))
         case .missingFX(let from, let to):
           out.issues.append(
-            issue(.warning, .missingFX, .position, resource, "fx_rate",
+            issue(
+              .warning, .missingFX, .position, resource, "fx_rate",
               "no FX rate \(from)->\(to) or \(to)->\(from) on or before \(dateText); not valued"))
         case .outOfRange:
           out.issues.append(
-            issue(.error, .valueOutOfRange, .position, resource, "market_value",
+            issue(
+              .error, .valueOutOfRange, .position, resource, "market_value",
               "the exact value does not fit in 38 digits; not valued"))
         case nil: break
         }
         if let price = instrument.price, price.status == .stale {
           out.issues.append(
-            issue(.warning, .stalePrice, .position, resource, "price",
-              "latest price for \(instrument.id) is from \(price.date) (more than \(PriceSelection.freshDays) days old)"))
+            issue(
+              .warning, .stalePrice, .position, resource, "price",
+              "latest price for \(instrument.id) is from \(price.date) (more than \(PriceSelection.freshDays) days old)"
+            ))
         }
         if let value = converted.value, let sum = positionsValue.adding(value) {
           positionsValue = sum
@@ -114,19 +126,23 @@ struct AccountProcessor {
         }
         valued.append((position, instrument, converted))
         if let ref = position.externalRef, let problem = ExternalReference.problem(ref) {
-          out.issues.append(issue(.warning, .invalidExternalRef, .position, resource, "external_ref", "\(problem); withheld"))
+          out.issues.append(
+            issue(.warning, .invalidExternalRef, .position, resource, "external_ref", "\(problem); withheld"))
         }
       }
       var cashRows: [(CashBalance, ConvertedAmount)] = []
       for balance in bundle.cash {
-        let converted = Valuation.convert(balance.balance, currency: balance.currency, accountCurrency: ccy, fx: reference.fx)
+        let converted = Valuation.convert(
+          balance.balance, currency: balance.currency, accountCurrency: ccy, fx: reference.fx)
         let resource = "\(accountID)/\(balance.currency)"
         if case .missingFX(let from, let to) = converted.problem {
           out.issues.append(
-            issue(.warning, .missingFX, .cash, resource, "fx_rate",
+            issue(
+              .warning, .missingFX, .cash, resource, "fx_rate",
               "no FX rate \(from)->\(to) or \(to)->\(from) on or before \(dateText); not valued"))
         } else if converted.problem == .outOfRange {
-          out.issues.append(issue(.error, .valueOutOfRange, .cash, resource, "value", "the exact value does not fit"))
+          out.issues.append(
+            issue(.error, .valueOutOfRange, .cash, resource, "value", "the exact value does not fit"))
         }
         if let value = converted.value, let sum = cashValue.adding(value) { cashValue = sum }
         cashRows.append((balance, converted))
@@ -139,9 +155,11 @@ struct AccountProcessor {
         let hasPrice = instrument?.price != nil
         out.positions.append([
           dateText, firm.id, account.clientID, clientRef, accountID, accountRef, account.wrapper, ccy,
-          position.instrumentID, instrument?.isin, instrument?.sedol, instrument?.name, instrument?.assetClass,
+          position.instrumentID, instrument?.isin, instrument?.sedol, instrument?.name,
+          instrument?.assetClass,
           position.quantity.description, instrument?.price?.price.description, instrument?.currency,
-          instrument?.price?.date.description, instrument == nil ? nil : (instrument?.price?.status ?? .missing).rawValue,
+          instrument?.price?.date.description,
+          instrument == nil ? nil : (instrument?.price?.status ?? .missing).rawValue,
           hasPrice ? converted.conversion?.displayRate?.description : nil, value?.description,
           position.bookCost.description,
           value.flatMap { $0.subtracting(position.bookCost)?.rounded(places: 2).description },
@@ -155,7 +173,8 @@ struct AccountProcessor {
         if let value = converted.value, let sum = controlCash.adding(value) { controlCash = sum }
         out.cash.append([
           dateText, firm.id, account.clientID, clientRef, accountID, accountRef, ccy, balance.currency,
-          balance.balance.description, converted.conversion?.displayRate?.description, converted.value?.description,
+          balance.balance.description, converted.conversion?.displayRate?.description,
+          converted.value?.description,
           account.wrapper, firm.name,
         ])
       }
@@ -178,18 +197,23 @@ struct AccountProcessor {
         }
       } else if case .missingFX(let from, let to) = converted.problem {
         out.issues.append(
-          issue(isFlow ? .error : .warning, .missingFX, .transaction, transaction.id, "amount_account_currency",
+          issue(
+            isFlow ? .error : .warning, .missingFX, .transaction, transaction.id, "amount_account_currency",
             "no FX rate \(from)->\(to) or \(to)->\(from) on or before \(dateText)"
               + (isFlow ? "; the flow is left out of net_external_flow and the return" : "")))
       }
       let txRef = transaction.externalRef
       if let txRef, let problem = ExternalReference.problem(txRef) {
-        out.issues.append(issue(.warning, .invalidExternalRef, .transaction, transaction.id, "external_ref", "\(problem); withheld"))
+        out.issues.append(
+          issue(
+            .warning, .invalidExternalRef, .transaction, transaction.id, "external_ref",
+            "\(problem); withheld"))
       }
       let isin = transaction.instrumentID.flatMap { reference.instruments[$0]?.isin }
       out.transactions.append([
         dateText, firm.id, account.clientID, accountID, accountRef, transaction.id,
-        ExternalReference.validated(txRef), transaction.type, transaction.status, transaction.tradeDate.description,
+        ExternalReference.validated(txRef), transaction.type, transaction.status,
+        transaction.tradeDate.description,
         transaction.settleDate.description, transaction.instrumentID, isin, transaction.quantity?.description,
         transaction.amount.description, transaction.currency, converted.value?.description, clientRef, ccy,
         converted.conversion?.displayRate?.description, firm.name,
@@ -224,7 +248,8 @@ struct AccountProcessor {
         for: record, windowStart: window, cashFlows: cashFlows, baselineValue: baselineValue)
       if record.undefinedReturn {
         out.issues.append(
-          issue(.warning, .performanceUndefined, .account, accountID, "return_1d",
+          issue(
+            .warning, .performanceUndefined, .account, accountID, "return_1d",
             "previous value plus inflows is 0 but the value changed; the daily return is undefined"))
       }
     }
@@ -232,7 +257,8 @@ struct AccountProcessor {
     out.valuation = [
       dateText, firm.id, account.clientID, clientRef, accountID, accountRef, account.wrapper, ccy,
       positionsValue.description, cashValue.description, total.description, String(unpriced), net.description,
-      ratio(figures.daily), ratio(figures.monthToDate), ratio(figures.quarterToDate), ratio(figures.yearToDate),
+      ratio(figures.daily), ratio(figures.monthToDate), ratio(figures.quarterToDate),
+      ratio(figures.yearToDate),
       ratio(figures.oneYear), ratio(figures.inceptionToDate), ratio(figures.inceptionToDateAnnualised),
       ratio(figures.moneyWeighted), ratio(figures.moneyWeightedAnnualised), figures.startDate?.description,
       firm.name, account.openedOn.description, account.closedOn?.description,
@@ -245,9 +271,12 @@ struct AccountProcessor {
 /// The history reads an account's figures need, for one business date.
 protocol HistoryReader {
   func previous(_ accountID: String) throws(PipelineError) -> PerformanceRecord?
-  func windowStart(_ accountID: String, onOrBefore date: CivilDate) throws(PipelineError) -> Performance.WindowStart?
+  func windowStart(_ accountID: String, onOrBefore date: CivilDate) throws(PipelineError) -> Performance
+    .WindowStart?
   /// Non-zero flows after `origin` and before the business date.
-  func flows(_ accountID: String, after origin: CivilDate) throws(PipelineError) -> [(date: CivilDate, flow: Money)]
+  func flows(_ accountID: String, after origin: CivilDate) throws(PipelineError) -> [(
+    date: CivilDate, flow: Money
+  )]
   /// The baseline value when the flow origin is a baseline record.
   func baselineValue(_ accountID: String, origin: CivilDate) throws(PipelineError) -> Money?
 }
@@ -267,20 +296,30 @@ struct StoreHistory: HistoryReader {
     do { return try store.record(before: date, account: key) } catch { throw PipelineError(state: error) }
   }
 
-  func windowStart(_ accountID: String, onOrBefore day: CivilDate) throws(PipelineError) -> Performance.WindowStart? {
+  func windowStart(_ accountID: String, onOrBefore day: CivilDate) throws(PipelineError) -> Performance
+    .WindowStart?
+  {
     guard let key = try key(accountID) else { return nil }
-    do { return try store.windowStart(onOrBefore: day, account: key) } catch { throw PipelineError(state: error) }
+    do { return try store.windowStart(onOrBefore: day, account: key) } catch {
+      throw PipelineError(state: error)
+    }
   }
 
-  func flows(_ accountID: String, after origin: CivilDate) throws(PipelineError) -> [(date: CivilDate, flow: Money)] {
+  func flows(_ accountID: String, after origin: CivilDate) throws(PipelineError) -> [(
+    date: CivilDate, flow: Money
+  )] {
     guard let key = try key(accountID) else { return [] }
-    do { return try store.flows(account: key, after: origin, before: date) } catch { throw PipelineError(state: error) }
+    do { return try store.flows(account: key, after: origin, before: date) } catch {
+      throw PipelineError(state: error)
+    }
   }
 
   func baselineValue(_ accountID: String, origin: CivilDate) throws(PipelineError) -> Money? {
     guard let key = try key(accountID) else { return nil }
     do {
-      guard let record = try store.record(at: origin, account: key), record.kind == .baseline else { return nil }
+      guard let record = try store.record(at: origin, account: key), record.kind == .baseline else {
+        return nil
+      }
       return record.value
     } catch {
       throw PipelineError(state: error)

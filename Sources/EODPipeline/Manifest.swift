@@ -23,7 +23,9 @@ public enum Manifest {
     lines.append("  \"generated_at\": \(string(generatedAt)),")
     lines.append("  \"schema_version\": \(string(schemaVersion)),")
     lines.append("  \"snapshot_schema_version\": \"1\",")
-    if let snapshotGeneratedAt { lines.append("  \"snapshot_generated_at\": \(string(snapshotGeneratedAt)),") }
+    if let snapshotGeneratedAt {
+      lines.append("  \"snapshot_generated_at\": \(string(snapshotGeneratedAt)),")
+    }
     let templates = files.map { "    \(string($0.extract.rawValue)): \(string($0.template))" }
     lines.append("  \"template_versions\": {\n" + templates.joined(separator: ",\n") + "\n  },")
     var fileTexts: [String] = []

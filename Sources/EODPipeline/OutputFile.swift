@@ -77,7 +77,8 @@ enum FileSystem {
     do {
       try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     } catch {
-      throw PipelineError(code: .output, detail: "cannot create directory \(path): \(error.localizedDescription)")
+      throw PipelineError(
+        code: .output, detail: "cannot create directory \(path): \(error.localizedDescription)")
     }
   }
 
@@ -96,7 +97,8 @@ enum FileSystem {
     let temporary = directory + "/." + name + ".part-" + runID
     let fd = open(temporary, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0o644)
     guard fd >= 0 else {
-      throw PipelineError(code: .output, detail: "cannot create \(temporary): \(String(cString: strerror(errno)))")
+      throw PipelineError(
+        code: .output, detail: "cannot create \(temporary): \(String(cString: strerror(errno)))")
     }
     var offset = 0
     var failure: String?

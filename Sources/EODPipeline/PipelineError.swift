@@ -41,7 +41,9 @@ public struct PipelineError: Error, CustomStringConvertible, Sendable {
   init(snapshot: SnapshotError) { self.init(code: .badSnapshot, detail: snapshot.description) }
   init(state: StateStoreError) { self.init(code: .stateStore, detail: state.description) }
   init(template: TemplateError) { self.init(code: .badConfiguration, detail: template.description) }
-  init(output: CompressionError, firmID: String?) { self.init(code: .output, firmID: firmID, detail: output.description) }
+  init(output: CompressionError, firmID: String?) {
+    self.init(code: .output, firmID: firmID, detail: output.description)
+  }
 
   public var description: String {
     var text = "[\(code)]"

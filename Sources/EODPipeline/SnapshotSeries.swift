@@ -13,9 +13,13 @@ public enum SnapshotSeries {
   public static func scan(directory: String) throws(PipelineError) -> [Entry] {
     let names: [String]
     do {
-      names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".sqlite") }
+      names = try FileManager.default.contentsOfDirectory(atPath: directory).filter {
+        $0.hasSuffix(".sqlite")
+      }
     } catch {
-      throw PipelineError(code: .badConfiguration, detail: "cannot list snapshots in \(directory): \(error.localizedDescription)")
+      throw PipelineError(
+        code: .badConfiguration,
+        detail: "cannot list snapshots in \(directory): \(error.localizedDescription)")
     }
     var entries: [Entry] = []
     var seen: [CivilDate: String] = [:]
@@ -24,7 +28,8 @@ public enum SnapshotSeries {
       let date: CivilDate
       do { date = try SnapshotReader(path: path).businessDate } catch { throw PipelineError(snapshot: error) }
       if let other = seen[date] {
-        throw PipelineError(code: .badSnapshot, detail: "\(other) and \(path) are both for business date \(date)")
+        throw PipelineError(
+          code: .badSnapshot, detail: "\(other) and \(path) are both for business date \(date)")
       }
       seen[date] = path
       entries.append(Entry(path: path, date: date))

@@ -26,16 +26,19 @@ extension StateStore {
     PerformanceRecord(
       date: CivilDate(dayNumber: Int(s.int64(0))), kind: .init(storageCode: s.int64(1)),
       value: Money(cents: s.int64(2)), flow: Money(cents: s.int64(3)), flowIn: Money(cents: s.int64(4)),
-      dailyReturn: s.isNull(5) ? nil : s.double(5), undefinedReturn: s.int64(6) != 0, growthMonth: s.double(7),
+      dailyReturn: s.isNull(5) ? nil : s.double(5), undefinedReturn: s.int64(6) != 0,
+      growthMonth: s.double(7),
       growthQuarter: s.double(8), growthYear: s.double(9), index: s.double(10), zeroFactors: Int(s.int64(11)),
       startDate: CivilDate(dayNumber: Int(s.int64(12))), flowOrigin: CivilDate(dayNumber: Int(s.int64(13))))
   }
 
   /// The account's latest record strictly before `date`.
-  public func record(before date: CivilDate, account key: Int64) throws(StateStoreError) -> PerformanceRecord? {
+  public func record(before date: CivilDate, account key: Int64) throws(StateStoreError) -> PerformanceRecord?
+  {
     try wrap("read history") {
       let s = try statement(
-        "SELECT \(StateStore.recordColumns) FROM history WHERE account_key = ? AND day < ? ORDER BY day DESC LIMIT 1")
+        "SELECT \(StateStore.recordColumns) FROM history WHERE account_key = ? AND day < ? ORDER BY day DESC LIMIT 1"
+      )
       try s.bind([.integer(key), .integer(Int64(date.dayNumber))])
       return try s.step() ? readRecord(s) : nil
     }
@@ -44,7 +47,8 @@ extension StateStore {
   /// The account's record at exactly `date`.
   public func record(at date: CivilDate, account key: Int64) throws(StateStoreError) -> PerformanceRecord? {
     try wrap("read history") {
-      let s = try statement("SELECT \(StateStore.recordColumns) FROM history WHERE account_key = ? AND day = ?")
+      let s = try statement(
+        "SELECT \(StateStore.recordColumns) FROM history WHERE account_key = ? AND day = ?")
       try s.bind([.integer(key), .integer(Int64(date.dayNumber))])
       return try s.step() ? readRecord(s) : nil
     }
@@ -63,11 +67,13 @@ extension StateStore {
   }
 
   /// The non-zero external flows from `origin` (an opening day's own flow; a baseline day has none) to before `date`.
-  public func flows(account key: Int64, after origin: CivilDate, before date: CivilDate) throws(StateStoreError)
+  public func flows(account key: Int64, after origin: CivilDate, before date: CivilDate)
+    throws(StateStoreError)
     -> [(date: CivilDate, flow: Money)]
   {
     try wrap("read flows") {
-      let s = try statement("SELECT day, flow FROM flows WHERE account_key = ? AND day >= ? AND day < ? ORDER BY day")
+      let s = try statement(
+        "SELECT day, flow FROM flows WHERE account_key = ? AND day >= ? AND day < ? ORDER BY day")
       try s.bind([.integer(key), .integer(Int64(origin.dayNumber)), .integer(Int64(date.dayNumber))])
       var out: [(date: CivilDate, flow: Money)] = []
       while try s.step() { out.append((CivilDate(dayNumber: Int(s.int64(0))), Money(cents: s.int64(1)))) }
@@ -77,15 +83,18 @@ extension StateStore {
 
   /// Writes (or replaces) the account's record for its date, and its flow for XIRR.
   public func save(_ record: PerformanceRecord, account key: Int64) throws(StateStoreError) {
-    guard let value = record.value.cents, let flow = record.flow.cents, let flowIn = record.flowIn.cents else {
+    guard let value = record.value.cents, let flow = record.flow.cents, let flowIn = record.flowIn.cents
+    else {
       throw StateStoreError(
-        code: .outOfRange, path: path, step: "write history", detail: "an amount does not fit in 64-bit cents")
+        code: .outOfRange, path: path, step: "write history", detail: "an amount does not fit in 64-bit cents"
+      )
     }
     try wrap("write history") {
       try statement(
         "INSERT OR REPLACE INTO history(account_key, \(StateStore.recordColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
       ).run([
-        .integer(key), .integer(Int64(record.date.dayNumber)), .integer(record.kind.storageCode), .integer(value),
+        .integer(key), .integer(Int64(record.date.dayNumber)), .integer(record.kind.storageCode),
+        .integer(value),
         .integer(flow), .integer(flowIn), record.dailyReturn.map { .real($0) } ?? .null,
         .integer(record.undefinedReturn ? 1 : 0), .real(record.growthMonth), .real(record.growthQuarter),
         .real(record.growthYear), .real(record.index), .integer(Int64(record.zeroFactors)),
@@ -106,14 +115,19 @@ extension StateStore {
   /// Removes the account's record (and flow) at a date.
   public func deleteRecord(at date: CivilDate, account key: Int64) throws(StateStoreError) {
     try wrap("delete history") {
-      for sql in ["DELETE FROM history WHERE account_key = ? AND day = ?", "DELETE FROM flows WHERE account_key = ? AND day = ?"] {
+      for sql in [
+        "DELETE FROM history WHERE account_key = ? AND day = ?",
+        "DELETE FROM flows WHERE account_key = ? AND day = ?",
+      ] {
         try statement(sql).run([.integer(key), .integer(Int64(date.dayNumber))])
       }
     }
   }
 
   /// The account's records after `date`, oldest first.
-  public func records(after date: CivilDate, account key: Int64) throws(StateStoreError) -> [PerformanceRecord] {
+  public func records(after date: CivilDate, account key: Int64) throws(StateStoreError)
+    -> [PerformanceRecord]
+  {
     try wrap("read history") {
       let s = try statement(
         "SELECT \(StateStore.recordColumns) FROM history WHERE account_key = ? AND day > ? ORDER BY day")
@@ -131,7 +145,9 @@ extension StateStore {
   }
 
   /// Keys of the firm's accounts that have a record at `date`.
-  public func accounts(ofFirm firmID: String, withRecordAt date: CivilDate) throws(StateStoreError) -> [String: Int64] {
+  public func accounts(ofFirm firmID: String, withRecordAt date: CivilDate) throws(StateStoreError)
+    -> [String: Int64]
+  {
     try wrap("read history") {
       let s = try statement(
         """
@@ -161,7 +177,8 @@ extension StateStore {
   /// Dates with runs after `date` for a firm (stale after a restatement).
   public func runDates(after date: CivilDate, firmID: String) throws(StateStoreError) -> [CivilDate] {
     try wrap("read runs") {
-      let s = try statement("SELECT business_date FROM runs WHERE firm_id = ? AND business_date > ? ORDER BY business_date")
+      let s = try statement(
+        "SELECT business_date FROM runs WHERE firm_id = ? AND business_date > ? ORDER BY business_date")
       try s.bind([.text(firmID), .text(date.description)])
       var out: [CivilDate] = []
       while try s.step() { if let d = s.text(0).flatMap({ CivilDate($0) }) { out.append(d) } }

@@ -13,13 +13,16 @@ import Logging
 struct EODExtract: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "eod-extract",
-    abstract: "The end-of-day extract job: values every account and writes per-firm extracts with a manifest.",
+    abstract:
+      "The end-of-day extract job: values every account and writes per-firm extracts with a manifest.",
     discussion: """
       Start with `eod-extract demo`: it makes a sample snapshot series and runs it into ./demo-out.
       Exit codes: 0 all ok; 1 some firms failed (the others were written); 2 nothing done (bad snapshot,
       configuration or usage); 3 another run holds the state store's lock; 70 internal error.
       """,
-    subcommands: [Run.self, Demo.self, Generate.self, Backfill.self, History.self],
+    subcommands: [
+      Run.self, Demo.self, Generate.self, Backfill.self, History.self, CheckConfig.self, Deliveries.self,
+    ],
     defaultSubcommand: nil)
 }
 
@@ -97,7 +100,9 @@ func withExitCodes(_ body: () async throws -> EODExitCode) async throws {
 /// Creates the state store's folder if needed, then takes the run lock for it.
 func lockState(_ path: String, logger: Logger) throws -> RunLock {
   let folder = (path as NSString).deletingLastPathComponent
-  if !folder.isEmpty { try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+  if !folder.isEmpty {
+    try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+  }
   return try RunLock.acquire(stateStorePath: path, logger: logger)
 }
 
@@ -126,47 +131,10 @@ func printSummary(_ report: RunReport) {
   }
 }
 
-struct Run: AsyncParsableCommand {
-  static let configuration = CommandConfiguration(
-    abstract: "Process one snapshot: write every firm's extracts and manifest, record the day's valuations.")
-
-  @Option(help: "The snapshot file (SQLite, schema version 1).")
-  var snapshot: String
-
-  @Option(help: "The state store (SQLite; created if missing). Keeps the performance history.")
-  var state: String
-
-  @Option(help: "Output directory: files go to OUT/<firm_id>/<business_date>/.")
-  var out: String
-
-  @Option(name: .customLong("firm"), help: "Only this firm (repeatable). Default: every firm in the snapshot.")
-  var firms: [String] = []
-
-  @Flag(help: "Carry performance across a gap in the history instead of refusing the date.")
-  var allowGap = false
-
-  @OptionGroup var output: OutputOptions
-
-  func run() async throws {
-    try await withExitCodes {
-      let logger = makeLogger()
-      let lock = try lockState(state, logger: logger)
-      defer { _ = lock }
-      let store = try openStore(state)
-      let options = JobOptions(
-        snapshotPath: snapshot, outputDirectory: out, firmIDs: firms, templates: try output.templateLibrary(),
-        defaultSettings: FirmSettings(format: output.format, encoding: try output.encoding()), allowGap: allowGap,
-        workerCount: max(1, output.workers))
-      let report = try ExtractJob.run(options, store: store, logger: logger)
-      printSummary(report)
-      return report.failedFirms.isEmpty ? .success : .someFirmsFailed
-    }
-  }
-}
-
 struct Generate: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Make a deterministic series of sample snapshots (ledger-YYYY-MM-DD.sqlite), one per business day.")
+    abstract:
+      "Make a deterministic series of sample snapshots (ledger-YYYY-MM-DD.sqlite), one per business day.")
 
   @Argument(help: "Directory to write the snapshots into.")
   var directory: String
@@ -179,13 +147,17 @@ struct Generate: AsyncParsableCommand {
   @Option(help: "Mean positions per account.") var positions = 6.0
   @Option(help: "Share of accounts with a transaction each day.") var activity = 0.15
   @Option(help: "Random seed.") var seed: UInt64 = 1
-  @Flag(help: "Add the awkward cases: GBX, bonds, inverse-only and missing FX, stale and missing prices, bad references, odd names, accounts opening and closing.")
+  @Flag(
+    help:
+      "Add the awkward cases: GBX, bonds, inverse-only and missing FX, stale and missing prices, bad references, odd names, accounts opening and closing."
+  )
   var edge = false
 
   func run() async throws {
     try await withExitCodes {
       let options = GeneratorOptions(
-        days: days, start: start, firms: firms, accounts: accounts, instruments: instruments, positions: positions,
+        days: days, start: start, firms: firms, accounts: accounts, instruments: instruments,
+        positions: positions,
         activity: activity, seed: seed, edge: edge)
       do {
         try SnapshotGenerator.generate(into: directory, options: options) { print($0) }
@@ -199,7 +171,8 @@ struct Generate: AsyncParsableCommand {
 
 struct Demo: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Make a small sample series with the awkward cases and run it, day by day, into a local folder.")
+    abstract: "Make a small sample series with the awkward cases and run it, day by day, into a local folder."
+  )
 
   @Option(help: "Folder for the sample snapshots, the state store and the extracts.")
   var out = "demo-out"
@@ -218,7 +191,9 @@ struct Demo: AsyncParsableCommand {
         try? FileManager.default.removeItem(atPath: out)
         paths = try SnapshotGenerator.generate(
           into: snapshots,
-          options: GeneratorOptions(days: days, firms: 3, accounts: 120, instruments: 150, positions: 5, activity: 0.3, seed: 7, edge: true))
+          options: GeneratorOptions(
+            days: days, firms: 3, accounts: 120, instruments: 150, positions: 5, activity: 0.3, seed: 7,
+            edge: true))
       } catch {
         throw Failure(.nothingDone, "\(error)")
       }
@@ -296,7 +271,8 @@ struct Backfill: AsyncParsableCommand {
         guard selected.contains(where: { $0.path == entry.path }) else { continue }
         let options = JobOptions(
           snapshotPath: entry.path, outputDirectory: scratch, templates: library,
-          defaultSettings: FirmSettings(format: output.format, encoding: try output.encoding()), allowGap: allowGap,
+          defaultSettings: FirmSettings(format: output.format, encoding: try output.encoding()),
+          allowGap: allowGap,
           previousBusinessDate: previous, workerCount: max(1, output.workers))
         let report = try ExtractJob.run(options, store: store, logger: logger)
         failed = failed || !report.failedFirms.isEmpty
@@ -305,10 +281,14 @@ struct Backfill: AsyncParsableCommand {
           let width = 30
           let filled = width * done / max(1, selected.count)
           let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-          print("\r[\(bar)] \(done)/\(selected.count) \(entry.date)", terminator: done == selected.count ? "\n" : "")
+          print(
+            "\r[\(bar)] \(done)/\(selected.count) \(entry.date)",
+            terminator: done == selected.count ? "\n" : "")
           FileHandle.standardOutput.synchronizeFile()
         } else {
-          print("backfill \(done)/\(selected.count) \(entry.date): \(report.firms.count) firms, \(report.failedFirms.count) failed")
+          print(
+            "backfill \(done)/\(selected.count) \(entry.date): \(report.firms.count) firms, \(report.failedFirms.count) failed"
+          )
         }
       }
       return failed ? .someFirmsFailed : .success
@@ -330,10 +310,14 @@ struct History: AsyncParsableCommand {
       }
       let store = try openStore(state)
       let records = try store.allRecords(accountID: account)
-      guard !records.isEmpty else { throw Failure(.nothingDone, "account \(account) has no history in \(state)") }
+      guard !records.isEmpty else {
+        throw Failure(.nothingDone, "account \(account) has no history in \(state)")
+      }
       print("date,kind,value,flow,flow_in,return_1d,index,performance_start_date")
       for record in records {
-        let r = record.dailyReturn.flatMap { RatioFormat.fixed($0, places: 8) } ?? (record.undefinedReturn ? "undefined" : "")
+        let r =
+          record.dailyReturn.flatMap { RatioFormat.fixed($0, places: 8) }
+          ?? (record.undefinedReturn ? "undefined" : "")
         let index = RatioFormat.fixed(record.growthSinceStart, places: 10) ?? ""
         print(
           "\(record.date),\(record.kind.rawValue),\(record.value),\(record.flow),\(record.flowIn),\(r),\(index),\(record.kind == .baseline ? "" : record.startDate.description)"

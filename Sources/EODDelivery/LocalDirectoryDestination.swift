@@ -1,0 +1,78 @@
+import Crypto
+import Foundation
+import Logging
+
+/// Delivers to a directory on this machine (a mounted share, a pickup folder): the same
+/// protocol as SFTP — hidden temporary name, size check, rename, manifest last.
+public struct LocalDirectoryDestination: Destination {
+  /// Files go to `base/<firm_id>/<business_date>/`.
+  public var base: String
+
+  public init(base: String) { self.base = base }
+
+  public var displayName: String { "file://" + base }
+
+  public func deliver(_ set: DeliverySet, resend: Bool, logger: Logger) async throws(DeliveryError)
+    -> [DeliveredFile]
+  {
+    let directory = "\(base)/\(set.firmID)/\(set.businessDate)"
+    var done: [DeliveredFile] = []
+    func fail(_ code: DeliveryError.Code, _ file: String?, _ detail: String) -> DeliveryError {
+      DeliveryError(code: code, destination: displayName, fileName: file, completed: done, detail: detail)
+    }
+    do {
+      try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    } catch {
+      throw fail(.remoteRefused, nil, "cannot create \(directory): \(error.localizedDescription)")
+    }
+    for item in set.files + [set.manifest] {
+      let target = directory + "/" + item.fileName
+      if let existing = FileManager.default.contents(atPath: target) {
+        let sha = SHA256.hash(data: existing).map { String(format: "%02x", $0) }.joined()
+        if sha == item.sha256 {
+          done.append(
+            DeliveredFile(
+              fileName: item.fileName, remotePath: target, sha256: sha, attempts: 0, outcome: .alreadyPresent)
+          )
+          continue
+        }
+        if !resend {
+          throw fail(
+            .conflictingFile, item.fileName,
+            "\(target) already holds different bytes; pass --resend to replace it")
+        }
+      }
+      guard let bytes = FileManager.default.contents(atPath: item.localPath) else {
+        throw fail(.localFile, item.fileName, "cannot read \(item.localPath)")
+      }
+      guard bytes.count == item.byteCount else {
+        throw fail(
+          .localFile, item.fileName,
+          "\(item.localPath) is \(bytes.count) bytes, the set says \(item.byteCount)")
+      }
+      let temporary = directory + "/." + item.fileName + ".part-" + set.runID
+      do {
+        try bytes.write(to: URL(fileURLWithPath: temporary))
+        let size = (try FileManager.default.attributesOfItem(atPath: temporary)[.size] as? NSNumber)?.intValue
+        guard size == item.byteCount else {
+          try? FileManager.default.removeItem(atPath: temporary)
+          throw fail(.remoteRefused, item.fileName, "size check failed for \(temporary)")
+        }
+        if rename(temporary, target) != 0 {
+          let reason = String(cString: strerror(errno))
+          try? FileManager.default.removeItem(atPath: temporary)
+          throw fail(.remoteRefused, item.fileName, "cannot rename into \(target): \(reason)")
+        }
+      } catch let error as DeliveryError {
+        throw error
+      } catch {
+        try? FileManager.default.removeItem(atPath: temporary)
+        throw fail(.remoteRefused, item.fileName, "cannot write \(temporary): \(error.localizedDescription)")
+      }
+      done.append(
+        DeliveredFile(
+          fileName: item.fileName, remotePath: target, sha256: item.sha256, attempts: 1, outcome: .delivered))
+    }
+    return done
+  }
+}

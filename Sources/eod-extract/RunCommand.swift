@@ -1,0 +1,253 @@
+import ArgumentParser
+import EODCompression
+import EODCore
+import EODDelivery
+import EODOps
+import EODPipeline
+import EODRender
+import EODSFTP
+import EODState
+import Foundation
+import Logging
+
+struct Run: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract:
+      "Process one business date: write every firm's extracts and manifest, deliver them, record the day.",
+    discussion: """
+      Either with a configuration file (the nightly entry point):
+        eod-extract run --config /etc/eod-extract/config.yaml --date yesterday
+      or with everything on the command line:
+        eod-extract run --snapshot FILE --state FILE --out DIR [--destination sftp://USER@HOST:PORT/PATH \\
+          --identity KEYFILE --known-hosts FILE]
+      """)
+
+  @Option(help: "The job configuration file (YAML; see docs/operations.md).")
+  var config: String?
+
+  @Option(help: "With --config: the business date, YYYY-MM-DD or 'yesterday' (default: yesterday).")
+  var date: String?
+
+  @Option(help: "The snapshot file (SQLite, schema version 1). Without --config.")
+  var snapshot: String?
+
+  @Option(help: "The state store (SQLite; created if missing). Without --config.")
+  var state: String?
+
+  @Option(help: "Output directory: files go to OUT/<firm_id>/<business_date>/. Without --config.")
+  var out: String?
+
+  @Option(name: .customLong("firm"), help: "Only this firm (repeatable). Default: every firm.")
+  var firms: [String] = []
+
+  @Flag(help: "Carry performance across a gap in the history instead of refusing the date.")
+  var allowGap = false
+
+  @Option(
+    help:
+      "Deliver to this SFTP destination: sftp://USER@HOST[:PORT]/PATH (files go to PATH/<firm_id>/<date>/).")
+  var destination: String?
+
+  @Option(help: "With --destination: the private key file (ed25519 or ECDSA, mode 0600).")
+  var identity: String?
+
+  @Option(help: "With --destination: the OpenSSH known_hosts file holding the server's key.")
+  var knownHosts: String?
+
+  @Option(help: "With --destination: the environment variable holding the key's passphrase.")
+  var passphraseEnv: String?
+
+  @Option(help: "With --destination: a file holding the key's passphrase.")
+  var passphraseFile: String?
+
+  @Flag(help: "With --destination: create missing remote directories.")
+  var createDirs = false
+
+  @Flag(
+    help: "With --destination: accept and record an unknown host key (trust on first use). Never the default."
+  )
+  var trustOnFirstUse = false
+
+  @Flag(help: "Send again what was delivered already, replacing files whose bytes differ.")
+  var resend = false
+
+  @Option(
+    help:
+      "For an on-demand run: a UUIDv4. The same key within 72 hours returns the first result without re-delivering."
+  )
+  var idempotencyKey: String?
+
+  @OptionGroup var output: OutputOptions
+
+  func validate() throws {
+    if config == nil {
+      guard snapshot != nil, state != nil, out != nil else {
+        throw ValidationError("give --config FILE, or all of --snapshot, --state and --out")
+      }
+      if date != nil {
+        throw ValidationError("--date needs --config (without it, the snapshot says its date)")
+      }
+    } else if snapshot != nil || state != nil || out != nil {
+      throw ValidationError(
+        "--config takes the snapshot, state and output from the file: drop --snapshot/--state/--out")
+    }
+    if destination != nil && (identity == nil || knownHosts == nil) {
+      throw ValidationError("--destination needs --identity KEYFILE and --known-hosts FILE")
+    }
+    if destination == nil && (identity != nil || knownHosts != nil || createDirs || trustOnFirstUse) {
+      throw ValidationError(
+        "--identity, --known-hosts, --create-dirs and --trust-on-first-use go with --destination")
+    }
+    if destination != nil && config != nil {
+      throw ValidationError("with --config, destinations come from the file")
+    }
+  }
+
+  func run() async throws {
+    try await withExitCodes {
+      let logger = makeLogger()
+      let plan = try makePlan()
+      let lock = try lockState(plan.statePath, logger: logger)
+      defer { lock.release() }
+      let store = try openStore(plan.statePath)
+      // On-demand idempotency: a replay returns the first result and delivers nothing.
+      var keyRecord: (IdempotencyKey, String)?
+      if let idempotencyKey {
+        let key: IdempotencyKey
+        do { key = try IdempotencyKey(parsing: idempotencyKey) } catch {
+          throw Failure(.nothingDone, "\(error)")
+        }
+        let fingerprint = IdempotencyKey.requestFingerprint(
+          firmIDs: firms, businessDate: plan.snapshot,
+          options: ["resend": "\(resend)", "format": output.format.rawValue])
+        let stored = try store.idempotencyRecord(key.rawValue)
+        switch IdempotencyKey.decide(
+          stored: stored.map {
+            IdempotencyKey.Record(key: key, fingerprint: $0.fingerprint, firstUsedAt: $0.createdAt)
+          },
+          fingerprint: fingerprint, now: Clock.now())
+        {
+        case .replay:
+          print(stored?.result ?? "")
+          FileHandle.standardError.write(
+            Data(
+              "eod-extract: idempotency key \(key) seen before: first result returned, nothing delivered\n"
+                .utf8))
+          return .success
+        case .conflict:
+          throw Failure(
+            .nothingDone, "idempotency key \(key) was used for a different request within 72 hours")
+        case .proceed:
+          keyRecord = (key, fingerprint)
+        }
+      }
+      let started = Date()
+      let report = try ExtractJob.run(
+        JobOptions(
+          snapshotPath: plan.snapshot, outputDirectory: plan.outputDirectory, firmIDs: plan.firms,
+          templates: plan.templates, defaultSettings: plan.defaultSettings, firmSettings: plan.firmSettings,
+          allowGap: allowGap, workerCount: max(1, output.workers), clock: { Clock.now() }),
+        store: store, logger: logger)
+      printSummary(report)
+      var failed = Set(report.failedFirms.map(\.firmID))
+      var deliveries: [DeliveryOutcome] = []
+      if plan.deliverAll {
+        deliveries = await DeliveryStep.deliver(
+          report, destinations: plan.destinations(for: report), store: store, resend: resend,
+          clock: { Clock.now() }, logger: logger)
+        for delivery in deliveries {
+          switch delivery.status {
+          case .delivered:
+            print(
+              "\(report.businessDate) \(delivery.firmID): delivered to \(delivery.destination): \(delivery.sent.count) files sent, \(delivery.skipped.count) already delivered"
+            )
+          case .alreadyDelivered:
+            print(
+              "\(report.businessDate) \(delivery.firmID): already delivered to \(delivery.destination); nothing sent (use --resend to send again)"
+            )
+          case .failed:
+            failed.insert(delivery.firmID)
+            print(
+              "\(report.businessDate) \(delivery.firmID): DELIVERY FAILED: \(delivery.error.map(\.description) ?? "unknown")"
+            )
+          }
+        }
+      }
+      await plan.notify(report: report, deliveries: deliveries, logger: logger)
+      plan.writeMetrics(
+        report: report, deliveries: deliveries, seconds: Date().timeIntervalSince(started), failed: failed,
+        logger: logger)
+      if let (key, fingerprint) = keyRecord {
+        let result = report.firms.compactMap(\.manifest).joined(separator: "")
+        try store.saveIdempotencyRecord(
+          key.rawValue, fingerprint: fingerprint, createdAt: Clock.now(), result: result)
+      }
+      return failed.isEmpty ? .success : .someFirmsFailed
+    }
+  }
+
+  func makePlan() throws -> RunPlan {
+    let library: TemplateLibrary
+    if let config {
+      let check = JobConfiguration.check(path: config)
+      guard let configuration = check.configuration, check.isValid else {
+        let problems = check.problems.filter { $0.severity == .error }.map(\.description).joined(
+          separator: "\n  ")
+        throw Failure(.nothingDone, "configuration \(config) has problems:\n  \(problems)")
+      }
+      library = try output.templateLibrary(configured: configuration.templatesDirectory)
+      return try RunPlan(configuration: configuration, date: date, firms: firms, templates: library)
+    }
+    library = try output.templateLibrary()
+    var plan = RunPlan(
+      snapshot: snapshot ?? "", statePath: state ?? "", outputDirectory: out ?? "", firms: firms,
+      templates: library,
+      defaultSettings: FirmSettings(format: output.format, encoding: try output.encoding()))
+    if let destination, let identity, let knownHosts {
+      var passphrase: String?
+      if let passphraseEnv {
+        guard let value = ProcessInfo.processInfo.environment[passphraseEnv] else {
+          throw Failure(
+            .nothingDone, "the environment variable \(passphraseEnv) for the key's passphrase is not set")
+        }
+        passphrase = value
+      } else if let passphraseFile {
+        guard let data = FileManager.default.contents(atPath: passphraseFile) else {
+          throw Failure(.nothingDone, "cannot read the passphrase file \(passphraseFile)")
+        }
+        passphrase = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .newlines)
+      }
+      let sftp: SFTPDestination.Configuration
+      do {
+        sftp = try SFTPDestination.Configuration(
+          url: destination, identity: SFTPIdentity(privateKeyPath: identity, passphrase: passphrase),
+          hostKeys: SFTPHostKeyPolicy(knownHostsPath: knownHosts, trustOnFirstUse: trustOnFirstUse),
+          allowCreateDirectories: createDirs)
+      } catch {
+        throw Failure(.nothingDone, "\(error)")
+      }
+      plan.oneOffDestination = SFTPDestination(configuration: sftp)
+      plan.deliverAll = true
+    }
+    return plan
+  }
+}
+
+/// The job's clock; `EOD_NOW` (RFC 3339) fixes it, for tests of the 72-hour idempotency window.
+enum Clock {
+  static func now() -> Date {
+    if let fixed = ProcessInfo.processInfo.environment["EOD_NOW"],
+      let date = ISO8601DateFormatter().date(from: fixed)
+    {
+      return date
+    }
+    return Date()
+  }
+}
+
+extension OutputOptions {
+  func templateLibrary(configured: String?) throws -> TemplateLibrary {
+    guard templates == nil, let configured else { return try templateLibrary() }
+    do { return try TemplateLibrary(directory: configured) } catch { throw Failure(.nothingDone, "\(error)") }
+  }
+}
