@@ -355,6 +355,11 @@ import Testing
       done.signal()
     }
     producer.start()
+    // Wait (bounded) until the producer is running, then give it time to run ahead if it could.
+    let deadline = Date().addingTimeInterval(20)
+    while appended.load(ordering: .sequentiallyConsistent) == 0 && Date() < deadline {
+      Thread.sleep(forTimeInterval: 0.01)
+    }
     Thread.sleep(forTimeInterval: 0.5)
     let acceptedWhileBlocked = appended.load(ordering: .sequentiallyConsistent)
     #expect(acceptedWhileBlocked <= 3)
