@@ -40,6 +40,14 @@ struct OutputOptions: ParsableArguments {
   @Option(help: "Compression threads per file (default: the number of cores).")
   var workers: Int = ProcessInfo.processInfo.activeProcessorCount
 
+  @Option(
+    name: .customLong("extract"),
+    help: "Make only this extract (repeatable): positions, cash, transactions, valuations, data_quality. Default: all.")
+  var extracts: [ExtractKind] = []
+
+  /// The extracts chosen on the command line, nil for all.
+  var extractSet: Set<ExtractKind>? { extracts.isEmpty ? nil : Set(extracts) }
+
   func encoding() throws -> OutputEncoding {
     if compression == "none" { return .none }
     guard let level = Int(compression), (0...9).contains(level) else {
@@ -59,6 +67,7 @@ struct OutputOptions: ParsableArguments {
 }
 
 extension ExtractFormat: ExpressibleByArgument {}
+extension ExtractKind: ExpressibleByArgument {}
 
 /// An error that ends the process with a documented exit code.
 struct Failure: Error, CustomStringConvertible {
@@ -206,7 +215,7 @@ struct Demo: AsyncParsableCommand {
       for path in paths {
         let options = JobOptions(
           snapshotPath: path, outputDirectory: out + "/extracts", templates: library,
-          defaultSettings: FirmSettings(format: output.format, encoding: try output.encoding()),
+          defaultSettings: FirmSettings(format: output.format, encoding: try output.encoding(), extracts: output.extractSet),
           workerCount: max(1, output.workers))
         let report = try ExtractJob.run(options, store: store, logger: logger)
         printSummary(report)
@@ -271,7 +280,7 @@ struct Backfill: AsyncParsableCommand {
         guard selected.contains(where: { $0.path == entry.path }) else { continue }
         let options = JobOptions(
           snapshotPath: entry.path, outputDirectory: scratch, templates: library,
-          defaultSettings: FirmSettings(format: output.format, encoding: try output.encoding()),
+          defaultSettings: FirmSettings(format: output.format, encoding: try output.encoding(), extracts: output.extractSet),
           allowGap: allowGap,
           previousBusinessDate: previous, workerCount: max(1, output.workers))
         let report = try ExtractJob.run(options, store: store, logger: logger)
