@@ -288,6 +288,24 @@ struct SFTPDeliveryTests {
     #expect(fileBytes("\(directory)/big.csv.gz") == big)
   }
 
+  @Test func aServerThatStaysDownIsUnreachableAfterTheRetries() async throws {
+    server.killAll()
+    let set = try makeSet(in: local, firm: "F001", files: [("a.csv.gz", bytes(100, seed: 22))])
+    let events = EventLog()
+    let error = await deliveryError {
+      () async throws(DeliveryError) in
+      try await destination(configuration(for: server, base: base, maxAttempts: 3), events: events)
+        .deliver(set, resend: false, logger: testLogger)
+    }
+    #expect(error?.code == .unreachable)
+    #expect(error?.detail.contains("after 3 attempts") == true)
+    let retries = events.all.compactMap {
+      if case .retrying(_, let n, let delay, _) = $0 { (n, delay) } else { nil }
+    }
+    #expect(retries.map(\.0) == [1, 2])
+    #expect(retries.map(\.1) == [.milliseconds(100), .milliseconds(200)])
+  }
+
   @Test func aStoppedServerTimesOutWithinTheBound() async throws {
     let set = try makeSet(in: local, firm: "F001", files: [("big.csv.gz", bytes(60_000_000, seed: 20))])
     let server = self.server
