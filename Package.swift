@@ -28,13 +28,16 @@ let package = Package(
       name: "CZlib", pkgConfig: "zlib",
       providers: [.apt(["zlib1g-dev"])]),
     .systemLibrary(
+      name: "CLibDeflate", pkgConfig: "libdeflate",
+      providers: [.apt(["libdeflate-dev"])]),
+    .systemLibrary(
       name: "CLibSSH2", pkgConfig: "libssh2",
       providers: [.apt(["libssh2-1-dev"])]),
 
     .target(name: "EODSQLite", dependencies: ["CSQLite"]),
     .target(name: "EODSnapshot", dependencies: ["EODCore", "EODSQLite"]),
     .target(name: "EODRender", dependencies: ["EODCore"]),
-    .target(name: "EODCompression", dependencies: ["CZlib"]),
+    .target(name: "EODCompression", dependencies: ["CZlib", "CLibDeflate"]),
     .target(
       name: "EODSFTP",
       dependencies: ["CLibSSH2", .product(name: "Logging", package: "swift-log")]),

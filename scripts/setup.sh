@@ -4,6 +4,6 @@ set -euo pipefail
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-$SUDO apt-get install -y -qq libssh2-1-dev libsqlite3-dev zlib1g-dev openssh-server openssh-client \
+$SUDO apt-get install -y -qq libssh2-1-dev libsqlite3-dev zlib1g-dev libdeflate-dev openssh-server openssh-client \
   sqlite3 util-linux ca-certificates >/dev/null
 $SUDO mkdir -p /run/sshd

@@ -83,22 +83,35 @@ public struct ExactDecimal: Sendable, Hashable, CustomStringConvertible {
 
   /// Plain notation with exactly `scale` fractional digits, e.g. `-0.50`.
   public var description: String {
-    var magnitude = significand.magnitude
-    var digits: [UInt8] = []
-    digits.reserveCapacity(40)
-    while magnitude > 0 {
-      digits.append(UInt8(magnitude % 10) + 48)
-      magnitude /= 10
+    // At most 39 digits, a sign, a point and a leading zero: 48 bytes, on the stack.
+    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 48) { buffer in
+      var end = 48
+      var written = 0
+      func put(_ byte: UInt8) {
+        end -= 1
+        buffer[end] = byte
+      }
+      let magnitude = significand.magnitude
+      if magnitude <= UInt128(UInt64.max) {
+        var small = UInt64(magnitude)
+        repeat {
+          put(UInt8(small % 10) + 48)
+          small /= 10
+          written += 1
+          if written == scale { put(UInt8(ascii: ".")) }
+        } while small > 0 || written <= scale
+      } else {
+        var large = magnitude
+        repeat {
+          put(UInt8(large % 10) + 48)
+          large /= 10
+          written += 1
+          if written == scale { put(UInt8(ascii: ".")) }
+        } while large > 0 || written <= scale
+      }
+      if significand < 0 { put(UInt8(ascii: "-")) }
+      return String(decoding: UnsafeBufferPointer(rebasing: buffer[end..<48]), as: UTF8.self)
     }
-    while digits.count <= scale { digits.append(48) }
-    var out: [UInt8] = []
-    out.reserveCapacity(digits.count + 2)
-    if significand < 0 { out.append(UInt8(ascii: "-")) }
-    for position in stride(from: digits.count - 1, through: 0, by: -1) {
-      out.append(digits[position])
-      if position == scale && scale > 0 { out.append(UInt8(ascii: ".")) }
-    }
-    return String(decoding: out, as: UTF8.self)
   }
 
   public var isZero: Bool { significand == 0 }

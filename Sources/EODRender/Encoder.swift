@@ -83,21 +83,24 @@ public struct RowEncoder: Sendable {
   }
 
   public static func appendCSVField(_ value: String, to out: inout [UInt8]) {
-    var needsQuotes = false
-    for byte in value.utf8 where byte == 44 || byte == 34 || byte == 10 || byte == 13 {
-      needsQuotes = true
-      break
+    var value = value
+    value.withUTF8 { bytes in
+      var needsQuotes = false
+      for byte in bytes where byte == 44 || byte == 34 || byte == 10 || byte == 13 {
+        needsQuotes = true
+        break
+      }
+      if !needsQuotes {
+        out.append(contentsOf: bytes)
+        return
+      }
+      out.append(34)
+      for byte in bytes {
+        if byte == 34 { out.append(34) }
+        out.append(byte)
+      }
+      out.append(34)
     }
-    if !needsQuotes {
-      out.append(contentsOf: value.utf8)
-      return
-    }
-    out.append(34)
-    for byte in value.utf8 {
-      if byte == 34 { out.append(34) }
-      out.append(byte)
-    }
-    out.append(34)
   }
 
   static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
