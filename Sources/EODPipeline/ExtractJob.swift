@@ -131,12 +131,19 @@ public enum ExtractJob {
     var logger = logger
     logger[metadataKey: "run_id"] = "\(options.runID)"
     let reader: SnapshotReader
+    let validationStarted = Date()
     do {
       reader = try SnapshotReader(path: options.snapshotPath)
       try reader.validate()
     } catch {
       throw PipelineError(snapshot: error)
     }
+    logger.info(
+      "snapshot validated",
+      metadata: [
+        "step": "validate", "snapshot": "\(options.snapshotPath)",
+        "duration_ms": "\(Int(Date().timeIntervalSince(validationStarted) * 1000))",
+      ])
     let date = reader.businessDate
     logger[metadataKey: "date"] = "\(date)"
     let allFirms: [Firm]
@@ -243,6 +250,7 @@ public enum ExtractJob {
     options: JobOptions, store: StateStore, outcome: inout FirmOutcome, logger: Logger
   ) throws(PipelineError) {
     let date = reader.businessDate
+    let started = Date()
     let settings = options.settings(for: firm.id)
     let directory = outcome.directory
     try FileSystem.makeDirectory(directory)
@@ -352,6 +360,7 @@ public enum ExtractJob {
     logger.info(
       "firm done",
       metadata: [
+        "step": "extract", "duration_ms": "\(Int(Date().timeIntervalSince(started) * 1000))",
         "files": "\(outcome.files.count)", "data_quality_errors": "\(outcome.errors)",
         "data_quality_warnings": "\(outcome.warnings)",
       ])
