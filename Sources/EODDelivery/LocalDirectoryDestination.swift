@@ -5,17 +5,21 @@ import Logging
 /// Delivers to a directory on this machine (a mounted share, a pickup folder): the same
 /// protocol as SFTP — hidden temporary name, size check, rename, manifest last.
 public struct LocalDirectoryDestination: Destination {
-  /// Files go to `base/<firm_id>/<business_date>/`.
+  /// Files go to `base/<firm_id>/<business_date>/`, or to `base` itself when not mirroring.
   public var base: String
+  public var mirrorLocalLayout: Bool
 
-  public init(base: String) { self.base = base }
+  public init(base: String, mirrorLocalLayout: Bool = true) {
+    self.base = base
+    self.mirrorLocalLayout = mirrorLocalLayout
+  }
 
   public var displayName: String { "file://" + base }
 
   public func deliver(_ set: DeliverySet, resend: Bool, logger: Logger) async throws(DeliveryError)
     -> [DeliveredFile]
   {
-    let directory = "\(base)/\(set.firmID)/\(set.businessDate)"
+    let directory = mirrorLocalLayout ? "\(base)/\(set.firmID)/\(set.businessDate)" : base
     var done: [DeliveredFile] = []
     func fail(_ code: DeliveryError.Code, _ file: String?, _ detail: String) -> DeliveryError {
       DeliveryError(code: code, destination: displayName, fileName: file, completed: done, detail: detail)

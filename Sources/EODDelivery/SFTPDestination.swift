@@ -76,6 +76,9 @@ public struct SFTPDestination: Destination {
     public var retry: SFTPRetryPolicy
     /// Permission bits for uploaded files.
     public var filePermissions: Int
+    /// Files go to `remoteBase/<firm_id>/<business_date>/` (the local layout); when false, to
+    /// `remoteBase` itself (a firm's configured directory, its `{date}` already filled in).
+    public var mirrorLocalLayout = true
 
     public init(
       endpoint: SFTPEndpoint, remoteBase: String, identity: SFTPIdentity, hostKeys: SFTPHostKeyPolicy,
@@ -176,7 +179,9 @@ public struct SFTPDestination: Destination {
     if Set(set.files.map(\.fileName) + [set.manifest.fileName]).count != set.files.count + 1 {
       return .failure(reject(.configuration, nil, "the set names the same file twice"))
     }
-    let directory = Self.join(configuration.remoteBase, set.firmID, set.businessDate)
+    let directory =
+      configuration.mirrorLocalLayout
+      ? Self.join(configuration.remoteBase, set.firmID, set.businessDate) : configuration.remoteBase
 
     var connection: SFTPConnection?
     var directoryReady = false

@@ -80,9 +80,16 @@ struct RunPlan {
     for id in selected {
       guard let firm = configuration.firm(id) else { continue }
       firmSettings[id] = try RunPlan.settings(firm, configuration: configuration)
+      // A configured directory with {date} is the exact place; otherwise files go under
+      // <dir>/<firm_id>/<business_date>/ as they do locally.
+      let mirror: Bool
+      switch firm.destination {
+      case .local(let directory): mirror = !directory.contains("{date}")
+      case .sftp(let sftp): mirror = !sftp.remoteDirectory.contains("{date}")
+      }
       configuredDestinations[id] = try RunPlan.destination(
         firm.destination.resolved(firmID: id, businessDate: businessDate.description),
-        configuration: configuration)
+        configuration: configuration, mirror: mirror)
     }
   }
 
@@ -107,12 +114,12 @@ struct RunPlan {
       extracts: extracts.isEmpty ? nil : extracts, formulaSafe: firm.isEnabled("formula_safe_csv"))
   }
 
-  static func destination(_ destination: DestinationConfiguration, configuration: JobConfiguration) throws
-    -> any Destination
-  {
+  static func destination(
+    _ destination: DestinationConfiguration, configuration: JobConfiguration, mirror: Bool
+  ) throws -> any Destination {
     switch destination {
     case .local(let directory):
-      return LocalDirectoryDestination(base: directory)
+      return LocalDirectoryDestination(base: directory, mirrorLocalLayout: mirror)
     case .sftp(let sftp):
       var passphrase: String?
       if let source = sftp.passphrase {
@@ -123,8 +130,7 @@ struct RunPlan {
       let retry = SFTPRetryPolicy(
         maxAttempts: configuration.retry.deliveryAttempts, baseDelay: configuration.retry.baseDelay,
         maxDelay: configuration.retry.maxDelay, maxTotalTime: configuration.timeouts.overall)
-      return SFTPDestination(
-        configuration: SFTPDestination.Configuration(
+      var settings = SFTPDestination.Configuration(
           endpoint: SFTPEndpoint(host: sftp.host, port: sftp.port, user: sftp.user),
           remoteBase: sftp.remoteDirectory,
           identity: SFTPIdentity(privateKeyPath: sftp.identityFile, passphrase: passphrase),
@@ -132,7 +138,9 @@ struct RunPlan {
           allowCreateDirectories: sftp.allowCreateDirectories,
           timeouts: SFTPTimeouts(
             connect: configuration.timeouts.connect, operation: configuration.timeouts.operation),
-          overallTimeout: configuration.timeouts.overall, retry: retry))
+          overallTimeout: configuration.timeouts.overall, retry: retry)
+      settings.mirrorLocalLayout = mirror
+      return SFTPDestination(configuration: settings)
     }
   }
 
