@@ -47,6 +47,8 @@ public struct JobOptions: Sendable {
   public var runID: String
   /// Compression threads per file.
   public var workerCount: Int
+  /// Firms processed at the same time.
+  public var firmConcurrency: Int = 2
   public var clock: @Sendable () -> Date
 
   public init(
@@ -131,19 +133,33 @@ public enum ExtractJob {
     var logger = logger
     logger[metadataKey: "run_id"] = "\(options.runID)"
     let reader: SnapshotReader
-    let validationStarted = Date()
     do {
       reader = try SnapshotReader(path: options.snapshotPath)
-      try reader.validate()
     } catch {
       throw PipelineError(snapshot: error)
     }
-    logger.info(
-      "snapshot validated",
-      metadata: [
-        "step": "validate", "snapshot": "\(options.snapshotPath)",
-        "duration_ms": "\(Int(Date().timeIntervalSince(validationStarted) * 1000))",
-      ])
+    // Every value's syntax is checked on a thread of its own while the firms are rendered to
+    // temporary files; nothing is renamed into place or recorded until it has passed.
+    let gate = ValidationGate()
+    let validationLogger = logger
+    let snapshotPath = options.snapshotPath
+    Thread.detachNewThread {
+      let started = Date()
+      do throws(SnapshotError) {
+        try SnapshotReader(path: snapshotPath).validate()
+        gate.finish(nil)
+        validationLogger.info(
+          "snapshot validated",
+          metadata: [
+            "step": "validate", "snapshot": "\(snapshotPath)",
+            "duration_ms": "\(Int(Date().timeIntervalSince(started) * 1000))",
+          ])
+      } catch {
+        gate.finish(error)
+      }
+    }
+    // On every early exit, the snapshot's verdict comes first.
+    func refusal() -> PipelineError? { gate.wait().map { PipelineError(snapshot: $0) } }
     let date = reader.businessDate
     logger[metadataKey: "date"] = "\(date)"
     let allFirms: [Firm]
@@ -152,12 +168,13 @@ public enum ExtractJob {
       allFirms = try reader.firms()
       reference = try reader.referenceData()
     } catch {
-      throw PipelineError(snapshot: error)
+      throw refusal() ?? PipelineError(snapshot: error)
     }
     var firms = allFirms
     if !options.firmIDs.isEmpty {
       let known = Set(allFirms.map(\.id))
       for id in options.firmIDs where !known.contains(id) {
+        if let refused = refusal() { throw refused }
         throw PipelineError(
           code: .unknownFirm, firmID: id, detail: "firm \(id) is not in snapshot \(options.snapshotPath)")
       }
@@ -175,7 +192,7 @@ public enum ExtractJob {
           if settings.formulaSafe { template.formulaSafe = true }
           list.append((kind, template))
         } catch {
-          throw PipelineError(template: error)
+          throw refusal() ?? PipelineError(template: error)
         }
       }
       templates[firm.id] = list
@@ -184,12 +201,13 @@ public enum ExtractJob {
     var gaps: [String: CivilDate] = [:]
     for firm in firms {
       let latest: CivilDate?
-      do { latest = try store.latestRunDate(firmID: firm.id) } catch { throw PipelineError(state: error) }
+      do { latest = try store.latestRunDate(firmID: firm.id) } catch { throw refusal() ?? PipelineError(state: error) }
       guard let latest, latest < date else { continue }
       let previous = options.previousBusinessDate ?? previousWeekday(date)
       if latest < previous {
         let missing = nextWeekday(latest)
         if !options.allowGap {
+          if let refused = refusal() { throw refused }
           throw PipelineError(
             code: .historyGap, firmID: firm.id,
             detail:
@@ -200,27 +218,63 @@ public enum ExtractJob {
         gaps[firm.id] = latest
       }
     }
-    var outcomes: [FirmOutcome] = []
-    for firm in firms {
-      var firmLogger = logger
-      firmLogger[metadataKey: "firm"] = "\(firm.id)"
-      let started = Date()
-      var outcome = FirmOutcome(
-        firmID: firm.id, directory: options.outputDirectory + "/" + firm.id + "/" + date.description)
-      outcome.gapCarriedFrom = gaps[firm.id]
-      do {
-        try runFirm(
-          firm, reader: reader, reference: reference, templates: templates[firm.id] ?? [], options: options,
-          store: store, outcome: &outcome, logger: firmLogger)
-      } catch {
-        outcome.error = error
-        firmLogger.error("firm failed: \(error)")
+    // Firms run in parallel, each worker with its own snapshot and state connections.
+    let selectedFirms = firms
+    let runLogger = logger
+    let firmGaps = gaps
+    let firmTemplates = templates
+    let results = FirmResults(count: selectedFirms.count)
+    let work = WorkQueue(count: selectedFirms.count)
+    let workers = max(1, min(options.firmConcurrency, selectedFirms.count))
+    let statePath = store.path
+    let group = DispatchGroup()
+    for _ in 0..<workers {
+      group.enter()
+      Thread.detachNewThread {
+        defer { group.leave() }
+        var connections: (SnapshotReader, StateStore)?
+        while let index = work.next() {
+          let firm = selectedFirms[index]
+          var firmLogger = runLogger
+          firmLogger[metadataKey: "firm"] = "\(firm.id)"
+          let started = Date()
+          var outcome = FirmOutcome(
+            firmID: firm.id, directory: options.outputDirectory + "/" + firm.id + "/" + date.description)
+          outcome.gapCarriedFrom = firmGaps[firm.id]
+          do {
+            if connections == nil {
+              do {
+                connections = (try SnapshotReader(path: options.snapshotPath), try StateStore(path: statePath))
+              } catch let error as SnapshotError {
+                throw PipelineError(snapshot: error)
+              } catch let error as StateStoreError {
+                throw PipelineError(state: error)
+              }
+            }
+            guard let (firmReader, firmStore) = connections else {
+              throw PipelineError(code: .internalError, firmID: firm.id, detail: "no connections")
+            }
+            try runFirm(
+              firm, reader: firmReader, reference: reference, templates: firmTemplates[firm.id] ?? [], options: options,
+              store: firmStore, gate: gate, outcome: &outcome, logger: firmLogger)
+          } catch let error as PipelineError {
+            outcome.error = error
+            if error.code != .badSnapshot { firmLogger.error("firm failed: \(error)") }
+          } catch {
+            outcome.error = PipelineError(code: .internalError, firmID: firm.id, detail: "\(error)")
+          }
+          outcome.seconds = Date().timeIntervalSince(started)
+          results.set(index, outcome)
+        }
       }
-      outcome.seconds = Date().timeIntervalSince(started)
-      outcomes.append(outcome)
+    }
+    group.wait()
+    if let refused = refusal() {
+      FileSystem.removeEmptyDirectories(under: options.outputDirectory)
+      throw refused
     }
     return RunReport(
-      runID: options.runID, businessDate: date, snapshotPath: options.snapshotPath, firms: outcomes)
+      runID: options.runID, businessDate: date, snapshotPath: options.snapshotPath, firms: results.all())
   }
 
   static func previousWeekday(_ date: CivilDate) -> CivilDate {
@@ -247,7 +301,7 @@ public enum ExtractJob {
 
   static func runFirm(
     _ firm: Firm, reader: SnapshotReader, reference: ReferenceData, templates: [(ExtractKind, Template)],
-    options: JobOptions, store: StateStore, outcome: inout FirmOutcome, logger: Logger
+    options: JobOptions, store: StateStore, gate: ValidationGate, outcome: inout FirmOutcome, logger: Logger
   ) throws(PipelineError) {
     let date = reader.businessDate
     let started = Date()
@@ -261,8 +315,7 @@ public enum ExtractJob {
     do {
       for (kind, template) in templates {
         let name = fileName(
-          firmID: firm.id, kind: kind.rawValue, date: date, format: settings.format,
-          encoding: settings.encoding)
+          firmID: firm.id, kind: kind.rawValue, date: date, format: settings.format, encoding: settings.encoding)
         writers[kind] = try ExtractFileWriter(
           kind: kind, encoder: RowEncoder(template: template, format: settings.format), directory: directory,
           fileName: name, runID: options.runID, configuration: configuration)
@@ -287,59 +340,66 @@ public enum ExtractJob {
     let processor = AccountProcessor(firm: firm, reference: reference, date: date, dateText: date.description)
     let history = StoreHistory(store: store, firmID: firm.id, date: date)
     do {
-      let restating = try store.latestRunDate(firmID: firm.id).map { $0 > date } ?? false
+      // Render and compute, reading history only: the write transaction below is short.
+      var records: [(accountID: String, record: PerformanceRecord)] = []
+      var seenClients: Set<String> = []
+      let cursor = try reader.accounts(ofFirm: firm.id)
+      while let bundle = try cursor.next() {
+        let first = seenClients.insert(bundle.account.clientID).inserted
+        let out = try processor.process(bundle, reportClient: first, history: history)
+        if let positions { for row in out.positions { try positions.append(row) } }
+        if let cash { for row in out.cash { try cash.append(row) } }
+        if let transactions { for row in out.transactions { try transactions.append(row) } }
+        if let valuations, let row = out.valuation { try valuations.append(row) }
+        add(.positions, out.controlPositions)
+        add(.cash, out.controlCash)
+        add(.transactions, out.controlTransactions)
+        add(.valuations, out.controlValuations)
+        issues.append(contentsOf: out.issues)
+        if let record = out.record { records.append((bundle.account.id, record)) }
+      }
+      if let from = outcome.gapCarriedFrom {
+        issues.append(
+          DataQualityIssue(
+            severity: .warning, code: .historyGap, resourceType: .account, resourceID: "*", field: "return_1d",
+            message: "performance carried across a gap in the history from \(from) to \(date) (--allow-gap)"))
+      }
+      for issue in DataQualityIssue.sortedForExtract(issues) {
+        try dataQuality?.append([
+          date.description, firm.id, issue.severity.rawValue, issue.code.rawValue, issue.resourceType.rawValue,
+          issue.resourceID, issue.field, issue.message,
+        ])
+      }
+      for issue in issues {
+        outcome.issuesByCode[issue.code.rawValue, default: 0] += 1
+        if issue.severity == .error { outcome.errors += 1 } else { outcome.warnings += 1 }
+      }
+      let ordered = templates.compactMap { writers[$0.0] }
+      let files = try finishFiles(ordered, totals: totals, settings: settings)
+      // Nothing goes under a final name, and nothing is recorded, before the snapshot passed.
+      if let refused = gate.wait() { throw PipelineError(snapshot: refused) }
       try store.transaction("record \(firm.id) \(date)") {
+        let restating = try store.latestRunDate(firmID: firm.id).map { $0 > date } ?? false
         var earlierAtDate = try store.accounts(ofFirm: firm.id, withRecordAt: date)
-        var seenClients: Set<String> = []
         var touched: [Int64] = []
-        let cursor = try reader.accounts(ofFirm: firm.id)
-        while let bundle = try cursor.next() {
-          let first = seenClients.insert(bundle.account.clientID).inserted
-          let out = try processor.process(bundle, reportClient: first, history: history)
-          if let positions { for row in out.positions { try positions.append(row) } }
-          if let cash { for row in out.cash { try cash.append(row) } }
-          if let transactions { for row in out.transactions { try transactions.append(row) } }
-          if let valuations, let row = out.valuation { try valuations.append(row) }
-          add(.positions, out.controlPositions)
-          add(.cash, out.controlCash)
-          add(.transactions, out.controlTransactions)
-          add(.valuations, out.controlValuations)
-          issues.append(contentsOf: out.issues)
-          if let record = out.record {
-            let key = try store.accountKey(bundle.account.id, firmID: firm.id)
-            try store.save(record, account: key)
-            earlierAtDate[bundle.account.id] = nil
-            if restating { touched.append(key) }
-          }
+        for (accountID, record) in records {
+          let key = try store.accountKey(accountID, firmID: firm.id)
+          try store.save(record, account: key)
+          earlierAtDate[accountID] = nil
+          if restating { touched.append(key) }
         }
         // Accounts an earlier run of this date had, and this snapshot does not: no orphan rows.
         for (_, key) in earlierAtDate.sorted(by: { $0.key < $1.key }) {
           try store.deleteRecord(at: date, account: key)
           if restating { touched.append(key) }
         }
-        if let from = outcome.gapCarriedFrom {
-          issues.append(
-            DataQualityIssue(
-              severity: .warning, code: .historyGap, resourceType: .account, resourceID: "*",
-              field: "return_1d",
-              message: "performance carried across a gap in the history from \(from) to \(date) (--allow-gap)"
-            ))
-        }
-        for issue in DataQualityIssue.sortedForExtract(issues) {
-          try dataQuality?.append([
-            date.description, firm.id, issue.severity.rawValue, issue.code.rawValue,
-            issue.resourceType.rawValue,
-            issue.resourceID, issue.field, issue.message,
-          ])
-        }
         if restating {
           outcome.staleDates = try store.runDates(after: date, firmID: firm.id)
           for key in touched { try restate(after: date, account: key, store: store) }
         }
         try complete(
-          firm: firm, date: date, writers: templates.compactMap { writers[$0.0] }, totals: totals,
-          options: options,
-          settings: settings, reader: reader, outcome: &outcome)
+          firm: firm, date: date, writers: ordered, files: files, options: options, reader: reader,
+          outcome: &outcome)
         try store.recordRun(
           date: date, firmID: firm.id, runID: options.runID, snapshot: options.snapshotPath,
           completedAt: iso8601(options.clock()), gapCarried: outcome.gapCarriedFrom != nil,
@@ -352,10 +412,6 @@ public enum ExtractJob {
       if let error = error as? SnapshotError { throw PipelineError(snapshot: error) }
       if let error = error as? CompressionError { throw PipelineError(output: error, firmID: firm.id) }
       throw PipelineError(code: .internalError, firmID: firm.id, detail: "\(error)")
-    }
-    for issue in issues {
-      outcome.issuesByCode[issue.code.rawValue, default: 0] += 1
-      if issue.severity == .error { outcome.errors += 1 } else { outcome.warnings += 1 }
     }
     logger.info(
       "firm done",
@@ -381,12 +437,30 @@ public enum ExtractJob {
 
   /// Finishes the data files, puts them in place, and writes the manifest last.
   static func complete(
-    firm: Firm, date: CivilDate, writers: [ExtractFileWriter], totals: [ExtractKind: Money],
-    options: JobOptions,
-    settings: FirmSettings, reader: SnapshotReader, outcome: inout FirmOutcome
+    firm: Firm, date: CivilDate, writers: [ExtractFileWriter], files: [ExtractFileSummary], options: JobOptions,
+    reader: SnapshotReader, outcome: inout FirmOutcome
   ) throws {
     let manifestName = "\(firm.id)_manifest_\(date.compact).json"
     let manifestPath = outcome.directory + "/" + manifestName
+    // A consumer waiting for the manifest must never pair an old manifest with new files.
+    unlink(manifestPath)
+    for writer in writers { try FileSystem.rename(writer.temporaryPath, to: writer.finalPath) }
+    let manifest = Manifest.render(
+      firmID: firm.id, date: date, runID: options.runID, generatedAt: iso8601(options.clock()), files: files,
+      snapshotGeneratedAt: reader.generatedAt, errors: outcome.errors, warnings: outcome.warnings)
+    let bytes = Array(manifest.utf8)
+    try FileSystem.writeAtomically(bytes, to: manifestPath, runID: options.runID)
+    outcome.files = files
+    outcome.manifestPath = manifestPath
+    outcome.manifest = manifest
+    outcome.manifestBytes = bytes.count
+    outcome.manifestSHA256 = FileSystem.sha256(bytes)
+  }
+
+  /// Completes every file under its temporary name: sizes, hashes, rows, control totals.
+  static func finishFiles(
+    _ writers: [ExtractFileWriter], totals: [ExtractKind: Money], settings: FirmSettings
+  ) throws -> [ExtractFileSummary] {
     var files: [ExtractFileSummary] = []
     for writer in writers {
       let (bytes, sha) = try writer.finish()
@@ -408,19 +482,7 @@ public enum ExtractJob {
           format: settings.format, compression: compression, rows: writer.rows, bytes: bytes, sha256: sha,
           controlTotals: controls))
     }
-    // A consumer waiting for the manifest must never pair an old manifest with new files.
-    unlink(manifestPath)
-    for writer in writers { try FileSystem.rename(writer.temporaryPath, to: writer.finalPath) }
-    let manifest = Manifest.render(
-      firmID: firm.id, date: date, runID: options.runID, generatedAt: iso8601(options.clock()), files: files,
-      snapshotGeneratedAt: reader.generatedAt, errors: outcome.errors, warnings: outcome.warnings)
-    let bytes = Array(manifest.utf8)
-    try FileSystem.writeAtomically(bytes, to: manifestPath, runID: options.runID)
-    outcome.files = files
-    outcome.manifestPath = manifestPath
-    outcome.manifest = manifest
-    outcome.manifestBytes = bytes.count
-    outcome.manifestSHA256 = FileSystem.sha256(bytes)
+    return files
   }
 
   static func iso8601(_ date: Date) -> String {

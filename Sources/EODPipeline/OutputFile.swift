@@ -68,7 +68,11 @@ final class ExtractFileWriter {
     return (summary.outputByteCount, hash.hex())
   }
 
-  func abandon() { writer.abandon() }
+  /// Stops and removes the temporary file (also after `finish`, before the rename).
+  func abandon() {
+    writer.abandon()
+    unlink(temporaryPath)
+  }
 }
 
 enum FileSystem {
@@ -120,6 +124,18 @@ enum FileSystem {
       throw PipelineError(code: .output, detail: "cannot write \(temporary): \(failure)")
     }
     try rename(temporary, to: path)
+  }
+
+  /// Removes the empty directories left under `root` (and `root` itself if it ends up empty),
+  /// after a refused snapshot.
+  static func removeEmptyDirectories(under root: String) {
+    let manager = FileManager.default
+    guard let entries = try? manager.subpathsOfDirectory(atPath: root) else { return }
+    for relative in entries.sorted(by: { $0.count > $1.count }) {
+      let path = root + "/" + relative
+      if (try? manager.contentsOfDirectory(atPath: path))?.isEmpty == true { try? manager.removeItem(atPath: path) }
+    }
+    if (try? manager.contentsOfDirectory(atPath: root))?.isEmpty == true { try? manager.removeItem(atPath: root) }
   }
 
   static func sha256(_ bytes: [UInt8]) -> String {

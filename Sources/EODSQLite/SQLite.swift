@@ -43,7 +43,7 @@ public final class SQLiteConnection {
     }
     self.handle = db
     self.path = path
-    SQLiteC.busyTimeout(db, milliseconds: 5000)
+    SQLiteC.busyTimeout(db, milliseconds: 60_000)
   }
 
   deinit { SQLiteC.close(handle) }

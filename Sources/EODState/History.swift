@@ -39,6 +39,7 @@ extension StateStore {
       let s = try statement(
         "SELECT \(StateStore.recordColumns) FROM history WHERE account_key = ? AND day < ? ORDER BY day DESC LIMIT 1"
       )
+      defer { s.reset() }
       try s.bind([.integer(key), .integer(Int64(date.dayNumber))])
       return try s.step() ? readRecord(s) : nil
     }
@@ -49,6 +50,7 @@ extension StateStore {
     try wrap("read history") {
       let s = try statement(
         "SELECT \(StateStore.recordColumns) FROM history WHERE account_key = ? AND day = ?")
+      defer { s.reset() }
       try s.bind([.integer(key), .integer(Int64(date.dayNumber))])
       return try s.step() ? readRecord(s) : nil
     }
@@ -61,6 +63,7 @@ extension StateStore {
     try wrap("read history") {
       let s = try statement(
         "SELECT idx, zeros FROM history WHERE account_key = ? AND day <= ? ORDER BY day DESC LIMIT 1")
+      defer { s.reset() }
       try s.bind([.integer(key), .integer(Int64(date.dayNumber))])
       return try s.step() ? Performance.WindowStart(index: s.double(0), zeroFactors: Int(s.int64(1))) : nil
     }
@@ -74,6 +77,7 @@ extension StateStore {
     try wrap("read flows") {
       let s = try statement(
         "SELECT day, flow FROM flows WHERE account_key = ? AND day >= ? AND day < ? ORDER BY day")
+      defer { s.reset() }
       try s.bind([.integer(key), .integer(Int64(origin.dayNumber)), .integer(Int64(date.dayNumber))])
       var out: [(date: CivilDate, flow: Money)] = []
       while try s.step() { out.append((CivilDate(dayNumber: Int(s.int64(0))), Money(cents: s.int64(1)))) }
@@ -131,6 +135,7 @@ extension StateStore {
     try wrap("read history") {
       let s = try statement(
         "SELECT \(StateStore.recordColumns) FROM history WHERE account_key = ? AND day > ? ORDER BY day")
+      defer { s.reset() }
       try s.bind([.integer(key), .integer(Int64(date.dayNumber))])
       var out: [PerformanceRecord] = []
       while try s.step() { out.append(readRecord(s)) }
@@ -154,6 +159,7 @@ extension StateStore {
         SELECT a.account_id, a.account_key FROM accounts a JOIN history h ON h.account_key = a.account_key
         WHERE a.firm_id = ? AND h.day = ?
         """)
+      defer { s.reset() }
       try s.bind([.text(firmID), .integer(Int64(date.dayNumber))])
       var out: [String: Int64] = [:]
       while try s.step() { out[s.text(0) ?? ""] = s.int64(1) }
@@ -179,6 +185,7 @@ extension StateStore {
     try wrap("read runs") {
       let s = try statement(
         "SELECT business_date FROM runs WHERE firm_id = ? AND business_date > ? ORDER BY business_date")
+      defer { s.reset() }
       try s.bind([.text(firmID), .text(date.description)])
       var out: [CivilDate] = []
       while try s.step() { if let d = s.text(0).flatMap({ CivilDate($0) }) { out.append(d) } }

@@ -13,6 +13,7 @@ extension StateStore {
   public func idempotencyRecord(_ key: String) throws(StateStoreError) -> IdempotencyEntry? {
     try wrap("read idempotency key") {
       let s = try statement("SELECT fingerprint, created_at, result FROM idempotency WHERE key = ?")
+      defer { s.reset() }
       try s.bind([.text(key)])
       guard try s.step() else { return nil }
       return IdempotencyEntry(

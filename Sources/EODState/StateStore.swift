@@ -111,6 +111,7 @@ public final class StateStore {
     if let key = accountKeys[accountID] { return key }
     let key: Int64 = try wrap("account key") {
       let find = try statement("SELECT account_key FROM accounts WHERE account_id = ?")
+      defer { find.reset() }
       try find.bind([.text(accountID)])
       if try find.step() { return find.int64(0) }
       try statement("INSERT INTO accounts(account_id, firm_id) VALUES (?, ?)").run([
@@ -127,6 +128,7 @@ public final class StateStore {
     if let key = accountKeys[accountID] { return key }
     return try wrap("account key") {
       let find = try statement("SELECT account_key FROM accounts WHERE account_id = ?")
+      defer { find.reset() }
       try find.bind([.text(accountID)])
       return try find.step() ? find.int64(0) : nil
     }
