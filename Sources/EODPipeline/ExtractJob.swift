@@ -308,8 +308,9 @@ public enum ExtractJob {
     let settings = options.settings(for: firm.id)
     let directory = outcome.directory
     try FileSystem.makeDirectory(directory)
+    // Five files per firm and firms in parallel: a few blocks in flight per file bound memory.
     let configuration = GzipFileWriter.Configuration(
-      encoding: settings.encoding, workerCount: max(1, options.workerCount))
+      encoding: settings.encoding, workerCount: max(1, options.workerCount), maxBlocksInFlight: 3)
     var writers: [ExtractKind: ExtractFileWriter] = [:]
     func abandonAll() { for writer in writers.values { writer.abandon() } }
     do {

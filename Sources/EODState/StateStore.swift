@@ -126,12 +126,14 @@ public final class StateStore {
   /// An existing account's key, or nil.
   public func existingAccountKey(_ accountID: String) throws(StateStoreError) -> Int64? {
     if let key = accountKeys[accountID] { return key }
-    return try wrap("account key") {
+    let found: Int64? = try wrap("account key") {
       let find = try statement("SELECT account_key FROM accounts WHERE account_id = ?")
       defer { find.reset() }
       try find.bind([.text(accountID)])
       return try find.step() ? find.int64(0) : nil
     }
+    if let found { accountKeys[accountID] = found }
+    return found
   }
 }
 
