@@ -1,0 +1,402 @@
+#!/usr/bin/env bash
+# The benchmark: eod-extract against reference tools, in one run, printing ratios.
+#
+#   bench/run.sh [--quick] [--reps N] [--keep] [--work DIR] [--results FILE]
+#
+# 1. positions extract of ~1M positions vs `sqlite3 -csv SNAPSHOT < bench/positions.sql | gzip -6`
+# 2. SFTP upload of one ~200 MB file vs OpenSSH `sftp -b` (private sshd on 127.0.0.1)
+# 3. performance history: day 2 (history) vs day 1 (baselines); day 10 vs day 500 of a backfilled
+#    history; state store bytes per account per business date
+# See bench/README.md for what each figure means.
+#
+# Environment: EOD_BIN=path/to/eod-extract skips the build; SCRATCH=DIR is the build's
+# --scratch-path (default .build). Needs: swift, sqlite3, gzip, GNU time (/usr/bin/time), sftp,
+# sshd, ssh-keygen, awk, GNU date (bench/README.md says how to install them).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+MODE=full
+REPS=""
+KEEP=0
+WORK=""
+RESULTS=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) MODE=quick ;;
+    --reps) REPS=$2; shift ;;
+    --keep) KEEP=1 ;;
+    --work) WORK=$2; shift ;;
+    --results) RESULTS=$2; shift ;;
+    -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench/run.sh: unknown option $1 (try --help)" >&2; exit 64 ;;
+  esac
+  shift
+done
+
+if [ "$MODE" = full ]; then
+  # 1. and 3a.: the brief's size: ~1M positions, 20 firms.
+  BIG_ACCOUNTS=200000 BIG_INSTRUMENTS=5000 BIG_POSITIONS=5 BIG_FIRMS=20
+  # 2.: one firm whose uncompressed positions file is ~200 MB.
+  SFTP_ACCOUNTS=160000
+  # 3b.: a long history of a smaller book.
+  HIST_DAYS=500 HIST_ACCOUNTS=3000 HIST_FIRMS=2 HIST_INSTRUMENTS=200 HIST_POSITIONS=4
+  EARLY_DAY=10
+  : "${REPS:=3}"
+else
+  BIG_ACCOUNTS=20000 BIG_INSTRUMENTS=2000 BIG_POSITIONS=5 BIG_FIRMS=20
+  SFTP_ACCOUNTS=40000
+  HIST_DAYS=60 HIST_ACCOUNTS=3000 HIST_FIRMS=2 HIST_INSTRUMENTS=200 HIST_POSITIONS=4
+  EARLY_DAY=10
+  : "${REPS:=3}"
+fi
+LATE_DAY=$HIST_DAYS
+
+# Targets printed next to the ratios.
+TARGET_POSITIONS=0.35 TARGET_WHOLE=0.6 TARGET_RSS_MB=150 TARGET_HISTORY=1.2
+
+# --- tools -----------------------------------------------------------------------------------------
+missing=()
+for tool in sqlite3 gzip sftp ssh-keygen awk date cmp; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+[ -x /usr/bin/time ] || missing+=("/usr/bin/time")
+SSHD=$(command -v sshd || echo /usr/sbin/sshd)
+[ -x "$SSHD" ] || missing+=("sshd")
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bench/run.sh: missing: ${missing[*]}" >&2
+  echo "  install (Debian/Ubuntu): apt-get install -y sqlite3 gzip time openssh-client openssh-server" >&2
+  exit 2
+fi
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+calc() { awk "BEGIN { printf \"%.${2:-2}f\", $1 }"; }
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+max_of() { tr ' ' '\n' | grep -v '^$' | sort -g | tail -1; }
+now_ms() { date +%s%3N; }
+iso_ms() { date -d "$1" +%s%3N; }
+verdict() { # value target: "ok" when value <= target
+  awk -v v="$1" -v t="$2" 'BEGIN { print (v <= t) ? "ok" : "MISSED" }'
+}
+
+# --- the binary ------------------------------------------------------------------------------------
+if [ -n "${EOD_BIN:-}" ]; then
+  BIN=$EOD_BIN
+else
+  SCRATCH=${SCRATCH:-$ROOT/.build}
+  log "building eod-extract (release, scratch path $SCRATCH)"
+  (cd "$ROOT" && swift build -c release --scratch-path "$SCRATCH" --product eod-extract >&2)
+  BIN=$(cd "$ROOT" && swift build -c release --scratch-path "$SCRATCH" --show-bin-path)/eod-extract
+fi
+[ -x "$BIN" ] || { echo "bench/run.sh: no executable at $BIN" >&2; exit 2; }
+TEMPLATES=$ROOT/templates
+SQL=$ROOT/bench/positions.sql
+
+# --- work directory, load sampler, cleanup ---------------------------------------------------------
+if [ -z "$WORK" ]; then WORK=$(mktemp -d /tmp/eod-bench-XXXXXX); else mkdir -p "$WORK"; fi
+WORK=$(cd "$WORK" && pwd)
+SSHD_PID=""
+SAMPLER_PID=""
+cleanup() {
+  if [ -n "$SSHD_PID" ]; then kill "$SSHD_PID" 2>/dev/null || true; wait "$SSHD_PID" 2>/dev/null || true; fi
+  if [ -n "$SAMPLER_PID" ]; then kill "$SAMPLER_PID" 2>/dev/null || true; wait "$SAMPLER_PID" 2>/dev/null || true; fi
+  if [ "$KEEP" = 0 ]; then rm -rf "$WORK"; else log "kept $WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# The 1-minute load average every 5 s: the machine may be shared; the report says how busy it was.
+(while :; do cut -d' ' -f1 /proc/loadavg >>"$WORK/load.txt"; sleep 5; done) &
+SAMPLER_PID=$!
+
+# Runs "$@" under GNU time; sets SECS (wall clock) and RSS_MB (peak resident set of the largest
+# process). Output goes to $WORK/logs/$LABEL.{out,err}.
+mkdir -p "$WORK/logs"
+timed() {
+  local label=$1
+  shift
+  if ! /usr/bin/time -f '%e %M' -o "$WORK/logs/$label.time" "$@" >"$WORK/logs/$label.out" 2>"$WORK/logs/$label.err"; then
+    echo "bench/run.sh: '$label' failed: $*" >&2
+    tail -20 "$WORK/logs/$label.err" >&2
+    exit 1
+  fi
+  SECS=$(tail -1 "$WORK/logs/$label.time" | awk '{ print $1 }')
+  RSS_MB=$(tail -1 "$WORK/logs/$label.time" | awk '{ printf "%.1f", $2 / 1024 }')
+}
+
+# The snapshot files of a generated series, in date order (the generator names them by date).
+nth_snapshot() { find "$1" -maxdepth 1 -name 'ledger-*.sqlite' | sort | sed -n "${2}p"; }
+snapshot_date() { basename "$1" .sqlite | sed 's/^ledger-//'; }
+# A consistent copy of a state store (WAL folded in first).
+copy_state() { sqlite3 "$1" 'PRAGMA wal_checkpoint(TRUNCATE);' >/dev/null; cp "$1" "$2"; rm -f "$2-wal" "$2-shm"; }
+state_bytes() { sqlite3 "$1" 'PRAGMA wal_checkpoint(TRUNCATE);' >/dev/null; stat -c %s "$1"; }
+# Seconds a step took, summed over the JSON log lines with that message (their duration_ms).
+log_seconds() { # message logfile
+  grep "\"message\":\"$1\"" "$2" | sed -n 's/.*"duration_ms":"\{0,1\}\([0-9.]*\).*/\1/p' |
+    awk '{ s += $1 } END { printf "%.2f", s / 1000 }'
+}
+
+# eod-extract run with the repository's templates: "${RUN[@]}" --snapshot S --state T --out D ...
+RUN=("$BIN" run --templates "$TEMPLATES")
+
+log "mode $MODE, $REPS repetitions (median reported), binary $BIN, work $WORK"
+log "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# === 1. positions extract at ~1M positions, and 3a. ===============================================
+BIG=$WORK/big
+log "1. generating $BIG_ACCOUNTS accounts x $BIG_POSITIONS positions, 2 days, $BIG_FIRMS firms"
+timed gen-big "$BIN" generate "$BIG/snapshots" --days 2 --accounts $BIG_ACCOUNTS \
+  --instruments $BIG_INSTRUMENTS --positions $BIG_POSITIONS --firms $BIG_FIRMS
+GEN_BIG_SECS=$SECS
+DAY1=$(nth_snapshot "$BIG/snapshots" 1)
+DAY2=$(nth_snapshot "$BIG/snapshots" 2)
+POSITIONS_ROWS=$(sqlite3 "$DAY1" 'SELECT count(*) FROM positions')
+log "   $POSITIONS_ROWS positions on $(snapshot_date "$DAY1") ($GEN_BIG_SECS s to generate)"
+
+ref_s=() ref_m=() whole_s=() whole_m=() pos_s=() pos_m=() day2_s=() day2_m=()
+for rep in $(seq 1 "$REPS"); do
+  log "   rep $rep/$REPS: reference sqlite3 | gzip -6"
+  timed "ref-$rep" sh -c 'sqlite3 -csv "$1" < "$2" | gzip -6 > "$3"' sh "$DAY1" "$SQL" "$BIG/reference.csv.gz"
+  ref_s+=("$SECS") ref_m+=("$RSS_MB")
+  REF_BYTES=$(stat -c %s "$BIG/reference.csv.gz")
+
+  log "   rep $rep/$REPS: eod-extract run, day 1, every extract (no history: baselines)"
+  rm -rf "$BIG/state1.sqlite"* "$BIG/out1"
+  timed "whole-$rep" "${RUN[@]}" --snapshot "$DAY1" --state "$BIG/state1.sqlite" --out "$BIG/out1"
+  whole_s+=("$SECS") whole_m+=("$RSS_MB")
+  WHOLE_VALIDATE=$(log_seconds "snapshot validated" "$WORK/logs/whole-$rep.err")
+  WHOLE_FIRMS=$(log_seconds "firm done" "$WORK/logs/whole-$rep.err")
+  PROJECT_POS_BYTES=$(find "$BIG/out1" -name '*_positions_*' -exec stat -c %s {} + | awk '{ s += $1 } END { print s }')
+
+  log "   rep $rep/$REPS: eod-extract run, day 1, --extract positions"
+  rm -rf "$BIG/statep.sqlite"* "$BIG/outp"
+  timed "positions-$rep" "${RUN[@]}" --snapshot "$DAY1" --state "$BIG/statep.sqlite" --out "$BIG/outp" --extract positions
+  pos_s+=("$SECS") pos_m+=("$RSS_MB")
+  POS_FIRMS=$(log_seconds "firm done" "$WORK/logs/positions-$rep.err")
+  rm -rf "$BIG/statep.sqlite"* "$BIG/outp"
+
+  log "   rep $rep/$REPS: eod-extract run, day 2, every extract, history from day 1"
+  rm -rf "$BIG/state2.sqlite"* "$BIG/out2"
+  copy_state "$BIG/state1.sqlite" "$BIG/state2.sqlite"
+  timed "day2-$rep" "${RUN[@]}" --snapshot "$DAY2" --state "$BIG/state2.sqlite" --out "$BIG/out2"
+  day2_s+=("$SECS") day2_m+=("$RSS_MB")
+  DAY2_FIRMS=$(log_seconds "firm done" "$WORK/logs/day2-$rep.err")
+  BIG_STATE2_BYTES=$(state_bytes "$BIG/state2.sqlite")
+  rm -rf "$BIG/out1" "$BIG/out2" "$BIG/state2.sqlite"*
+done
+REF_SECS=$(echo "${ref_s[*]}" | median) REF_MB=$(echo "${ref_m[*]}" | max_of)
+WHOLE_SECS=$(echo "${whole_s[*]}" | median) WHOLE_MB=$(echo "${whole_m[*]}" | max_of)
+POS_SECS=$(echo "${pos_s[*]}" | median) POS_MB=$(echo "${pos_m[*]}" | max_of)
+DAY2_SECS=$(echo "${day2_s[*]}" | median) DAY2_MB=$(echo "${day2_m[*]}" | max_of)
+R_WHOLE=$(calc "$WHOLE_SECS / $REF_SECS")
+R_POS=$(calc "$POS_SECS / $REF_SECS")
+R_DAY2=$(calc "$DAY2_SECS / $WHOLE_SECS")
+rm -rf "$BIG/state1.sqlite"*
+
+# === 2. SFTP throughput ============================================================================
+SF=$WORK/sftp
+mkdir -p "$SF/remote"
+log "2. generating one firm of $SFTP_ACCOUNTS accounts for a large positions file"
+timed gen-sftp "$BIN" generate "$SF/snapshots" --days 1 --accounts $SFTP_ACCOUNTS \
+  --instruments 5000 --positions 5 --firms 1
+SF_SNAP=$(nth_snapshot "$SF/snapshots" 1)
+SF_DATE=$(snapshot_date "$SF_SNAP")
+
+# A private sshd: generated host and user keys, internal-sftp, a free port on 127.0.0.1.
+SSHDIR=$SF/sshd
+mkdir -p "$SSHDIR"
+ssh-keygen -q -t ed25519 -N '' -f "$SSHDIR/host_ed25519"
+ssh-keygen -q -t ed25519 -N '' -f "$SSHDIR/user_ed25519"
+cp "$SSHDIR/user_ed25519.pub" "$SSHDIR/authorized_keys"
+mkdir -p /run/sshd 2>/dev/null || true
+USER_NAME=$(id -un)
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for attempt in 1 2 3 4 5 6 7 8 9 10; do
+  PORT=$((20000 + RANDOM % 40000))
+  port_busy "$PORT" && continue
+  cat >"$SSHDIR/sshd_config" <<EOF
+ListenAddress 127.0.0.1
+Port $PORT
+HostKey $SSHDIR/host_ed25519
+AuthorizedKeysFile $SSHDIR/authorized_keys
+Subsystem sftp internal-sftp
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+PermitRootLogin yes
+StrictModes no
+UsePAM no
+PidFile $SSHDIR/sshd.pid
+LogLevel ERROR
+EOF
+  "$SSHD" -D -e -f "$SSHDIR/sshd_config" 2>"$SSHDIR/sshd.log" &
+  SSHD_PID=$!
+  for _ in $(seq 1 100); do
+    port_busy "$PORT" && break
+    kill -0 "$SSHD_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  if port_busy "$PORT"; then break; fi
+  kill "$SSHD_PID" 2>/dev/null || true
+  wait "$SSHD_PID" 2>/dev/null || true
+  SSHD_PID=""
+done
+if [ -z "$SSHD_PID" ]; then
+  echo "bench/run.sh: sshd did not start; log:" >&2
+  cat "$SSHDIR/sshd.log" >&2
+  exit 1
+fi
+echo "[127.0.0.1]:$PORT $(cut -d' ' -f1-2 "$SSHDIR/host_ed25519.pub")" >"$SSHDIR/known_hosts"
+log "   sshd pid $SSHD_PID on 127.0.0.1:$PORT"
+
+proj_s=() proj_set_s=() ossh_s=()
+for rep in $(seq 1 "$REPS"); do
+  log "   rep $rep/$REPS: eod-extract run --extract positions --compression none --destination sftp://..."
+  rm -rf "$SF/state.sqlite"* "$SF/out" "$SF/remote/eod"
+  run_start=$(now_ms)
+  "${RUN[@]}" --snapshot "$SF_SNAP" --state "$SF/state.sqlite" --out "$SF/out" --extract positions --compression none \
+    --destination "sftp://$USER_NAME@127.0.0.1:$PORT$SF/remote/eod" --identity "$SSHDIR/user_ed25519" \
+    --known-hosts "$SSHDIR/known_hosts" --create-dirs >"$WORK/logs/sftp-project-$rep.out" \
+    2>"$WORK/logs/sftp-project-$rep.err" || {
+    echo "bench/run.sh: the project's SFTP run failed" >&2
+    tail -20 "$WORK/logs/sftp-project-$rep.err" >&2
+    exit 1
+  }
+  run_end=$(now_ms)
+  LOCAL_FILE=$(find "$SF/out" -name '*_positions_*.csv' | head -1)
+  SFTP_BYTES=$(stat -c %s "$LOCAL_FILE")
+  REMOTE_FILE=$SF/remote/eod/FIRM001/$SF_DATE/$(basename "$LOCAL_FILE")
+  cmp -s "$LOCAL_FILE" "$REMOTE_FILE" || { echo "bench/run.sh: uploaded file differs" >&2; exit 1; }
+  # From the JSON log: extract done ("firm done") -> positions file placed -> manifest placed.
+  errlog=$WORK/logs/sftp-project-$rep.err
+  t_done=$(grep '"message":"firm done"' "$errlog" | head -1 | sed 's/.*"timestamp":"\([^"]*\)".*/\1/')
+  t_pos=$(grep '"message":"file placed"' "$errlog" | grep '_positions_' | head -1 | sed 's/.*"timestamp":"\([^"]*\)".*/\1/')
+  t_man=$(grep '"message":"file placed"' "$errlog" | grep '_manifest_' | head -1 | sed 's/.*"timestamp":"\([^"]*\)".*/\1/')
+  if [ -z "$t_done" ] || [ -z "$t_pos" ] || [ -z "$t_man" ]; then
+    echo "bench/run.sh: cannot find 'firm done' / 'file placed' in the project's log $errlog" >&2
+    exit 1
+  fi
+  proj_s+=("$(calc "($(iso_ms "$t_pos") - $(iso_ms "$t_done")) / 1000" 3)")
+  proj_set_s+=("$(calc "($(iso_ms "$t_man") - $(iso_ms "$t_done")) / 1000" 3)")
+  PROJECT_RUN_SECS=$(calc "($run_end - $run_start) / 1000" 2)
+
+  log "   rep $rep/$REPS: sftp -b (put the same file)"
+  echo "put $LOCAL_FILE $SF/remote/openssh.csv" >"$SF/batch"
+  rm -f "$SF/remote/openssh.csv"
+  t0=$(now_ms)
+  sftp -q -b "$SF/batch" -i "$SSHDIR/user_ed25519" -P "$PORT" -o "UserKnownHostsFile=$SSHDIR/known_hosts" \
+    -o StrictHostKeyChecking=yes -o BatchMode=yes "$USER_NAME@127.0.0.1" >"$WORK/logs/sftp-openssh-$rep.out" \
+    2>"$WORK/logs/sftp-openssh-$rep.err" || {
+    echo "bench/run.sh: sftp -b failed" >&2
+    cat "$WORK/logs/sftp-openssh-$rep.err" >&2
+    exit 1
+  }
+  t1=$(now_ms)
+  ossh_s+=("$(calc "($t1 - $t0) / 1000" 3)")
+  cmp -s "$LOCAL_FILE" "$SF/remote/openssh.csv" || { echo "bench/run.sh: sftp -b copy differs" >&2; exit 1; }
+done
+PROJ_UP_SECS=$(echo "${proj_s[*]}" | median)
+PROJ_SET_SECS=$(echo "${proj_set_s[*]}" | median)
+OSSH_SECS=$(echo "${ossh_s[*]}" | median)
+SFTP_MB=$(calc "$SFTP_BYTES / 1000000" 1)
+PROJ_MBS=$(calc "$SFTP_BYTES / 1000000 / $PROJ_UP_SECS" 1)
+OSSH_MBS=$(calc "$SFTP_BYTES / 1000000 / $OSSH_SECS" 1)
+R_SFTP=$(calc "$PROJ_MBS / $OSSH_MBS")
+kill "$SSHD_PID" 2>/dev/null || true
+wait "$SSHD_PID" 2>/dev/null || true
+SSHD_PID=""
+rm -rf "$SF"
+
+# === 3b./3c. a backfilled history ==================================================================
+H=$WORK/history
+log "3. generating $HIST_DAYS business days of $HIST_ACCOUNTS accounts ($HIST_FIRMS firms)"
+timed gen-history "$BIN" generate "$H/snapshots" --days $HIST_DAYS --accounts $HIST_ACCOUNTS \
+  --firms $HIST_FIRMS --instruments $HIST_INSTRUMENTS --positions $HIST_POSITIONS
+GEN_HIST_SECS=$SECS
+EARLY=$(nth_snapshot "$H/snapshots" "$EARLY_DAY")
+LATE=$(nth_snapshot "$H/snapshots" "$LATE_DAY")
+BEFORE_EARLY=$(snapshot_date "$(nth_snapshot "$H/snapshots" $((EARLY_DAY - 1)))")
+BEFORE_LATE=$(snapshot_date "$(nth_snapshot "$H/snapshots" $((LATE_DAY - 1)))")
+log "   $GEN_HIST_SECS s; backfilling to day $((EARLY_DAY - 1)) ($BEFORE_EARLY)"
+timed backfill-early "$BIN" backfill --snapshots "$H/snapshots" --state "$H/state.sqlite" --to "$BEFORE_EARLY" \
+  --templates "$TEMPLATES"
+BACKFILL_SECS=$SECS
+
+time_day() { # snapshot label -> median seconds of REPS first runs of that date on copies of the state
+  local snapshot=$1 label=$2 times=() rep
+  for rep in $(seq 1 "$REPS"); do
+    rm -rf "$H/run.sqlite"* "$H/out"
+    copy_state "$H/state.sqlite" "$H/run.sqlite"
+    timed "$label-$rep" "${RUN[@]}" --snapshot "$snapshot" --state "$H/run.sqlite" --out "$H/out"
+    times+=("$SECS")
+  done
+  echo "${times[*]}" | median
+}
+log "   timing the run of day $EARLY_DAY ($(snapshot_date "$EARLY"))"
+EARLY_SECS=$(time_day "$EARLY" early)
+EARLY_STATE_BYTES=$(state_bytes "$H/run.sqlite")
+
+log "   backfilling to day $((LATE_DAY - 1)) ($BEFORE_LATE)"
+timed backfill-late "$BIN" backfill --snapshots "$H/snapshots" --state "$H/state.sqlite" \
+  --from "$(snapshot_date "$EARLY")" --to "$BEFORE_LATE" --templates "$TEMPLATES"
+BACKFILL_SECS=$(calc "$BACKFILL_SECS + $SECS" 1)
+log "   timing the run of day $LATE_DAY ($(snapshot_date "$LATE"))"
+LATE_SECS=$(time_day "$LATE" late)
+LATE_STATE_BYTES=$(state_bytes "$H/run.sqlite")
+R_HISTORY=$(calc "$LATE_SECS / $EARLY_SECS")
+PER_ACCOUNT_DAY=$(calc "$LATE_STATE_BYTES / ($HIST_ACCOUNTS * $LATE_DAY)" 1)
+PER_ACCOUNT_DAY_INC=$(calc "($LATE_STATE_BYTES - $EARLY_STATE_BYTES) / ($HIST_ACCOUNTS * ($LATE_DAY - $EARLY_DAY))" 1)
+YEAR_GB=$(calc "$PER_ACCOUNT_DAY_INC * 200000 * 252 / 1000000000" 2)
+BIG_PER_ACCOUNT_DAY=$(calc "$BIG_STATE2_BYTES / ($BIG_ACCOUNTS * 2)" 1)
+
+# === results =======================================================================================
+kill "$SAMPLER_PID" 2>/dev/null || true
+wait "$SAMPLER_PID" 2>/dev/null || true
+SAMPLER_PID=""
+LOAD_MEAN=$(awk '{ s += $1 } END { if (NR) printf "%.2f", s / NR; else print "?" }' "$WORK/load.txt")
+LOAD_MAX=$(max_of <"$WORK/load.txt")
+
+{
+  echo
+  echo "eod-extract benchmark ($MODE mode, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, median of $REPS)"
+  echo "load average (1 min) during the run: mean $LOAD_MEAN, max $LOAD_MAX"
+  echo
+  printf '%-62s %12s %10s\n' "1. positions extract, $POSITIONS_ROWS positions, $BIG_FIRMS firms" "seconds" "peak MB"
+  printf '%-62s %12s %10s\n' "   reference: sqlite3 -csv < bench/positions.sql | gzip -6" "$REF_SECS" "$REF_MB"
+  printf '%-62s %12s %10s\n' "   eod-extract run, every extract (day 1)" "$WHOLE_SECS" "$WHOLE_MB"
+  printf '%-62s %12s %10s\n' "   eod-extract run --extract positions (day 1)" "$POS_SECS" "$POS_MB"
+  printf '%-62s %12s %10s\n' "   ratio whole run / reference (target <= $TARGET_WHOLE)" "$R_WHOLE" "$(verdict "$R_WHOLE" $TARGET_WHOLE)"
+  printf '%-62s %12s %10s\n' "   ratio positions / reference (target <= $TARGET_POSITIONS)" "$R_POS" "$(verdict "$R_POS" $TARGET_POSITIONS)"
+  printf '%-62s %12s %10s\n' "   peak RSS of the project, max of runs (target < $TARGET_RSS_MB MB)" \
+    "$(printf '%s\n' "$WHOLE_MB" "$POS_MB" "$DAY2_MB" | max_of)" \
+    "$(verdict "$(printf '%s\n' "$WHOLE_MB" "$POS_MB" "$DAY2_MB" | max_of)" $TARGET_RSS_MB)"
+  printf '%-62s %12s\n' "   gzip bytes: reference / project positions files" "$REF_BYTES / $PROJECT_POS_BYTES"
+  printf '%-62s %12s\n' "   whole run (last rep, from its log): validate / firms' extracts" "$WHOLE_VALIDATE / $WHOLE_FIRMS"
+  printf '%-62s %12s\n' "   --extract positions (last rep): firms' extracts" "$POS_FIRMS"
+  echo
+  printf '%-62s %12s %10s\n' "2. SFTP upload of one $SFTP_MB MB file over loopback" "seconds" "MB/s"
+  printf '%-62s %12s %10s\n' "   OpenSSH sftp -b (connect, auth, put)" "$OSSH_SECS" "$OSSH_MBS"
+  printf '%-62s %12s %10s\n' "   eod-extract: connect .. positions file placed" "$PROJ_UP_SECS" "$PROJ_MBS"
+  printf '%-62s %12s %10s\n' "   eod-extract: connect .. manifest placed (the whole set)" "$PROJ_SET_SECS" ""
+  printf '%-62s %12s\n' "   ratio eod-extract MB/s / sftp -b MB/s" "$R_SFTP"
+  printf '%-62s %12s\n' "   (whole eod-extract run: extract + delivery, last rep)" "$PROJECT_RUN_SECS"
+  echo
+  printf '%-62s %12s %10s\n' "3a. $BIG_ACCOUNTS accounts: one more business date" "seconds" "peak MB"
+  printf '%-62s %12s %10s\n' "   day 1 run (no history: valuation + baselines)" "$WHOLE_SECS" "$WHOLE_MB"
+  printf '%-62s %12s %10s\n' "   day 2 run (valuation + performance from history)" "$DAY2_SECS" "$DAY2_MB"
+  printf '%-62s %12s\n' "   ratio day 2 / day 1" "$R_DAY2"
+  printf '%-62s %12s\n' "   firms' extracts from the logs (last rep): day 1 / day 2" "$WHOLE_FIRMS / $DAY2_FIRMS"
+  echo
+  printf '%-62s %12s\n' "3b. $HIST_ACCOUNTS accounts, $HIST_FIRMS firms: nightly run vs history length" "seconds"
+  printf '%-62s %12s\n' "   run of day $EARLY_DAY" "$EARLY_SECS"
+  printf '%-62s %12s\n' "   run of day $LATE_DAY" "$LATE_SECS"
+  printf '%-62s %12s %10s\n' "   ratio day $LATE_DAY / day $EARLY_DAY (target <= $TARGET_HISTORY)" "$R_HISTORY" "$(verdict "$R_HISTORY" $TARGET_HISTORY)"
+  printf '%-62s %12s\n' "   (generate $HIST_DAYS days / backfill $((LATE_DAY - 2)) days, seconds)" "$GEN_HIST_SECS / $BACKFILL_SECS"
+  echo
+  printf '%-62s %12s\n' "3c. state store size" "bytes"
+  printf '%-62s %12s\n' "   after $LATE_DAY days x $HIST_ACCOUNTS accounts" "$LATE_STATE_BYTES"
+  printf '%-62s %12s\n' "   per account per business date (whole file / accounts x days)" "$PER_ACCOUNT_DAY"
+  printf '%-62s %12s\n' "   per account per business date (growth day $EARLY_DAY..$LATE_DAY)" "$PER_ACCOUNT_DAY_INC"
+  printf '%-62s %12s\n' "   projected growth per year, 200,000 accounts x 252 days (GB)" "$YEAR_GB"
+  printf '%-62s %12s\n' "   ($BIG_ACCOUNTS accounts after 2 days: bytes per account per date)" "$BIG_PER_ACCOUNT_DAY"
+} | tee "$WORK/results.txt"
+if [ -n "$RESULTS" ]; then cp "$WORK/results.txt" "$RESULTS"; fi
