@@ -3,11 +3,21 @@ import Testing
 
 /// Runs the built `eod-extract` binary, as an operator or cron would.
 struct Binary {
-  static var path: String {
+  /// The binary built with these tests: beside the test bundle, in the products directory of
+  /// whichever scratch path is in use; `.build/debug` otherwise.
+  static let path: String = {
+    var folders = [Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent()]
+    if let executable = Bundle.main.executableURL { folders.append(executable.deletingLastPathComponent()) }
+    let running = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+    folders.append(running.deletingLastPathComponent())
+    for folder in folders {
+      let candidate = folder.appendingPathComponent("eod-extract").path
+      if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+    }
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
       .deletingLastPathComponent()
     return root.appendingPathComponent(".build/debug/eod-extract").path
-  }
+  }()
 
   struct Result {
     var status: Int32
