@@ -298,6 +298,43 @@ import Testing
     try job.expectCompleteSet("FIRM002")
   }
 
+  /// A key stands for the whole request: asking for other extracts under the same key is a
+  /// different request, not a replay of the first one's result.
+  @Test func theSameKeyForOtherExtractsIsADifferentRequest() throws {
+    let job = try OpsJob.make("idem-extract")
+    defer { job.remove() }
+    let key = "5f0c2a9e-8b7d-4c3e-a1f2-9e8d7c6b5a40"
+    let flags = [
+      "run", "--snapshot", job.dir + "/snap/ledger-\(OpsJob.date).sqlite", "--state", job.state, "--out",
+      job.out,
+      "--idempotency-key", key,
+    ]
+    let first = try Binary.run(flags)
+    #expect(first.status == 0, "\(first.stderr)")
+    let positionsOnly = try Binary.run(flags + ["--extract", "positions"])
+    #expect(positionsOnly.status == 2, "another request under the same key: \(positionsOnly.stdout)")
+  }
+
+  /// With `--config`, the extracts come from the file: `--extract` is either honoured or refused,
+  /// never silently ignored.
+  @Test func extractOnTheCommandLineIsNotSilentlyIgnoredWithAConfiguration() throws {
+    let job = try OpsJob.make("config-extract")
+    defer { job.remove() }
+    try job.writeConfig(firms: ["FIRM001", "FIRM002"])
+    let run = try job.run(["--firm", "FIRM001", "--extract", "positions"])
+    let folder = job.delivered("FIRM001")
+    let delivered = Set((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [])
+    if run.status == 0 {
+      #expect(
+        delivered == ["FIRM001_positions_20261001.csv.gz", OpsJob.manifestName("FIRM001")],
+        "--extract positions was ignored: \(delivered.sorted())")
+    } else {
+      #expect(run.status == 2 || run.status == 64, "\(run.stderr)")
+      #expect(run.stderr.contains("--extract"), "the refusal names the flag: \(run.stderr)")
+      #expect(delivered.isEmpty)
+    }
+  }
+
   // MARK: 5. Webhooks
 
   @Test func webhooksAreSignedRetriedAndCarryTheManifest() throws {
