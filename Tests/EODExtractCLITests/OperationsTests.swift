@@ -222,6 +222,27 @@ import Testing
     #expect(FileManager.default.fileExists(atPath: manifest), "\(retry.stdout)")
   }
 
+  /// `all_firms: true`: a firm in the snapshot but not listed goes to `default_destination`
+  /// (its own `{firm}` folder), never nowhere and never to a listed firm's destination.
+  @Test func allFirmsDeliversUnlistedFirmsToTheDefaultDestination() throws {
+    let job = try OpsJob.make("all-firms")
+    defer { job.remove() }
+    let unlisted = job.dir + "/unlisted"
+    try FileManager.default.createDirectory(atPath: unlisted, withIntermediateDirectories: true)
+    try job.writeConfig(
+      firms: ["FIRM001"], extra: "all_firms: true\ndefault_destination:\n  local_dir: \(unlisted)/{firm}\n")
+    let checked = try Binary.run(["check-config", job.config])
+    #expect(checked.status == 0, "\(checked.stdout)")
+    let run = try job.run()
+    #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+    try job.expectCompleteSet("FIRM001")
+    let found = FileManager.default.enumerator(atPath: unlisted + "/FIRM002")?.allObjects as? [String] ?? []
+    #expect(
+      found.contains { $0.hasSuffix(OpsJob.manifestName("FIRM002")) },
+      "FIRM002's set is not under \(unlisted)/FIRM002: \(found)")
+    #expect(!FileManager.default.fileExists(atPath: job.destination("FIRM001") + "/FIRM002"))
+  }
+
   // MARK: 4. Idempotency keys
 
   @Test func theSameKeyReturnsTheFirstResultAndDeliversNothing() throws {
