@@ -40,7 +40,9 @@ public struct LocalDirectoryDestination: Destination {
           )
           continue
         }
-        if !resend {
+        // The manifest describes the data files just found identical or placed, so a
+        // different manifest (another run's run_id and generated_at) is replaced.
+        if !resend && item.fileName != set.manifest.fileName {
           throw fail(
             .conflictingFile, item.fileName,
             "\(target) already holds different bytes; pass --resend to replace it")

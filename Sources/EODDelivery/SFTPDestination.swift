@@ -214,7 +214,8 @@ public struct SFTPDestination: Destination {
             directoryReady = true
           }
           let outcome = try place(
-            item, in: directory, temporary: temporary, attempt: attempts, resend: resend, on: connection,
+            item, in: directory, temporary: temporary, attempt: attempts,
+            resend: resend || item.fileName == set.manifest.fileName, on: connection,
             logger: logger)
           let remotePath = Self.join(directory, item.fileName)
           delivered.append(

@@ -98,6 +98,9 @@ struct Run: AsyncParsableCommand {
       throw ValidationError(
         "--identity, --known-hosts, --create-dirs and --trust-on-first-use go with --destination")
     }
+    if config != nil && !output.extracts.isEmpty {
+      throw ValidationError("with --config, each firm's extracts come from the file: drop --extract")
+    }
     if destination != nil && config != nil {
       throw ValidationError("with --config, destinations come from the file")
     }
@@ -119,7 +122,11 @@ struct Run: AsyncParsableCommand {
         }
         let fingerprint = IdempotencyKey.requestFingerprint(
           firmIDs: firms, businessDate: plan.snapshot,
-          options: ["resend": "\(resend)", "format": output.format.rawValue])
+          options: [
+            "resend": "\(resend)", "format": output.format.rawValue, "compression": output.compression,
+            "extracts": output.extracts.map(\.rawValue).sorted().joined(separator: ","),
+            "allow_gap": "\(allowGap)",
+          ])
         let stored = try store.idempotencyRecord(key.rawValue)
         switch IdempotencyKey.decide(
           stored: stored.map {
@@ -142,12 +149,12 @@ struct Run: AsyncParsableCommand {
         }
       }
       let started = Date()
-      let report = try ExtractJob.run(
-        JobOptions(
-          snapshotPath: plan.snapshot, outputDirectory: plan.outputDirectory, firmIDs: plan.firms,
-          templates: plan.templates, defaultSettings: plan.defaultSettings, firmSettings: plan.firmSettings,
-          allowGap: allowGap, workerCount: max(1, output.workers), clock: { Clock.now() }),
-        store: store, logger: logger)
+      var jobOptions = JobOptions(
+        snapshotPath: plan.snapshot, outputDirectory: plan.outputDirectory, firmIDs: plan.firms,
+        templates: plan.templates, defaultSettings: plan.defaultSettings, firmSettings: plan.firmSettings,
+        allowGap: allowGap, workerCount: max(1, output.workers), clock: { Clock.now() })
+      if let concurrency = plan.configuration?.concurrency { jobOptions.firmConcurrency = concurrency }
+      let report = try ExtractJob.run(jobOptions, store: store, logger: logger)
       printSummary(report)
       var failed = Set(report.failedFirms.map(\.firmID))
       var deliveries: [DeliveryOutcome] = []

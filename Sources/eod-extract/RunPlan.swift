@@ -43,7 +43,20 @@ struct RunPlan {
     if let oneOffDestination {
       return Dictionary(uniqueKeysWithValues: report.firms.map { ($0.firmID, oneOffDestination) })
     }
-    return configuredDestinations
+    var destinations = configuredDestinations
+    // all_firms: a firm found in the snapshot but not listed goes to default_destination.
+    if let configuration, configuration.allFirms {
+      let date = report.businessDate.description
+      for firm in report.firms where destinations[firm.firmID] == nil {
+        guard let unlisted = configuration.firm(firm.firmID) else { continue }
+        var mirror = true
+        if case .local(let directory) = unlisted.destination { mirror = !directory.contains("{date}") }
+        destinations[firm.firmID] = try? RunPlan.destination(
+          unlisted.destination.resolved(firmID: firm.firmID, businessDate: date), configuration: configuration,
+          mirror: mirror)
+      }
+    }
+    return destinations
   }
 
   /// From a configuration file: only the firms it lists (or all, with `all_firms`).

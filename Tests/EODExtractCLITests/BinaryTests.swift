@@ -133,7 +133,7 @@ struct Binary {
     holder.arguments = ["-x", dir + "/state.sqlite.lock", "sleep", "30"]
     try holder.run()
     defer {
-      holder.terminate()
+      kill(holder.processIdentifier, SIGKILL)
       holder.waitUntilExit()
     }
     var attempts = 0
