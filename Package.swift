@@ -68,14 +68,16 @@ let package = Package(
     .executableTarget(
       name: "eod-extract",
       dependencies: [
-        "EODPipeline", "EODSnapshotGen", "EODOps", "EODDelivery", "EODSFTP", "EODState", "EODCore", "EODRender",
+        "EODPipeline", "EODSnapshotGen", "EODOps", "EODDelivery", "EODSFTP", "EODState", "EODCore",
+        "EODRender",
         "EODCompression",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]),
 
     .testTarget(name: "EODCoreTests", dependencies: ["EODCore"], resources: [.copy("Fixtures")]),
-    .testTarget(name: "EODSnapshotTests", dependencies: ["EODSnapshot", "EODSnapshotGen", "EODSQLite", "EODCore"]),
+    .testTarget(
+      name: "EODSnapshotTests", dependencies: ["EODSnapshot", "EODSnapshotGen", "EODSQLite", "EODCore"]),
     .testTarget(name: "EODRenderTests", dependencies: ["EODRender"]),
     .testTarget(name: "EODCompressionTests", dependencies: ["EODCompression"]),
     .testTarget(

@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build --build-tests
-swift format lint --recursive Sources Tests Package.swift
-swift test --skip-build --parallel --num-workers 2
+swift format lint --strict --recursive Sources Tests Package.swift
+swift test --skip-build

@@ -123,7 +123,8 @@ public struct ExactDecimal: Sendable, Hashable, CustomStringConvertible {
     if newScale == scale { return self }
     if newScale > scale {
       guard newScale <= ExactDecimal.maxScale else { return nil }
-      let (value, overflow) = significand.multipliedReportingOverflow(by: ExactDecimal.pow10(newScale - scale))
+      let (value, overflow) = significand.multipliedReportingOverflow(
+        by: ExactDecimal.pow10(newScale - scale))
       return overflow ? nil : ExactDecimal(significand: value, scale: newScale)
     }
     let divisor = ExactDecimal.pow10(scale - newScale)

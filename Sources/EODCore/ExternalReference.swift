@@ -11,7 +11,8 @@ public enum ExternalReference {
       case .empty: return "external reference is an empty string"
       case .tooLong(let length): return "external reference is \(length) characters long (at most 256)"
       case .invalidCharacter(let offset):
-        return "external reference has a character other than A-Z, a-z, 0-9, space, '-' or '_' at position \(offset + 1)"
+        return
+          "external reference has a character other than A-Z, a-z, 0-9, space, '-' or '_' at position \(offset + 1)"
       }
     }
   }

@@ -98,7 +98,9 @@ public enum DailyReturn: Sendable, Equatable {
 
 public enum Performance {
   /// `r = (V1 - V0 - F) / (V0 + F_in)`; 0 when both are 0, undefined when only the divisor is.
-  public static func dailyReturn(previousValue v0: Money, value v1: Money, flows: ExternalFlows) -> DailyReturn {
+  public static func dailyReturn(previousValue v0: Money, value v1: Money, flows: ExternalFlows)
+    -> DailyReturn
+  {
     guard let numerator = v1.subtracting(v0)?.subtracting(flows.net),
       let denominator = v0.adding(flows.inflow)
     else { return .undefined }

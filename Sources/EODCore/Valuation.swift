@@ -31,7 +31,8 @@ public enum Valuation {
   ) -> ConvertedAmount {
     let (source, pence) = Currencies.normalise(currency)
     guard let conversion = fx.conversion(from: source, to: accountCurrency) else {
-      return ConvertedAmount(conversion: nil, value: nil, problem: .missingFX(from: source, to: accountCurrency))
+      return ConvertedAmount(
+        conversion: nil, value: nil, problem: .missingFX(from: source, to: accountCurrency))
     }
     var exact = amount
     if let pence {

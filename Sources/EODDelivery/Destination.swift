@@ -30,7 +30,9 @@ public struct DeliverySet: Sendable {
   /// Delivered only after every data file is in place at the destination.
   public var manifest: DeliveryItem
 
-  public init(firmID: String, businessDate: String, runID: String, files: [DeliveryItem], manifest: DeliveryItem) {
+  public init(
+    firmID: String, businessDate: String, runID: String, files: [DeliveryItem], manifest: DeliveryItem
+  ) {
     self.firmID = firmID
     self.businessDate = businessDate
     self.runID = runID
@@ -95,7 +97,9 @@ public struct DeliveryError: Error, CustomStringConvertible, Sendable {
   public var completed: [DeliveredFile]
   public var detail: String
 
-  public init(code: Code, destination: String, fileName: String?, completed: [DeliveredFile] = [], detail: String) {
+  public init(
+    code: Code, destination: String, fileName: String?, completed: [DeliveredFile] = [], detail: String
+  ) {
     self.code = code
     self.destination = destination
     self.fileName = fileName
@@ -118,5 +122,6 @@ public protocol Destination: Sendable {
 
   /// Delivers the set. With `resend`, a final name holding different bytes is replaced;
   /// without it, that is a `.conflictingFile` error. A final name holding the same bytes is skipped.
-  func deliver(_ set: DeliverySet, resend: Bool, logger: Logger) async throws(DeliveryError) -> [DeliveredFile]
+  func deliver(_ set: DeliverySet, resend: Bool, logger: Logger) async throws(DeliveryError)
+    -> [DeliveredFile]
 }

@@ -201,7 +201,9 @@ public enum ExtractJob {
     var gaps: [String: CivilDate] = [:]
     for firm in firms {
       let latest: CivilDate?
-      do { latest = try store.latestRunDate(firmID: firm.id) } catch { throw refusal() ?? PipelineError(state: error) }
+      do { latest = try store.latestRunDate(firmID: firm.id) } catch {
+        throw refusal() ?? PipelineError(state: error)
+      }
       guard let latest, latest < date else { continue }
       let previous = options.previousBusinessDate ?? previousWeekday(date)
       if latest < previous {
@@ -244,7 +246,9 @@ public enum ExtractJob {
           do {
             if connections == nil {
               do {
-                connections = (try SnapshotReader(path: options.snapshotPath), try StateStore(path: statePath))
+                connections = (
+                  try SnapshotReader(path: options.snapshotPath), try StateStore(path: statePath)
+                )
               } catch let error as SnapshotError {
                 throw PipelineError(snapshot: error)
               } catch let error as StateStoreError {
@@ -255,7 +259,8 @@ public enum ExtractJob {
               throw PipelineError(code: .internalError, firmID: firm.id, detail: "no connections")
             }
             try runFirm(
-              firm, reader: firmReader, reference: reference, templates: firmTemplates[firm.id] ?? [], options: options,
+              firm, reader: firmReader, reference: reference, templates: firmTemplates[firm.id] ?? [],
+              options: options,
               store: firmStore, gate: gate, outcome: &outcome, logger: firmLogger)
           } catch let error as PipelineError {
             outcome.error = error
@@ -316,7 +321,8 @@ public enum ExtractJob {
     do {
       for (kind, template) in templates {
         let name = fileName(
-          firmID: firm.id, kind: kind.rawValue, date: date, format: settings.format, encoding: settings.encoding)
+          firmID: firm.id, kind: kind.rawValue, date: date, format: settings.format,
+          encoding: settings.encoding)
         writers[kind] = try ExtractFileWriter(
           kind: kind, encoder: RowEncoder(template: template, format: settings.format), directory: directory,
           fileName: name, runID: options.runID, configuration: configuration)
@@ -362,12 +368,14 @@ public enum ExtractJob {
       if let from = outcome.gapCarriedFrom {
         issues.append(
           DataQualityIssue(
-            severity: .warning, code: .historyGap, resourceType: .account, resourceID: "*", field: "return_1d",
+            severity: .warning, code: .historyGap, resourceType: .account, resourceID: "*",
+            field: "return_1d",
             message: "performance carried across a gap in the history from \(from) to \(date) (--allow-gap)"))
       }
       for issue in DataQualityIssue.sortedForExtract(issues) {
         try dataQuality?.append([
-          date.description, firm.id, issue.severity.rawValue, issue.code.rawValue, issue.resourceType.rawValue,
+          date.description, firm.id, issue.severity.rawValue, issue.code.rawValue,
+          issue.resourceType.rawValue,
           issue.resourceID, issue.field, issue.message,
         ])
       }
@@ -438,7 +446,8 @@ public enum ExtractJob {
 
   /// Finishes the data files, puts them in place, and writes the manifest last.
   static func complete(
-    firm: Firm, date: CivilDate, writers: [ExtractFileWriter], files: [ExtractFileSummary], options: JobOptions,
+    firm: Firm, date: CivilDate, writers: [ExtractFileWriter], files: [ExtractFileSummary],
+    options: JobOptions,
     reader: SnapshotReader, outcome: inout FirmOutcome
   ) throws {
     let manifestName = "\(firm.id)_manifest_\(date.compact).json"

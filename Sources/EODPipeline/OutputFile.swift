@@ -133,9 +133,13 @@ enum FileSystem {
     guard let entries = try? manager.subpathsOfDirectory(atPath: root) else { return }
     for relative in entries.sorted(by: { $0.count > $1.count }) {
       let path = root + "/" + relative
-      if (try? manager.contentsOfDirectory(atPath: path))?.isEmpty == true { try? manager.removeItem(atPath: path) }
+      if (try? manager.contentsOfDirectory(atPath: path))?.isEmpty == true {
+        try? manager.removeItem(atPath: path)
+      }
     }
-    if (try? manager.contentsOfDirectory(atPath: root))?.isEmpty == true { try? manager.removeItem(atPath: root) }
+    if (try? manager.contentsOfDirectory(atPath: root))?.isEmpty == true {
+      try? manager.removeItem(atPath: root)
+    }
   }
 
   static func sha256(_ bytes: [UInt8]) -> String {

@@ -66,10 +66,13 @@ public struct Template: Sendable, Equatable {
       let (keyword, rest) = line.splitOnce(" ")
       switch keyword {
       case "extract":
-        guard extract == nil else { throw TemplateError(file: file, line: lineNumber, detail: "extract given twice") }
+        guard extract == nil else {
+          throw TemplateError(file: file, line: lineNumber, detail: "extract given twice")
+        }
         guard let kind = ExtractKind(rawValue: rest) else {
           let known = ExtractKind.allCases.map(\.rawValue).joined(separator: ", ")
-          throw TemplateError(file: file, line: lineNumber, detail: "unknown extract '\(rest)' (known: \(known))")
+          throw TemplateError(
+            file: file, line: lineNumber, detail: "unknown extract '\(rest)' (known: \(known))")
         }
         extract = kind
       case "version":

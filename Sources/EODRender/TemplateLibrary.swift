@@ -11,7 +11,8 @@ public struct TemplateLibrary: Sendable {
     self.directory = directory
     let names: [String]
     do {
-      names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".tmpl") }.sorted()
+      names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".tmpl") }
+        .sorted()
     } catch {
       throw TemplateError(file: directory, line: nil, detail: "cannot list the templates directory: \(error)")
     }

@@ -101,7 +101,9 @@ extension SQLiteC {
       db, name, 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, context,
       { context, count, values in
         guard let context, count == 1, let values, let value = values[0],
-          let box = sqlite3_user_data(context).map({ Unmanaged<ScalarFunctionBox>.fromOpaque($0).takeUnretainedValue() })
+          let box = sqlite3_user_data(context).map({
+            Unmanaged<ScalarFunctionBox>.fromOpaque($0).takeUnretainedValue()
+          })
         else { return }
         if sqlite3_value_type(value) == SQLITE_NULL {
           sqlite3_result_int64(context, box.body(nil))

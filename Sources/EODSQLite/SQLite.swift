@@ -172,7 +172,8 @@ public final class SQLiteStatement {
   }
 
   /// Calls `body` with the column's UTF-8 bytes (nil when NULL) without copying them.
-  public func withTextBytes<T>(_ index: Int, _ body: (UnsafeBufferPointer<UInt8>?) throws -> T) rethrows -> T {
+  public func withTextBytes<T>(_ index: Int, _ body: (UnsafeBufferPointer<UInt8>?) throws -> T) rethrows -> T
+  {
     if isNull(index) { return try body(nil) }
     return try body(SQLiteC.columnTextBytes(handle, Int32(index)))
   }

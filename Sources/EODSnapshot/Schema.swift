@@ -36,7 +36,8 @@ public enum SnapshotSchema {
     Table(
       name: "instruments", key: ["instrument_id"],
       columns: [
-        c("instrument_id"), c("isin", nullable: true), c("sedol", nullable: true), c("name"), c("asset_class"),
+        c("instrument_id"), c("isin", nullable: true), c("sedol", nullable: true), c("name"),
+        c("asset_class"),
         c("currency"), c("quote_factor", .decimal),
       ]),
     Table(

@@ -104,12 +104,17 @@ public final class SnapshotReader {
         case .text: break
         case .decimal:
           checks.append(
-            ("(typeof(\(name)) NOT IN ('text', 'null') OR eod_bad_decimal(\(name)))", name, .malformedDecimal,
-              "is not a plain decimal (optional '-', digits, optional '.' and digits)"))
+            (
+              "(typeof(\(name)) NOT IN ('text', 'null') OR eod_bad_decimal(\(name)))", name,
+              .malformedDecimal,
+              "is not a plain decimal (optional '-', digits, optional '.' and digits)"
+            ))
         case .date:
           checks.append(
-            ("(typeof(\(name)) NOT IN ('text', 'null') OR eod_bad_date(\(name)))", name, .malformedDate,
-              "is not a YYYY-MM-DD date"))
+            (
+              "(typeof(\(name)) NOT IN ('text', 'null') OR eod_bad_date(\(name)))", name, .malformedDate,
+              "is not a YYYY-MM-DD date"
+            ))
         }
       }
       guard !checks.isEmpty else { continue }
@@ -146,7 +151,9 @@ public final class SnapshotReader {
       let statement = try db.prepare("SELECT firm_id, name, base_currency FROM firms ORDER BY firm_id")
       while try statement.step() {
         firms.append(
-          Firm(id: statement.text(0) ?? "", name: statement.text(1) ?? "", baseCurrency: statement.text(2) ?? ""))
+          Firm(
+            id: statement.text(0) ?? "", name: statement.text(1) ?? "", baseCurrency: statement.text(2) ?? "")
+        )
       }
     } catch {
       throw fail(error, table: "firms")
@@ -166,7 +173,8 @@ public final class SnapshotReader {
         let factor = try decimal(statement, 6, table: "instruments", key: id, column: "quote_factor")
         instruments[id] = Instrument(
           id: id, isin: statement.text(1), sedol: statement.text(2), name: statement.text(3) ?? "",
-          assetClass: statement.text(4) ?? "", currency: statement.text(5) ?? "", quoteFactor: factor, price: nil)
+          assetClass: statement.text(4) ?? "", currency: statement.text(5) ?? "", quoteFactor: factor,
+          price: nil)
       }
     } catch let error as SnapshotError {
       throw error
@@ -187,12 +195,14 @@ public final class SnapshotReader {
         let dateText = statement.text(1) ?? ""
         guard let priceDate = CivilDate(dateText) else {
           throw SnapshotError(
-            code: .malformedDate, path: path, table: "prices", rowKey: "\(id)/\(dateText)", column: "price_date",
+            code: .malformedDate, path: path, table: "prices", rowKey: "\(id)/\(dateText)",
+            column: "price_date",
             detail: "'\(dateText)' is not a YYYY-MM-DD date")
         }
         let price = try decimal(statement, 2, table: "prices", key: "\(id)/\(dateText)", column: "price")
         instruments[id]?.price = SelectedPrice(
-          price: price, date: priceDate, status: PriceSelection.status(priceDate: priceDate, businessDate: date))
+          price: price, date: priceDate,
+          status: PriceSelection.status(priceDate: priceDate, businessDate: date))
       }
     } catch let error as SnapshotError {
       throw error
@@ -327,8 +337,10 @@ public final class AccountCursor {
         id: id, firmID: "", clientID: accounts.text(1) ?? "", wrapper: accounts.text(2) ?? "",
         currency: accounts.text(3) ?? "",
         openedOn: try r.date(accounts, 4, table: "accounts", key: id, column: "opened_on"),
-        closedOn: accounts.isNull(5) ? nil : try r.date(accounts, 5, table: "accounts", key: id, column: "closed_on"),
-        externalRef: accounts.text(6), clientExternalRef: accounts.text(7), clientKnown: accounts.int64(8) != 0)
+        closedOn: accounts.isNull(5)
+          ? nil : try r.date(accounts, 5, table: "accounts", key: id, column: "closed_on"),
+        externalRef: accounts.text(6), clientExternalRef: accounts.text(7),
+        clientKnown: accounts.int64(8) != 0)
       var bundle = AccountBundle(account: account, positions: [], cash: [], transactions: [])
       while positionsPending, let owner = positions.text(0), owner <= id {
         if owner == id {
@@ -349,7 +361,8 @@ public final class AccountCursor {
           bundle.cash.append(
             CashBalance(
               currency: currency,
-              balance: try r.decimal(cash, 2, table: "cash_balances", key: "\(id)/\(currency)", column: "balance")))
+              balance: try r.decimal(
+                cash, 2, table: "cash_balances", key: "\(id)/\(currency)", column: "balance")))
         }
         cashPending = try cash.step()
       }
@@ -360,9 +373,11 @@ public final class AccountCursor {
             Transaction(
               id: txID, type: transactions.text(2) ?? "", status: transactions.text(3) ?? "",
               tradeDate: try r.date(transactions, 4, table: "transactions", key: txID, column: "trade_date"),
-              settleDate: try r.date(transactions, 5, table: "transactions", key: txID, column: "settle_date"),
+              settleDate: try r.date(
+                transactions, 5, table: "transactions", key: txID, column: "settle_date"),
               instrumentID: transactions.text(6),
-              quantity: try r.optionalDecimal(transactions, 7, table: "transactions", key: txID, column: "quantity"),
+              quantity: try r.optionalDecimal(
+                transactions, 7, table: "transactions", key: txID, column: "quantity"),
               amount: try r.decimal(transactions, 8, table: "transactions", key: txID, column: "amount"),
               currency: transactions.text(9) ?? "", externalRef: transactions.text(10)))
         }

@@ -42,7 +42,9 @@ struct OutputOptions: ParsableArguments {
 
   @Option(
     name: .customLong("extract"),
-    help: "Make only this extract (repeatable): positions, cash, transactions, valuations, data_quality. Default: all.")
+    help:
+      "Make only this extract (repeatable): positions, cash, transactions, valuations, data_quality. Default: all."
+  )
   var extracts: [ExtractKind] = []
 
   /// The extracts chosen on the command line, nil for all.
@@ -215,7 +217,8 @@ struct Demo: AsyncParsableCommand {
       for path in paths {
         let options = JobOptions(
           snapshotPath: path, outputDirectory: out + "/extracts", templates: library,
-          defaultSettings: FirmSettings(format: output.format, encoding: try output.encoding(), extracts: output.extractSet),
+          defaultSettings: FirmSettings(
+            format: output.format, encoding: try output.encoding(), extracts: output.extractSet),
           workerCount: max(1, output.workers))
         let report = try ExtractJob.run(options, store: store, logger: logger)
         printSummary(report)
@@ -280,7 +283,8 @@ struct Backfill: AsyncParsableCommand {
         guard selected.contains(where: { $0.path == entry.path }) else { continue }
         let options = JobOptions(
           snapshotPath: entry.path, outputDirectory: scratch, templates: library,
-          defaultSettings: FirmSettings(format: output.format, encoding: try output.encoding(), extracts: output.extractSet),
+          defaultSettings: FirmSettings(
+            format: output.format, encoding: try output.encoding(), extracts: output.extractSet),
           allowGap: allowGap,
           previousBusinessDate: previous, workerCount: max(1, output.workers))
         let report = try ExtractJob.run(options, store: store, logger: logger)

@@ -209,7 +209,8 @@ struct Run: AsyncParsableCommand {
     var plan = RunPlan(
       snapshot: snapshot ?? "", statePath: state ?? "", outputDirectory: out ?? "", firms: firms,
       templates: library,
-      defaultSettings: FirmSettings(format: output.format, encoding: try output.encoding(), extracts: output.extractSet))
+      defaultSettings: FirmSettings(
+        format: output.format, encoding: try output.encoding(), extracts: output.extractSet))
     if let destination, let identity, let knownHosts {
       var passphrase: String?
       if let passphraseEnv {

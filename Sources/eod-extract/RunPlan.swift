@@ -52,7 +52,8 @@ struct RunPlan {
         var mirror = true
         if case .local(let directory) = unlisted.destination { mirror = !directory.contains("{date}") }
         destinations[firm.firmID] = try? RunPlan.destination(
-          unlisted.destination.resolved(firmID: firm.firmID, businessDate: date), configuration: configuration,
+          unlisted.destination.resolved(firmID: firm.firmID, businessDate: date),
+          configuration: configuration,
           mirror: mirror)
       }
     }
@@ -144,14 +145,14 @@ struct RunPlan {
         maxAttempts: configuration.retry.deliveryAttempts, baseDelay: configuration.retry.baseDelay,
         maxDelay: configuration.retry.maxDelay, maxTotalTime: configuration.timeouts.overall)
       var settings = SFTPDestination.Configuration(
-          endpoint: SFTPEndpoint(host: sftp.host, port: sftp.port, user: sftp.user),
-          remoteBase: sftp.remoteDirectory,
-          identity: SFTPIdentity(privateKeyPath: sftp.identityFile, passphrase: passphrase),
-          hostKeys: SFTPHostKeyPolicy(knownHostsPath: sftp.knownHosts),
-          allowCreateDirectories: sftp.allowCreateDirectories,
-          timeouts: SFTPTimeouts(
-            connect: configuration.timeouts.connect, operation: configuration.timeouts.operation),
-          overallTimeout: configuration.timeouts.overall, retry: retry)
+        endpoint: SFTPEndpoint(host: sftp.host, port: sftp.port, user: sftp.user),
+        remoteBase: sftp.remoteDirectory,
+        identity: SFTPIdentity(privateKeyPath: sftp.identityFile, passphrase: passphrase),
+        hostKeys: SFTPHostKeyPolicy(knownHostsPath: sftp.knownHosts),
+        allowCreateDirectories: sftp.allowCreateDirectories,
+        timeouts: SFTPTimeouts(
+          connect: configuration.timeouts.connect, operation: configuration.timeouts.operation),
+        overallTimeout: configuration.timeouts.overall, retry: retry)
       settings.mirrorLocalLayout = mirror
       return SFTPDestination(configuration: settings)
     }

@@ -18,7 +18,9 @@ func day(_ text: String) -> CivilDate {
     #expect(value.description == (text == "-0" ? "0" : text))
   }
 
-  @Test(arguments: ["", "-", "+1", "1e5", "1.", ".5", "-.5", "1,000", " 1", "1 ", "1.2.3", "--1", "1-", "0x10", "١"])
+  @Test(arguments: [
+    "", "-", "+1", "1e5", "1.", ".5", "-.5", "1,000", " 1", "1 ", "1.2.3", "--1", "1-", "0x10", "١",
+  ])
   func refusesAnythingElse(_ text: String) {
     #expect(ExactDecimal(text) == nil)
   }
@@ -57,14 +59,16 @@ func day(_ text: String) -> CivilDate {
     var fx = FXTable(businessDate: day(date))
     fx.offer(date: day("2026-10-02"), base: "GBP", quote: "USD", rate: d("1.2650"))
     fx.offer(date: day("2026-10-05"), base: "GBP", quote: "USD", rate: d("1.2700"))
-    fx.offer(date: day("2026-10-06"), base: "GBP", quote: "USD", rate: d("9.9999"))  // after the date: ignored
+    // After the business date: ignored.
+    fx.offer(date: day("2026-10-06"), base: "GBP", quote: "USD", rate: d("9.9999"))
     fx.offer(date: day("2026-10-05"), base: "EUR", quote: "USD", rate: d("1.0790"))
     return fx
   }
 
   @Test func gbxIsPenceConvertedToPoundsBeforeFX() throws {
     let value = Valuation.marketValue(
-      quantity: d("14032"), price: d("8490.2221"), quoteFactor: d("1"), priceCurrency: "GBX", accountCurrency: "GBP",
+      quantity: d("14032"), price: d("8490.2221"), quoteFactor: d("1"), priceCurrency: "GBX",
+      accountCurrency: "GBP",
       fx: table())
     #expect(value.value?.description == "1191347.97")
     #expect(value.conversion?.displayRate?.description == "1.0000000000")
@@ -72,14 +76,16 @@ func day(_ text: String) -> CivilDate {
 
   @Test func gbxIntoAnotherCurrencyUsesTheSterlingRate() throws {
     let value = Valuation.marketValue(
-      quantity: d("100"), price: d("250"), quoteFactor: d("1"), priceCurrency: "GBX", accountCurrency: "USD", fx: table())
+      quantity: d("100"), price: d("250"), quoteFactor: d("1"), priceCurrency: "GBX", accountCurrency: "USD",
+      fx: table())
     #expect(value.value?.description == "317.50")  // 100 × 250p = £250 × 1.27
     #expect(value.conversion?.displayRate?.description == "1.2700000000")
   }
 
   @Test func quoteFactorScalesBondPrices() {
     let value = Valuation.marketValue(
-      quantity: d("28600"), price: d("97.6828"), quoteFactor: d("0.01"), priceCurrency: "GBP", accountCurrency: "GBP",
+      quantity: d("28600"), price: d("97.6828"), quoteFactor: d("0.01"), priceCurrency: "GBP",
+      accountCurrency: "GBP",
       fx: table())
     #expect(value.value?.description == "27937.28")
   }
@@ -87,7 +93,8 @@ func day(_ text: String) -> CivilDate {
   @Test func inverseRateDividesExactlyThenRoundsOnce() throws {
     // USD price into a GBP account: only GBP->USD is quoted, so divide by 1.2700.
     let value = Valuation.marketValue(
-      quantity: d("3"), price: d("10.01"), quoteFactor: d("1"), priceCurrency: "USD", accountCurrency: "GBP", fx: table())
+      quantity: d("3"), price: d("10.01"), quoteFactor: d("1"), priceCurrency: "USD", accountCurrency: "GBP",
+      fx: table())
     #expect(value.value?.description == "23.65")  // 30.03 / 1.27 = 23.6456… -> 23.65
     #expect(value.conversion?.displayRate?.description == "0.7874015748")
   }
@@ -99,7 +106,8 @@ func day(_ text: String) -> CivilDate {
 
   @Test func missingFXLeavesTheRowUnvalued() {
     let value = Valuation.marketValue(
-      quantity: d("100"), price: d("87.30"), quoteFactor: d("1"), priceCurrency: "CHF", accountCurrency: "GBP",
+      quantity: d("100"), price: d("87.30"), quoteFactor: d("1"), priceCurrency: "CHF",
+      accountCurrency: "GBP",
       fx: table())
     #expect(value.value == nil)
     #expect(value.problem == .missingFX(from: "CHF", to: "GBP"))
@@ -107,7 +115,8 @@ func day(_ text: String) -> CivilDate {
 
   @Test func missingPriceLeavesTheRowUnvalued() {
     let value = Valuation.marketValue(
-      quantity: d("100"), price: nil, quoteFactor: d("1"), priceCurrency: "GBP", accountCurrency: "GBP", fx: table())
+      quantity: d("100"), price: nil, quoteFactor: d("1"), priceCurrency: "GBP", accountCurrency: "GBP",
+      fx: table())
     #expect(value.value == nil)
     #expect(value.problem == .missingPrice)
   }
@@ -123,7 +132,8 @@ func day(_ text: String) -> CivilDate {
   }
 
   @Test func weightIsSixPlacesAndEmptyWhenTheTotalIsZero() {
-    #expect(Valuation.weight(marketValue: d("50483.06"), totalValue: d("2901570.43"))?.description == "0.017399")
+    #expect(
+      Valuation.weight(marketValue: d("50483.06"), totalValue: d("2901570.43"))?.description == "0.017399")
     #expect(Valuation.weight(marketValue: d("1.00"), totalValue: d("0.00")) == nil)
     #expect(Valuation.weight(marketValue: nil, totalValue: d("10.00")) == nil)
   }
@@ -137,7 +147,8 @@ func day(_ text: String) -> CivilDate {
   }
 
   @Test(arguments: [
-    "", "REF,WITH,COMMAS", "quote\"inside", "=HYPERLINK(\"x\")", String(repeating: "x", count: 257), "café-ref",
+    "", "REF,WITH,COMMAS", "quote\"inside", "=HYPERLINK(\"x\")", String(repeating: "x", count: 257),
+    "café-ref",
     "tab\there", "line\nbreak", "semi;colon",
   ])
   func invalidReferencesAreWithheld(_ reference: String) {

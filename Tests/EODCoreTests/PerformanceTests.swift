@@ -9,9 +9,12 @@ func flows(_ net: String, _ inflow: String = "0.00") -> ExternalFlows {
 @Suite struct DailyReturnTests {
   @Test func inflowsAtTheStartOutflowsAtTheEnd() {
     // V0 100, deposit 50, V1 160: (160 - 100 - 50) / (100 + 50)
-    #expect(Performance.dailyReturn(previousValue: d("100"), value: d("160"), flows: flows("50", "50")) == .value(10.0 / 150.0))
+    #expect(
+      Performance.dailyReturn(previousValue: d("100"), value: d("160"), flows: flows("50", "50"))
+        == .value(10.0 / 150.0))
     // V0 100, withdrawal 50, V1 55: (55 - 100 + 50) / 100
-    #expect(Performance.dailyReturn(previousValue: d("100"), value: d("55"), flows: flows("-50")) == .value(0.05))
+    #expect(
+      Performance.dailyReturn(previousValue: d("100"), value: d("55"), flows: flows("-50")) == .value(0.05))
   }
 
   @Test func zeroOverZeroIsZeroAndOtherwiseUndefined() {
@@ -31,7 +34,8 @@ func flows(_ net: String, _ inflow: String = "0.00") -> ExternalFlows {
 
 @Suite struct PerformanceChainTests {
   @Test func aBaselineHasNoReturnAndStartsTheNextDay() {
-    let base = Performance.advance(previous: nil, date: day("2026-10-01"), value: d("100.00"), flows: .none, opensToday: false)
+    let base = Performance.advance(
+      previous: nil, date: day("2026-10-01"), value: d("100.00"), flows: .none, opensToday: false)
     #expect(base.kind == .baseline)
     #expect(base.startDate == day("2026-10-02"))
     let figures = Performance.figures(for: base, windowStart: nil, cashFlows: [], baselineValue: d("100.00"))
@@ -40,7 +44,8 @@ func flows(_ net: String, _ inflow: String = "0.00") -> ExternalFlows {
 
   @Test func anOpeningDayStartsFromZero() {
     let open = Performance.advance(
-      previous: nil, date: day("2026-10-06"), value: d("21837.00"), flows: flows("21837.00", "21837.00"), opensToday: true)
+      previous: nil, date: day("2026-10-06"), value: d("21837.00"), flows: flows("21837.00", "21837.00"),
+      opensToday: true)
     #expect(open.kind == .opening)
     #expect(open.dailyReturn == 0)
     #expect(open.startDate == day("2026-10-06"))
@@ -51,10 +56,13 @@ func flows(_ net: String, _ inflow: String = "0.00") -> ExternalFlows {
   }
 
   @Test func periodsLinkWithinCalendarMonthQuarterAndYear() {
-    var record = Performance.advance(previous: nil, date: day("2026-09-29"), value: d("100"), flows: .none, opensToday: false)
-    record = Performance.advance(previous: record, date: day("2026-09-30"), value: d("110"), flows: .none, opensToday: false)
+    var record = Performance.advance(
+      previous: nil, date: day("2026-09-29"), value: d("100"), flows: .none, opensToday: false)
+    record = Performance.advance(
+      previous: record, date: day("2026-09-30"), value: d("110"), flows: .none, opensToday: false)
     #expect(abs(record.growthMonth - 1.1) < 1e-12)
-    record = Performance.advance(previous: record, date: day("2026-10-01"), value: d("121"), flows: .none, opensToday: false)
+    record = Performance.advance(
+      previous: record, date: day("2026-10-01"), value: d("121"), flows: .none, opensToday: false)
     #expect(abs(record.growthMonth - 1.1) < 1e-12)  // new month and quarter
     #expect(abs(record.growthQuarter - 1.1) < 1e-12)
     #expect(abs(record.growthYear - 1.21) < 1e-12)
@@ -65,19 +73,23 @@ func flows(_ net: String, _ inflow: String = "0.00") -> ExternalFlows {
   }
 
   @Test func undefinedReturnsCountAsZeroWhenLinking() {
-    var record = Performance.advance(previous: nil, date: day("2026-10-01"), value: d("0"), flows: .none, opensToday: false)
-    record = Performance.advance(previous: record, date: day("2026-10-02"), value: d("50"), flows: .none, opensToday: false)
+    var record = Performance.advance(
+      previous: nil, date: day("2026-10-01"), value: d("0"), flows: .none, opensToday: false)
+    record = Performance.advance(
+      previous: record, date: day("2026-10-02"), value: d("50"), flows: .none, opensToday: false)
     #expect(record.undefinedReturn)
     #expect(record.dailyReturn == nil)
     #expect(record.growthSinceStart == 1)
-    record = Performance.advance(previous: record, date: day("2026-10-05"), value: d("55"), flows: .none, opensToday: false)
+    record = Performance.advance(
+      previous: record, date: day("2026-10-05"), value: d("55"), flows: .none, opensToday: false)
     #expect(abs(record.growthSinceStart - 1.1) < 1e-12)
   }
 
   /// A steady 10 % a year, one record a day for two years.
   func steadySeries(until end: String) -> (PerformanceRecord, [CivilDate: PerformanceRecord]) {
     var date = day("2024-02-28")
-    var record = Performance.advance(previous: nil, date: date, value: d("1000000.00"), flows: .none, opensToday: false)
+    var record = Performance.advance(
+      previous: nil, date: date, value: d("1000000.00"), flows: .none, opensToday: false)
     var all: [CivilDate: PerformanceRecord] = [date: record]
     let daily = Foundation.pow(1.1, 1.0 / 365.0)
     var value = 1_000_000.0
@@ -86,7 +98,8 @@ func flows(_ net: String, _ inflow: String = "0.00") -> ExternalFlows {
       value *= daily
       let cents = Int128((value * 100).rounded())
       record = Performance.advance(
-        previous: record, date: date, value: ExactDecimal(significand: cents, scale: 2), flows: .none, opensToday: false)
+        previous: record, date: date, value: ExactDecimal(significand: cents, scale: 2), flows: .none,
+        opensToday: false)
       all[date] = record
     }
     return (record, all)
@@ -160,7 +173,8 @@ func flows(_ net: String, _ inflow: String = "0.00") -> ExternalFlows {
     #expect(XIRR.solve([.init(day: 0, amount: -100), .init(day: 100, amount: -50)]) == nil)
     #expect(XIRR.solve([.init(day: 0, amount: 100), .init(day: 100, amount: 50)]) == nil)
     #expect(XIRR.solve([.init(day: 5, amount: -100), .init(day: 5, amount: 150)]) == nil)
-    #expect(XIRR.solve([.init(day: 0, amount: -100), .init(day: 365, amount: 0)]) == nil)  // -100 % is not returned
+    // The only "root" would be -100 %: not returned.
+    #expect(XIRR.solve([.init(day: 0, amount: -100), .init(day: 365, amount: 0)]) == nil)
   }
 
   @Test func solvesTheTextbookCase() throws {

@@ -62,11 +62,14 @@ struct Binary {
   @Test func generateRunAndHistoryEndToEnd() throws {
     let dir = try Binary.scratch("e2e")
     defer { try? FileManager.default.removeItem(atPath: dir) }
-    let generated = try Binary.run(["generate", dir + "/snap", "--days", "2", "--accounts", "30", "--firms", "2", "--edge"])
+    let generated = try Binary.run([
+      "generate", dir + "/snap", "--days", "2", "--accounts", "30", "--firms", "2", "--edge",
+    ])
     #expect(generated.status == 0, "\(generated.stderr)")
     for day in ["2026-10-01", "2026-10-02"] {
       let run = try Binary.run([
-        "run", "--snapshot", "\(dir)/snap/ledger-\(day).sqlite", "--state", dir + "/state/state.sqlite", "--out",
+        "run", "--snapshot", "\(dir)/snap/ledger-\(day).sqlite", "--state", dir + "/state/state.sqlite",
+        "--out",
         dir + "/out",
       ])
       #expect(run.status == 0, "\(run.stderr)")
@@ -74,14 +77,18 @@ struct Binary {
     }
     let manifest = dir + "/out/FIRM002/2026-10-02/FIRM002_manifest_20261002.json"
     #expect(FileManager.default.fileExists(atPath: manifest))
-    #expect(FileManager.default.fileExists(atPath: dir + "/out/FIRM002/2026-10-02/FIRM002_positions_20261002.csv.gz"))
+    #expect(
+      FileManager.default.fileExists(
+        atPath: dir + "/out/FIRM002/2026-10-02/FIRM002_positions_20261002.csv.gz"))
     let gunzip = Process()
     gunzip.executableURL = URL(fileURLWithPath: "/bin/gzip")
     gunzip.arguments = ["-t", dir + "/out/FIRM001/2026-10-02/FIRM001_valuations_20261002.csv.gz"]
     try gunzip.run()
     gunzip.waitUntilExit()
     #expect(gunzip.terminationStatus == 0)
-    let history = try Binary.run(["history", "--state", dir + "/state/state.sqlite", "--account", "AC00000001"])
+    let history = try Binary.run([
+      "history", "--state", dir + "/state/state.sqlite", "--account", "AC00000001",
+    ])
     #expect(history.status == 0, "\(history.stderr)")
     let lines = history.stdout.split(separator: "\n")
     #expect(lines.count == 3)
@@ -97,15 +104,21 @@ struct Binary {
     let snapshot = dir + "/snap/ledger-2026-10-01.sqlite"
     let sqlite = Process()
     sqlite.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-    sqlite.arguments = [snapshot, "UPDATE fx_rates SET rate = '1.2.3' WHERE base_currency = 'GBP' AND quote_currency = 'USD'"]
+    sqlite.arguments = [
+      snapshot, "UPDATE fx_rates SET rate = '1.2.3' WHERE base_currency = 'GBP' AND quote_currency = 'USD'",
+    ]
     try sqlite.run()
     sqlite.waitUntilExit()
-    let run = try Binary.run(["run", "--snapshot", snapshot, "--state", dir + "/state.sqlite", "--out", dir + "/out"])
+    let run = try Binary.run([
+      "run", "--snapshot", snapshot, "--state", dir + "/state.sqlite", "--out", dir + "/out",
+    ])
     #expect(run.status == 2)
     #expect(run.stderr.contains("fx_rates"))
     #expect(run.stderr.contains("rate"))
     #expect(!FileManager.default.fileExists(atPath: dir + "/out"))
-    let missing = try Binary.run(["run", "--snapshot", dir + "/nope.sqlite", "--state", dir + "/state.sqlite", "--out", dir + "/out"])
+    let missing = try Binary.run([
+      "run", "--snapshot", dir + "/nope.sqlite", "--state", dir + "/state.sqlite", "--out", dir + "/out",
+    ])
     #expect(missing.status == 2)
     let usage = try Binary.run(["run", "--snapshot", snapshot])
     #expect(usage.status == 64)
@@ -156,6 +169,8 @@ struct Binary {
     let demo = try Binary.run(["demo", "--out", dir + "/demo", "--days", "3"])
     #expect(demo.status == 0, "\(demo.stderr)")
     #expect(demo.stdout.contains("Extracts:"))
-    #expect(FileManager.default.fileExists(atPath: dir + "/demo/extracts/FIRM001/2026-10-05/FIRM001_manifest_20261005.json"))
+    #expect(
+      FileManager.default.fileExists(
+        atPath: dir + "/demo/extracts/FIRM001/2026-10-05/FIRM001_manifest_20261005.json"))
   }
 }

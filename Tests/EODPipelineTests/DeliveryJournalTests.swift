@@ -13,13 +13,16 @@ struct FailingDestination: Destination {
   let failAfter: Int
   var displayName: String { inner.displayName }
 
-  func deliver(_ set: DeliverySet, resend: Bool, logger: Logger) async throws(DeliveryError) -> [DeliveredFile] {
+  func deliver(_ set: DeliverySet, resend: Bool, logger: Logger) async throws(DeliveryError)
+    -> [DeliveredFile]
+  {
     var partial = set
     partial.files = Array(set.files.prefix(failAfter))
     partial.manifest = set.files[failAfter]
     let placed = try await inner.deliver(partial, resend: resend, logger: logger).dropLast()
     throw DeliveryError(
-      code: .unreachable, destination: displayName, fileName: set.files[failAfter].fileName, completed: Array(placed),
+      code: .unreachable, destination: displayName, fileName: set.files[failAfter].fileName,
+      completed: Array(placed),
       detail: "connection lost (simulated)")
   }
 }
@@ -28,9 +31,11 @@ struct FailingDestination: Destination {
   func prepare(_ name: String) throws -> (scratch: String, report: RunReport, store: StateStore) {
     let scratch = try Fixtures.scratch(name)
     let paths = try SnapshotGenerator.generate(
-      into: scratch + "/snapshots", options: GeneratorOptions(days: 1, firms: 2, accounts: 20, instruments: 50, edge: false))
+      into: scratch + "/snapshots",
+      options: GeneratorOptions(days: 1, firms: 2, accounts: 20, instruments: 50, edge: false))
     let store = try StateStore(path: scratch + "/state.sqlite")
-    let options = JobOptions(snapshotPath: paths[0], outputDirectory: scratch + "/out", templates: try Fixtures.library())
+    let options = JobOptions(
+      snapshotPath: paths[0], outputDirectory: scratch + "/out", templates: try Fixtures.library())
     return (scratch, try ExtractJob.run(options, store: store, logger: Fixtures.logger), store)
   }
 
@@ -39,7 +44,8 @@ struct FailingDestination: Destination {
     defer { try? FileManager.default.removeItem(atPath: scratch) }
     let destination = LocalDirectoryDestination(base: scratch + "/remote")
     let targets: [String: any Destination] = ["FIRM001": destination, "FIRM002": destination]
-    let first = await DeliveryStep.deliver(report, destinations: targets, store: store, resend: false, logger: Fixtures.logger)
+    let first = await DeliveryStep.deliver(
+      report, destinations: targets, store: store, resend: false, logger: Fixtures.logger)
     #expect(first.map(\.status) == [.delivered, .delivered])
     #expect(first[0].sent.count == 6)
     #expect(first[0].sent.last?.fileName.contains("manifest") == true)
@@ -47,10 +53,12 @@ struct FailingDestination: Destination {
       let remote = scratch + "/remote/FIRM001/\(report.businessDate)/\(file.name)"
       #expect(FileManager.default.contents(atPath: remote) == FileManager.default.contents(atPath: file.path))
     }
-    let again = await DeliveryStep.deliver(report, destinations: targets, store: store, resend: false, logger: Fixtures.logger)
+    let again = await DeliveryStep.deliver(
+      report, destinations: targets, store: store, resend: false, logger: Fixtures.logger)
     #expect(again.map(\.status) == [.alreadyDelivered, .alreadyDelivered])
     #expect(again.allSatisfy { $0.sent.isEmpty })
-    let resent = await DeliveryStep.deliver(report, destinations: targets, store: store, resend: true, logger: Fixtures.logger)
+    let resent = await DeliveryStep.deliver(
+      report, destinations: targets, store: store, resend: true, logger: Fixtures.logger)
     #expect(resent.map(\.status) == [.delivered, .delivered])
     #expect(resent[1].sent.count == 6)
     #expect(try store.journal(firmID: "FIRM001").count == 6)
@@ -60,7 +68,8 @@ struct FailingDestination: Destination {
     let (scratch, report, store) = try prepare("nodest")
     defer { try? FileManager.default.removeItem(atPath: scratch) }
     let outcomes = await DeliveryStep.deliver(
-      report, destinations: ["FIRM002": LocalDirectoryDestination(base: scratch + "/two")], store: store, resend: false,
+      report, destinations: ["FIRM002": LocalDirectoryDestination(base: scratch + "/two")], store: store,
+      resend: false,
       logger: Fixtures.logger)
     #expect(outcomes.first { $0.firmID == "FIRM001" }?.status == .failed)
     #expect(outcomes.first { $0.firmID == "FIRM001" }?.error?.code == .configuration)
@@ -73,11 +82,13 @@ struct FailingDestination: Destination {
     defer { try? FileManager.default.removeItem(atPath: scratch) }
     let local = LocalDirectoryDestination(base: scratch + "/remote")
     let broken = await DeliveryStep.deliver(
-      report, destinations: ["FIRM001": FailingDestination(inner: local, failAfter: 2)], store: store, resend: false,
+      report, destinations: ["FIRM001": FailingDestination(inner: local, failAfter: 2)], store: store,
+      resend: false,
       logger: Fixtures.logger)
     #expect(broken.first?.status == .failed)
     #expect(try store.journal(firmID: "FIRM001").count == 2)
-    let manifest = scratch + "/remote/FIRM001/\(report.businessDate)/FIRM001_manifest_\(report.businessDate.compact).json"
+    let manifest =
+      scratch + "/remote/FIRM001/\(report.businessDate)/FIRM001_manifest_\(report.businessDate.compact).json"
     #expect(!FileManager.default.fileExists(atPath: manifest))
     let resumed = await DeliveryStep.deliver(
       report, destinations: ["FIRM001": local], store: store, resend: false, logger: Fixtures.logger)
@@ -92,10 +103,12 @@ struct FailingDestination: Destination {
     let (scratch, report, store) = try prepare("changed")
     defer { try? FileManager.default.removeItem(atPath: scratch) }
     let local = LocalDirectoryDestination(base: scratch + "/remote")
-    _ = await DeliveryStep.deliver(report, destinations: ["FIRM001": local], store: store, resend: false, logger: Fixtures.logger)
+    _ = await DeliveryStep.deliver(
+      report, destinations: ["FIRM001": local], store: store, resend: false, logger: Fixtures.logger)
     var changed = report
     changed.firms[0].files[0].sha256 = String(repeating: "0", count: 64)
-    let refused = await DeliveryStep.deliver(changed, destinations: ["FIRM001": local], store: store, resend: false, logger: Fixtures.logger)
+    let refused = await DeliveryStep.deliver(
+      changed, destinations: ["FIRM001": local], store: store, resend: false, logger: Fixtures.logger)
     #expect(refused.first?.status == .failed)
     #expect(refused.first?.error?.code == .conflictingFile)
   }

@@ -8,10 +8,12 @@ import Testing
     let scratch = try Fixtures.scratch("edge")
     defer { try? FileManager.default.removeItem(atPath: scratch) }
     let reports = try runSeries(
-      snapshots: Fixtures.root + "/edge-6d/snapshots", out: scratch + "/out", state: scratch + "/state.sqlite")
+      snapshots: Fixtures.root + "/edge-6d/snapshots", out: scratch + "/out", state: scratch + "/state.sqlite"
+    )
     #expect(reports.count == 6)
     #expect(reports.allSatisfy { $0.failedFirms.isEmpty })
-    let (files, problems) = try compareExample(expectedRoot: Fixtures.root + "/edge-6d/expected", outputRoot: scratch + "/out")
+    let (files, problems) = try compareExample(
+      expectedRoot: Fixtures.root + "/edge-6d/expected", outputRoot: scratch + "/out")
     #expect(files == 90)
     #expect(problems.isEmpty, "\(problems.prefix(20).joined(separator: "\n"))")
   }
@@ -20,9 +22,11 @@ import Testing
     let scratch = try Fixtures.scratch("long")
     defer { try? FileManager.default.removeItem(atPath: scratch) }
     try untar(Fixtures.root + "/long-265d/snapshots.tar.gz", into: scratch)
-    let reports = try runSeries(snapshots: scratch + "/long", out: scratch + "/out", state: scratch + "/state.sqlite")
+    let reports = try runSeries(
+      snapshots: scratch + "/long", out: scratch + "/out", state: scratch + "/state.sqlite")
     #expect(reports.count == 265)
-    let (files, problems) = try compareExample(expectedRoot: Fixtures.root + "/long-265d/expected", outputRoot: scratch + "/out")
+    let (files, problems) = try compareExample(
+      expectedRoot: Fixtures.root + "/long-265d/expected", outputRoot: scratch + "/out")
     #expect(files == 50)
     #expect(problems.isEmpty, "\(problems.prefix(20).joined(separator: "\n"))")
   }

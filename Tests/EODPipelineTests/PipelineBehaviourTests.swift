@@ -12,7 +12,9 @@ import Testing
     let scratch = try Fixtures.scratch(name)
     let paths = try SnapshotGenerator.generate(
       into: scratch + "/snapshots",
-      options: GeneratorOptions(days: days, firms: 2, accounts: 60, instruments: 80, positions: 4, activity: 0.4, seed: 11, edge: true))
+      options: GeneratorOptions(
+        days: days, firms: 2, accounts: 60, instruments: 80, positions: 4, activity: 0.4, seed: 11, edge: true
+      ))
     return (scratch, paths)
   }
 
@@ -22,7 +24,8 @@ import Testing
   ) throws -> RunReport {
     let options = JobOptions(
       snapshotPath: path, outputDirectory: out, firmIDs: firms, templates: try library ?? Fixtures.library(),
-      defaultSettings: FirmSettings(format: format, templateVersions: versions), allowGap: allowGap, workerCount: 2)
+      defaultSettings: FirmSettings(format: format, templateVersions: versions), allowGap: allowGap,
+      workerCount: 2)
     return try ExtractJob.run(options, store: store, logger: Fixtures.logger)
   }
 
@@ -55,7 +58,9 @@ import Testing
     #expect(try a.footprint().historyRows == rowsBefore)
     #expect(try files(scratch + "/a") == first)
     // No temporary file is left behind.
-    let leftovers = try FileManager.default.subpathsOfDirectory(atPath: scratch + "/a").filter { $0.contains(".part-") }
+    let leftovers = try FileManager.default.subpathsOfDirectory(atPath: scratch + "/a").filter {
+      $0.contains(".part-")
+    }
     #expect(leftovers.isEmpty)
   }
 
@@ -119,11 +124,13 @@ import Testing
     let corrected = scratch + "/corrected"
     try FileManager.default.createDirectory(atPath: corrected, withIntermediateDirectories: true)
     for path in paths {
-      try FileManager.default.copyItem(atPath: path, toPath: corrected + "/" + (path as NSString).lastPathComponent)
+      try FileManager.default.copyItem(
+        atPath: path, toPath: corrected + "/" + (path as NSString).lastPathComponent)
     }
     let restated = corrected + "/" + (paths[2] as NSString).lastPathComponent
     try SQLiteConnection(path: restated, mode: .readWrite).execute(
-      "UPDATE positions SET quantity = CAST(quantity AS REAL) * 2 || '' WHERE account_id = 'AC00000003' AND quantity NOT LIKE '%.%'")
+      "UPDATE positions SET quantity = CAST(quantity AS REAL) * 2 || '' WHERE account_id = 'AC00000003' AND quantity NOT LIKE '%.%'"
+    )
     let report = try run(restated, store: store, out: scratch + "/first")
     let stale = report.firms.flatMap(\.staleDates).map(\.description)
     #expect(stale.contains("2026-10-06") && stale.contains("2026-10-07"))
@@ -192,7 +199,8 @@ import Testing
     """.write(toFile: templates + "/positions.v9.tmpl", atomically: true, encoding: .utf8)
     let library = try TemplateLibrary(directory: templates)
     let store = try StateStore(path: scratch + "/state.sqlite")
-    let report = try run(paths[0], store: store, out: scratch + "/out", library: library, versions: [.positions: 9])
+    let report = try run(
+      paths[0], store: store, out: scratch + "/out", library: library, versions: [.positions: 9])
     var names: [String] = []
     for firm in report.firms {
       let file = try #require(firm.files.first { $0.extract == .positions })
@@ -201,7 +209,8 @@ import Testing
       #expect(rows[0] == ["account_id", "Name", "market_value"])
       names += rows.dropFirst().map { $0[1] }
     }
-    #expect(names.contains("'=SUM(A1:A9) Trust") || names.contains("'+Plus Fund") || names.contains("'@Home REIT"))
+    #expect(
+      names.contains("'=SUM(A1:A9) Trust") || names.contains("'+Plus Fund") || names.contains("'@Home REIT"))
     #expect(!names.contains { $0.hasPrefix("=") || $0.hasPrefix("+") || $0.hasPrefix("@") })
   }
 

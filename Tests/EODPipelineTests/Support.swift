@@ -49,7 +49,9 @@ func parseCSV(_ text: String) -> [[String]] {
     if quoted {
       if c == "\"" {
         if let n = next() {
-          if n == "\"" { field.unicodeScalars.append("\"") } else {
+          if n == "\"" {
+            field.unicodeScalars.append("\"")
+          } else {
             quoted = false
             pending = n
           }
@@ -100,7 +102,8 @@ func compareExample(expectedRoot: String, outputRoot: String) throws -> (files: 
         let expectedData = try #require(manager.contents(atPath: "\(expectedRoot)/\(firm)/\(date)/\(file)"))
         let expected = parseCSV(String(decoding: expectedData, as: UTF8.self))
         let compact = date.replacingOccurrences(of: "-", with: "")
-        let got = parseCSV(try readGzipText("\(outputRoot)/\(firm)/\(date)/\(firm)_\(kind)_\(compact).csv.gz"))
+        let got = parseCSV(
+          try readGzipText("\(outputRoot)/\(firm)/\(date)/\(firm)_\(kind)_\(compact).csv.gz"))
         files += 1
         let place = "\(firm) \(date) \(kind)"
         guard expected.first == got.first else {
@@ -121,7 +124,8 @@ func compareExample(expectedRoot: String, outputRoot: String) throws -> (files: 
         for (wantRow, haveRow) in zip(expected.dropFirst(), got.dropFirst()) {
           for (index, name) in header.enumerated() where wantRow[index] != haveRow[index] {
             if equalWithinTolerance(name, wantRow[index], haveRow[index]) { continue }
-            problems.append("\(place) \(wantRow[4]) \(name): expected '\(wantRow[index])', wrote '\(haveRow[index])'")
+            problems.append(
+              "\(place) \(wantRow[4]) \(name): expected '\(wantRow[index])', wrote '\(haveRow[index])'")
           }
         }
       }

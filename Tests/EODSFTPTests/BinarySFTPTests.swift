@@ -28,10 +28,13 @@ struct BinarySFTPTests {
       try? FileManager.default.removeItem(atPath: work)
       try? FileManager.default.removeItem(atPath: remote)
     }
-    let generated = try eod(["generate", work + "/snap", "--days", "1", "--accounts", "24", "--firms", "2", "--edge"])
+    let generated = try eod([
+      "generate", work + "/snap", "--days", "1", "--accounts", "24", "--firms", "2", "--edge",
+    ])
     #expect(generated.status == 0, "\(generated.output)")
     let arguments = [
-      "run", "--snapshot", work + "/snap/ledger-2026-10-01.sqlite", "--state", work + "/state.sqlite", "--out",
+      "run", "--snapshot", work + "/snap/ledger-2026-10-01.sqlite", "--state", work + "/state.sqlite",
+      "--out",
       work + "/out", "--destination", "sftp://\(TestSSHServer.userName)@127.0.0.1:\(server.port)\(remote)",
       "--identity", server.userKeyPath, "--known-hosts", server.knownHostsPath, "--create-dirs",
     ]
@@ -41,14 +44,18 @@ struct BinarySFTPTests {
     for firm in ["FIRM001", "FIRM002"] {
       let local = "\(work)/out/\(firm)/2026-10-01"
       let delivered = "\(remote)/\(firm)/2026-10-01"
-      let names = try FileManager.default.contentsOfDirectory(atPath: local).filter { !$0.hasPrefix(".") }.sorted()
+      let names = try FileManager.default.contentsOfDirectory(atPath: local).filter { !$0.hasPrefix(".") }
+        .sorted()
       #expect(names.count == 6)
       #expect(try FileManager.default.contentsOfDirectory(atPath: delivered).sorted() == names)
       for name in names {
-        #expect(FileManager.default.contents(atPath: "\(local)/\(name)") == FileManager.default.contents(atPath: "\(delivered)/\(name)"))
+        #expect(
+          FileManager.default.contents(atPath: "\(local)/\(name)")
+            == FileManager.default.contents(atPath: "\(delivered)/\(name)"))
       }
       // The manifest's hashes are those of the delivered files.
-      let manifestData = try #require(FileManager.default.contents(atPath: "\(delivered)/\(firm)_manifest_20261001.json"))
+      let manifestData = try #require(
+        FileManager.default.contents(atPath: "\(delivered)/\(firm)_manifest_20261001.json"))
       let manifest = try #require(try JSONSerialization.jsonObject(with: manifestData) as? [String: Any])
       let files = try #require(manifest["files"] as? [[String: Any]])
       #expect(files.count == 5)
@@ -75,7 +82,8 @@ struct BinarySFTPTests {
     strict[strict.firstIndex(of: server.knownHostsPath).map { $0 } ?? 0] = emptyKnownHosts
     let other = try makeTemporaryDirectory("binary-other")
     defer { try? FileManager.default.removeItem(atPath: other) }
-    strict[strict.firstIndex { $0.hasPrefix("sftp://") } ?? 0] = "sftp://\(TestSSHServer.userName)@127.0.0.1:\(server.port)\(other)"
+    strict[strict.firstIndex { $0.hasPrefix("sftp://") } ?? 0] =
+      "sftp://\(TestSSHServer.userName)@127.0.0.1:\(server.port)\(other)"
     let refused = try eod(strict)
     #expect(refused.status == 1, "\(refused.output)")
     #expect(refused.output.contains("host-key-rejected") || refused.output.contains("UNKNOWN HOST KEY"))

@@ -11,7 +11,8 @@ import Testing
   func snapshot(_ name: String) throws -> String {
     let directory = NSTemporaryDirectory() + "eod-reader-\(name)-\(UUID().uuidString.prefix(8))"
     let paths = try SnapshotGenerator.generate(
-      into: directory, options: GeneratorOptions(days: 3, firms: 2, accounts: 40, instruments: 60, edge: true))
+      into: directory, options: GeneratorOptions(days: 3, firms: 2, accounts: 40, instruments: 60, edge: true)
+    )
     return try #require(paths.last)
   }
 
@@ -68,9 +69,11 @@ import Testing
   func aMalformedDecimalIsRefusedWithItsRowKey(_ bad: String) throws {
     let path = try snapshot("decimal")
     let db = try SQLiteConnection(path: path, mode: .readWrite)
-    let key = try #require(try db.scalarText("SELECT account_id || '/' || instrument_id FROM positions ORDER BY 1 LIMIT 1"))
+    let key = try #require(
+      try db.scalarText("SELECT account_id || '/' || instrument_id FROM positions ORDER BY 1 LIMIT 1"))
     let parts = key.split(separator: "/").map(String.init)
-    let update = try db.prepare("UPDATE positions SET quantity = ? WHERE account_id = ? AND instrument_id = ?")
+    let update = try db.prepare(
+      "UPDATE positions SET quantity = ? WHERE account_id = ? AND instrument_id = ?")
     try update.run([.text(bad), .text(parts[0]), .text(parts[1])])
     let error = try #require(refusal(path))
     #expect(error.code == .malformedDecimal)
