@@ -14,6 +14,10 @@
 # sshd, ssh-keygen, awk, GNU date (bench/README.md says how to install them).
 set -euo pipefail
 
+# Everything is in main, which bash reads whole before running it: editing this file while a
+# benchmark runs cannot change the running benchmark.
+main() {
+
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 MODE=full
 REPS=""
@@ -104,8 +108,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# The 1-minute load average every 5 s: the machine may be shared; the report says how busy it was.
-(while :; do cut -d' ' -f1 /proc/loadavg >>"$WORK/load.txt"; sleep 5; done) &
+# Every 5 s: the 1-minute load average (the machine may be shared; the report says how busy it
+# was), and the size of the backfilled state store's write-ahead log (part 3).
+(while :; do
+  cut -d' ' -f1 /proc/loadavg >>"$WORK/load.txt"
+  stat -c %s "$WORK/history/state.sqlite-wal" >>"$WORK/wal.txt" 2>/dev/null || true
+  sleep 5
+done) &
 SAMPLER_PID=$!
 
 # Runs "$@" under GNU time; sets SECS (wall clock) and RSS_MB (peak resident set of the largest
@@ -354,6 +363,7 @@ wait "$SAMPLER_PID" 2>/dev/null || true
 SAMPLER_PID=""
 LOAD_MEAN=$(awk '{ s += $1 } END { if (NR) printf "%.2f", s / NR; else print "?" }' "$WORK/load.txt")
 LOAD_MAX=$(max_of <"$WORK/load.txt")
+WAL_MAX_MB=$(calc "$( (echo 0; cat "$WORK/wal.txt" 2>/dev/null) | max_of) / 1000000" 0)
 
 {
   echo
@@ -398,5 +408,9 @@ LOAD_MAX=$(max_of <"$WORK/load.txt")
   printf '%-62s %12s\n' "   per account per business date (growth day $EARLY_DAY..$LATE_DAY)" "$PER_ACCOUNT_DAY_INC"
   printf '%-62s %12s\n' "   projected growth per year, 200,000 accounts x 252 days (GB)" "$YEAR_GB"
   printf '%-62s %12s\n' "   ($BIG_ACCOUNTS accounts after 2 days: bytes per account per date)" "$BIG_PER_ACCOUNT_DAY"
+  printf '%-62s %12s\n' "   largest write-ahead log seen during the backfill (MB)" "$WAL_MAX_MB"
 } | tee "$WORK/results.txt"
 if [ -n "$RESULTS" ]; then cp "$WORK/results.txt" "$RESULTS"; fi
+}
+
+main "$@"
