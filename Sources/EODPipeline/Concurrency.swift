@@ -48,10 +48,13 @@ final class FirmResults: @unchecked Sendable {
 
   init(count: Int) { outcomes = Array(repeating: nil, count: count) }
 
-  func set(_ index: Int, _ outcome: FirmOutcome) {
+  /// Records a firm's outcome; how many are done now.
+  @discardableResult
+  func set(_ index: Int, _ outcome: FirmOutcome) -> Int {
     lock.lock()
+    defer { lock.unlock() }
     outcomes[index] = outcome
-    lock.unlock()
+    return outcomes.count { $0 != nil }
   }
 
   func all() -> [FirmOutcome] {

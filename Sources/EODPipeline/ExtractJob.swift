@@ -50,6 +50,8 @@ public struct JobOptions: Sendable {
   /// Firms processed at the same time.
   public var firmConcurrency: Int = 2
   public var clock: @Sendable () -> Date
+  /// Told of each firm as it completes (done so far, total, the outcome), from a worker thread.
+  public var progress: (@Sendable (Int, Int, FirmOutcome) -> Void)?
 
   public init(
     snapshotPath: String, outputDirectory: String, firmIDs: [String] = [], templates: TemplateLibrary,
@@ -269,7 +271,8 @@ public enum ExtractJob {
             outcome.error = PipelineError(code: .internalError, firmID: firm.id, detail: "\(error)")
           }
           outcome.seconds = Date().timeIntervalSince(started)
-          results.set(index, outcome)
+          let done = results.set(index, outcome)
+          options.progress?(done, selectedFirms.count, outcome)
         }
       }
     }

@@ -134,7 +134,9 @@ func printSummary(_ report: RunReport) {
     )
     if !firm.staleDates.isEmpty {
       let dates = firm.staleDates.map(\.description).joined(separator: ", ")
-      print("  restated: the extracts of \(dates) are now stale; re-run those dates to re-issue them")
+      print(
+        "  restated: the extracts of \(dates) are now stale; with --config, run again with --resend to re-issue them, "
+          + "or re-run those dates (eod-extract backfill --from)")
     }
     if let from = firm.gapCarriedFrom {
       print("  performance carried across a gap in the history after \(from) (--allow-gap)")

@@ -154,6 +154,16 @@ struct Run: AsyncParsableCommand {
         templates: plan.templates, defaultSettings: plan.defaultSettings, firmSettings: plan.firmSettings,
         allowGap: allowGap, workerCount: max(1, output.workers), clock: { Clock.now() })
       if let concurrency = plan.configuration?.concurrency { jobOptions.firmConcurrency = concurrency }
+      if isatty(STDERR_FILENO) == 1 {
+        // On a terminal (an on-demand run), a progress bar on stderr.
+        jobOptions.progress = { done, total, outcome in
+          let width = 30
+          let filled = width * done / max(1, total)
+          let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+          let line = "\r[\(bar)] \(done)/\(total) firms (\(outcome.firmID))" + (done == total ? "\n" : "")
+          FileHandle.standardError.write(Data(line.utf8))
+        }
+      }
       let report = try ExtractJob.run(jobOptions, store: store, logger: logger)
       printSummary(report)
       var failed = Set(report.failedFirms.map(\.firmID))
@@ -177,6 +187,26 @@ struct Run: AsyncParsableCommand {
             print(
               "\(report.businessDate) \(delivery.firmID): DELIVERY FAILED: \(delivery.error.map(\.description) ?? "unknown")"
             )
+          }
+        }
+      }
+      let stale = Set(report.firms.flatMap(\.staleDates)).sorted()
+      if !stale.isEmpty && resend, let configuration = plan.configuration {
+        // A restatement with --resend: re-issue every later date whose extracts are now stale.
+        for date in stale {
+          var later = jobOptions
+          later.snapshotPath = configuration.snapshotPath(for: date.description)
+          later.runID = UUID().uuidString.lowercased()
+          later.previousBusinessDate = nil
+          let reissued = try ExtractJob.run(later, store: store, logger: logger)
+          printSummary(reissued)
+          failed.formUnion(reissued.failedFirms.map(\.firmID))
+          for delivery in await DeliveryStep.deliver(
+            reissued, destinations: plan.destinations(for: reissued), store: store, resend: true,
+            clock: { Clock.now() }, logger: logger)
+          {
+            print("\(date) \(delivery.firmID): re-issued: \(delivery.status)")
+            if delivery.status == .failed { failed.insert(delivery.firmID) }
           }
         }
       }
