@@ -277,6 +277,7 @@ public enum ExtractJob {
       }
     }
     group.wait()
+    do { try store.checkpoint() } catch { logger.warning("\(error)") }
     if let refused = refusal() {
       FileSystem.removeEmptyDirectories(under: options.outputDirectory)
       throw refused

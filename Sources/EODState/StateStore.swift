@@ -104,6 +104,12 @@ public final class StateStore {
     try wrap(step) { try db.transaction(body) }
   }
 
+  /// Folds the write-ahead log back into the database file and truncates it. Called when a run's
+  /// workers are done, so the log cannot grow across a long backfill.
+  public func checkpoint() throws(StateStoreError) {
+    try wrap("checkpoint") { try db.execute("PRAGMA wal_checkpoint(TRUNCATE)") }
+  }
+
   // MARK: Accounts
 
   /// The store's key for an account, created on first use.
