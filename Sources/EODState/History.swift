@@ -156,8 +156,8 @@ extension StateStore {
     try wrap("read history") {
       let s = try statement(
         """
-        SELECT a.account_id, a.account_key FROM accounts a JOIN history h ON h.account_key = a.account_key
-        WHERE a.firm_id = ? AND h.day = ?
+        SELECT a.account_id, a.account_key FROM accounts a
+        WHERE a.firm_id = ? AND EXISTS (SELECT 1 FROM history h WHERE h.account_key = a.account_key AND h.day = ?)
         """)
       defer { s.reset() }
       try s.bind([.text(firmID), .integer(Int64(date.dayNumber))])

@@ -40,6 +40,7 @@ public final class StateStore {
         CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS accounts (
           account_key INTEGER PRIMARY KEY, account_id TEXT NOT NULL UNIQUE, firm_id TEXT NOT NULL);
+        CREATE INDEX IF NOT EXISTS accounts_by_firm ON accounts(firm_id);
         CREATE TABLE IF NOT EXISTS history (
           account_key INTEGER NOT NULL, day INTEGER NOT NULL, kind INTEGER NOT NULL,
           value INTEGER NOT NULL, flow INTEGER NOT NULL, flow_in INTEGER NOT NULL,
@@ -47,7 +48,6 @@ public final class StateStore {
           g_month REAL NOT NULL, g_quarter REAL NOT NULL, g_year REAL NOT NULL,
           idx REAL NOT NULL, zeros INTEGER NOT NULL, start_day INTEGER NOT NULL, origin_day INTEGER NOT NULL,
           PRIMARY KEY (account_key, day)) WITHOUT ROWID;
-        CREATE INDEX IF NOT EXISTS history_by_day ON history(day);
         CREATE TABLE IF NOT EXISTS flows (
           account_key INTEGER NOT NULL, day INTEGER NOT NULL, flow INTEGER NOT NULL,
           PRIMARY KEY (account_key, day)) WITHOUT ROWID;
