@@ -317,6 +317,8 @@ public enum ExtractJob {
     let settings = options.settings(for: firm.id)
     let directory = outcome.directory
     try FileSystem.makeDirectory(directory)
+    // Temporary files a killed run left here are ours (the run lock is held): remove them.
+    FileSystem.removeTemporaryFiles(in: directory)
     // Five files per firm and firms in parallel: a few blocks in flight per file bound memory.
     let configuration = GzipFileWriter.Configuration(
       encoding: settings.encoding, workerCount: max(1, options.workerCount), maxBlocksInFlight: 3)

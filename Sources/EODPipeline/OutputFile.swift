@@ -142,6 +142,14 @@ enum FileSystem {
     }
   }
 
+  /// Removes `.NAME.part-RUNID` files: what a killed run left behind.
+  static func removeTemporaryFiles(in directory: String) {
+    guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+    for name in names where name.hasPrefix(".") && name.contains(".part-") {
+      unlink(directory + "/" + name)
+    }
+  }
+
   static func sha256(_ bytes: [UInt8]) -> String {
     SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
   }
