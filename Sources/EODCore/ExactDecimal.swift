@@ -57,7 +57,10 @@ public struct ExactDecimal: Sendable, Hashable, CustomStringConvertible {
       negative = true
       index = 1
     }
+    // Accumulate in 64 bits while it cannot overflow (18 digits), then in 128.
+    var small: UInt64 = 0
     var significand: Int128 = 0
+    var wide = false
     var digits = 0
     var integerDigits = 0
     var scale = 0
@@ -69,8 +72,16 @@ public struct ExactDecimal: Sendable, Hashable, CustomStringConvertible {
         seenPoint = true
       } else if byte >= 48 && byte <= 57 {
         if digits >= 38 { return nil }
-        significand = significand * 10 + Int128(byte - 48)
-        if significand != 0 || seenPoint { digits += 1 }
+        if !wide && digits < 18 {
+          small = small &* 10 &+ UInt64(byte - 48)
+        } else {
+          if !wide {
+            significand = Int128(small)
+            wide = true
+          }
+          significand = significand * 10 + Int128(byte - 48)
+        }
+        if small != 0 || significand != 0 || seenPoint { digits += 1 }
         if seenPoint { scale += 1 } else { integerDigits += 1 }
       } else {
         return nil
@@ -78,6 +89,7 @@ public struct ExactDecimal: Sendable, Hashable, CustomStringConvertible {
       index += 1
     }
     if integerDigits == 0 || (seenPoint && scale == 0) || scale > maxScale { return nil }
+    if !wide { significand = Int128(small) }
     return ExactDecimal(significand: negative ? -significand : significand, scale: scale)
   }
 

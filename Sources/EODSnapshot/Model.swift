@@ -7,18 +7,33 @@ public struct Firm: Sendable, Equatable {
   public var baseCurrency: String
 }
 
-/// An instrument with the price chosen for the business date.
-public struct Instrument: Sendable {
-  public var id: String
-  public var isin: String?
-  public var sedol: String?
-  public var name: String
-  public var assetClass: String
+/// An instrument with the price chosen for the business date. A class: one instrument is shared
+/// by every position that holds it, without copying its strings.
+public final class Instrument: Sendable {
+  public let id: String
+  public let isin: String?
+  public let sedol: String?
+  public let name: String
+  public let assetClass: String
   /// The currency the price is quoted in (may be GBX).
-  public var currency: String
-  public var quoteFactor: ExactDecimal
+  public let currency: String
+  public let quoteFactor: ExactDecimal
   /// The latest price on or before the business date, if any.
-  public var price: SelectedPrice?
+  public let price: SelectedPrice?
+
+  public init(
+    id: String, isin: String?, sedol: String?, name: String, assetClass: String, currency: String,
+    quoteFactor: ExactDecimal, price: SelectedPrice?
+  ) {
+    self.id = id
+    self.isin = isin
+    self.sedol = sedol
+    self.name = name
+    self.assetClass = assetClass
+    self.currency = currency
+    self.quoteFactor = quoteFactor
+    self.price = price
+  }
 }
 
 /// An account with its client's reference.

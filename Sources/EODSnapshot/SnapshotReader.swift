@@ -164,25 +164,8 @@ public final class SnapshotReader {
   /// Instruments with their selected prices, and the FX rates, for the business date.
   public func referenceData() throws(SnapshotError) -> ReferenceData {
     var instruments: [String: Instrument] = [:]
+    var prices: [String: SelectedPrice] = [:]
     let date = businessDate
-    do {
-      let statement = try db.prepare(
-        "SELECT instrument_id, isin, sedol, name, asset_class, currency, quote_factor FROM instruments")
-      while try statement.step() {
-        let id = statement.text(0) ?? ""
-        let factor = try decimal(statement, 6, table: "instruments", key: id, column: "quote_factor")
-        instruments[id] = Instrument(
-          id: id, isin: statement.text(1), sedol: statement.text(2), name: statement.text(3) ?? "",
-          assetClass: statement.text(4) ?? "", currency: statement.text(5) ?? "", quoteFactor: factor,
-          price: nil)
-      }
-    } catch let error as SnapshotError {
-      throw error
-    } catch let error as SQLiteError {
-      throw fail(error, table: "instruments")
-    } catch {
-      throw SnapshotError(code: .unreadable, path: path, table: "instruments", detail: "\(error)")
-    }
     do {
       let statement = try db.prepare(
         """
@@ -200,7 +183,7 @@ public final class SnapshotReader {
             detail: "'\(dateText)' is not a YYYY-MM-DD date")
         }
         let price = try decimal(statement, 2, table: "prices", key: "\(id)/\(dateText)", column: "price")
-        instruments[id]?.price = SelectedPrice(
+        prices[id] = SelectedPrice(
           price: price, date: priceDate,
           status: PriceSelection.status(priceDate: priceDate, businessDate: date))
       }
@@ -210,6 +193,24 @@ public final class SnapshotReader {
       throw fail(error, table: "prices")
     } catch {
       throw SnapshotError(code: .unreadable, path: path, table: "prices", detail: "\(error)")
+    }
+    do {
+      let statement = try db.prepare(
+        "SELECT instrument_id, isin, sedol, name, asset_class, currency, quote_factor FROM instruments")
+      while try statement.step() {
+        let id = statement.text(0) ?? ""
+        let factor = try decimal(statement, 6, table: "instruments", key: id, column: "quote_factor")
+        instruments[id] = Instrument(
+          id: id, isin: statement.text(1), sedol: statement.text(2), name: statement.text(3) ?? "",
+          assetClass: statement.text(4) ?? "", currency: statement.text(5) ?? "", quoteFactor: factor,
+          price: prices[id])
+      }
+    } catch let error as SnapshotError {
+      throw error
+    } catch let error as SQLiteError {
+      throw fail(error, table: "instruments")
+    } catch {
+      throw SnapshotError(code: .unreadable, path: path, table: "instruments", detail: "\(error)")
     }
     var fx = FXTable(businessDate: date)
     do {
