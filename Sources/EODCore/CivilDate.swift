@@ -97,11 +97,20 @@ public struct CivilDate: Sendable, Hashable, Comparable, CustomStringConvertible
   /// `YYYY-MM-DD`.
   public var description: String {
     let (y, m, d) = components
-    func pad(_ value: Int, _ width: Int) -> String {
-      let digits = String(value)
-      return String(repeating: "0", count: max(0, width - digits.count)) + digits
+    // Ten ASCII bytes: a small string, built without interpolation.
+    return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 10) { buffer in
+      buffer[0] = UInt8(48 + (y / 1000) % 10)
+      buffer[1] = UInt8(48 + (y / 100) % 10)
+      buffer[2] = UInt8(48 + (y / 10) % 10)
+      buffer[3] = UInt8(48 + y % 10)
+      buffer[4] = UInt8(ascii: "-")
+      buffer[5] = UInt8(48 + m / 10)
+      buffer[6] = UInt8(48 + m % 10)
+      buffer[7] = UInt8(ascii: "-")
+      buffer[8] = UInt8(48 + d / 10)
+      buffer[9] = UInt8(48 + d % 10)
+      return String(decoding: UnsafeBufferPointer(buffer), as: UTF8.self)
     }
-    return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))"
   }
 
   /// `YYYYMMDD`, as used in file names.

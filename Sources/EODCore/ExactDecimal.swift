@@ -156,6 +156,19 @@ public struct ExactDecimal: Sendable, Hashable, CustomStringConvertible {
 
   /// Integer division rounded half-to-even. `denominator` must not be zero.
   static func divideHalfEven(_ numerator: Int128, _ denominator: Int128) -> Int128 {
+    // 64-bit fast path: 128-bit division is a library call.
+    if let n = Int64(exactly: numerator), let d = Int64(exactly: denominator), n != Int64.min, d != Int64.min
+    {
+      var quotient = n / d
+      let remainder = n % d
+      if remainder == 0 { return Int128(quotient) }
+      let twice = remainder.magnitude * 2
+      let magnitude = d.magnitude
+      if twice > magnitude || (twice == magnitude && quotient % 2 != 0) {
+        quotient += (n < 0) != (d < 0) ? -1 : 1
+      }
+      return Int128(quotient)
+    }
     var quotient = numerator / denominator
     let remainder = numerator % denominator
     if remainder == 0 { return quotient }
@@ -187,6 +200,10 @@ public struct ExactDecimal: Sendable, Hashable, CustomStringConvertible {
 
   /// Exact product, or nil on overflow. Trailing zeros are shed to keep the scale small.
   public func multiplying(_ other: ExactDecimal) -> ExactDecimal? {
+    if scale + other.scale <= ExactDecimal.maxScale {
+      let (product, overflow) = significand.multipliedReportingOverflow(by: other.significand)
+      if !overflow { return ExactDecimal(significand: product, scale: scale + other.scale) }
+    }
     let a = self.normalized()
     let b = other.normalized()
     let (product, overflow) = a.significand.multipliedReportingOverflow(by: b.significand)
@@ -227,6 +244,16 @@ public struct ExactDecimal: Sendable, Hashable, CustomStringConvertible {
 
   /// The same value with trailing fractional zeros removed.
   public func normalized() -> ExactDecimal {
+    if scale == 0 { return self }
+    if let small = Int64(exactly: significand) {
+      var value = small
+      var scale = self.scale
+      while scale > 0 && value % 10 == 0 {
+        value /= 10
+        scale -= 1
+      }
+      return ExactDecimal(significand: Int128(value), scale: scale)
+    }
     var value = significand
     var scale = self.scale
     while scale > 0 && value % 10 == 0 {

@@ -114,6 +114,9 @@ public struct FirmOutcome: Sendable {
   public var gapCarriedFrom: CivilDate?
   public var error: PipelineError?
   public var seconds: Double = 0
+  /// Milliseconds spent reading the snapshot, valuing, rendering rows, and finishing (compression
+  /// drain, history writes, renames), for the logs.
+  public var timings: (read: Int, value: Int, render: Int, record: Int) = (0, 0, 0, 0)
 }
 
 /// The result of a run over one snapshot.
@@ -356,14 +359,26 @@ public enum ExtractJob {
       // Render and compute, reading history only: the write transaction below is short.
       var records: [(accountID: String, record: PerformanceRecord)] = []
       var seenClients: Set<String> = []
+      let clock = ContinuousClock()
+      var readTime = Duration.zero
+      var valueTime = Duration.zero
+      var writeTime = Duration.zero
       let cursor = try reader.accounts(ofFirm: firm.id)
-      while let bundle = try cursor.next() {
+      while true {
+        let t0 = clock.now
+        guard let bundle = try cursor.next() else { break }
+        let t1 = clock.now
         let first = seenClients.insert(bundle.account.clientID).inserted
         let out = try processor.process(bundle, reportClient: first, history: history)
+        let t2 = clock.now
         if let positions { for row in out.positions { try positions.append(row) } }
         if let cash { for row in out.cash { try cash.append(row) } }
         if let transactions { for row in out.transactions { try transactions.append(row) } }
         if let valuations, let row = out.valuation { try valuations.append(row) }
+        let t3 = clock.now
+        readTime += t1 - t0
+        valueTime += t2 - t1
+        writeTime += t3 - t2
         add(.positions, out.controlPositions)
         add(.cash, out.controlCash)
         add(.transactions, out.controlTransactions)
@@ -389,6 +404,14 @@ public enum ExtractJob {
         outcome.issuesByCode[issue.code.rawValue, default: 0] += 1
         if issue.severity == .error { outcome.errors += 1 } else { outcome.warnings += 1 }
       }
+      func ms(_ d: Duration) -> Int {
+        Int(d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000)
+      }
+      outcome.timings.read = ms(readTime)
+      outcome.timings.value = ms(valueTime)
+      outcome.timings.render = ms(writeTime)
+      let recordStarted = clock.now
+      defer { outcome.timings.record = ms(clock.now - recordStarted) }
       let ordered = templates.compactMap { writers[$0.0] }
       let files = try finishFiles(ordered, totals: totals, settings: settings)
       // Nothing goes under a final name, and nothing is recorded, before the snapshot passed.
@@ -432,6 +455,8 @@ public enum ExtractJob {
       "firm done",
       metadata: [
         "step": "extract", "duration_ms": "\(Int(Date().timeIntervalSince(started) * 1000))",
+        "read_ms": "\(outcome.timings.read)", "value_ms": "\(outcome.timings.value)",
+        "render_ms": "\(outcome.timings.render)", "record_ms": "\(outcome.timings.record)",
         "files": "\(outcome.files.count)", "data_quality_errors": "\(outcome.errors)",
         "data_quality_warnings": "\(outcome.warnings)",
       ])
