@@ -132,6 +132,8 @@ timed() {
   RSS_MB=$(tail -1 "$WORK/logs/$label.time" | awk '{ printf "%.1f", $2 / 1024 }')
 }
 
+# The wall times of every repetition of a timed step, in order.
+reps_of() { for f in "$WORK/logs/$1"-*.time; do tail -1 "$f" | awk '{ printf "%s ", $1 }'; done; }
 # The snapshot files of a generated series, in date order (the generator names them by date).
 nth_snapshot() { find "$1" -maxdepth 1 -name 'ledger-*.sqlite' | sort | sed -n "${2}p"; }
 snapshot_date() { basename "$1" .sqlite | sed 's/^ledger-//'; }
@@ -257,10 +259,11 @@ fi
 echo "[127.0.0.1]:$PORT $(cut -d' ' -f1-2 "$SSHDIR/host_ed25519.pub")" >"$SSHDIR/known_hosts"
 log "   sshd pid $SSHD_PID on 127.0.0.1:$PORT"
 
-proj_s=() proj_set_s=() ossh_s=()
+proj_s=() proj_set_s=() ossh_s=() osshf_s=()
 for rep in $(seq 1 "$REPS"); do
   log "   rep $rep/$REPS: eod-extract run --extract positions --compression none --destination sftp://..."
   rm -rf "$SF/state.sqlite"* "$SF/out" "$SF/remote/eod"
+  sync
   run_start=$(now_ms)
   "${RUN[@]}" --snapshot "$SF_SNAP" --state "$SF/state.sqlite" --out "$SF/out" --extract positions --compression none \
     --destination "sftp://$USER_NAME@127.0.0.1:$PORT$SF/remote/eod" --identity "$SSHDIR/user_ed25519" \
@@ -288,20 +291,30 @@ for rep in $(seq 1 "$REPS"); do
   proj_set_s+=("$(calc "($(iso_ms "$t_man") - $(iso_ms "$t_done")) / 1000" 3)")
   PROJECT_RUN_SECS=$(calc "($run_end - $run_start) / 1000" 2)
 
-  log "   rep $rep/$REPS: sftp -b (put the same file)"
-  echo "put $LOCAL_FILE $SF/remote/openssh.csv" >"$SF/batch"
-  rm -f "$SF/remote/openssh.csv"
-  t0=$(now_ms)
-  sftp -q -b "$SF/batch" -i "$SSHDIR/user_ed25519" -P "$PORT" -o "UserKnownHostsFile=$SSHDIR/known_hosts" \
-    -o StrictHostKeyChecking=yes -o BatchMode=yes "$USER_NAME@127.0.0.1" >"$WORK/logs/sftp-openssh-$rep.out" \
-    2>"$WORK/logs/sftp-openssh-$rep.err" || {
-    echo "bench/run.sh: sftp -b failed" >&2
-    cat "$WORK/logs/sftp-openssh-$rep.err" >&2
-    exit 1
-  }
-  t1=$(now_ms)
-  ossh_s+=("$(calc "($t1 - $t0) / 1000" 3)")
-  cmp -s "$LOCAL_FILE" "$SF/remote/openssh.csv" || { echo "bench/run.sh: sftp -b copy differs" >&2; exit 1; }
+  # OpenSSH, plain `put` and `put -f` (fsync@openssh.com after the transfer, as the project does).
+  for variant in plain fsync; do
+    flag=""
+    [ "$variant" = fsync ] && flag="-f"
+    log "   rep $rep/$REPS: sftp -b 'put $flag' (the same file)"
+    echo "put $flag $LOCAL_FILE $SF/remote/openssh.csv" >"$SF/batch"
+    rm -f "$SF/remote/openssh.csv"
+    sync
+    t0=$(now_ms)
+    sftp -q -b "$SF/batch" -i "$SSHDIR/user_ed25519" -P "$PORT" -o "UserKnownHostsFile=$SSHDIR/known_hosts" \
+      -o StrictHostKeyChecking=yes -o BatchMode=yes "$USER_NAME@127.0.0.1" \
+      >"$WORK/logs/sftp-openssh-$variant-$rep.out" 2>"$WORK/logs/sftp-openssh-$variant-$rep.err" || {
+      echo "bench/run.sh: sftp -b failed" >&2
+      cat "$WORK/logs/sftp-openssh-$variant-$rep.err" >&2
+      exit 1
+    }
+    t1=$(now_ms)
+    if [ "$variant" = plain ]; then
+      ossh_s+=("$(calc "($t1 - $t0) / 1000" 3)")
+    else
+      osshf_s+=("$(calc "($t1 - $t0) / 1000" 3)")
+    fi
+    cmp -s "$LOCAL_FILE" "$SF/remote/openssh.csv" || { echo "bench/run.sh: sftp -b copy differs" >&2; exit 1; }
+  done
 done
 PROJ_UP_SECS=$(echo "${proj_s[*]}" | median)
 PROJ_SET_SECS=$(echo "${proj_set_s[*]}" | median)
@@ -309,7 +322,10 @@ OSSH_SECS=$(echo "${ossh_s[*]}" | median)
 SFTP_MB=$(calc "$SFTP_BYTES / 1000000" 1)
 PROJ_MBS=$(calc "$SFTP_BYTES / 1000000 / $PROJ_UP_SECS" 1)
 OSSH_MBS=$(calc "$SFTP_BYTES / 1000000 / $OSSH_SECS" 1)
+OSSHF_SECS=$(echo "${osshf_s[*]}" | median)
+OSSHF_MBS=$(calc "$SFTP_BYTES / 1000000 / $OSSHF_SECS" 1)
 R_SFTP=$(calc "$PROJ_MBS / $OSSH_MBS")
+R_SFTPF=$(calc "$PROJ_MBS / $OSSHF_MBS")
 kill "$SSHD_PID" 2>/dev/null || true
 wait "$SSHD_PID" 2>/dev/null || true
 SSHD_PID=""
@@ -370,10 +386,10 @@ WAL_MAX_MB=$(calc "$( (echo 0; cat "$WORK/wal.txt" 2>/dev/null) | max_of) / 1000
   echo "eod-extract benchmark ($MODE mode, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, median of $REPS)"
   echo "load average (1 min) during the run: mean $LOAD_MEAN, max $LOAD_MAX"
   echo
-  printf '%-62s %12s %10s\n' "1. positions extract, $POSITIONS_ROWS positions, $BIG_FIRMS firms" "seconds" "peak MB"
-  printf '%-62s %12s %10s\n' "   reference: sqlite3 -csv < bench/positions.sql | gzip -6" "$REF_SECS" "$REF_MB"
-  printf '%-62s %12s %10s\n' "   eod-extract run, every extract (day 1)" "$WHOLE_SECS" "$WHOLE_MB"
-  printf '%-62s %12s %10s\n' "   eod-extract run --extract positions (day 1)" "$POS_SECS" "$POS_MB"
+  printf '%-62s %12s %10s  %s\n' "1. positions extract, $POSITIONS_ROWS positions, $BIG_FIRMS firms" "seconds" "peak MB" "every rep"
+  printf '%-62s %12s %10s  %s\n' "   reference: sqlite3 -csv < bench/positions.sql | gzip -6" "$REF_SECS" "$REF_MB" "${ref_s[*]}"
+  printf '%-62s %12s %10s  %s\n' "   eod-extract run, every extract (day 1)" "$WHOLE_SECS" "$WHOLE_MB" "${whole_s[*]}"
+  printf '%-62s %12s %10s  %s\n' "   eod-extract run --extract positions (day 1)" "$POS_SECS" "$POS_MB" "${pos_s[*]}"
   printf '%-62s %12s %10s\n' "   ratio whole run / reference (target <= $TARGET_WHOLE)" "$R_WHOLE" "$(verdict "$R_WHOLE" $TARGET_WHOLE)"
   printf '%-62s %12s %10s\n' "   ratio positions / reference (target <= $TARGET_POSITIONS)" "$R_POS" "$(verdict "$R_POS" $TARGET_POSITIONS)"
   printf '%-62s %12s %10s\n' "   peak RSS of the project, max of runs (target < $TARGET_RSS_MB MB)" \
@@ -384,21 +400,23 @@ WAL_MAX_MB=$(calc "$( (echo 0; cat "$WORK/wal.txt" 2>/dev/null) | max_of) / 1000
   printf '%-62s %12s\n' "   --extract positions (last rep): firms' extracts" "$POS_FIRMS"
   echo
   printf '%-62s %12s %10s\n' "2. SFTP upload of one $SFTP_MB MB file over loopback" "seconds" "MB/s"
-  printf '%-62s %12s %10s\n' "   OpenSSH sftp -b (connect, auth, put)" "$OSSH_SECS" "$OSSH_MBS"
-  printf '%-62s %12s %10s\n' "   eod-extract: connect .. positions file placed" "$PROJ_UP_SECS" "$PROJ_MBS"
+  printf '%-62s %12s %10s  %s\n' "   OpenSSH sftp -b: connect, auth, put" "$OSSH_SECS" "$OSSH_MBS" "${ossh_s[*]}"
+  printf '%-62s %12s %10s  %s\n' "   OpenSSH sftp -b: connect, auth, put -f (fsync)" "$OSSHF_SECS" "$OSSHF_MBS" "${osshf_s[*]}"
+  printf '%-62s %12s %10s  %s\n' "   eod-extract: connect .. positions file placed (fsync)" "$PROJ_UP_SECS" "$PROJ_MBS" "${proj_s[*]}"
   printf '%-62s %12s %10s\n' "   eod-extract: connect .. manifest placed (the whole set)" "$PROJ_SET_SECS" ""
-  printf '%-62s %12s\n' "   ratio eod-extract MB/s / sftp -b MB/s" "$R_SFTP"
+  printf '%-62s %12s\n' "   ratio eod-extract MB/s / sftp put MB/s" "$R_SFTP"
+  printf '%-62s %12s\n' "   ratio eod-extract MB/s / sftp put -f MB/s" "$R_SFTPF"
   printf '%-62s %12s\n' "   (whole eod-extract run: extract + delivery, last rep)" "$PROJECT_RUN_SECS"
   echo
   printf '%-62s %12s %10s\n' "3a. $BIG_ACCOUNTS accounts: one more business date" "seconds" "peak MB"
   printf '%-62s %12s %10s\n' "   day 1 run (no history: valuation + baselines)" "$WHOLE_SECS" "$WHOLE_MB"
-  printf '%-62s %12s %10s\n' "   day 2 run (valuation + performance from history)" "$DAY2_SECS" "$DAY2_MB"
+  printf '%-62s %12s %10s  %s\n' "   day 2 run (valuation + performance from history)" "$DAY2_SECS" "$DAY2_MB" "${day2_s[*]}"
   printf '%-62s %12s\n' "   ratio day 2 / day 1" "$R_DAY2"
   printf '%-62s %12s\n' "   firms' extracts from the logs (last rep): day 1 / day 2" "$WHOLE_FIRMS / $DAY2_FIRMS"
   echo
   printf '%-62s %12s\n' "3b. $HIST_ACCOUNTS accounts, $HIST_FIRMS firms: nightly run vs history length" "seconds"
-  printf '%-62s %12s\n' "   run of day $EARLY_DAY" "$EARLY_SECS"
-  printf '%-62s %12s\n' "   run of day $LATE_DAY" "$LATE_SECS"
+  printf '%-62s %12s %10s  %s\n' "   run of day $EARLY_DAY" "$EARLY_SECS" "" "$(reps_of early)"
+  printf '%-62s %12s %10s  %s\n' "   run of day $LATE_DAY" "$LATE_SECS" "" "$(reps_of late)"
   printf '%-62s %12s %10s\n' "   ratio day $LATE_DAY / day $EARLY_DAY (target <= $TARGET_HISTORY)" "$R_HISTORY" "$(verdict "$R_HISTORY" $TARGET_HISTORY)"
   printf '%-62s %12s\n' "   (generate $HIST_DAYS days / backfill $((LATE_DAY - 2)) days, seconds)" "$GEN_HIST_SECS / $BACKFILL_SECS"
   echo
