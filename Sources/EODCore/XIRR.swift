@@ -37,25 +37,27 @@ public enum XIRR {
       return (f, df)
     }
 
-    // Search outwards from v = 0 for the nearest sign change.
+    // Search outwards from v = 0 for the nearest sign change, each point evaluated once.
     let steps: [Double] = [
-      0, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 15, 20, 30, 50,
+      0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 15, 20, 30, 50,
     ]
     var bracket: (Double, Double)?
     let origin = value(0).f
     if origin == 0 { return 0 }
-    search: for side in 0..<(steps.count - 1) {
+    var previous = (up: (v: 0.0, f: origin), down: (v: 0.0, f: origin))
+    search: for step in steps {
       for sign in [1.0, -1.0] {
-        let a = sign * steps[side]
-        let b = sign * steps[side + 1]
-        let fa = value(a).f
-        let fb = value(b).f
-        guard fa.isFinite, fb.isFinite else { continue }
-        if fb == 0 { return finish(b) }
-        if (fa < 0) != (fb < 0) {
-          bracket = (a, b)
-          break search
+        let v = sign * step
+        let f = value(v).f
+        let last = sign > 0 ? previous.up : previous.down
+        if f.isFinite {
+          if f == 0 { return finish(v) }
+          if last.f.isFinite && (last.f < 0) != (f < 0) {
+            bracket = (last.v, v)
+            break search
+          }
         }
+        if sign > 0 { previous.up = (v, f) } else { previous.down = (v, f) }
       }
     }
     guard var (low, high) = bracket else { return nil }
