@@ -396,8 +396,8 @@ WAL_MAX_MB=$(calc "$( (echo 0; cat "$WORK/wal.txt" 2>/dev/null) | max_of) / 1000
     "$(printf '%s\n' "$WHOLE_MB" "$POS_MB" "$DAY2_MB" | max_of)" \
     "$(verdict "$(printf '%s\n' "$WHOLE_MB" "$POS_MB" "$DAY2_MB" | max_of)" $TARGET_RSS_MB)"
   printf '%-62s %12s\n' "   gzip bytes: reference / project positions files" "$REF_BYTES / $PROJECT_POS_BYTES"
-  printf '%-62s %12s\n' "   whole run (last rep, from its log): validate / firms' extracts" "$WHOLE_VALIDATE / $WHOLE_FIRMS"
-  printf '%-62s %12s\n' "   --extract positions (last rep): firms' extracts" "$POS_FIRMS"
+  printf '%-62s %12s\n' "   whole run (last rep, log): validate / sum of firm steps" "$WHOLE_VALIDATE / $WHOLE_FIRMS"
+  printf '%-62s %12s\n' "   --extract positions (last rep, log): sum of firm steps" "$POS_FIRMS"
   echo
   printf '%-62s %12s %10s\n' "2. SFTP upload of one $SFTP_MB MB file over loopback" "seconds" "MB/s"
   printf '%-62s %12s %10s  %s\n' "   OpenSSH sftp -b: connect, auth, put" "$OSSH_SECS" "$OSSH_MBS" "${ossh_s[*]}"
@@ -412,7 +412,7 @@ WAL_MAX_MB=$(calc "$( (echo 0; cat "$WORK/wal.txt" 2>/dev/null) | max_of) / 1000
   printf '%-62s %12s %10s\n' "   day 1 run (no history: valuation + baselines)" "$WHOLE_SECS" "$WHOLE_MB"
   printf '%-62s %12s %10s  %s\n' "   day 2 run (valuation + performance from history)" "$DAY2_SECS" "$DAY2_MB" "${day2_s[*]}"
   printf '%-62s %12s\n' "   ratio day 2 / day 1" "$R_DAY2"
-  printf '%-62s %12s\n' "   firms' extracts from the logs (last rep): day 1 / day 2" "$WHOLE_FIRMS / $DAY2_FIRMS"
+  printf '%-62s %12s\n' "   sum of firm steps from the logs (last rep): day 1 / day 2" "$WHOLE_FIRMS / $DAY2_FIRMS"
   echo
   printf '%-62s %12s\n' "3b. $HIST_ACCOUNTS accounts, $HIST_FIRMS firms: nightly run vs history length" "seconds"
   printf '%-62s %12s %10s  %s\n' "   run of day $EARLY_DAY" "$EARLY_SECS" "" "$(reps_of early)"
