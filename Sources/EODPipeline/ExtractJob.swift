@@ -324,7 +324,8 @@ public enum ExtractJob {
     FileSystem.removeTemporaryFiles(in: directory)
     // Five files per firm and firms in parallel: a few blocks in flight per file bound memory.
     let configuration = GzipFileWriter.Configuration(
-      encoding: settings.encoding, workerCount: max(1, options.workerCount), maxBlocksInFlight: 3)
+      encoding: settings.encoding, workerCount: max(1, options.workerCount / max(1, options.firmConcurrency)),
+      maxBlocksInFlight: 2)
     var writers: [ExtractKind: ExtractFileWriter] = [:]
     func abandonAll() { for writer in writers.values { writer.abandon() } }
     do {

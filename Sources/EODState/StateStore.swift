@@ -36,8 +36,7 @@ public final class StateStore {
         """
         PRAGMA journal_mode = WAL;
         PRAGMA synchronous = NORMAL;
-        PRAGMA mmap_size = 268435456;
-        PRAGMA cache_size = -16000;
+        PRAGMA cache_size = -8000;
         PRAGMA foreign_keys = ON;
         CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS accounts (
