@@ -265,7 +265,9 @@ public struct ExactDecimal: Sendable, Hashable, CustomStringConvertible {
 
   /// The nearest Double, for ratios only (returns, weights); never for money.
   public var doubleValue: Double {
-    Double(significand) / pow10Double(scale)
+    // The generic Int128 conversion is slow; almost every value fits in 64 bits.
+    let value = Int64(exactly: significand).map { Double($0) } ?? Double(significand)
+    return value / pow10Double(scale)
   }
 
   private func pow10Double(_ exponent: Int) -> Double {
