@@ -140,8 +140,14 @@ public final class SnapshotReader {
     }
   }
 
-  func fail(_ error: SQLiteError, table: String) -> SnapshotError {
-    SnapshotError(code: .unreadable, path: path, table: table, detail: error.message)
+  /// A failure while reading `table` as a ``SnapshotError``: kept as is, or SQLite's own.
+  func snapshotError(_ error: any Error, table: String?) -> SnapshotError {
+    switch error {
+    case let error as SnapshotError: return error
+    case let error as SQLiteError:
+      return SnapshotError(code: .unreadable, path: path, table: table, detail: error.message)
+    default: return SnapshotError(code: .unreadable, path: path, table: table, detail: "\(error)")
+    }
   }
 
   /// The firms, sorted by firm_id.
@@ -156,7 +162,7 @@ public final class SnapshotReader {
         )
       }
     } catch {
-      throw fail(error, table: "firms")
+      throw snapshotError(error, table: "firms")
     }
     return firms
   }
@@ -187,12 +193,8 @@ public final class SnapshotReader {
           price: price, date: priceDate,
           status: PriceSelection.status(priceDate: priceDate, businessDate: date))
       }
-    } catch let error as SnapshotError {
-      throw error
-    } catch let error as SQLiteError {
-      throw fail(error, table: "prices")
     } catch {
-      throw SnapshotError(code: .unreadable, path: path, table: "prices", detail: "\(error)")
+      throw snapshotError(error, table: "prices")
     }
     do {
       let statement = try db.prepare(
@@ -205,12 +207,8 @@ public final class SnapshotReader {
           assetClass: statement.text(4) ?? "", currency: statement.text(5) ?? "", quoteFactor: factor,
           price: prices[id])
       }
-    } catch let error as SnapshotError {
-      throw error
-    } catch let error as SQLiteError {
-      throw fail(error, table: "instruments")
     } catch {
-      throw SnapshotError(code: .unreadable, path: path, table: "instruments", detail: "\(error)")
+      throw snapshotError(error, table: "instruments")
     }
     var fx = FXTable(businessDate: date)
     do {
@@ -230,12 +228,8 @@ public final class SnapshotReader {
         let rate = try decimal(statement, 3, table: "fx_rates", key: key, column: "rate")
         fx.offer(date: rateDate, base: base, quote: quote, rate: rate)
       }
-    } catch let error as SnapshotError {
-      throw error
-    } catch let error as SQLiteError {
-      throw fail(error, table: "fx_rates")
     } catch {
-      throw SnapshotError(code: .unreadable, path: path, table: "fx_rates", detail: "\(error)")
+      throw snapshotError(error, table: "fx_rates")
     }
     return ReferenceData(businessDate: date, instruments: instruments, fx: fx)
   }
@@ -385,12 +379,8 @@ public final class AccountCursor {
         transactionsPending = try transactions.step()
       }
       return bundle
-    } catch let error as SnapshotError {
-      throw error
-    } catch let error as SQLiteError {
-      throw SnapshotError(code: .unreadable, path: r.path, detail: error.message)
     } catch {
-      throw SnapshotError(code: .unreadable, path: r.path, detail: "\(error)")
+      throw r.snapshotError(error, table: nil)
     }
   }
 }
