@@ -182,12 +182,8 @@ public final class SnapshotReader {
       while try statement.step() {
         let id = statement.text(0) ?? ""
         let dateText = statement.text(1) ?? ""
-        guard let priceDate = CivilDate(dateText) else {
-          throw SnapshotError(
-            code: .malformedDate, path: path, table: "prices", rowKey: "\(id)/\(dateText)",
-            column: "price_date",
-            detail: "'\(dateText)' is not a YYYY-MM-DD date")
-        }
+        let priceDate = try self.date(
+          statement, 1, table: "prices", key: "\(id)/\(dateText)", column: "price_date")
         let price = try decimal(statement, 2, table: "prices", key: "\(id)/\(dateText)", column: "price")
         prices[id] = SelectedPrice(
           price: price, date: priceDate,
@@ -220,11 +216,7 @@ public final class SnapshotReader {
         let base = statement.text(1) ?? ""
         let quote = statement.text(2) ?? ""
         let key = "\(dateText)/\(base)/\(quote)"
-        guard let rateDate = CivilDate(dateText) else {
-          throw SnapshotError(
-            code: .malformedDate, path: path, table: "fx_rates", rowKey: key, column: "rate_date",
-            detail: "'\(dateText)' is not a YYYY-MM-DD date")
-        }
+        let rateDate = try self.date(statement, 0, table: "fx_rates", key: key, column: "rate_date")
         let rate = try decimal(statement, 3, table: "fx_rates", key: key, column: "rate")
         fx.offer(date: rateDate, base: base, quote: quote, rate: rate)
       }
