@@ -87,6 +87,18 @@ public enum EODLogging {
   }
 }
 
+/// The handler's metadata, then the provider's, then the event's own (later wins), and the
+/// event's error under `error` unless that key is taken.
+func mergedMetadata(
+  handler: Logger.Metadata, provider: Logger.MetadataProvider?, event: LogEvent
+) -> Logger.Metadata {
+  var merged = handler
+  if let provided = provider?.get() { merged.merge(provided) { _, new in new } }
+  if let explicit = event.metadata { merged.merge(explicit) { _, new in new } }
+  if let error = event.error, merged["error"] == nil { merged["error"] = "\(error)" }
+  return merged
+}
+
 /// Writes one JSON object per line: `timestamp` (RFC 3339 UTC, ms), `level`, `message`,
 /// `logger` (the label), `source`, then the metadata flattened as top-level keys (a metadata key
 /// that collides with those gets a `meta_` prefix). Integer and floating-point metadata values
@@ -116,10 +128,7 @@ public struct JSONLogHandler: LogHandler {
     line += ",\"message\":\(JSONText.string(event.message.description))"
     line += ",\"logger\":\(JSONText.string(label))"
     line += ",\"source\":\(JSONText.string(event.source))"
-    var merged = metadata
-    if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
-    if let explicit = event.metadata { merged.merge(explicit) { _, new in new } }
-    if let error = event.error, merged["error"] == nil { merged["error"] = "\(error)" }
+    let merged = mergedMetadata(handler: metadata, provider: metadataProvider, event: event)
     let reserved: Set<String> = ["timestamp", "level", "message", "logger", "source"]
     for key in merged.keys.sorted() {
       guard let value = merged[key] else { continue }
@@ -169,10 +178,7 @@ public struct HumanLogHandler: LogHandler {
   }
 
   public func log(event: LogEvent) {
-    var merged = metadata
-    if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
-    if let explicit = event.metadata { merged.merge(explicit) { _, new in new } }
-    if let error = event.error, merged["error"] == nil { merged["error"] = "\(error)" }
+    let merged = mergedMetadata(handler: metadata, provider: metadataProvider, event: event)
     let level = event.level.rawValue
     var line =
       JSONText.timestamp(clock()) + " " + level + String(repeating: " ", count: max(1, 9 - level.count))
