@@ -1,66 +1,187 @@
 import Foundation
 
 /// How a worker turns one input block into output bytes.
-enum BlockEncoder: Sendable {
+enum BlockEncoder: Sendable, Hashable {
   /// One independent gzip member per block.
   case gzip(level: Int32, backend: DeflateBackend)
   /// The block as it is.
   case identity
 }
 
-/// The shared state between the producer (`GzipFileWriter`), the worker threads and the file.
+/// Compression threads shared by many ``GzipFileWriter``s, with one bound on the blocks in flight
+/// across all of them.
 ///
-/// The producer submits numbered blocks; workers take them in submission order, encode them
-/// outside the lock, and park the results by number. Whichever worker finds the next block to
-/// write ready takes the single writer token and writes every consecutive ready result, so the
-/// file receives blocks strictly in order and `onOutput` is never called concurrently. At most
-/// `maxInFlight` blocks are submitted but unwritten: `submit` blocks until there is room.
+/// A job that writes many files at once (every firm's five extracts) shares one pool: the
+/// thread count and the memory held by blocks waiting to be compressed or written stay fixed
+/// however many files are open. Blocks are compressed in submission order (FIFO); each file
+/// still receives its own blocks strictly in order. A writer without a pool gets a private one.
 ///
-/// `@unchecked Sendable`: every mutable property is guarded by `condition`, except `file`, which
-/// only the writer-token holder touches while workers run, and only the producer after they stop.
-final class BlockPipeline: @unchecked Sendable {
-  private struct Job {
-    var index: Int
+/// Memory: at most `maxBlocksInFlight` blocks (each up to a writer's `blockSize`, plus its
+/// compressed copy) are between `append` and their file; `append` waits (backpressure) until
+/// there is room. Progress is guaranteed: a block waits only for blocks submitted before it.
+///
+/// Call ``shutdown()`` when done; it lets the workers finish the queue and exit.
+public final class CompressionPool: @unchecked Sendable {
+  struct Job {
+    let pipeline: BlockPipeline
+    let index: Int
     var bytes: [UInt8]
   }
 
-  private let condition = NSCondition()
-  private let encoder: BlockEncoder
-  private let maxInFlight: Int
-  private let onOutput: (@Sendable (UnsafeRawBufferPointer) -> Void)?
-  let file: OutputFile
+  /// Worker threads.
+  public let workerCount: Int
+  /// Blocks allowed between `append` and the file, over every writer using the pool.
+  public let maxBlocksInFlight: Int
 
+  private let condition = NSCondition()
   // Guarded by `condition`.
-  private var jobs: [Job] = []
-  private var jobsHead = 0
-  private var results: [Int: [UInt8]] = [:]
-  private var submitted = 0
-  private var written = 0
-  private var writing = false
-  private var closed = false
-  private var cancelled = false
+  private var queue: [Job] = []
+  private var head = 0
+  private var inFlight = 0
+  private var stopping = false
   private var liveWorkers = 0
-  private var failure: CompressionError?
-  private var outputBytes: Int64 = 0
-  /// Emptied block buffers (capacity kept) for the producer to refill: no fresh allocation and
-  /// page faults per block.
   private var spareBuffers: [[UInt8]] = []
 
-  init(
-    encoder: BlockEncoder, workerCount: Int, maxInFlight: Int, file: OutputFile,
-    onOutput: (@Sendable (UnsafeRawBufferPointer) -> Void)?
+  /// - Parameters:
+  ///   - workerCount: compression threads, 1…64 (default: the active processor count).
+  ///   - maxBlocksInFlight: the memory bound in blocks (default `2 × workerCount + 2`).
+  public init(
+    workerCount: Int = ProcessInfo.processInfo.activeProcessorCount, maxBlocksInFlight: Int? = nil
   ) {
-    self.encoder = encoder
-    self.maxInFlight = maxInFlight
-    self.file = file
-    self.onOutput = onOutput
-    liveWorkers = workerCount
-    for number in 0..<workerCount {
+    self.workerCount = min(64, max(1, workerCount))
+    self.maxBlocksInFlight = max(1, maxBlocksInFlight ?? (2 * self.workerCount + 2))
+    liveWorkers = self.workerCount
+    for number in 0..<self.workerCount {
       let thread = Thread { [self] in self.runWorker() }
       thread.name = "gzip-worker-\(number)"
       thread.start()
     }
   }
+
+  /// Lets the workers finish every queued block, then waits for them to exit. Writers must be
+  /// finished or abandoned first; later submissions fail.
+  public func shutdown() {
+    condition.lock()
+    stopping = true
+    condition.broadcast()
+    while liveWorkers > 0 { condition.wait() }
+    condition.unlock()
+  }
+
+  /// An empty buffer with capacity from an earlier block, if one is spare.
+  func takeSpareBuffer() -> [UInt8]? {
+    condition.lock()
+    defer { condition.unlock() }
+    return spareBuffers.popLast()
+  }
+
+  /// Keeps `buffer`'s storage for a later block (bounded by `maxBlocksInFlight`).
+  func recycle(_ buffer: inout [UInt8]) {
+    guard buffer.capacity > 0 else { return }
+    var spare: [UInt8] = []
+    swap(&spare, &buffer)
+    spare.removeAll(keepingCapacity: true)
+    condition.lock()
+    if spareBuffers.count < maxBlocksInFlight { spareBuffers.append(spare) }
+    condition.unlock()
+  }
+
+  /// Queues a block, waiting while `maxBlocksInFlight` blocks are in flight. False when the pool
+  /// is shut down or the pipeline was cancelled meanwhile.
+  func submit(_ job: Job) -> Bool {
+    condition.lock()
+    defer { condition.unlock() }
+    while !stopping && inFlight >= maxBlocksInFlight && !job.pipeline.isCancelled { condition.wait() }
+    if stopping || job.pipeline.isCancelled { return false }
+    inFlight += 1
+    queue.append(job)
+    condition.broadcast()
+    return true
+  }
+
+  /// A block left flight (written, or dropped after a cancel or failure).
+  func release(_ count: Int = 1) {
+    guard count > 0 else { return }
+    condition.lock()
+    inFlight -= count
+    condition.broadcast()
+    condition.unlock()
+  }
+
+  /// Wakes producers waiting in `submit` (a pipeline was cancelled).
+  func wakeProducers() {
+    condition.lock()
+    condition.broadcast()
+    condition.unlock()
+  }
+
+  private func runWorker() {
+    var deflaters: [BlockEncoder: any RawDeflater] = [:]
+    condition.lock()
+    defer {
+      liveWorkers -= 1
+      condition.broadcast()
+      condition.unlock()
+    }
+    while true {
+      while head == queue.count && !stopping { condition.wait() }
+      if head == queue.count { return }
+      var job = queue[head]
+      queue[head].bytes = []
+      head += 1
+      if head == queue.count {
+        queue.removeAll(keepingCapacity: true)
+        head = 0
+      }
+      condition.unlock()
+      job.pipeline.process(&job, deflaters: &deflaters)
+      condition.lock()
+    }
+  }
+}
+
+/// One file's share of the pool: numbers its blocks, parks encoded results, and writes them to
+/// the file strictly in order. Whichever worker finds the next block ready takes the single
+/// writer token and writes every consecutive ready result, so `onOutput` is never called
+/// concurrently.
+///
+/// `@unchecked Sendable`: every mutable property is guarded by `condition`, except `file`, which
+/// only the writer-token holder touches while blocks are in flight, and only the producer after.
+final class BlockPipeline: @unchecked Sendable {
+  private let condition = NSCondition()
+  private let encoder: BlockEncoder
+  private let onOutput: (@Sendable (UnsafeRawBufferPointer) -> Void)?
+  let pool: CompressionPool
+  let file: OutputFile
+
+  // Guarded by `condition`.
+  private var results: [Int: [UInt8]] = [:]
+  private var submitted = 0
+  private var written = 0
+  /// Blocks of this file a worker is compressing or writing right now.
+  private var busy = 0
+  private var writing = false
+  private var cancelled = false {
+    didSet { cancelFlag.withLock { cancelledFlag = cancelled } }
+  }
+  /// A copy of `cancelled` under a leaf lock, for the pool to read while holding its own lock
+  /// (lock order: pipeline, then pool, then this flag).
+  private let cancelFlag = NSLock()
+  private var cancelledFlag = false
+  private var failure: CompressionError?
+  private var outputBytes: Int64 = 0
+
+  init(
+    encoder: BlockEncoder, pool: CompressionPool, file: OutputFile,
+    onOutput: (@Sendable (UnsafeRawBufferPointer) -> Void)?
+  ) {
+    self.encoder = encoder
+    self.pool = pool
+    self.file = file
+    self.onOutput = onOutput
+  }
+
+  var isCancelled: Bool { cancelFlag.withLock { cancelledFlag } }
 
   /// Compressed (or, with `.none`, plain) bytes written to the file so far.
   var outputByteCount: Int64 {
@@ -76,43 +197,44 @@ final class BlockPipeline: @unchecked Sendable {
     return written
   }
 
-  /// An empty buffer with capacity from an earlier block, if one is spare.
-  func takeSpareBuffer() -> [UInt8]? {
+  /// The first failure, if any (for the producer to report).
+  var firstFailure: CompressionError? {
     condition.lock()
     defer { condition.unlock() }
-    return spareBuffers.popLast()
+    return failure
   }
 
-  /// Caller holds the lock. Keeps `buffer`'s storage for reuse (bounded by `maxInFlight`).
-  private func recycle(_ buffer: inout [UInt8]) {
-    guard spareBuffers.count < maxInFlight, buffer.capacity > 0 else { return }
-    var spare: [UInt8] = []
-    swap(&spare, &buffer)
-    spare.removeAll(keepingCapacity: true)
-    spareBuffers.append(spare)
-  }
+  func takeSpareBuffer() -> [UInt8]? { pool.takeSpareBuffer() }
 
-  /// Queues `bytes` as the next block, waiting while `maxInFlight` blocks are unwritten.
+  /// Queues `bytes` as the next block, waiting while the pool is full.
   func submit(_ bytes: [UInt8]) throws(CompressionError) {
     condition.lock()
-    defer { condition.unlock() }
-    while !cancelled && submitted - written >= maxInFlight { condition.wait() }
-    if let failure { throw failure }
-    if cancelled || closed {
+    if let failure {
+      condition.unlock()
+      throw failure
+    }
+    if cancelled {
+      condition.unlock()
       throw CompressionError(code: .writerClosed, step: "queueing a block", path: file.path)
     }
-    jobs.append(Job(index: submitted, bytes: bytes))
+    let index = submitted
     submitted += 1
-    condition.broadcast()
+    condition.unlock()
+    if !pool.submit(CompressionPool.Job(pipeline: self, index: index, bytes: bytes)) {
+      condition.lock()
+      defer { condition.unlock() }
+      submitted -= 1
+      throw failure
+        ?? CompressionError(
+          code: .writerClosed, step: "queueing a block: the compression pool is shut down", path: file.path)
+    }
   }
 
-  /// Lets the workers finish every queued block, write it, and exit; then reports any failure.
+  /// Waits until every submitted block is written; then reports any failure.
   func drainAndStop() throws(CompressionError) {
     condition.lock()
     defer { condition.unlock() }
-    closed = true
-    condition.broadcast()
-    while liveWorkers > 0 { condition.wait() }
+    while failure == nil && !cancelled && written < submitted { condition.wait() }
     if let failure { throw failure }
     if written != submitted {
       throw CompressionError(
@@ -121,30 +243,24 @@ final class BlockPipeline: @unchecked Sendable {
     }
   }
 
-  /// Drops queued work and waits for the workers to exit. Never throws.
+  /// Drops this file's queued and parked blocks and waits until no worker is using the file.
+  /// Never throws.
   func cancelAndStop() {
     condition.lock()
-    defer { condition.unlock() }
     cancel()
-    while liveWorkers > 0 { condition.wait() }
+    while busy > 0 || writing { condition.wait() }
+    condition.unlock()
   }
 
-  /// The first failure, if any (for the producer to report).
-  var firstFailure: CompressionError? {
-    condition.lock()
-    defer { condition.unlock() }
-    return failure
-  }
-
-  // MARK: - Workers
-
-  /// Caller holds the lock.
+  /// Caller holds the lock. Blocks still queued in the pool are dropped when a worker reaches
+  /// them (`process`); parked results are dropped now.
   private func cancel() {
+    guard !cancelled else { return }
     cancelled = true
-    closed = true
-    jobs.removeAll()
-    jobsHead = 0
+    let parked = results.count
     results.removeAll()
+    pool.release(parked)
+    pool.wakeProducers()
     condition.broadcast()
   }
 
@@ -154,52 +270,53 @@ final class BlockPipeline: @unchecked Sendable {
     cancel()
   }
 
-  private func runWorker() {
-    var deflater: (any RawDeflater)?
+  /// On a pool worker: encodes the block, parks the result and writes what is ready.
+  func process(_ job: inout CompressionPool.Job, deflaters: inout [BlockEncoder: any RawDeflater]) {
     condition.lock()
+    if cancelled {
+      condition.unlock()
+      pool.release()
+      return
+    }
+    busy += 1
+    condition.unlock()
+    let encoded = encode(job, deflaters: &deflaters)
+    if case .gzip = encoder { pool.recycle(&job.bytes) }
+    condition.lock()
+    busy -= 1
     defer {
-      liveWorkers -= 1
       condition.broadcast()
       condition.unlock()
     }
-    while true {
-      while jobsHead == jobs.count && !closed && !cancelled { condition.wait() }
-      if cancelled || jobsHead == jobs.count { return }
-      var job = jobs[jobsHead]
-      jobs[jobsHead].bytes = []
-      jobsHead += 1
-      if jobsHead == jobs.count {
-        jobs.removeAll(keepingCapacity: true)
-        jobsHead = 0
-      }
-      condition.unlock()
-      let encoded = encode(job, deflater: &deflater)
-      condition.lock()
-      if cancelled { return }
-      switch encoded {
-      case .success(let bytes):
-        results[job.index] = bytes
-        if case .gzip = encoder { recycle(&job.bytes) }
-      case .failure(let error):
-        fail(error)
-        return
-      }
-      if !writing { writeReadyBlocks() }
+    if cancelled {
+      pool.release()
+      return
     }
+    switch encoded {
+    case .success(let bytes):
+      results[job.index] = bytes
+    case .failure(let error):
+      pool.release()
+      fail(error)
+      return
+    }
+    if !writing { writeReadyBlocks() }
   }
 
-  private func encode(_ job: Job, deflater: inout (any RawDeflater)?) -> Result<[UInt8], CompressionError> {
+  private func encode(
+    _ job: CompressionPool.Job, deflaters: inout [BlockEncoder: any RawDeflater]
+  ) -> Result<[UInt8], CompressionError> {
     switch encoder {
     case .identity:
       return .success(job.bytes)
     case .gzip(let level, let backend):
       do throws(CompressionError) {
         let stream: any RawDeflater
-        if let deflater {
-          stream = deflater
+        if let existing = deflaters[encoder] {
+          stream = existing
         } else {
           stream = try makeRawDeflater(backend, level: level)
-          deflater = stream
+          deflaters[encoder] = stream
         }
         return .success(
           try withBytes(job.bytes) { raw throws(CompressionError) in
@@ -231,14 +348,16 @@ final class BlockPipeline: @unchecked Sendable {
       } catch {
         writeError = error
       }
+      let count = bytes.count
+      pool.release()
+      if case .identity = encoder { pool.recycle(&bytes) }
       condition.lock()
       if let writeError {
         fail(writeError)
         return
       }
       written += 1
-      outputBytes += Int64(bytes.count)
-      if case .identity = encoder { recycle(&bytes) }
+      outputBytes += Int64(count)
       condition.broadcast()
     }
   }

@@ -15,7 +15,9 @@ import Foundation
 /// - Blocking: `append` and `finish` wait on a condition variable; call them from a thread you
 ///   own (the renderer's), not from a Swift-concurrency task that must not block.
 /// - Memory: at most `maxBlocksInFlight` blocks are queued, being compressed or waiting to be
-///   written; `append` blocks (backpressure) until there is room.
+///   written, over every writer sharing the ``CompressionPool`` (or this writer's own pool);
+///   `append` blocks (backpressure) until there is room. Each writer also holds the block it is
+///   filling.
 /// - Errors: any error thrown by `append` or `finish` has already abandoned the writer: the
 ///   file is closed and removed. A writer that is dropped without `finish()` abandons itself.
 ///
@@ -37,11 +39,12 @@ public final class GzipFileWriter {
     /// Input bytes per gzip member, 4 KiB…64 MiB (default 1 MiB). Part of the output's identity:
     /// the same input gives the same bytes only at the same block size.
     public var blockSize: Int
-    /// Compression threads, 1…64 (default: the active processor count). Does not affect output.
+    /// Compression threads, 1…64 (default: the active processor count), when the writer has no
+    /// shared ``CompressionPool``. Does not affect output.
     public var workerCount: Int
     /// Blocks allowed between `append` and the file (queued, compressing, or waiting for their
-    /// turn to be written); nil means `2 × workerCount + 1`. Bounds memory to about
-    /// `maxBlocksInFlight × blockSize × 2`.
+    /// turn to be written) when the writer has no shared pool; nil means `2 × workerCount + 1`.
+    /// Bounds memory to about `maxBlocksInFlight × blockSize × 2`.
     public var maxBlocksInFlight: Int?
     /// The DEFLATE implementation (default: `DeflateBackend.preferred`). Part of the output's
     /// identity, like `blockSize`.
@@ -116,6 +119,8 @@ public final class GzipFileWriter {
   /// The settings in force.
   public let configuration: Configuration
   private let pipeline: BlockPipeline
+  /// The pool this writer made for itself (shut down when it finishes), or nil when shared.
+  private let privatePool: CompressionPool?
   private let blockSize: Int
   private let isGzip: Bool
   private var current: [UInt8] = []
@@ -133,11 +138,13 @@ public final class GzipFileWriter {
   /// - Parameters:
   ///   - path: The output file.
   ///   - configuration: Encoding, block size, worker count, memory bound.
+  ///   - pool: Compression threads shared with other writers; nil makes a private pool from
+  ///     `configuration.workerCount` and `maxBlocksInFlight`.
   ///   - onOutput: Called with every chunk of bytes written to the file, in order, never
   ///     concurrently, on a worker thread; the buffer is valid only during the call.
   /// - Throws: `CompressionError` with `.invalidConfiguration` or `.openFailed` (naming the path).
   public init(
-    path: String, configuration: Configuration = Configuration(),
+    path: String, configuration: Configuration = Configuration(), pool: CompressionPool? = nil,
     onOutput: (@Sendable (UnsafeRawBufferPointer) -> Void)? = nil
   ) throws(CompressionError) {
     let (encoder, workers, inFlight) = try configuration.validated()
@@ -146,9 +153,14 @@ public final class GzipFileWriter {
     blockSize = configuration.blockSize
     if case .gzip = encoder { isGzip = true } else { isGzip = false }
     let file = try OutputFile(path: path)
-    pipeline = BlockPipeline(
-      encoder: encoder, workerCount: workers, maxInFlight: inFlight, file: file, onOutput: onOutput)
-    current.reserveCapacity(blockSize)
+    if let pool {
+      privatePool = nil
+      pipeline = BlockPipeline(encoder: encoder, pool: pool, file: file, onOutput: onOutput)
+    } else {
+      let own = CompressionPool(workerCount: workers, maxBlocksInFlight: inFlight)
+      privatePool = own
+      pipeline = BlockPipeline(encoder: encoder, pool: own, file: file, onOutput: onOutput)
+    }
   }
 
   deinit {
@@ -202,6 +214,7 @@ public final class GzipFileWriter {
       abandon()
       throw error
     }
+    privatePool?.shutdown()
     state = .finished
     return Summary(
       path: path, encoding: configuration.encoding, inputByteCount: inputByteCount,
@@ -215,6 +228,7 @@ public final class GzipFileWriter {
     state = .abandoned
     pipeline.cancelAndStop()
     pipeline.file.closeAndUnlink()
+    privatePool?.shutdown()
     current = []
   }
 
@@ -230,8 +244,8 @@ public final class GzipFileWriter {
   }
 
   private func submitCurrent() throws(CompressionError) {
+    // The next block's buffer grows as it fills (a small file never reserves a whole block).
     var block = pipeline.takeSpareBuffer() ?? []
-    block.reserveCapacity(blockSize)
     swap(&block, &current)
     do {
       try pipeline.submit(block)

@@ -96,21 +96,33 @@ public struct CivilDate: Sendable, Hashable, Comparable, CustomStringConvertible
 
   /// `YYYY-MM-DD`.
   public var description: String {
-    let (y, m, d) = components
     // Ten ASCII bytes: a small string, built without interpolation.
-    return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 10) { buffer in
-      buffer[0] = UInt8(48 + (y / 1000) % 10)
-      buffer[1] = UInt8(48 + (y / 100) % 10)
-      buffer[2] = UInt8(48 + (y / 10) % 10)
-      buffer[3] = UInt8(48 + y % 10)
-      buffer[4] = UInt8(ascii: "-")
-      buffer[5] = UInt8(48 + m / 10)
-      buffer[6] = UInt8(48 + m % 10)
-      buffer[7] = UInt8(ascii: "-")
-      buffer[8] = UInt8(48 + d / 10)
-      buffer[9] = UInt8(48 + d % 10)
+    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 10) { buffer in
+      format(into: buffer)
       return String(decoding: UnsafeBufferPointer(buffer), as: UTF8.self)
     }
+  }
+
+  /// Appends `YYYY-MM-DD` to `out`, without making a String.
+  public func write(into out: inout [UInt8]) {
+    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 10) { buffer in
+      format(into: buffer)
+      out.append(contentsOf: UnsafeBufferPointer(buffer))
+    }
+  }
+
+  private func format(into buffer: UnsafeMutableBufferPointer<UInt8>) {
+    let (y, m, d) = components
+    buffer[0] = UInt8(48 + (y / 1000) % 10)
+    buffer[1] = UInt8(48 + (y / 100) % 10)
+    buffer[2] = UInt8(48 + (y / 10) % 10)
+    buffer[3] = UInt8(48 + y % 10)
+    buffer[4] = UInt8(ascii: "-")
+    buffer[5] = UInt8(48 + m / 10)
+    buffer[6] = UInt8(48 + m % 10)
+    buffer[7] = UInt8(ascii: "-")
+    buffer[8] = UInt8(48 + d / 10)
+    buffer[9] = UInt8(48 + d % 10)
   }
 
   /// `YYYYMMDD`, as used in file names.

@@ -95,6 +95,17 @@ public struct ExactDecimal: Sendable, Hashable, CustomStringConvertible {
 
   /// Plain notation with exactly `scale` fractional digits, e.g. `-0.50`.
   public var description: String {
+    withFormatted { String(decoding: $0, as: UTF8.self) }
+  }
+
+  /// Appends the plain notation (``description``'s bytes) to `out`, without making a String.
+  public func write(into out: inout [UInt8]) {
+    withFormatted { out.append(contentsOf: $0) }
+  }
+
+  /// Calls `body` with the plain notation's ASCII bytes, formatted on the stack.
+  @inline(__always)
+  private func withFormatted<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
     // At most 39 digits, a sign, a point and a leading zero: 48 bytes, on the stack.
     withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 48) { buffer in
       var end = 48
@@ -122,7 +133,7 @@ public struct ExactDecimal: Sendable, Hashable, CustomStringConvertible {
         } while large > 0 || written <= scale
       }
       if significand < 0 { put(UInt8(ascii: "-")) }
-      return String(decoding: UnsafeBufferPointer(rebasing: buffer[end..<48]), as: UTF8.self)
+      return body(UnsafeBufferPointer(rebasing: buffer[end..<48]))
     }
   }
 

@@ -24,42 +24,45 @@ final class ValidationGate: @unchecked Sendable {
   }
 }
 
-/// Hands out indexes 0..<count to worker threads.
-final class WorkQueue: @unchecked Sendable {
-  private let lock = NSLock()
-  private var nextIndex = 0
-  private let count: Int
+/// A bounded first-in-first-out hand-over of batches from the snapshot reader to one worker
+/// thread: `push` waits while the queue is full (memory stays bounded), `pop` waits for a batch
+/// and returns nil once the queue is closed and empty.
+final class HandOverQueue<Element>: @unchecked Sendable {
+  private let condition = NSCondition()
+  private var items: [Element] = []
+  private var head = 0
+  private var closed = false
+  private let capacity: Int
 
-  init(count: Int) { self.count = count }
+  init(capacity: Int) { self.capacity = max(1, capacity) }
 
-  func next() -> Int? {
-    lock.lock()
-    defer { lock.unlock() }
-    guard nextIndex < count else { return nil }
-    defer { nextIndex += 1 }
-    return nextIndex
-  }
-}
-
-/// Collects each firm's outcome in the snapshot's firm order.
-final class FirmResults: @unchecked Sendable {
-  private let lock = NSLock()
-  private var outcomes: [FirmOutcome?]
-
-  init(count: Int) { outcomes = Array(repeating: nil, count: count) }
-
-  /// Records a firm's outcome; how many are done now.
-  @discardableResult
-  func set(_ index: Int, _ outcome: FirmOutcome) -> Int {
-    lock.lock()
-    defer { lock.unlock() }
-    outcomes[index] = outcome
-    return outcomes.count { $0 != nil }
+  func push(_ item: Element) {
+    condition.lock()
+    while items.count - head >= capacity { condition.wait() }
+    items.append(item)
+    condition.broadcast()
+    condition.unlock()
   }
 
-  func all() -> [FirmOutcome] {
-    lock.lock()
-    defer { lock.unlock() }
-    return outcomes.compactMap { $0 }
+  func pop() -> Element? {
+    condition.lock()
+    defer { condition.unlock() }
+    while head == items.count && !closed { condition.wait() }
+    guard head < items.count else { return nil }
+    let item = items[head]
+    head += 1
+    if head == items.count {
+      items.removeAll(keepingCapacity: true)
+      head = 0
+    }
+    condition.broadcast()
+    return item
+  }
+
+  func close() {
+    condition.lock()
+    closed = true
+    condition.broadcast()
+    condition.unlock()
   }
 }

@@ -45,10 +45,10 @@ public struct JobOptions: Sendable {
   /// The business date before this one; nil means the previous weekday.
   public var previousBusinessDate: CivilDate?
   public var runID: String
-  /// Compression threads per file.
+  /// Compression threads, shared by every file of the run.
   public var workerCount: Int
-  /// Firms processed at the same time.
-  public var firmConcurrency: Int = 2
+  /// Threads valuing and rendering firms while the snapshot is read (a firm stays on one).
+  public var processingThreads: Int = 2
   public var clock: @Sendable () -> Date
   /// Told of each firm as it completes (done so far, total, the outcome), from a worker thread.
   public var progress: (@Sendable (Int, Int, FirmOutcome) -> Void)?
@@ -225,68 +225,93 @@ public enum ExtractJob {
         gaps[firm.id] = latest
       }
     }
-    // Firms run in parallel, each worker with its own snapshot and state connections.
-    let selectedFirms = firms
-    let runLogger = logger
-    let firmGaps = gaps
-    let firmTemplates = templates
-    let results = FirmResults(count: selectedFirms.count)
-    let work = WorkQueue(count: selectedFirms.count)
-    let workers = max(1, min(options.firmConcurrency, selectedFirms.count))
-    let statePath = store.path
+    // One pass over the snapshot feeds every selected firm (accounts of all firms interleave in
+    // the file, so a pass per firm would read every page once per firm); each firm's files,
+    // totals and records are its own, and one firm's failure does not stop the others. All the
+    // files share one pool of compression threads, which bounds memory however many are open.
+    let pool = CompressionPool(workerCount: options.workerCount)
+    defer { pool.shutdown() }
+    // Firms are valued and rendered on `workers` threads (a firm always on the same one, so its
+    // rows stay in account order), each with its own state-store connection for history reads;
+    // this thread reads the snapshot and hands accounts over in batches.
+    let workers = max(1, min(options.processingThreads, firms.count))
+    var stores: [StateStore] = []
+    do {
+      for _ in 0..<workers { stores.append(try StateStore(path: store.path)) }
+    } catch {
+      throw refusal() ?? PipelineError(state: error)
+    }
+    var runs: [FirmRun] = []
+    for (index, firm) in firms.enumerated() {
+      var firmLogger = logger
+      firmLogger[metadataKey: "firm"] = "\(firm.id)"
+      runs.append(
+        FirmRun(
+          firm: firm, index: index, date: date, reference: reference, templates: templates[firm.id] ?? [],
+          options: options, gapCarriedFrom: gaps[firm.id], store: stores[index % workers], pool: pool,
+          logger: firmLogger))
+    }
+    var byID: [String: Int] = [:]
+    for run in runs { byID[run.firm.id] = run.index }
+    let queues = (0..<workers).map { _ in HandOverQueue<[(Int, AccountBundle)]>(capacity: 4) }
     let group = DispatchGroup()
-    for _ in 0..<workers {
+    let firmRuns = runs
+    for queue in queues {
       group.enter()
       Thread.detachNewThread {
         defer { group.leave() }
-        var connections: (SnapshotReader, StateStore)?
-        while let index = work.next() {
-          let firm = selectedFirms[index]
-          var firmLogger = runLogger
-          firmLogger[metadataKey: "firm"] = "\(firm.id)"
-          let started = Date()
-          var outcome = FirmOutcome(
-            firmID: firm.id, directory: options.outputDirectory + "/" + firm.id + "/" + date.description)
-          outcome.gapCarriedFrom = firmGaps[firm.id]
-          do {
-            if connections == nil {
-              do {
-                connections = (
-                  try SnapshotReader(path: options.snapshotPath), try StateStore(path: statePath)
-                )
-              } catch let error as SnapshotError {
-                throw PipelineError(snapshot: error)
-              } catch let error as StateStoreError {
-                throw PipelineError(state: error)
-              }
-            }
-            guard let (firmReader, firmStore) = connections else {
-              throw PipelineError(code: .internalError, firmID: firm.id, detail: "no connections")
-            }
-            try runFirm(
-              firm, reader: firmReader, reference: reference, templates: firmTemplates[firm.id] ?? [],
-              options: options,
-              store: firmStore, gate: gate, outcome: &outcome, logger: firmLogger)
-          } catch let error as PipelineError {
-            outcome.error = error
-            if error.code != .badSnapshot { firmLogger.error("firm failed: \(error)") }
-          } catch {
-            outcome.error = PipelineError(code: .internalError, firmID: firm.id, detail: "\(error)")
-          }
-          outcome.seconds = Date().timeIntervalSince(started)
-          let done = results.set(index, outcome)
-          options.progress?(done, selectedFirms.count, outcome)
+        while let batch = queue.pop() {
+          for (index, bundle) in batch { firmRuns[index].consume(bundle) }
         }
       }
     }
+    let clock = ContinuousClock()
+    var readTime = Duration.zero
+    var readFailure: PipelineError?
+    do {
+      let cursor = try reader.accounts(ofFirms: options.firmIDs.isEmpty ? nil : Set(firms.map(\.id)))
+      let batchSize = 128
+      var batches = Array(repeating: [(Int, AccountBundle)](), count: workers)
+      while true {
+        let before = clock.now
+        guard let bundle = try cursor.next() else { break }
+        readTime += clock.now - before
+        guard let index = byID[bundle.account.firmID] else { continue }
+        let worker = index % workers
+        batches[worker].append((index, bundle))
+        if batches[worker].count == batchSize {
+          queues[worker].push(batches[worker])
+          batches[worker].removeAll(keepingCapacity: true)
+        }
+      }
+      for worker in 0..<workers where !batches[worker].isEmpty { queues[worker].push(batches[worker]) }
+    } catch {
+      readFailure = PipelineError(snapshot: error)
+    }
+    for queue in queues { queue.close() }
     group.wait()
+    // The snapshot could not be read to the end: no firm is complete.
+    if let readFailure { for run in runs { run.fail(readFailure) } }
+    logger.info(
+      "snapshot read",
+      metadata: [
+        "step": "read", "read_ms": "\(FirmRun.milliseconds(readTime))", "firms": "\(runs.count)",
+        "processing_threads": "\(workers)",
+      ])
+    var outcomes: [FirmOutcome] = []
+    for run in runs {
+      let outcome = run.finish(gate: gate, reader: reader)
+      outcomes.append(outcome)
+      if let error = outcome.error, error.code != .badSnapshot { run.logger.error("firm failed: \(error)") }
+      options.progress?(outcomes.count, runs.count, outcome)
+    }
     do { try store.checkpoint() } catch { logger.warning("\(error)") }
     if let refused = refusal() {
       FileSystem.removeEmptyDirectories(under: options.outputDirectory)
       throw refused
     }
     return RunReport(
-      runID: options.runID, businessDate: date, snapshotPath: options.snapshotPath, firms: results.all())
+      runID: options.runID, businessDate: date, snapshotPath: options.snapshotPath, firms: outcomes)
   }
 
   static func previousWeekday(_ date: CivilDate) -> CivilDate {
@@ -309,158 +334,6 @@ public enum ExtractJob {
     let suffix: String
     if case .none = encoding { suffix = "" } else { suffix = ".gz" }
     return "\(firmID)_\(kind)_\(date.compact).\(format.fileExtension)\(suffix)"
-  }
-
-  static func runFirm(
-    _ firm: Firm, reader: SnapshotReader, reference: ReferenceData, templates: [(ExtractKind, Template)],
-    options: JobOptions, store: StateStore, gate: ValidationGate, outcome: inout FirmOutcome, logger: Logger
-  ) throws(PipelineError) {
-    let date = reader.businessDate
-    let started = Date()
-    let settings = options.settings(for: firm.id)
-    let directory = outcome.directory
-    try FileSystem.makeDirectory(directory)
-    // Temporary files a killed run left here are ours (the run lock is held): remove them.
-    FileSystem.removeTemporaryFiles(in: directory)
-    // Five files per firm and firms in parallel: a few blocks in flight per file bound memory.
-    let configuration = GzipFileWriter.Configuration(
-      encoding: settings.encoding, workerCount: max(1, options.workerCount / max(1, options.firmConcurrency)),
-      maxBlocksInFlight: 2)
-    var writers: [ExtractKind: ExtractFileWriter] = [:]
-    func abandonAll() { for writer in writers.values { writer.abandon() } }
-    do {
-      for (kind, template) in templates {
-        let name = fileName(
-          firmID: firm.id, kind: kind.rawValue, date: date, format: settings.format,
-          encoding: settings.encoding)
-        writers[kind] = try ExtractFileWriter(
-          kind: kind, encoder: RowEncoder(template: template, format: settings.format), directory: directory,
-          fileName: name, runID: options.runID, configuration: configuration)
-      }
-    } catch {
-      abandonAll()
-      throw PipelineError(output: error, firmID: firm.id)
-    }
-    let positions = writers[.positions]
-    let cash = writers[.cash]
-    let transactions = writers[.transactions]
-    let valuations = writers[.valuations]
-    let dataQuality = writers[.dataQuality]
-    var issues: [DataQualityIssue] = []
-    var totals: [ExtractKind: Money] = [
-      .positions: Money(significand: 0, scale: 2), .cash: Money(significand: 0, scale: 2),
-      .transactions: Money(significand: 0, scale: 2), .valuations: Money(significand: 0, scale: 2),
-    ]
-    func add(_ kind: ExtractKind, _ value: Money?) {
-      if let value, let total = totals[kind], let sum = total.adding(value) { totals[kind] = sum }
-    }
-    let processor = AccountProcessor(firm: firm, reference: reference, date: date, dateText: date.description)
-    let history = StoreHistory(store: store, firmID: firm.id, date: date)
-    do {
-      // Render and compute, reading history only: the write transaction below is short.
-      var records: [(accountID: String, record: PerformanceRecord)] = []
-      var seenClients: Set<String> = []
-      let clock = ContinuousClock()
-      var readTime = Duration.zero
-      var valueTime = Duration.zero
-      var writeTime = Duration.zero
-      let cursor = try reader.accounts(ofFirm: firm.id)
-      while true {
-        let t0 = clock.now
-        guard let bundle = try cursor.next() else { break }
-        let t1 = clock.now
-        let first = seenClients.insert(bundle.account.clientID).inserted
-        let out = try processor.process(bundle, reportClient: first, history: history)
-        let t2 = clock.now
-        if let positions { for row in out.positions { try positions.append(row) } }
-        if let cash { for row in out.cash { try cash.append(row) } }
-        if let transactions { for row in out.transactions { try transactions.append(row) } }
-        if let valuations, let row = out.valuation { try valuations.append(row) }
-        let t3 = clock.now
-        readTime += t1 - t0
-        valueTime += t2 - t1
-        writeTime += t3 - t2
-        add(.positions, out.controlPositions)
-        add(.cash, out.controlCash)
-        add(.transactions, out.controlTransactions)
-        add(.valuations, out.controlValuations)
-        issues.append(contentsOf: out.issues)
-        if let record = out.record { records.append((bundle.account.id, record)) }
-      }
-      if let from = outcome.gapCarriedFrom {
-        issues.append(
-          DataQualityIssue(
-            severity: .warning, code: .historyGap, resourceType: .account, resourceID: "*",
-            field: "return_1d",
-            message: "performance carried across a gap in the history from \(from) to \(date) (--allow-gap)"))
-      }
-      for issue in DataQualityIssue.sortedForExtract(issues) {
-        try dataQuality?.append([
-          date.description, firm.id, issue.severity.rawValue, issue.code.rawValue,
-          issue.resourceType.rawValue,
-          issue.resourceID, issue.field, issue.message,
-        ])
-      }
-      for issue in issues {
-        outcome.issuesByCode[issue.code.rawValue, default: 0] += 1
-        if issue.severity == .error { outcome.errors += 1 } else { outcome.warnings += 1 }
-      }
-      func ms(_ d: Duration) -> Int {
-        Int(d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000)
-      }
-      outcome.timings.read = ms(readTime)
-      outcome.timings.value = ms(valueTime)
-      outcome.timings.render = ms(writeTime)
-      let recordStarted = clock.now
-      defer { outcome.timings.record = ms(clock.now - recordStarted) }
-      let ordered = templates.compactMap { writers[$0.0] }
-      let files = try finishFiles(ordered, totals: totals, settings: settings)
-      // Nothing goes under a final name, and nothing is recorded, before the snapshot passed.
-      if let refused = gate.wait() { throw PipelineError(snapshot: refused) }
-      try store.transaction("record \(firm.id) \(date)") {
-        let restating = try store.latestRunDate(firmID: firm.id).map { $0 > date } ?? false
-        var earlierAtDate = try store.accounts(ofFirm: firm.id, withRecordAt: date)
-        var touched: [Int64] = []
-        for (accountID, record) in records {
-          let key = try store.accountKey(accountID, firmID: firm.id)
-          try store.save(record, account: key)
-          earlierAtDate[accountID] = nil
-          if restating { touched.append(key) }
-        }
-        // Accounts an earlier run of this date had, and this snapshot does not: no orphan rows.
-        for (_, key) in earlierAtDate.sorted(by: { $0.key < $1.key }) {
-          try store.deleteRecord(at: date, account: key)
-          if restating { touched.append(key) }
-        }
-        if restating {
-          outcome.staleDates = try store.runDates(after: date, firmID: firm.id)
-          for key in touched { try restate(after: date, account: key, store: store) }
-        }
-        try complete(
-          firm: firm, date: date, writers: ordered, files: files, options: options, reader: reader,
-          outcome: &outcome)
-        try store.recordRun(
-          date: date, firmID: firm.id, runID: options.runID, snapshot: options.snapshotPath,
-          completedAt: iso8601(options.clock()), gapCarried: outcome.gapCarriedFrom != nil,
-          manifestSHA256: outcome.manifestSHA256)
-      }
-    } catch {
-      abandonAll()
-      if let error = error as? PipelineError { throw error }
-      if let error = error as? StateStoreError { throw PipelineError(state: error) }
-      if let error = error as? SnapshotError { throw PipelineError(snapshot: error) }
-      if let error = error as? CompressionError { throw PipelineError(output: error, firmID: firm.id) }
-      throw PipelineError(code: .internalError, firmID: firm.id, detail: "\(error)")
-    }
-    logger.info(
-      "firm done",
-      metadata: [
-        "step": "extract", "duration_ms": "\(Int(Date().timeIntervalSince(started) * 1000))",
-        "read_ms": "\(outcome.timings.read)", "value_ms": "\(outcome.timings.value)",
-        "render_ms": "\(outcome.timings.render)", "record_ms": "\(outcome.timings.record)",
-        "files": "\(outcome.files.count)", "data_quality_errors": "\(outcome.errors)",
-        "data_quality_warnings": "\(outcome.warnings)",
-      ])
   }
 
   /// Recomputes an account's records after a restated date, in order.

@@ -7,21 +7,49 @@ import EODState
 /// record. Pure apart from the history reads it asks the store for.
 struct AccountProcessor {
   let firm: Firm
+  /// Which rows to build: the figures, findings and history are computed whatever is written.
+  var writesPositions = true
+  var writesCash = true
+  var writesTransactions = true
+  var writesValuations = true
   let reference: ReferenceData
   let date: CivilDate
   let dateText: String
 
+  /// One account's rows and figures. Reused from account to account (``reset()``), so the row
+  /// buffers keep their memory.
   struct Output {
-    var positions: [[String?]] = []
-    var cash: [[String?]] = []
-    var transactions: [[String?]] = []
-    var valuation: [String?]?
+    var positions = RowBuffer(fieldCount: ExtractKind.positions.fields.count)
+    var cash = RowBuffer(fieldCount: ExtractKind.cash.fields.count)
+    var transactions = RowBuffer(fieldCount: ExtractKind.transactions.fields.count)
+    /// At most one row.
+    var valuation = RowBuffer(fieldCount: ExtractKind.valuations.fields.count)
     var issues: [DataQualityIssue] = []
     var record: PerformanceRecord?
     var controlPositions: Money?
     var controlCash: Money?
     var controlTransactions: Money?
     var controlValuations: Money?
+
+    mutating func reset() {
+      positions.removeAll()
+      cash.removeAll()
+      transactions.removeAll()
+      valuation.removeAll()
+      issues.removeAll(keepingCapacity: true)
+      record = nil
+      controlPositions = nil
+      controlCash = nil
+      controlTransactions = nil
+      controlValuations = nil
+    }
+  }
+
+  /// Scratch space kept between accounts.
+  struct Scratch {
+    var valued: [(Position, Instrument?, ConvertedAmount)] = []
+    var cash: [(CashBalance, ConvertedAmount)] = []
+    var findings: [DataQualityIssue] = []
   }
 
   func issue(
@@ -48,15 +76,21 @@ struct AccountProcessor {
   /// - Parameters:
   ///   - reportClient: whether this account is the first to show its client (report its reference once).
   ///   - history: reads the account's previous record, 1Y window start and XIRR flows.
+  ///   - out: emptied, then filled with the account's rows and figures.
   func process(
-    _ bundle: AccountBundle, reportClient: Bool, history: HistoryReader
-  ) throws(PipelineError) -> Output {
-    var out = Output()
+    _ bundle: AccountBundle, reportClient: Bool, history: HistoryReader, into out: inout Output,
+    scratch work: inout Scratch
+  ) throws(PipelineError) {
+    out.reset()
     let account = bundle.account
     let shown = account.isShown(on: date)
     let accountID = account.id
     let ccy = account.currency
+    // Taken out of `work` (not copied), so the arrays stay uniquely owned and keep their memory.
     var scratch: [DataQualityIssue] = []
+    swap(&scratch, &work.findings)
+    scratch.removeAll(keepingCapacity: true)
+    defer { swap(&scratch, &work.findings) }
     let accountRef = checkReference(account.externalRef, .account, accountID, into: &scratch)
     let clientRef: String?
     if account.clientKnown {
@@ -79,9 +113,18 @@ struct AccountProcessor {
     var cashValue = Money(significand: 0, scale: 2)
     var unpriced = 0
     var valued: [(Position, Instrument?, ConvertedAmount)] = []
+    swap(&valued, &work.valued)
+    valued.removeAll(keepingCapacity: true)
+    var cashRows: [(CashBalance, ConvertedAmount)] = []
+    swap(&cashRows, &work.cash)
+    cashRows.removeAll(keepingCapacity: true)
+    defer {
+      swap(&valued, &work.valued)
+      swap(&cashRows, &work.cash)
+    }
     if shown {
       for position in bundle.positions {
-        let resource = "\(accountID)/\(position.instrumentID)"
+        var resource: String { "\(accountID)/\(position.instrumentID)" }
         guard let instrument = reference.instruments[position.instrumentID] else {
           out.issues.append(
             issue(
@@ -124,17 +167,18 @@ struct AccountProcessor {
         } else {
           unpriced += 1
         }
-        valued.append((position, instrument, converted))
+        var position = position
         if let ref = position.externalRef, let problem = ExternalReference.problem(ref) {
           out.issues.append(
             issue(.warning, .invalidExternalRef, .position, resource, "external_ref", "\(problem); withheld"))
+          position.externalRef = nil
         }
+        valued.append((position, instrument, converted))
       }
-      var cashRows: [(CashBalance, ConvertedAmount)] = []
       for balance in bundle.cash {
         let converted = Valuation.convert(
           balance.balance, currency: balance.currency, accountCurrency: ccy, fx: reference.fx)
-        let resource = "\(accountID)/\(balance.currency)"
+        var resource: String { "\(accountID)/\(balance.currency)" }
         if case .missingFX(let from, let to) = converted.problem {
           out.issues.append(
             issue(
@@ -152,31 +196,60 @@ struct AccountProcessor {
       for (position, instrument, converted) in valued {
         let value = converted.value
         if let value, let sum = controlPositions.adding(value) { controlPositions = sum }
-        let hasPrice = instrument?.price != nil
-        out.positions.append([
-          dateText, firm.id, account.clientID, clientRef, accountID, accountRef, account.wrapper, ccy,
-          position.instrumentID, instrument?.isin, instrument?.sedol, instrument?.name,
-          instrument?.assetClass,
-          position.quantity.description, instrument?.price?.price.description, instrument?.currency,
-          instrument?.price?.date.description,
-          instrument == nil ? nil : (instrument?.price?.status ?? .missing).rawValue,
-          hasPrice ? converted.conversion?.displayRate?.description : nil, value?.description,
-          position.bookCost.description,
-          value.flatMap { $0.subtracting(position.bookCost)?.rounded(places: 2).description },
-          Valuation.weight(marketValue: value, totalValue: total)?.description,
-          ExternalReference.validated(position.externalRef), firm.name, instrument?.quoteFactor.description,
-        ])
+        let price = instrument?.price
+        // Field order: ExtractKind.positions.fields (only when the file is made).
+        if writesPositions {
+          out.positions.append(dateText)
+          out.positions.append(firm.id)
+          out.positions.append(account.clientID)
+          out.positions.append(clientRef)
+          out.positions.append(accountID)
+          out.positions.append(accountRef)
+          out.positions.append(account.wrapper)
+          out.positions.append(ccy)
+          out.positions.append(position.instrumentID)
+          out.positions.append(instrument?.isin)
+          out.positions.append(instrument?.sedol)
+          out.positions.append(instrument?.name)
+          out.positions.append(instrument?.assetClass)
+          out.positions.append(position.quantity)
+          out.positions.append(price?.price)
+          out.positions.append(instrument?.currency)
+          out.positions.append(price?.date)
+          out.positions.append(instrument == nil ? nil : (price?.status ?? .missing).rawValue)
+          out.positions.append(price != nil ? converted.conversion?.displayRate : nil)
+          out.positions.append(value)
+          out.positions.append(position.bookCost)
+          out.positions.append(value.flatMap { $0.subtracting(position.bookCost)?.rounded(places: 2) })
+          out.positions.append(Valuation.weight(marketValue: value, totalValue: total))
+          // Invalid references were withheld above.
+          out.positions.append(position.externalRef)
+          out.positions.append(firm.name)
+          out.positions.append(instrument?.quoteFactor)
+          out.positions.endRow()
+        }
       }
       out.controlPositions = controlPositions
       var controlCash = Money(significand: 0, scale: 2)
       for (balance, converted) in cashRows {
         if let value = converted.value, let sum = controlCash.adding(value) { controlCash = sum }
-        out.cash.append([
-          dateText, firm.id, account.clientID, clientRef, accountID, accountRef, ccy, balance.currency,
-          balance.balance.description, converted.conversion?.displayRate?.description,
-          converted.value?.description,
-          account.wrapper, firm.name,
-        ])
+        // Field order: ExtractKind.cash.fields (only when the file is made).
+        if writesCash {
+          out.cash.append(dateText)
+          out.cash.append(firm.id)
+          out.cash.append(account.clientID)
+          out.cash.append(clientRef)
+          out.cash.append(accountID)
+          out.cash.append(accountRef)
+          out.cash.append(ccy)
+          out.cash.append(balance.currency)
+          out.cash.append(balance.balance)
+          out.cash.append(converted.conversion?.displayRate)
+          out.cash.append(converted.value)
+          out.cash.append(account.wrapper)
+          out.cash.append(firm.name)
+          out.cash.endRow()
+        }
       }
       out.controlCash = controlCash
     }
@@ -210,18 +283,35 @@ struct AccountProcessor {
             "\(problem); withheld"))
       }
       let isin = transaction.instrumentID.flatMap { reference.instruments[$0]?.isin }
-      out.transactions.append([
-        dateText, firm.id, account.clientID, accountID, accountRef, transaction.id,
-        ExternalReference.validated(txRef), transaction.type, transaction.status,
-        transaction.tradeDate.description,
-        transaction.settleDate.description, transaction.instrumentID, isin, transaction.quantity?.description,
-        transaction.amount.description, transaction.currency, converted.value?.description, clientRef, ccy,
-        converted.conversion?.displayRate?.description, firm.name,
-      ])
+      // Field order: ExtractKind.transactions.fields (only when the file is made).
+      if writesTransactions {
+        out.transactions.append(dateText)
+        out.transactions.append(firm.id)
+        out.transactions.append(account.clientID)
+        out.transactions.append(accountID)
+        out.transactions.append(accountRef)
+        out.transactions.append(transaction.id)
+        out.transactions.append(ExternalReference.validated(txRef))
+        out.transactions.append(transaction.type)
+        out.transactions.append(transaction.status)
+        out.transactions.append(transaction.tradeDate)
+        out.transactions.append(transaction.settleDate)
+        out.transactions.append(transaction.instrumentID)
+        out.transactions.append(isin)
+        out.transactions.append(transaction.quantity)
+        out.transactions.append(transaction.amount)
+        out.transactions.append(transaction.currency)
+        out.transactions.append(converted.value)
+        out.transactions.append(clientRef)
+        out.transactions.append(ccy)
+        out.transactions.append(converted.conversion?.displayRate)
+        out.transactions.append(firm.name)
+        out.transactions.endRow()
+      }
     }
     out.controlTransactions = controlTransactions
 
-    guard shown else { return out }
+    guard shown else { return }
     guard let total = positionsValue.adding(cashValue) else {
       throw PipelineError(code: .internalError, detail: "account \(accountID): total value overflows")
     }
@@ -254,17 +344,37 @@ struct AccountProcessor {
       }
     }
     func ratio(_ x: Double?) -> String? { x.flatMap { RatioFormat.fixed($0, places: 8) } }
-    out.valuation = [
-      dateText, firm.id, account.clientID, clientRef, accountID, accountRef, account.wrapper, ccy,
-      positionsValue.description, cashValue.description, total.description, String(unpriced), net.description,
-      ratio(figures.daily), ratio(figures.monthToDate), ratio(figures.quarterToDate),
-      ratio(figures.yearToDate),
-      ratio(figures.oneYear), ratio(figures.inceptionToDate), ratio(figures.inceptionToDateAnnualised),
-      ratio(figures.moneyWeighted), ratio(figures.moneyWeightedAnnualised), figures.startDate?.description,
-      firm.name, account.openedOn.description, account.closedOn?.description,
-    ]
+    // Field order: ExtractKind.valuations.fields (only when the file is made).
+    if writesValuations {
+      out.valuation.append(dateText)
+      out.valuation.append(firm.id)
+      out.valuation.append(account.clientID)
+      out.valuation.append(clientRef)
+      out.valuation.append(accountID)
+      out.valuation.append(accountRef)
+      out.valuation.append(account.wrapper)
+      out.valuation.append(ccy)
+      out.valuation.append(positionsValue)
+      out.valuation.append(cashValue)
+      out.valuation.append(total)
+      out.valuation.append(integer: unpriced)
+      out.valuation.append(net)
+      out.valuation.append(ratio(figures.daily))
+      out.valuation.append(ratio(figures.monthToDate))
+      out.valuation.append(ratio(figures.quarterToDate))
+      out.valuation.append(ratio(figures.yearToDate))
+      out.valuation.append(ratio(figures.oneYear))
+      out.valuation.append(ratio(figures.inceptionToDate))
+      out.valuation.append(ratio(figures.inceptionToDateAnnualised))
+      out.valuation.append(ratio(figures.moneyWeighted))
+      out.valuation.append(ratio(figures.moneyWeightedAnnualised))
+      out.valuation.append(figures.startDate)
+      out.valuation.append(firm.name)
+      out.valuation.append(account.openedOn)
+      out.valuation.append(account.closedOn)
+      out.valuation.endRow()
+    }
     out.controlValuations = total
-    return out
   }
 }
 

@@ -30,13 +30,15 @@ final class ExtractFileWriter {
   let fileName: String
   let writer: GzipFileWriter
   let hash = HashBox()
-  var buffer: [UInt8] = []
+  let buffer = ByteSink(capacity: ExtractFileWriter.flushSize + 16 * 1024)
   var rows = 0
-  static let flushSize = 256 * 1024
+  /// Rows are encoded here and handed to the gzip writer in chunks of this size (every firm's
+  /// files are open at once: keep it small).
+  static let flushSize = 64 * 1024
 
   init(
     kind: ExtractKind, encoder: RowEncoder, directory: String, fileName: String, runID: String,
-    configuration: GzipFileWriter.Configuration
+    configuration: GzipFileWriter.Configuration, pool: CompressionPool? = nil
   ) throws(CompressionError) {
     self.kind = kind
     self.encoder = encoder
@@ -44,24 +46,41 @@ final class ExtractFileWriter {
     finalPath = directory + "/" + fileName
     temporaryPath = directory + "/." + fileName + ".part-" + runID
     let hash = self.hash
-    writer = try GzipFileWriter(path: temporaryPath, configuration: configuration) { hash.update($0) }
-    buffer.reserveCapacity(ExtractFileWriter.flushSize + 4096)
-    encoder.header(into: &buffer)
+    writer = try GzipFileWriter(path: temporaryPath, configuration: configuration, pool: pool) {
+      hash.update($0)
+    }
+    var header: [UInt8] = []
+    encoder.header(into: &header)
+    buffer.append(header)
   }
 
   func append(_ values: [String?]) throws(CompressionError) {
-    encoder.row(values, into: &buffer)
+    var bytes: [UInt8] = []
+    encoder.row(values, into: &bytes)
+    buffer.append(bytes)
     rows += 1
+    try flushIfFull()
+  }
+
+  /// Every row of `batch`.
+  func append(_ batch: RowBuffer) throws(CompressionError) {
+    guard !batch.isEmpty else { return }
+    encoder.rows(batch, into: buffer)
+    rows += batch.rowCount
+    try flushIfFull()
+  }
+
+  private func flushIfFull() throws(CompressionError) {
     if buffer.count >= ExtractFileWriter.flushSize {
-      try writer.append(buffer)
-      buffer.removeAll(keepingCapacity: true)
+      try writer.append(buffer.bytes)
+      buffer.removeAll()
     }
   }
 
   /// Completes the file under its temporary name; returns its size and SHA-256.
   func finish() throws(CompressionError) -> (bytes: Int64, sha256: String) {
-    if !buffer.isEmpty {
-      try writer.append(buffer)
+    if buffer.count > 0 {
+      try writer.append(buffer.bytes)
       buffer.removeAll()
     }
     let summary = try writer.finish()

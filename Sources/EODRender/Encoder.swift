@@ -14,6 +14,14 @@ public struct RowEncoder: Sendable {
   public let template: Template
   public let format: ExtractFormat
   private let jsonKeys: [[UInt8]]
+  /// Per column, precomputed so the row loop touches no Strings: the field it shows, whether its
+  /// values may need CSV quoting or JSON escaping (text), whether formulas are neutralised there,
+  /// and whether JSON writes it bare (integers).
+  private let fieldIndexes: [Int]
+  private let isText: [Bool]
+  private let neutralises: [Bool]
+  private let isBare: [Bool]
+  private let jsonKeyBytes: Int
 
   public init(template: Template, format: ExtractFormat) {
     self.template = template
@@ -24,6 +32,11 @@ public struct RowEncoder: Sendable {
       RowEncoder.appendJSONString(key, to: &bytes)
       return bytes
     }
+    fieldIndexes = template.columns.map(\.fieldIndex)
+    jsonKeyBytes = jsonKeys.reduce(0) { $0 + $1.count }
+    isText = template.columns.map { $0.field.kind == .text }
+    neutralises = template.columns.map { template.formulaSafe && $0.field.freeText }
+    isBare = template.columns.map { $0.field.kind == .integer }
   }
 
   /// The header row (CSV), or nothing (JSON).
@@ -39,88 +52,199 @@ public struct RowEncoder: Sendable {
 
   /// One row. `values` holds one entry per field of the extract; nil is empty.
   public func row(_ values: [String?], into out: inout [UInt8]) {
-    switch format {
-    case .csv:
-      for (index, column) in template.columns.enumerated() {
-        if index > 0 { out.append(UInt8(ascii: ",")) }
-        guard let value = values[column.fieldIndex] else { continue }
-        if template.formulaSafe && column.field.freeText && RowEncoder.looksLikeFormula(value) {
-          RowEncoder.appendCSVField("'" + value, to: &out)
-        } else {
-          RowEncoder.appendCSVField(value, to: &out)
+    var buffer = RowBuffer(fieldCount: values.count)
+    for value in values { buffer.append(value) }
+    rows(buffer, into: &out)
+  }
+
+  /// Every row of `buffer`, in order.
+  public func rows(_ buffer: RowBuffer, into out: inout [UInt8]) {
+    let sink = ByteSink(capacity: buffer.bytes.count * 2 + 64)
+    rows(buffer, into: sink)
+    out.append(contentsOf: sink.bytes)
+  }
+
+  /// Every row of `buffer`, in order, written into `sink`.
+  public func rows(_ buffer: RowBuffer, into sink: ByteSink) {
+    let rowCount = buffer.rowCount
+    guard rowCount > 0 else { return }
+    let fieldCount = buffer.fieldCount
+    buffer.bytes.withUnsafeBufferPointer { source in
+      buffer.starts.withUnsafeBufferPointer { starts in
+        buffer.ends.withUnsafeBufferPointer { ends in
+          fieldIndexes.withUnsafeBufferPointer { fields in
+            for row in 0..<rowCount {
+              let base = row * fieldCount
+              // Room for the row at its largest: every value escaped (at most 6 bytes per byte in
+              // JSON, 2 in CSV) plus keys, separators and quotes.
+              var length = 0
+              for column in 0..<fields.count {
+                let index = base + fields[column]
+                if starts[index] >= 0 { length += ends[index] - starts[index] }
+              }
+              sink.reserve(length * 6 + rowOverhead)
+              switch format {
+              case .csv:
+                csvRow(base: base, source: source, starts: starts, ends: ends, fields: fields, into: sink)
+              case .json:
+                jsonRow(base: base, source: source, starts: starts, ends: ends, fields: fields, into: sink)
+              }
+            }
+          }
         }
       }
-      out.append(13)
-      out.append(10)
-    case .json:
-      out.append(UInt8(ascii: "{"))
-      for (index, column) in template.columns.enumerated() {
-        if index > 0 { out.append(UInt8(ascii: ",")) }
-        out.append(contentsOf: jsonKeys[index])
-        out.append(UInt8(ascii: ":"))
-        guard let value = values[column.fieldIndex] else {
-          out.append(contentsOf: [110, 117, 108, 108])  // null
-          continue
-        }
-        if column.field.kind == .integer {
-          out.append(contentsOf: value.utf8)
-        } else if template.formulaSafe && column.field.freeText && RowEncoder.looksLikeFormula(value) {
-          RowEncoder.appendJSONString("'" + value, to: &out)
-        } else {
-          RowEncoder.appendJSONString(value, to: &out)
-        }
-      }
-      out.append(UInt8(ascii: "}"))
-      out.append(10)
     }
+  }
+
+  /// Bytes a row needs beyond 6 per value byte: JSON keys, `:`, `,`, quotes, `null`, the
+  /// neutralising `'`, the line end.
+  private var rowOverhead: Int { jsonKeyBytes + fieldIndexes.count * 8 + 4 }
+
+  private func csvRow(
+    base: Int, source: UnsafeBufferPointer<UInt8>, starts: UnsafeBufferPointer<Int>,
+    ends: UnsafeBufferPointer<Int>, fields: UnsafeBufferPointer<Int>, into sink: ByteSink
+  ) {
+    for column in 0..<fields.count {
+      if column > 0 { sink.unsafeAppend(UInt8(ascii: ",")) }
+      let index = base + fields[column]
+      let start = starts[index]
+      guard start >= 0 else { continue }
+      let value = UnsafeBufferPointer(rebasing: source[start..<ends[index]])
+      guard isText[column] else {
+        sink.unsafeAppend(value)
+        continue
+      }
+      let prefix = neutralises[column] && RowEncoder.looksLikeFormula(value)
+      RowEncoder.appendCSVField(value, prefixed: prefix, to: sink)
+    }
+    sink.unsafeAppend(13)
+    sink.unsafeAppend(10)
+  }
+
+  private func jsonRow(
+    base: Int, source: UnsafeBufferPointer<UInt8>, starts: UnsafeBufferPointer<Int>,
+    ends: UnsafeBufferPointer<Int>, fields: UnsafeBufferPointer<Int>, into sink: ByteSink
+  ) {
+    sink.unsafeAppend(UInt8(ascii: "{"))
+    for column in 0..<fields.count {
+      if column > 0 { sink.unsafeAppend(UInt8(ascii: ",")) }
+      jsonKeys[column].withUnsafeBufferPointer { sink.unsafeAppend($0) }
+      sink.unsafeAppend(UInt8(ascii: ":"))
+      let index = base + fields[column]
+      let start = starts[index]
+      guard start >= 0 else {
+        for byte in [110, 117, 108, 108] as [UInt8] { sink.unsafeAppend(byte) }  // null
+        continue
+      }
+      let value = UnsafeBufferPointer(rebasing: source[start..<ends[index]])
+      if isBare[column] {
+        sink.unsafeAppend(value)
+      } else {
+        let prefix = neutralises[column] && RowEncoder.looksLikeFormula(value)
+        RowEncoder.appendJSONString(value, prefixed: prefix, to: sink)
+      }
+    }
+    sink.unsafeAppend(UInt8(ascii: "}"))
+    sink.unsafeAppend(10)
   }
 
   /// Starts with `=`, `+`, `-`, `@`, tab or CR: a spreadsheet would run it.
   public static func looksLikeFormula(_ value: String) -> Bool {
     guard let first = value.utf8.first else { return false }
-    return first == UInt8(ascii: "=") || first == UInt8(ascii: "+") || first == UInt8(ascii: "-")
+    return looksLikeFormula(first: first)
+  }
+
+  static func looksLikeFormula(_ value: UnsafeBufferPointer<UInt8>) -> Bool {
+    guard let first = value.first else { return false }
+    return looksLikeFormula(first: first)
+  }
+
+  static func looksLikeFormula(first: UInt8) -> Bool {
+    first == UInt8(ascii: "=") || first == UInt8(ascii: "+") || first == UInt8(ascii: "-")
       || first == UInt8(ascii: "@") || first == 9 || first == 13
   }
 
   public static func appendCSVField(_ value: String, to out: inout [UInt8]) {
     var value = value
     value.withUTF8 { bytes in
-      var needsQuotes = false
-      for byte in bytes where byte == 44 || byte == 34 || byte == 10 || byte == 13 {
-        needsQuotes = true
-        break
-      }
-      if !needsQuotes {
-        out.append(contentsOf: bytes)
-        return
-      }
-      out.append(34)
-      for byte in bytes {
-        if byte == 34 { out.append(34) }
-        out.append(byte)
-      }
-      out.append(34)
+      let sink = ByteSink(capacity: bytes.count * 2 + 3)
+      appendCSVField(bytes, prefixed: false, to: sink)
+      out.append(contentsOf: sink.bytes)
     }
+  }
+
+  /// A CSV field, quoted only when it holds `,`, `"`, LF or CR; `prefixed` puts `'` in front
+  /// (a neutralised formula). The sink has room for `2 × count + 3` bytes.
+  static func appendCSVField(_ bytes: UnsafeBufferPointer<UInt8>, prefixed: Bool, to sink: ByteSink) {
+    var needsQuotes = false
+    for byte in bytes where byte == 44 || byte == 34 || byte == 10 || byte == 13 {
+      needsQuotes = true
+      break
+    }
+    if !needsQuotes {
+      if prefixed { sink.unsafeAppend(UInt8(ascii: "'")) }
+      sink.unsafeAppend(bytes)
+      return
+    }
+    sink.unsafeAppend(34)
+    if prefixed { sink.unsafeAppend(UInt8(ascii: "'")) }
+    for byte in bytes {
+      if byte == 34 { sink.unsafeAppend(34) }
+      sink.unsafeAppend(byte)
+    }
+    sink.unsafeAppend(34)
   }
 
   static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
   public static func appendJSONString(_ value: String, to out: inout [UInt8]) {
-    out.append(34)
-    for byte in value.utf8 {
+    var value = value
+    value.withUTF8 { bytes in
+      let sink = ByteSink(capacity: bytes.count * 6 + 3)
+      appendJSONString(bytes, prefixed: false, to: sink)
+      out.append(contentsOf: sink.bytes)
+    }
+  }
+
+  /// A JSON string; `prefixed` puts `'` in front (a neutralised formula). The sink has room for
+  /// `6 × count + 3` bytes.
+  static func appendJSONString(_ bytes: UnsafeBufferPointer<UInt8>, prefixed: Bool, to sink: ByteSink) {
+    sink.unsafeAppend(34)
+    if prefixed { sink.unsafeAppend(UInt8(ascii: "'")) }
+    var plain = true
+    for byte in bytes where byte < 32 || byte == 34 || byte == 92 {
+      plain = false
+      break
+    }
+    if plain {
+      sink.unsafeAppend(bytes)
+      sink.unsafeAppend(34)
+      return
+    }
+    for byte in bytes {
       switch byte {
-      case 34: out.append(contentsOf: [92, 34])
-      case 92: out.append(contentsOf: [92, 92])
-      case 10: out.append(contentsOf: [92, 110])
-      case 13: out.append(contentsOf: [92, 114])
-      case 9: out.append(contentsOf: [92, 116])
+      case 34:
+        sink.unsafeAppend(92)
+        sink.unsafeAppend(34)
+      case 92:
+        sink.unsafeAppend(92)
+        sink.unsafeAppend(92)
+      case 10:
+        sink.unsafeAppend(92)
+        sink.unsafeAppend(110)
+      case 13:
+        sink.unsafeAppend(92)
+        sink.unsafeAppend(114)
+      case 9:
+        sink.unsafeAppend(92)
+        sink.unsafeAppend(116)
       case 0..<32:
-        out.append(contentsOf: [92, 117, 48, 48])
-        out.append(hexDigits[Int(byte >> 4)])
-        out.append(hexDigits[Int(byte & 15)])
-      default: out.append(byte)
+        for escape in [92, 117, 48, 48] as [UInt8] { sink.unsafeAppend(escape) }
+        sink.unsafeAppend(hexDigits[Int(byte >> 4)])
+        sink.unsafeAppend(hexDigits[Int(byte & 15)])
+      default: sink.unsafeAppend(byte)
       }
     }
-    out.append(34)
+    sink.unsafeAppend(34)
   }
 }

@@ -13,7 +13,15 @@ enum SQLiteC {
   static let done = SQLITE_DONE
   static let null = SQLITE_NULL
 
+  /// Process-wide settings, applied once before the first connection: no memory statistics
+  /// (they cost a global mutex on every allocation, and every thread here has its own connection).
+  private static let configured: Bool = {
+    _ = eod_sqlite3_disable_memstatus()
+    return true
+  }()
+
   static func open(_ path: String, readOnly: Bool, create: Bool) -> (DB?, Int32) {
+    _ = configured
     var db: DB?
     var flags = readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE
     if create && !readOnly { flags |= SQLITE_OPEN_CREATE }

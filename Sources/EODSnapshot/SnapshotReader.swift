@@ -260,52 +260,93 @@ public final class SnapshotReader {
   /// A cursor over one firm's accounts, sorted by account_id, each with its positions, cash and
   /// transactions.
   public func accounts(ofFirm firmID: String) throws(SnapshotError) -> AccountCursor {
-    try AccountCursor(reader: self, firmID: firmID)
+    try AccountCursor(reader: self, firmIDs: [firmID])
+  }
+
+  /// A cursor over the accounts of several firms (nil: every firm), sorted by account_id, each
+  /// with its positions, cash and transactions (``Account/firmID`` says whose it is).
+  ///
+  /// More than one firm is read in **one pass** over each table in key order: a firm's rows are
+  /// spread over the whole file (accounts of all firms interleave), so one query per firm would
+  /// read every page once per firm.
+  public func accounts(ofFirms firmIDs: Set<String>?) throws(SnapshotError) -> AccountCursor {
+    try AccountCursor(reader: self, firmIDs: firmIDs)
   }
 }
 
-/// Streams a firm's accounts one at a time (see ``SnapshotReader/accounts(ofFirm:)``).
+/// Streams accounts one at a time (see ``SnapshotReader/accounts(ofFirms:)``).
 public final class AccountCursor {
   let reader: SnapshotReader
   let accounts: SQLiteStatement
   let positions: SQLiteStatement
   let cash: SQLiteStatement
   let transactions: SQLiteStatement
+  /// Firms whose accounts are returned; nil is every firm.
+  let wanted: Set<String>?
   var positionsPending: Bool
   var cashPending: Bool
   var transactionsPending: Bool
 
-  init(reader: SnapshotReader, firmID: String) throws(SnapshotError) {
+  init(reader: SnapshotReader, firmIDs: Set<String>?) throws(SnapshotError) {
     self.reader = reader
     let db = reader.db
+    wanted = firmIDs
     do {
-      accounts = try db.prepare(
+      let accountColumns = """
+        a.account_id, a.client_id, a.wrapper, a.currency, a.opened_on, a.closed_on, a.external_ref,
+        c.external_ref, c.client_id IS NOT NULL AND c.firm_id = a.firm_id, a.firm_id
         """
-        SELECT a.account_id, a.client_id, a.wrapper, a.currency, a.opened_on, a.closed_on, a.external_ref,
-               c.external_ref, c.client_id IS NOT NULL AND c.firm_id = a.firm_id
-        FROM accounts a LEFT JOIN clients c ON c.client_id = a.client_id
-        WHERE a.firm_id = ?1 ORDER BY a.account_id
-        """)
-      positions = try db.prepare(
-        """
-        SELECT p.account_id, p.instrument_id, p.quantity, p.book_cost, p.external_ref
-        FROM accounts a JOIN positions p ON p.account_id = a.account_id
-        WHERE a.firm_id = ?1 ORDER BY p.account_id, p.instrument_id
-        """)
-      cash = try db.prepare(
-        """
-        SELECT b.account_id, b.currency, b.balance
-        FROM accounts a JOIN cash_balances b ON b.account_id = a.account_id
-        WHERE a.firm_id = ?1 ORDER BY b.account_id, b.currency
-        """)
-      transactions = try db.prepare(
-        """
-        SELECT t.account_id, t.transaction_id, t.type, t.status, t.trade_date, t.settle_date, t.instrument_id,
-               t.quantity, t.amount, t.currency, t.external_ref
-        FROM accounts a JOIN transactions t ON t.account_id = a.account_id
-        WHERE a.firm_id = ?1 ORDER BY t.account_id, t.trade_date, t.transaction_id
-        """)
-      for statement in [accounts, positions, cash, transactions] { try statement.bind([.text(firmID)]) }
+      if let firmIDs, firmIDs.count == 1, let firmID = firmIDs.first {
+        // One firm: its rows only, through the accounts_by_firm index.
+        accounts = try db.prepare(
+          """
+          SELECT \(accountColumns)
+          FROM accounts a LEFT JOIN clients c ON c.client_id = a.client_id
+          WHERE a.firm_id = ?1 ORDER BY a.account_id
+          """)
+        positions = try db.prepare(
+          """
+          SELECT p.account_id, p.instrument_id, p.quantity, p.book_cost, p.external_ref
+          FROM accounts a JOIN positions p ON p.account_id = a.account_id
+          WHERE a.firm_id = ?1 ORDER BY p.account_id, p.instrument_id
+          """)
+        cash = try db.prepare(
+          """
+          SELECT b.account_id, b.currency, b.balance
+          FROM accounts a JOIN cash_balances b ON b.account_id = a.account_id
+          WHERE a.firm_id = ?1 ORDER BY b.account_id, b.currency
+          """)
+        transactions = try db.prepare(
+          """
+          SELECT t.account_id, t.transaction_id, t.type, t.status, t.trade_date, t.settle_date, t.instrument_id,
+                 t.quantity, t.amount, t.currency, t.external_ref
+          FROM accounts a JOIN transactions t ON t.account_id = a.account_id
+          WHERE a.firm_id = ?1 ORDER BY t.account_id, t.trade_date, t.transaction_id
+          """)
+        for statement in [accounts, positions, cash, transactions] { try statement.bind([.text(firmID)]) }
+      } else {
+        // Several firms: one scan of each table in primary-key order. Rows of accounts that are
+        // not in the accounts table are skipped by the merge, as the per-firm join leaves them out.
+        accounts = try db.prepare(
+          """
+          SELECT \(accountColumns)
+          FROM accounts a LEFT JOIN clients c ON c.client_id = a.client_id
+          ORDER BY a.account_id
+          """)
+        positions = try db.prepare(
+          """
+          SELECT account_id, instrument_id, quantity, book_cost, external_ref
+          FROM positions ORDER BY account_id, instrument_id
+          """)
+        cash = try db.prepare(
+          "SELECT account_id, currency, balance FROM cash_balances ORDER BY account_id, currency")
+        transactions = try db.prepare(
+          """
+          SELECT account_id, transaction_id, type, status, trade_date, settle_date, instrument_id,
+                 quantity, amount, currency, external_ref
+          FROM transactions ORDER BY account_id, trade_date, transaction_id
+          """)
+      }
       positionsPending = try positions.step()
       cashPending = try cash.step()
       transactionsPending = try transactions.step()
@@ -314,14 +355,32 @@ public final class AccountCursor {
     }
   }
 
+  /// Steps every child cursor past the rows of `id` (an account that is not wanted).
+  private func skipRows(of id: String) throws(SQLiteError) {
+    while positionsPending, let owner = positions.text(0), owner <= id {
+      positionsPending = try positions.step()
+    }
+    while cashPending, let owner = cash.text(0), owner <= id { cashPending = try cash.step() }
+    while transactionsPending, let owner = transactions.text(0), owner <= id {
+      transactionsPending = try transactions.step()
+    }
+  }
+
   /// The next account, or nil at the end.
   public func next() throws(SnapshotError) -> AccountBundle? {
     let r = reader
     do {
-      guard try accounts.step() else { return nil }
-      let id = accounts.text(0) ?? ""
+      var id = ""
+      var firmID = ""
+      while true {
+        guard try accounts.step() else { return nil }
+        id = accounts.text(0) ?? ""
+        firmID = accounts.text(9) ?? ""
+        if wanted?.contains(firmID) ?? true { break }
+        try skipRows(of: id)
+      }
       let account = Account(
-        id: id, firmID: "", clientID: accounts.text(1) ?? "", wrapper: accounts.text(2) ?? "",
+        id: id, firmID: firmID, clientID: accounts.text(1) ?? "", wrapper: accounts.text(2) ?? "",
         currency: accounts.text(3) ?? "",
         openedOn: try r.date(accounts, 4, table: "accounts", key: id, column: "opened_on"),
         closedOn: accounts.isNull(5)
@@ -332,12 +391,13 @@ public final class AccountCursor {
       while positionsPending, let owner = positions.text(0), owner <= id {
         if owner == id {
           let instrument = positions.text(1) ?? ""
-          let key = "\(id)/\(instrument)"
           bundle.positions.append(
             Position(
               instrumentID: instrument,
-              quantity: try r.decimal(positions, 2, table: "positions", key: key, column: "quantity"),
-              bookCost: try r.decimal(positions, 3, table: "positions", key: key, column: "book_cost"),
+              quantity: try r.decimal(
+                positions, 2, table: "positions", key: "\(id)/\(instrument)", column: "quantity"),
+              bookCost: try r.decimal(
+                positions, 3, table: "positions", key: "\(id)/\(instrument)", column: "book_cost"),
               externalRef: positions.text(4)))
         }
         positionsPending = try positions.step()

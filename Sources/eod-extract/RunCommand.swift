@@ -153,7 +153,9 @@ struct Run: AsyncParsableCommand {
         snapshotPath: plan.snapshot, outputDirectory: plan.outputDirectory, firmIDs: plan.firms,
         templates: plan.templates, defaultSettings: plan.defaultSettings, firmSettings: plan.firmSettings,
         allowGap: allowGap, workerCount: max(1, output.workers), clock: { Clock.now() })
-      if let concurrency = plan.configuration?.concurrency { jobOptions.firmConcurrency = concurrency }
+      // One pass over the snapshot feeds every firm; `concurrency` is how many threads value and
+      // render them meanwhile (docs/operations.md).
+      if let concurrency = plan.configuration?.concurrency { jobOptions.processingThreads = concurrency }
       if isatty(STDERR_FILENO) == 1 {
         // On a terminal (an on-demand run), a progress bar on stderr.
         jobOptions.progress = { done, total, outcome in

@@ -143,34 +143,34 @@ import Testing
     #expect(try job.journal().filter { $0.hasPrefix("FIRM001,") }.count == 6)
   }
 
-  /// `concurrency: 1` processes one firm at a time: the extract steps of the firms (start =
-  /// end - duration, from the "firm done" log lines) do not overlap.
-  @Test func theConfiguredConcurrencyBoundsTheFirmsInParallel() throws {
-    let job = try OpsJob.make("concurrency", accounts: 900, firms: 3)
-    defer { job.remove() }
-    try job.writeConfig(firms: ["FIRM001", "FIRM002", "FIRM003"], extra: "concurrency: 1\n")
-    let run = try job.run()
-    #expect(run.status == 0, "\(run.stderr)")
-    let formatter = ISO8601DateFormatter()
-    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    var spans: [(firm: String, start: Double, end: Double)] = []
-    for line in run.stderr.split(separator: "\n") {
-      guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-        object["message"] as? String == "firm done", let firm = object["firm"] as? String,
-        let stamp = (object["timestamp"] as? String).flatMap({ formatter.date(from: $0) }),
-        let milliseconds = Double("\(object["duration_ms"] ?? "")")
-      else { continue }
-      let end = stamp.timeIntervalSince1970
-      spans.append((firm, end - milliseconds / 1000, end))
+  /// `concurrency` is the number of threads valuing and rendering firms while the snapshot is
+  /// read once for all of them: the run says how many it used, and the extract files are the same
+  /// bytes whatever the number.
+  @Test func theConfiguredConcurrencyIsTheProcessingThreadsAndDoesNotChangeTheFiles() throws {
+    let firms = ["FIRM001", "FIRM002", "FIRM003"]
+    var filesByThreads: [Int: [String: Data]] = [:]
+    for threads in [1, 3] {
+      let job = try OpsJob.make("concurrency-\(threads)", accounts: 900, firms: 3)
+      defer { job.remove() }
+      try job.writeConfig(firms: firms, extra: "concurrency: \(threads)\n")
+      let run = try job.run()
+      #expect(run.status == 0, "\(run.stderr)")
+      let readLine = run.stderr.split(separator: "\n").first { $0.contains("\"snapshot read\"") }
+      let object = try readLine.flatMap {
+        try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+      }
+      #expect(object?["processing_threads"] as? String == "\(threads)", "\(run.stderr)")
+      var files: [String: Data] = [:]
+      for firm in firms {
+        let dir = job.staged(firm)
+        for name in try FileManager.default.contentsOfDirectory(atPath: dir) where name.hasSuffix(".gz") {
+          files[name] = try Data(contentsOf: URL(fileURLWithPath: dir + "/" + name))
+        }
+      }
+      #expect(files.count == 15)
+      filesByThreads[threads] = files
     }
-    try #require(spans.count == 3, "firm done lines: \(run.stderr)")
-    spans.sort { $0.start < $1.start }
-    for (earlier, later) in zip(spans, spans.dropFirst()) {
-      #expect(
-        later.start >= earlier.end - 0.005,
-        "\(earlier.firm) [\(earlier.start), \(earlier.end)] overlaps \(later.firm) [\(later.start), \(later.end)]"
-      )
-    }
+    #expect(filesByThreads[1] == filesByThreads[3])
   }
 
   // MARK: 3. One firm failing

@@ -1,0 +1,313 @@
+import EODCompression
+import EODCore
+import EODRender
+import EODSnapshot
+import EODState
+import Foundation
+import Logging
+
+/// One firm's share of a run: its files, control totals, findings and performance records, fed
+/// one account at a time from the run's single pass over the snapshot, then finished on its own.
+///
+/// A failure (a file that cannot be written, an overflow) ends this firm only: its temporary
+/// files are removed, and later accounts of the firm are skipped.
+///
+/// `@unchecked Sendable`: used by one thread at a time, its processing thread while the snapshot
+/// is read, then the run's thread (after the hand-over threads have joined).
+final class FirmRun: @unchecked Sendable {
+  let firm: Firm
+  let index: Int
+  let date: CivilDate
+  let options: JobOptions
+  let settings: FirmSettings
+  let templates: [(ExtractKind, Template)]
+  let store: StateStore
+  let logger: Logger
+  private(set) var outcome: FirmOutcome
+  private let started = Date()
+
+  private var writers: [ExtractKind: ExtractFileWriter] = [:]
+  private var positions: ExtractFileWriter?
+  private var cash: ExtractFileWriter?
+  private var transactions: ExtractFileWriter?
+  private var valuations: ExtractFileWriter?
+  private var dataQuality: ExtractFileWriter?
+
+  private let processor: AccountProcessor
+  private let history: StoreHistory
+  private var out = AccountProcessor.Output()
+  private var scratch = AccountProcessor.Scratch()
+  private var issues: [DataQualityIssue] = []
+  private var records: [PendingRecord] = []
+  private var seenClients: Set<String> = []
+  private var totalPositions = Money(significand: 0, scale: 2)
+  private var totalCash = Money(significand: 0, scale: 2)
+  private var totalTransactions = Money(significand: 0, scale: 2)
+  private var totalValuations = Money(significand: 0, scale: 2)
+  private let clock = ContinuousClock()
+  private var valueTime = Duration.zero
+  private var renderTime = Duration.zero
+
+  var failed: Bool { outcome.error != nil }
+
+  /// Input bytes per gzip member of an extract file.
+  static let blockSize = 256 * 1024
+
+  /// Prepares the firm's directory and opens its files under temporary names; a failure is kept
+  /// in the outcome.
+  init(
+    firm: Firm, index: Int, date: CivilDate, reference: ReferenceData, templates: [(ExtractKind, Template)],
+    options: JobOptions, gapCarriedFrom: CivilDate?, store: StateStore, pool: CompressionPool, logger: Logger
+  ) {
+    self.firm = firm
+    self.index = index
+    self.date = date
+    self.options = options
+    self.templates = templates
+    self.store = store
+    self.logger = logger
+    settings = options.settings(for: firm.id)
+    outcome = FirmOutcome(
+      firmID: firm.id, directory: options.outputDirectory + "/" + firm.id + "/" + date.description)
+    outcome.gapCarriedFrom = gapCarriedFrom
+    var processor = AccountProcessor(firm: firm, reference: reference, date: date, dateText: date.description)
+    let kinds = Set(templates.map(\.0))
+    processor.writesPositions = kinds.contains(.positions)
+    processor.writesCash = kinds.contains(.cash)
+    processor.writesTransactions = kinds.contains(.transactions)
+    processor.writesValuations = kinds.contains(.valuations)
+    self.processor = processor
+    history = StoreHistory(store: store, firmID: firm.id, date: date)
+    do {
+      try FileSystem.makeDirectory(outcome.directory)
+      // Temporary files a killed run left here are ours (the run lock is held): remove them.
+      FileSystem.removeTemporaryFiles(in: outcome.directory)
+      // Every firm's files are open at once, each filling its own block: small blocks keep that
+      // memory down, get compressed while the snapshot is still being read, and (with libdeflate)
+      // compress slightly better than 1 MiB ones.
+      let configuration = GzipFileWriter.Configuration(
+        encoding: settings.encoding, blockSize: FirmRun.blockSize)
+      for (kind, template) in templates {
+        let name = ExtractJob.fileName(
+          firmID: firm.id, kind: kind.rawValue, date: date, format: settings.format,
+          encoding: settings.encoding)
+        do {
+          writers[kind] = try ExtractFileWriter(
+            kind: kind, encoder: RowEncoder(template: template, format: settings.format),
+            directory: outcome.directory, fileName: name, runID: options.runID, configuration: configuration,
+            pool: pool)
+        } catch {
+          throw PipelineError(output: error, firmID: firm.id)
+        }
+      }
+    } catch {
+      fail(error)
+      return
+    }
+    positions = writers[.positions]
+    cash = writers[.cash]
+    transactions = writers[.transactions]
+    valuations = writers[.valuations]
+    dataQuality = writers[.dataQuality]
+  }
+
+  /// Ends the firm with `error`: its temporary files are removed.
+  func fail(_ error: any Error) {
+    guard outcome.error == nil else { return }
+    outcome.error = FirmRun.pipelineError(error, firmID: firm.id)
+    for writer in writers.values { writer.abandon() }
+  }
+
+  static func pipelineError(_ error: any Error, firmID: String) -> PipelineError {
+    if let error = error as? PipelineError { return error }
+    if let error = error as? StateStoreError { return PipelineError(state: error) }
+    if let error = error as? SnapshotError { return PipelineError(snapshot: error) }
+    if let error = error as? CompressionError { return PipelineError(output: error, firmID: firmID) }
+    return PipelineError(code: .internalError, firmID: firmID, detail: "\(error)")
+  }
+
+  static func milliseconds(_ d: Duration) -> Int {
+    Int(d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000)
+  }
+
+  /// Values one account and writes its rows.
+  func consume(_ bundle: AccountBundle) {
+    guard outcome.error == nil else { return }
+    do {
+      let t0 = clock.now
+      let first = seenClients.insert(bundle.account.clientID).inserted
+      try processor.process(bundle, reportClient: first, history: history, into: &out, scratch: &scratch)
+      let t1 = clock.now
+      try positions?.append(out.positions)
+      try cash?.append(out.cash)
+      try transactions?.append(out.transactions)
+      try valuations?.append(out.valuation)
+      renderTime += clock.now - t1
+      valueTime += t1 - t0
+      func add(_ total: inout Money, _ value: Money?) {
+        if let value, let sum = total.adding(value) { total = sum }
+      }
+      add(&totalPositions, out.controlPositions)
+      add(&totalCash, out.controlCash)
+      add(&totalTransactions, out.controlTransactions)
+      add(&totalValuations, out.controlValuations)
+      issues.append(contentsOf: out.issues)
+      if let record = out.record {
+        guard let pending = PendingRecord(accountID: bundle.account.id, record) else {
+          throw PipelineError(
+            code: .internalError, firmID: firm.id,
+            detail: "account \(bundle.account.id): a value does not fit in the state store (64-bit cents)")
+        }
+        records.append(pending)
+      }
+    } catch {
+      fail(error)
+    }
+  }
+
+  /// Writes the data-quality file, completes every file, waits for the snapshot's verdict, then
+  /// records the history, puts the files in place and writes the manifest, in one transaction.
+  func finish(gate: ValidationGate, reader: SnapshotReader) -> FirmOutcome {
+    if outcome.error == nil {
+      do {
+        try complete(gate: gate, reader: reader)
+      } catch {
+        fail(error)
+      }
+    }
+    outcome.seconds = Date().timeIntervalSince(started)
+    if outcome.error == nil {
+      logger.info(
+        "firm done",
+        metadata: [
+          "step": "extract", "duration_ms": "\(Int(outcome.seconds * 1000))",
+          "value_ms": "\(outcome.timings.value)", "render_ms": "\(outcome.timings.render)",
+          "record_ms": "\(outcome.timings.record)", "files": "\(outcome.files.count)",
+          "data_quality_errors": "\(outcome.errors)", "data_quality_warnings": "\(outcome.warnings)",
+        ])
+    }
+    return outcome
+  }
+
+  private func complete(gate: ValidationGate, reader: SnapshotReader) throws {
+    if let from = outcome.gapCarriedFrom {
+      issues.append(
+        DataQualityIssue(
+          severity: .warning, code: .historyGap, resourceType: .account, resourceID: "*",
+          field: "return_1d",
+          message: "performance carried across a gap in the history from \(from) to \(date) (--allow-gap)"))
+    }
+    for issue in DataQualityIssue.sortedForExtract(issues) {
+      try dataQuality?.append([
+        date.description, firm.id, issue.severity.rawValue, issue.code.rawValue,
+        issue.resourceType.rawValue,
+        issue.resourceID, issue.field, issue.message,
+      ])
+    }
+    for issue in issues {
+      outcome.issuesByCode[issue.code.rawValue, default: 0] += 1
+      if issue.severity == .error { outcome.errors += 1 } else { outcome.warnings += 1 }
+    }
+    outcome.timings.value = FirmRun.milliseconds(valueTime)
+    outcome.timings.render = FirmRun.milliseconds(renderTime)
+    let recordStarted = clock.now
+    defer { outcome.timings.record = FirmRun.milliseconds(clock.now - recordStarted) }
+    let ordered = templates.compactMap { writers[$0.0] }
+    let totals: [ExtractKind: Money] = [
+      .positions: totalPositions, .cash: totalCash, .transactions: totalTransactions,
+      .valuations: totalValuations,
+    ]
+    let files = try ExtractJob.finishFiles(ordered, totals: totals, settings: settings)
+    // Nothing goes under a final name, and nothing is recorded, before the snapshot passed.
+    if let refused = gate.wait() { throw PipelineError(snapshot: refused) }
+    let store = self.store
+    let firm = self.firm
+    let date = self.date
+    let records = self.records
+    var outcome = self.outcome
+    defer { self.outcome = outcome }
+    try store.transaction("record \(firm.id) \(date)") {
+      let restating = try store.latestRunDate(firmID: firm.id).map { $0 > date } ?? false
+      var earlierAtDate = try store.accounts(ofFirm: firm.id, withRecordAt: date)
+      var touched: [Int64] = []
+      for pending in records {
+        let key = try store.accountKey(pending.accountID, firmID: firm.id)
+        try store.save(pending.record, account: key)
+        earlierAtDate[pending.accountID] = nil
+        if restating { touched.append(key) }
+      }
+      // Accounts an earlier run of this date had, and this snapshot does not: no orphan rows.
+      for (_, key) in earlierAtDate.sorted(by: { $0.key < $1.key }) {
+        try store.deleteRecord(at: date, account: key)
+        if restating { touched.append(key) }
+      }
+      if restating {
+        outcome.staleDates = try store.runDates(after: date, firmID: firm.id)
+        for key in touched { try ExtractJob.restate(after: date, account: key, store: store) }
+      }
+      try ExtractJob.complete(
+        firm: firm, date: date, writers: ordered, files: files, options: options, reader: reader,
+        outcome: &outcome)
+      try store.recordRun(
+        date: date, firmID: firm.id, runID: options.runID, snapshot: options.snapshotPath,
+        completedAt: ExtractJob.iso8601(options.clock()), gapCarried: outcome.gapCarriedFrom != nil,
+        manifestSHA256: outcome.manifestSHA256)
+    }
+    self.records = []
+  }
+}
+
+/// A performance record as a firm keeps it until its history is written: whole cents and 32-bit
+/// day numbers, about half the size of ``PerformanceRecord`` (every account's record is held until
+/// the end of the snapshot).
+struct PendingRecord {
+  let accountID: String
+  private let day: Int32
+  private let start: Int32
+  private let origin: Int32
+  private let zeros: Int32
+  private let kind: PerformanceRecord.Kind
+  private let undefined: Bool
+  private let value: Int64
+  private let flow: Int64
+  private let flowIn: Int64
+  /// NaN when there is no daily return (the store keeps a NaN as NULL, no return, too).
+  private let daily: Double
+  private let growth: (month: Double, quarter: Double, year: Double)
+  private let index: Double
+
+  /// Nil when an amount does not fit in 64-bit cents or a date in 32 bits (the store could not
+  /// hold it either).
+  init?(accountID: String, _ record: PerformanceRecord) {
+    func cents(_ money: Money) -> Int64? {
+      let rounded = money.rounded(places: 2)
+      return Int64(exactly: rounded.significand)
+    }
+    guard let value = cents(record.value), let flow = cents(record.flow), let flowIn = cents(record.flowIn),
+      let day = Int32(exactly: record.date.dayNumber), let start = Int32(exactly: record.startDate.dayNumber),
+      let origin = Int32(exactly: record.flowOrigin.dayNumber), let zeros = Int32(exactly: record.zeroFactors)
+    else { return nil }
+    self.accountID = accountID
+    self.day = day
+    self.start = start
+    self.origin = origin
+    self.zeros = zeros
+    kind = record.kind
+    undefined = record.undefinedReturn
+    self.value = value
+    self.flow = flow
+    self.flowIn = flowIn
+    daily = record.dailyReturn ?? .nan
+    growth = (record.growthMonth, record.growthQuarter, record.growthYear)
+    index = record.index
+  }
+
+  var record: PerformanceRecord {
+    PerformanceRecord(
+      date: CivilDate(dayNumber: Int(day)), kind: kind, value: Money(significand: Int128(value), scale: 2),
+      flow: Money(significand: Int128(flow), scale: 2), flowIn: Money(significand: Int128(flowIn), scale: 2),
+      dailyReturn: daily.isNaN ? nil : daily, undefinedReturn: undefined, growthMonth: growth.month,
+      growthQuarter: growth.quarter, growthYear: growth.year, index: index, zeroFactors: Int(zeros),
+      startDate: CivilDate(dayNumber: Int(start)), flowOrigin: CivilDate(dayNumber: Int(origin)))
+  }
+}

@@ -1,0 +1,59 @@
+/// Growable bytes written through a raw pointer: what the ``RowEncoder`` writes rows into, without
+/// an Array's uniqueness check and bounds check on every byte.
+///
+/// Not thread-safe; one owner at a time.
+public final class ByteSink {
+  public private(set) var count = 0
+  private var capacity: Int
+  private var base: UnsafeMutablePointer<UInt8>
+
+  public init(capacity: Int = 64 * 1024) {
+    self.capacity = max(16, capacity)
+    base = UnsafeMutablePointer<UInt8>.allocate(capacity: self.capacity)
+  }
+
+  deinit { base.deallocate() }
+
+  /// The bytes written so far; valid until the next write.
+  public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
+
+  /// Forgets the bytes, keeping the memory.
+  public func removeAll() { count = 0 }
+
+  /// Appends bytes (checked).
+  public func append(_ bytes: [UInt8]) {
+    bytes.withUnsafeBufferPointer { buffer in
+      reserve(buffer.count)
+      unsafeAppend(buffer)
+    }
+  }
+
+  /// Makes room for `extra` more bytes; the `unsafeAppend` calls that follow must not write more.
+  @inline(__always)
+  func reserve(_ extra: Int) {
+    if count + extra > capacity { grow(to: count + extra) }
+  }
+
+  private func grow(to needed: Int) {
+    var newCapacity = capacity * 2
+    while newCapacity < needed { newCapacity *= 2 }
+    let newBase = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
+    newBase.update(from: base, count: count)
+    base.deallocate()
+    base = newBase
+    capacity = newCapacity
+  }
+
+  @inline(__always)
+  func unsafeAppend(_ byte: UInt8) {
+    base[count] = byte
+    count += 1
+  }
+
+  @inline(__always)
+  func unsafeAppend(_ bytes: UnsafeBufferPointer<UInt8>) {
+    guard let source = bytes.baseAddress, bytes.count > 0 else { return }
+    (base + count).update(from: source, count: bytes.count)
+    count += bytes.count
+  }
+}
