@@ -200,6 +200,14 @@ public final class GzipFileWriter {
     if let failure { throw failure }
   }
 
+  /// Hands the partly filled block to the workers now, when nothing more will be appended, so
+  /// it is compressed while the caller does other work; ``finish()`` then only waits. Appending
+  /// afterwards is allowed but starts a new member (the file's bytes then differ).
+  public func submitPending() throws(CompressionError) {
+    try checkOpen("submitting the last block")
+    if !current.isEmpty { try submitCurrent() }
+  }
+
   /// Compresses what is left, waits for every block to be written, then `fsync`s and closes the
   /// file. On error the file is removed and the error thrown.
   @discardableResult

@@ -219,7 +219,7 @@ struct ConfigurationReader {
     let format = top["format"].map { choice($0, "format", ExtractFileFormat.self) } ?? ExtractFileFormat.csv
     let compression =
       top["compression"].map { readCompression($0, "compression") } ?? CompressionSetting.gzip(level: 6)
-    let concurrency = top["concurrency"].map { integer($0, "concurrency", range: 1...64) } ?? 4
+    let concurrency = top["concurrency"].map { integer($0, "concurrency", range: 1...64) } ?? 2
     let retry = readRetry(top["retry"])
     let timeouts = readTimeouts(top["timeouts"])
     let webhooks = readWebhooks(top["webhooks"])

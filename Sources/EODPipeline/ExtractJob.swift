@@ -298,6 +298,7 @@ public enum ExtractJob {
         "step": "read", "read_ms": "\(FirmRun.milliseconds(readTime))", "firms": "\(runs.count)",
         "processing_threads": "\(workers)",
       ])
+    for run in runs { run.endRows() }
     var outcomes: [FirmOutcome] = []
     for run in runs {
       let outcome = run.finish(gate: gate, reader: reader)

@@ -189,25 +189,36 @@ final class FirmRun: @unchecked Sendable {
     return outcome
   }
 
+  /// After the last account: writes the data-quality rows and hands every file's last rows to the
+  /// compression workers, so they compress while earlier firms are being completed.
+  func endRows() {
+    guard outcome.error == nil else { return }
+    do {
+      if let from = outcome.gapCarriedFrom {
+        issues.append(
+          DataQualityIssue(
+            severity: .warning, code: .historyGap, resourceType: .account, resourceID: "*",
+            field: "return_1d",
+            message: "performance carried across a gap in the history from \(from) to \(date) (--allow-gap)"))
+      }
+      for issue in DataQualityIssue.sortedForExtract(issues) {
+        try dataQuality?.append([
+          date.description, firm.id, issue.severity.rawValue, issue.code.rawValue,
+          issue.resourceType.rawValue,
+          issue.resourceID, issue.field, issue.message,
+        ])
+      }
+      for issue in issues {
+        outcome.issuesByCode[issue.code.rawValue, default: 0] += 1
+        if issue.severity == .error { outcome.errors += 1 } else { outcome.warnings += 1 }
+      }
+      for writer in writers.values { try writer.submitPending() }
+    } catch {
+      fail(error)
+    }
+  }
+
   private func complete(gate: ValidationGate, reader: SnapshotReader) throws {
-    if let from = outcome.gapCarriedFrom {
-      issues.append(
-        DataQualityIssue(
-          severity: .warning, code: .historyGap, resourceType: .account, resourceID: "*",
-          field: "return_1d",
-          message: "performance carried across a gap in the history from \(from) to \(date) (--allow-gap)"))
-    }
-    for issue in DataQualityIssue.sortedForExtract(issues) {
-      try dataQuality?.append([
-        date.description, firm.id, issue.severity.rawValue, issue.code.rawValue,
-        issue.resourceType.rawValue,
-        issue.resourceID, issue.field, issue.message,
-      ])
-    }
-    for issue in issues {
-      outcome.issuesByCode[issue.code.rawValue, default: 0] += 1
-      if issue.severity == .error { outcome.errors += 1 } else { outcome.warnings += 1 }
-    }
     outcome.timings.value = FirmRun.milliseconds(valueTime)
     outcome.timings.render = FirmRun.milliseconds(renderTime)
     let recordStarted = clock.now

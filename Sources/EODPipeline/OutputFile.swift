@@ -30,11 +30,11 @@ final class ExtractFileWriter {
   let fileName: String
   let writer: GzipFileWriter
   let hash = HashBox()
-  let buffer = ByteSink(capacity: ExtractFileWriter.flushSize + 16 * 1024)
+  let buffer = ByteSink(capacity: 16 * 1024)
   var rows = 0
   /// Rows are encoded here and handed to the gzip writer in chunks of this size (every firm's
   /// files are open at once: keep it small).
-  static let flushSize = 64 * 1024
+  static let flushSize = 32 * 1024
 
   init(
     kind: ExtractKind, encoder: RowEncoder, directory: String, fileName: String, runID: String,
@@ -75,6 +75,15 @@ final class ExtractFileWriter {
       try writer.append(buffer.bytes)
       buffer.removeAll()
     }
+  }
+
+  /// Hands every row written so far to the compression workers (no more rows will come).
+  func submitPending() throws(CompressionError) {
+    if buffer.count > 0 {
+      try writer.append(buffer.bytes)
+      buffer.removeAll()
+    }
+    try writer.submitPending()
   }
 
   /// Completes the file under its temporary name; returns its size and SHA-256.

@@ -171,6 +171,18 @@ public final class SQLiteStatement {
     return String(decoding: bytes, as: UTF8.self)
   }
 
+  /// Compares the column's text with `other` byte by byte, as SQLite's BINARY collation orders
+  /// text: negative, zero or positive; nil when the column is NULL. No String is made.
+  public func compareText(_ index: Int, _ other: [UInt8]) -> Int? {
+    guard !isNull(index), let bytes = SQLiteC.columnTextBytes(handle, Int32(index)) else { return nil }
+    return other.withUnsafeBufferPointer { theirs in
+      for offset in 0..<min(bytes.count, theirs.count) where bytes[offset] != theirs[offset] {
+        return Int(bytes[offset]) - Int(theirs[offset])
+      }
+      return bytes.count - theirs.count
+    }
+  }
+
   /// Calls `body` with the column's UTF-8 bytes (nil when NULL) without copying them.
   public func withTextBytes<T>(_ index: Int, _ body: (UnsafeBufferPointer<UInt8>?) throws -> T) rethrows -> T
   {

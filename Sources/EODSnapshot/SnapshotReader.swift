@@ -355,13 +355,13 @@ public final class AccountCursor {
     }
   }
 
-  /// Steps every child cursor past the rows of `id` (an account that is not wanted).
-  private func skipRows(of id: String) throws(SQLiteError) {
-    while positionsPending, let owner = positions.text(0), owner <= id {
+  /// Steps every child cursor past the rows of the account `id` (not wanted).
+  private func skipRows(of id: [UInt8]) throws(SQLiteError) {
+    while positionsPending, let order = positions.compareText(0, id), order <= 0 {
       positionsPending = try positions.step()
     }
-    while cashPending, let owner = cash.text(0), owner <= id { cashPending = try cash.step() }
-    while transactionsPending, let owner = transactions.text(0), owner <= id {
+    while cashPending, let order = cash.compareText(0, id), order <= 0 { cashPending = try cash.step() }
+    while transactionsPending, let order = transactions.compareText(0, id), order <= 0 {
       transactionsPending = try transactions.step()
     }
   }
@@ -377,8 +377,10 @@ public final class AccountCursor {
         id = accounts.text(0) ?? ""
         firmID = accounts.text(9) ?? ""
         if wanted?.contains(firmID) ?? true { break }
-        try skipRows(of: id)
+        try skipRows(of: Array(id.utf8))
       }
+      // Child rows are matched to the account byte-wise, in SQLite's (BINARY) order.
+      let idBytes = Array(id.utf8)
       let account = Account(
         id: id, firmID: firmID, clientID: accounts.text(1) ?? "", wrapper: accounts.text(2) ?? "",
         currency: accounts.text(3) ?? "",
@@ -388,8 +390,8 @@ public final class AccountCursor {
         externalRef: accounts.text(6), clientExternalRef: accounts.text(7),
         clientKnown: accounts.int64(8) != 0)
       var bundle = AccountBundle(account: account, positions: [], cash: [], transactions: [])
-      while positionsPending, let owner = positions.text(0), owner <= id {
-        if owner == id {
+      while positionsPending, let order = positions.compareText(0, idBytes), order <= 0 {
+        if order == 0 {
           let instrument = positions.text(1) ?? ""
           bundle.positions.append(
             Position(
@@ -402,8 +404,8 @@ public final class AccountCursor {
         }
         positionsPending = try positions.step()
       }
-      while cashPending, let owner = cash.text(0), owner <= id {
-        if owner == id {
+      while cashPending, let order = cash.compareText(0, idBytes), order <= 0 {
+        if order == 0 {
           let currency = cash.text(1) ?? ""
           bundle.cash.append(
             CashBalance(
@@ -413,8 +415,8 @@ public final class AccountCursor {
         }
         cashPending = try cash.step()
       }
-      while transactionsPending, let owner = transactions.text(0), owner <= id {
-        if owner == id {
+      while transactionsPending, let order = transactions.compareText(0, idBytes), order <= 0 {
+        if order == 0 {
           let txID = transactions.text(1) ?? ""
           bundle.transactions.append(
             Transaction(
