@@ -146,6 +146,12 @@ log_seconds() { # message logfile
     awk '{ s += $1 } END { printf "%.2f", s / 1000 }'
 }
 
+# A millisecond field of the first JSON log line with that message, in seconds.
+log_field_seconds() { # message field logfile
+  grep "\"message\":\"$1\"" "$3" | head -1 | sed -n "s/.*\"$2\":\"\{0,1\}\([0-9.]*\).*/\1/p" |
+    awk '{ printf "%.2f", $1 / 1000 } END { if (NR == 0) printf "?" }'
+}
+
 # eod-extract run with the repository's templates: "${RUN[@]}" --snapshot S --state T --out D ...
 RUN=("$BIN" run --templates "$TEMPLATES")
 
@@ -175,14 +181,14 @@ for rep in $(seq 1 "$REPS"); do
   timed "whole-$rep" "${RUN[@]}" --snapshot "$DAY1" --state "$BIG/state1.sqlite" --out "$BIG/out1"
   whole_s+=("$SECS") whole_m+=("$RSS_MB")
   WHOLE_VALIDATE=$(log_seconds "snapshot validated" "$WORK/logs/whole-$rep.err")
-  WHOLE_FIRMS=$(log_seconds "firm done" "$WORK/logs/whole-$rep.err")
+  WHOLE_FIRMS=$(log_field_seconds "snapshot read" read_ms "$WORK/logs/whole-$rep.err")
   PROJECT_POS_BYTES=$(find "$BIG/out1" -name '*_positions_*' -exec stat -c %s {} + | awk '{ s += $1 } END { print s }')
 
   log "   rep $rep/$REPS: eod-extract run, day 1, --extract positions"
   rm -rf "$BIG/statep.sqlite"* "$BIG/outp"
   timed "positions-$rep" "${RUN[@]}" --snapshot "$DAY1" --state "$BIG/statep.sqlite" --out "$BIG/outp" --extract positions
   pos_s+=("$SECS") pos_m+=("$RSS_MB")
-  POS_FIRMS=$(log_seconds "firm done" "$WORK/logs/positions-$rep.err")
+  POS_FIRMS=$(log_field_seconds "snapshot read" read_ms "$WORK/logs/positions-$rep.err")
   rm -rf "$BIG/statep.sqlite"* "$BIG/outp"
 
   log "   rep $rep/$REPS: eod-extract run, day 2, every extract, history from day 1"
@@ -190,7 +196,7 @@ for rep in $(seq 1 "$REPS"); do
   copy_state "$BIG/state1.sqlite" "$BIG/state2.sqlite"
   timed "day2-$rep" "${RUN[@]}" --snapshot "$DAY2" --state "$BIG/state2.sqlite" --out "$BIG/out2"
   day2_s+=("$SECS") day2_m+=("$RSS_MB")
-  DAY2_FIRMS=$(log_seconds "firm done" "$WORK/logs/day2-$rep.err")
+  DAY2_FIRMS=$(log_field_seconds "snapshot read" read_ms "$WORK/logs/day2-$rep.err")
   BIG_STATE2_BYTES=$(state_bytes "$BIG/state2.sqlite")
   rm -rf "$BIG/out1" "$BIG/out2" "$BIG/state2.sqlite"*
 done
@@ -396,8 +402,8 @@ WAL_MAX_MB=$(calc "$( (echo 0; cat "$WORK/wal.txt" 2>/dev/null) | max_of) / 1000
     "$(printf '%s\n' "$WHOLE_MB" "$POS_MB" "$DAY2_MB" | max_of)" \
     "$(verdict "$(printf '%s\n' "$WHOLE_MB" "$POS_MB" "$DAY2_MB" | max_of)" $TARGET_RSS_MB)"
   printf '%-62s %12s\n' "   gzip bytes: reference / project positions files" "$REF_BYTES / $PROJECT_POS_BYTES"
-  printf '%-62s %12s\n' "   whole run (last rep, log): validate / sum of firm steps" "$WHOLE_VALIDATE / $WHOLE_FIRMS"
-  printf '%-62s %12s\n' "   --extract positions (last rep, log): sum of firm steps" "$POS_FIRMS"
+  printf '%-62s %12s\n' "   whole run (last rep, log): validate / snapshot read" "$WHOLE_VALIDATE / $WHOLE_FIRMS"
+  printf '%-62s %12s\n' "   --extract positions (last rep, log): snapshot read" "$POS_FIRMS"
   echo
   printf '%-62s %12s %10s\n' "2. SFTP upload of one $SFTP_MB MB file over loopback" "seconds" "MB/s"
   printf '%-62s %12s %10s  %s\n' "   OpenSSH sftp -b: connect, auth, put" "$OSSH_SECS" "$OSSH_MBS" "${ossh_s[*]}"
@@ -412,7 +418,7 @@ WAL_MAX_MB=$(calc "$( (echo 0; cat "$WORK/wal.txt" 2>/dev/null) | max_of) / 1000
   printf '%-62s %12s %10s\n' "   day 1 run (no history: valuation + baselines)" "$WHOLE_SECS" "$WHOLE_MB"
   printf '%-62s %12s %10s  %s\n' "   day 2 run (valuation + performance from history)" "$DAY2_SECS" "$DAY2_MB" "${day2_s[*]}"
   printf '%-62s %12s\n' "   ratio day 2 / day 1" "$R_DAY2"
-  printf '%-62s %12s\n' "   sum of firm steps from the logs (last rep): day 1 / day 2" "$WHOLE_FIRMS / $DAY2_FIRMS"
+  printf '%-62s %12s\n' "   snapshot read, from the logs (last rep): day 1 / day 2" "$WHOLE_FIRMS / $DAY2_FIRMS"
   echo
   printf '%-62s %12s\n' "3b. $HIST_ACCOUNTS accounts, $HIST_FIRMS firms: nightly run vs history length" "seconds"
   printf '%-62s %12s %10s  %s\n' "   run of day $EARLY_DAY" "$EARLY_SECS" "" "$(reps_of early)"
