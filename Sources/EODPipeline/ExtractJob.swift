@@ -434,7 +434,7 @@ public enum ExtractJob {
         }
         if restating {
           outcome.staleDates = try store.runDates(after: date, firmID: firm.id)
-          for key in touched { try restate(after: date, account: key, store: store) }
+          try restate(after: date, accounts: touched, store: store)
         }
         try complete(
           firm: firm, date: date, writers: ordered, files: files, options: options, reader: reader,
@@ -463,16 +463,24 @@ public enum ExtractJob {
       ])
   }
 
-  /// Recomputes an account's records after a restated date, in order.
-  static func restate(after date: CivilDate, account key: Int64, store: StateStore) throws {
-    var previous = try store.record(at: date, account: key) ?? store.record(before: date, account: key)
-    for stored in try store.records(after: date, account: key) {
-      let updated = Performance.advance(
-        previous: previous, date: stored.date, value: stored.value,
-        flows: ExternalFlows(net: stored.flow, inflow: stored.flowIn),
-        opensToday: stored.kind == .opening && previous == nil)
-      try store.save(updated, account: key)
-      previous = updated
+  /// Recomputes the accounts' records after a restated date, date by date (the history is kept
+  /// in date order, so each later date's rows are read together).
+  static func restate(after date: CivilDate, accounts keys: [Int64], store: StateStore) throws {
+    var previous: [Int64: PerformanceRecord] = [:]
+    for key in keys {
+      previous[key] = try store.record(at: date, account: key) ?? store.record(before: date, account: key)
+    }
+    for day in try store.historyDates(after: date) {
+      for key in keys {
+        guard let stored = try store.record(at: day, account: key) else { continue }
+        let before = previous[key]
+        let updated = Performance.advance(
+          previous: before, date: stored.date, value: stored.value,
+          flows: ExternalFlows(net: stored.flow, inflow: stored.flowIn),
+          opensToday: stored.kind == .opening && before == nil)
+        try store.save(updated, account: key)
+        previous[key] = updated
+      }
     }
   }
 
