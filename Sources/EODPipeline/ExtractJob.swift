@@ -306,6 +306,8 @@ public enum ExtractJob {
       if let error = outcome.error, error.code != .badSnapshot { run.logger.error("firm failed: \(error)") }
       options.progress?(outcomes.count, runs.count, outcome)
     }
+    // The processing threads' connections held a read transaction for their history reads.
+    for worker in stores { worker.releaseReads() }
     do { try store.checkpoint() } catch { logger.warning("\(error)") }
     if let refused = refusal() {
       FileSystem.removeEmptyDirectories(under: options.outputDirectory)
@@ -337,16 +339,24 @@ public enum ExtractJob {
     return "\(firmID)_\(kind)_\(date.compact).\(format.fileExtension)\(suffix)"
   }
 
-  /// Recomputes an account's records after a restated date, in order.
-  static func restate(after date: CivilDate, account key: Int64, store: StateStore) throws {
-    var previous = try store.record(at: date, account: key) ?? store.record(before: date, account: key)
-    for stored in try store.records(after: date, account: key) {
-      let updated = Performance.advance(
-        previous: previous, date: stored.date, value: stored.value,
-        flows: ExternalFlows(net: stored.flow, inflow: stored.flowIn),
-        opensToday: stored.kind == .opening && previous == nil)
-      try store.save(updated, account: key)
-      previous = updated
+  /// Recomputes the accounts' records after a restated date, date by date (the history is kept
+  /// in date order, so each later date's rows are read together).
+  static func restate(after date: CivilDate, accounts keys: [Int64], store: StateStore) throws {
+    var previous: [Int64: PerformanceRecord] = [:]
+    for key in keys {
+      previous[key] = try store.record(at: date, account: key) ?? store.record(before: date, account: key)
+    }
+    for day in try store.historyDates(after: date) {
+      for key in keys {
+        guard let stored = try store.record(at: day, account: key) else { continue }
+        let before = previous[key]
+        let updated = Performance.advance(
+          previous: before, date: stored.date, value: stored.value,
+          flows: ExternalFlows(net: stored.flow, inflow: stored.flowIn),
+          opensToday: stored.kind == .opening && before == nil)
+        try store.save(updated, account: key)
+        previous[key] = updated
+      }
     }
   }
 

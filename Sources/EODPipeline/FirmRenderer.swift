@@ -402,6 +402,8 @@ struct StoreHistory: HistoryReader {
   }
 
   func previous(_ accountID: String) throws(PipelineError) -> PerformanceRecord? {
+    // One read transaction for the firm's reads; the write transaction that follows ends it.
+    do { try store.holdReads() } catch { throw PipelineError(state: error) }
     guard let key = try key(accountID) else { return nil }
     do { return try store.record(before: date, account: key) } catch { throw PipelineError(state: error) }
   }

@@ -243,8 +243,9 @@ final class FirmRun: @unchecked Sendable {
       var touched: [Int64] = []
       for pending in records {
         let key = try store.accountKey(pending.accountID, firmID: firm.id)
-        try store.save(pending.record, account: key)
-        earlierAtDate[pending.accountID] = nil
+        // An account without a record at this date has no flow there to remove.
+        let replacing = earlierAtDate.removeValue(forKey: pending.accountID) != nil
+        try store.save(pending.record, account: key, replacing: replacing)
         if restating { touched.append(key) }
       }
       // Accounts an earlier run of this date had, and this snapshot does not: no orphan rows.
@@ -254,7 +255,7 @@ final class FirmRun: @unchecked Sendable {
       }
       if restating {
         outcome.staleDates = try store.runDates(after: date, firmID: firm.id)
-        for key in touched { try ExtractJob.restate(after: date, account: key, store: store) }
+        try ExtractJob.restate(after: date, accounts: touched, store: store)
       }
       try ExtractJob.complete(
         firm: firm, date: date, writers: ordered, files: files, options: options, reader: reader,

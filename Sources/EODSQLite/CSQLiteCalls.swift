@@ -46,6 +46,8 @@ enum SQLiteC {
 
   static func busyTimeout(_ db: DB, milliseconds: Int32) { sqlite3_busy_timeout(db, milliseconds) }
 
+  static func isAutocommit(_ db: DB) -> Bool { sqlite3_get_autocommit(db) != 0 }
+
   static func prepare(_ db: DB, _ sql: String) -> (Stmt?, Int32) {
     var stmt: Stmt?
     let rc = sqlite3_prepare_v2(db, sql, -1, &stmt, nil)

@@ -79,6 +79,9 @@ public final class SQLiteConnection {
 
   public var lastInsertRowID: Int64 { SQLiteC.lastInsertRowID(handle) }
 
+  /// Whether no transaction is open (every statement commits on its own).
+  public var isAutocommit: Bool { SQLiteC.isAutocommit(handle) }
+
   /// Runs `body` inside `BEGIN IMMEDIATE … COMMIT`, rolling back if it throws.
   public func transaction<T>(_ body: () throws -> T) throws -> T {
     try execute("BEGIN IMMEDIATE")

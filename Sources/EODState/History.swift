@@ -19,8 +19,10 @@ extension PerformanceRecord.Kind {
 }
 
 extension StateStore {
-  static let recordColumns =
-    "day, kind, value, flow, flow_in, daily_return, undefined, g_month, g_quarter, g_year, idx, zeros, start_day, origin_day"
+  /// The record's columns after `day` (they follow `day` in both `history` and `latest`).
+  static let recordValueColumns =
+    "kind, value, flow, flow_in, daily_return, undefined, g_month, g_quarter, g_year, idx, zeros, start_day, origin_day"
+  static let recordColumns = "day, " + recordValueColumns
 
   func readRecord(_ s: SQLiteStatement) -> PerformanceRecord {
     PerformanceRecord(
@@ -32,41 +34,93 @@ extension StateStore {
       startDate: CivilDate(dayNumber: Int(s.int64(12))), flowOrigin: CivilDate(dayNumber: Int(s.int64(13))))
   }
 
-  /// The account's latest record strictly before `date`.
+  /// The account's record with the greatest date (from `latest`; no history page is read).
+  public func latestRecord(account key: Int64) throws(StateStoreError) -> PerformanceRecord? {
+    if holdingReads, let cached = latestCache, cached.key == key { return cached.record }
+    let record: PerformanceRecord? = try wrap("read history") {
+      let s = try statement(.latestSelect)
+      defer { s.reset() }
+      try s.bind([.integer(key)])
+      return try s.step() ? readRecord(s) : nil
+    }
+    if holdingReads { latestCache = (key, record) }
+    return record
+  }
+
+  /// The greatest date in the history (any account) on or before `day`.
+  func historyDay(onOrBefore day: Int) throws -> Int? {
+    if holdingReads, let cached = dayCache[day] { return cached }
+    let s = try statement("SELECT day FROM history WHERE day <= ? ORDER BY day DESC LIMIT 1")
+    defer { s.reset() }
+    try s.bind([.integer(Int64(day))])
+    let found = try s.step() ? Int(s.int64(0)) : nil
+    if holdingReads { dayCache[day] = found }
+    return found
+  }
+
+  /// The least date in the history (any account) after `day`.
+  func historyDay(after day: Int) throws -> Int? {
+    let s = try statement("SELECT day FROM history WHERE day > ? ORDER BY day LIMIT 1")
+    defer { s.reset() }
+    try s.bind([.integer(Int64(day))])
+    return try s.step() ? Int(s.int64(0)) : nil
+  }
+
+  func recordRow(day: Int, account key: Int64) throws -> PerformanceRecord? {
+    let s = try statement(
+      "SELECT \(StateStore.recordColumns) FROM history WHERE day = ? AND account_key = ?")
+    defer { s.reset() }
+    try s.bind([.integer(Int64(day)), .integer(key)])
+    return try s.step() ? readRecord(s) : nil
+  }
+
+  /// The account's latest history record on or before `day`, not before `lowest`: the dates of
+  /// the history are walked down from `day`, one key lookup each (all accounts' rows of a date
+  /// sit together, so a night's lookups for one date hit the same few pages).
+  func lastRecord(account key: Int64, onOrBefore day: Int, notBefore lowest: Int) throws -> PerformanceRecord?
+  {
+    var bound = day
+    while bound >= lowest, let found = try historyDay(onOrBefore: bound), found >= lowest {
+      if let record = try recordRow(day: found, account: key) { return record }
+      bound = found - 1
+    }
+    return nil
+  }
+
+  /// The account's latest record strictly before `date`. From `latest` when that is older than
+  /// `date` (the nightly case); otherwise (a re-run or a restatement) from the history.
   public func record(before date: CivilDate, account key: Int64) throws(StateStoreError) -> PerformanceRecord?
   {
-    try wrap("read history") {
-      let s = try statement(
-        "SELECT \(StateStore.recordColumns) FROM history WHERE account_key = ? AND day < ? ORDER BY day DESC LIMIT 1"
+    guard let latest = try latestRecord(account: key) else { return nil }
+    if latest.date < date { return latest }
+    return try wrap("read history") {
+      // Every record of an account is on or after its flow origin (its first record's date).
+      try lastRecord(
+        account: key, onOrBefore: date.dayNumber - 1, notBefore: min(latest.flowOrigin, latest.date).dayNumber
       )
-      defer { s.reset() }
-      try s.bind([.integer(key), .integer(Int64(date.dayNumber))])
-      return try s.step() ? readRecord(s) : nil
     }
   }
 
   /// The account's record at exactly `date`.
   public func record(at date: CivilDate, account key: Int64) throws(StateStoreError) -> PerformanceRecord? {
-    try wrap("read history") {
-      let s = try statement(
-        "SELECT \(StateStore.recordColumns) FROM history WHERE account_key = ? AND day = ?")
-      defer { s.reset() }
-      try s.bind([.integer(key), .integer(Int64(date.dayNumber))])
-      return try s.step() ? readRecord(s) : nil
-    }
+    try wrap("read history") { try recordRow(day: date.dayNumber, account: key) }
   }
 
   /// The growth since start at the close of the latest date on or before `date`.
   public func windowStart(onOrBefore date: CivilDate, account key: Int64) throws(StateStoreError)
     -> Performance.WindowStart?
   {
-    try wrap("read history") {
-      let s = try statement(
-        "SELECT idx, zeros FROM history WHERE account_key = ? AND day <= ? ORDER BY day DESC LIMIT 1")
-      defer { s.reset() }
-      try s.bind([.integer(key), .integer(Int64(date.dayNumber))])
-      return try s.step() ? Performance.WindowStart(index: s.double(0), zeroFactors: Int(s.int64(1))) : nil
+    guard let latest = try latestRecord(account: key) else { return nil }
+    let found: PerformanceRecord?
+    if latest.date <= date {
+      found = latest
+    } else {
+      found = try wrap("read history") {
+        try lastRecord(
+          account: key, onOrBefore: date.dayNumber, notBefore: min(latest.flowOrigin, latest.date).dayNumber)
+      }
     }
+    return found.map { Performance.WindowStart(index: $0.index, zeroFactors: $0.zeroFactors) }
   }
 
   /// The non-zero external flows from `origin` (an opening day's own flow; a baseline day has none) to before `date`.
@@ -85,46 +139,86 @@ extension StateStore {
     }
   }
 
-  /// Writes (or replaces) the account's record for its date, and its flow for XIRR.
-  public func save(_ record: PerformanceRecord, account key: Int64) throws(StateStoreError) {
+  static let latestUpsert = """
+    INSERT INTO latest(account_key, \(recordColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+    ON CONFLICT(account_key) DO UPDATE SET
+    \(recordColumns.split(separator: ",").map { "\($0) = excluded.\($0)" }.joined(separator: ","))
+    WHERE excluded.day >= latest.day
+    """
+
+  static let historyUpsert =
+    "INSERT OR REPLACE INTO history(account_key, \(StateStore.recordColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+
+  /// Writes (or replaces) the account's record for its date, and its flow for XIRR; `latest`
+  /// follows when the date is the account's latest.
+  ///
+  /// - Parameter replacing: false when the caller knows the account has no record at this date
+  ///   (then there is no flow to remove either: one statement fewer).
+  public func save(_ record: PerformanceRecord, account key: Int64, replacing: Bool = true)
+    throws(StateStoreError)
+  {
     guard let value = record.value.cents, let flow = record.flow.cents, let flowIn = record.flowIn.cents
     else {
       throw StateStoreError(
         code: .outOfRange, path: path, step: "write history", detail: "an amount does not fit in 64-bit cents"
       )
     }
+    let row: [SQLiteValue] = [
+      .integer(key), .integer(Int64(record.date.dayNumber)), .integer(record.kind.storageCode),
+      .integer(value),
+      .integer(flow), .integer(flowIn), record.dailyReturn.map { .real($0) } ?? .null,
+      .integer(record.undefinedReturn ? 1 : 0), .real(record.growthMonth), .real(record.growthQuarter),
+      .real(record.growthYear), .real(record.index), .integer(Int64(record.zeroFactors)),
+      .integer(Int64(record.startDate.dayNumber)), .integer(Int64(record.flowOrigin.dayNumber)),
+    ]
+    releaseReads()
     try wrap("write history") {
-      try statement(
-        "INSERT OR REPLACE INTO history(account_key, \(StateStore.recordColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-      ).run([
-        .integer(key), .integer(Int64(record.date.dayNumber)), .integer(record.kind.storageCode),
-        .integer(value),
-        .integer(flow), .integer(flowIn), record.dailyReturn.map { .real($0) } ?? .null,
-        .integer(record.undefinedReturn ? 1 : 0), .real(record.growthMonth), .real(record.growthQuarter),
-        .real(record.growthYear), .real(record.index), .integer(Int64(record.zeroFactors)),
-        .integer(Int64(record.startDate.dayNumber)), .integer(Int64(record.flowOrigin.dayNumber)),
-      ])
+      try statement(.historyUpsert).run(row)
+      try statement(.latestUpsert).run(row)
       if record.kind != .baseline && flow != 0 {
-        try statement("INSERT OR REPLACE INTO flows(account_key, day, flow) VALUES (?,?,?)").run([
+        try statement(.flowUpsert).run([
           .integer(key), .integer(Int64(record.date.dayNumber)), .integer(flow),
         ])
-      } else {
-        try statement("DELETE FROM flows WHERE account_key = ? AND day = ?").run([
+      } else if replacing {
+        try statement(.flowDelete).run([
           .integer(key), .integer(Int64(record.date.dayNumber)),
         ])
       }
     }
   }
 
-  /// Removes the account's record (and flow) at a date.
+  /// Removes the account's record (and flow) at a date; `latest` falls back to the record before.
   public func deleteRecord(at date: CivilDate, account key: Int64) throws(StateStoreError) {
+    let latest = try latestRecord(account: key)
+    releaseReads()
     try wrap("delete history") {
-      for sql in [
-        "DELETE FROM history WHERE account_key = ? AND day = ?",
-        "DELETE FROM flows WHERE account_key = ? AND day = ?",
-      ] {
-        try statement(sql).run([.integer(key), .integer(Int64(date.dayNumber))])
-      }
+      try statement("DELETE FROM history WHERE day = ? AND account_key = ?").run([
+        .integer(Int64(date.dayNumber)), .integer(key),
+      ])
+      try statement("DELETE FROM flows WHERE account_key = ? AND day = ?").run([
+        .integer(key), .integer(Int64(date.dayNumber)),
+      ])
+    }
+    if let latest, latest.date == date { try refreshLatest(account: key, notBefore: latest.flowOrigin) }
+  }
+
+  /// Sets the account's `latest` row from its history (removes it when there is none).
+  /// `notBefore`: a date no record of the account precedes (its flow origin); nil searches all.
+  public func refreshLatest(account key: Int64, notBefore lowest: CivilDate? = nil) throws(StateStoreError) {
+    releaseReads()
+    try wrap("write history") {
+      try statement("DELETE FROM latest WHERE account_key = ?").run([.integer(key)])
+      guard
+        let top = try historyDay(onOrBefore: Int.max / 4),
+        let record = try lastRecord(
+          account: key, onOrBefore: top, notBefore: lowest?.dayNumber ?? Int.min / 4)
+      else { return }
+      try statement(
+        """
+        INSERT INTO latest(account_key, \(StateStore.recordColumns))
+        SELECT account_key, \(StateStore.recordColumns) FROM history WHERE day = ? AND account_key = ?
+        """
+      ).run([.integer(Int64(record.date.dayNumber)), .integer(key)])
     }
   }
 
@@ -133,12 +227,25 @@ extension StateStore {
     -> [PerformanceRecord]
   {
     try wrap("read history") {
-      let s = try statement(
-        "SELECT \(StateStore.recordColumns) FROM history WHERE account_key = ? AND day > ? ORDER BY day")
-      defer { s.reset() }
-      try s.bind([.integer(key), .integer(Int64(date.dayNumber))])
       var out: [PerformanceRecord] = []
-      while try s.step() { out.append(readRecord(s)) }
+      var day = date.dayNumber
+      while let next = try historyDay(after: day) {
+        if let record = try recordRow(day: next, account: key) { out.append(record) }
+        day = next
+      }
+      return out
+    }
+  }
+
+  /// The dates of the history after `date`, oldest first.
+  public func historyDates(after date: CivilDate) throws(StateStoreError) -> [CivilDate] {
+    try wrap("read history") {
+      var out: [CivilDate] = []
+      var day = date.dayNumber
+      while let next = try historyDay(after: day) {
+        out.append(CivilDate(dayNumber: next))
+        day = next
+      }
       return out
     }
   }
@@ -156,11 +263,11 @@ extension StateStore {
     try wrap("read history") {
       let s = try statement(
         """
-        SELECT a.account_id, a.account_key FROM accounts a
-        WHERE a.firm_id = ? AND EXISTS (SELECT 1 FROM history h WHERE h.account_key = a.account_key AND h.day = ?)
+        SELECT a.account_id, a.account_key FROM history h JOIN accounts a ON a.account_key = h.account_key
+        WHERE h.day = ? AND a.firm_id = ?
         """)
       defer { s.reset() }
-      try s.bind([.text(firmID), .integer(Int64(date.dayNumber))])
+      try s.bind([.integer(Int64(date.dayNumber)), .text(firmID)])
       var out: [String: Int64] = [:]
       while try s.step() { out[s.text(0) ?? ""] = s.int64(1) }
       return out
@@ -198,6 +305,7 @@ extension StateStore {
     date: CivilDate, firmID: String, runID: String, snapshot: String, completedAt: String, gapCarried: Bool,
     manifestSHA256: String?
   ) throws(StateStoreError) {
+    releaseReads()
     try wrap("write runs") {
       try statement(
         """

@@ -26,6 +26,7 @@ extension StateStore {
   public func saveIdempotencyRecord(_ key: String, fingerprint: String, createdAt: Date, result: String)
     throws(StateStoreError)
   {
+    releaseReads()
     try wrap("write idempotency key") {
       try statement(
         "INSERT OR REPLACE INTO idempotency(key, fingerprint, created_at, result) VALUES (?,?,?,?)"

@@ -35,6 +35,7 @@ public struct JournalEntry: Sendable, Equatable {
 extension StateStore {
   /// Records that a file is in place at a destination (replacing an earlier line for it).
   public func recordDelivery(_ entry: JournalEntry) throws(StateStoreError) {
+    releaseReads()
     try wrap("write delivery journal") {
       try statement(
         """

@@ -21,12 +21,43 @@ public struct StateStoreError: Error, CustomStringConvertible, Sendable {
 
 /// The job's own state in one SQLite file: each account's performance history, the runs, the
 /// delivery journal and idempotency keys. WAL mode; one writer at a time (see the run lock).
+///
+/// Format 2 keeps the history in business-date order (`PRIMARY KEY (day, account_key)`), so a
+/// night's rows are appended together on a few pages, and each account's latest record in the
+/// small `latest` table, so a night reads the previous record without touching the history.
+/// A format-1 store (history in account order, no `latest`) is converted when first opened.
 public final class StateStore {
-  public static let formatVersion = "1"
+  public static let formatVersion = "2"
   public let path: String
   let db: SQLiteConnection
   private var statements: [String: SQLiteStatement] = [:]
+  private var hotStatements = [SQLiteStatement?](repeating: nil, count: Hot.allCases.count)
   private var accountKeys: [String: Int64] = [:]
+  /// Whether this connection holds a read transaction for a night's history reads (see
+  /// ``holdReads()``). Only then are the two caches below used: the data cannot change under them.
+  private(set) var holdingReads = false
+  /// The last `latest` row read (a night reads it twice per account), and the history's dates on
+  /// or before a date (the same for every account of a night).
+  var latestCache: (key: Int64, record: PerformanceRecord?)?
+  var dayCache: [Int: Int?] = [:]
+
+  /// The record columns, shared by `history` and `latest`.
+  static let recordSchema = """
+    kind INTEGER NOT NULL, value INTEGER NOT NULL, flow INTEGER NOT NULL, flow_in INTEGER NOT NULL,
+    daily_return REAL, undefined INTEGER NOT NULL,
+    g_month REAL NOT NULL, g_quarter REAL NOT NULL, g_year REAL NOT NULL,
+    idx REAL NOT NULL, zeros INTEGER NOT NULL, start_day INTEGER NOT NULL, origin_day INTEGER NOT NULL
+    """
+
+  /// `history`: every record, in business-date order. `latest`: each account's record with the
+  /// greatest date (a copy kept by every write; present exactly when the account has history).
+  static let historySchema = """
+    CREATE TABLE IF NOT EXISTS history (
+      day INTEGER NOT NULL, account_key INTEGER NOT NULL, \(recordSchema),
+      PRIMARY KEY (day, account_key)) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS latest (
+      account_key INTEGER PRIMARY KEY, day INTEGER NOT NULL, \(recordSchema));
+    """
 
   public init(path: String) throws(StateStoreError) {
     self.path = path
@@ -42,13 +73,6 @@ public final class StateStore {
         CREATE TABLE IF NOT EXISTS accounts (
           account_key INTEGER PRIMARY KEY, account_id TEXT NOT NULL UNIQUE, firm_id TEXT NOT NULL);
         CREATE INDEX IF NOT EXISTS accounts_by_firm ON accounts(firm_id);
-        CREATE TABLE IF NOT EXISTS history (
-          account_key INTEGER NOT NULL, day INTEGER NOT NULL, kind INTEGER NOT NULL,
-          value INTEGER NOT NULL, flow INTEGER NOT NULL, flow_in INTEGER NOT NULL,
-          daily_return REAL, undefined INTEGER NOT NULL,
-          g_month REAL NOT NULL, g_quarter REAL NOT NULL, g_year REAL NOT NULL,
-          idx REAL NOT NULL, zeros INTEGER NOT NULL, start_day INTEGER NOT NULL, origin_day INTEGER NOT NULL,
-          PRIMARY KEY (account_key, day)) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS flows (
           account_key INTEGER NOT NULL, day INTEGER NOT NULL, flow INTEGER NOT NULL,
           PRIMARY KEY (account_key, day)) WITHOUT ROWID;
@@ -63,14 +87,27 @@ public final class StateStore {
           PRIMARY KEY (firm_id, business_date, destination, file_name));
         CREATE TABLE IF NOT EXISTS idempotency (
           key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, created_at INTEGER NOT NULL, result TEXT NOT NULL);
-        INSERT OR IGNORE INTO meta(key, value) VALUES ('format_version', '1');
         """)
-      if let version = try db.scalarText("SELECT value FROM meta WHERE key = 'format_version'"),
-        version != StateStore.formatVersion
-      {
-        throw StateStoreError(
-          code: .incompatible, path: path, step: "open",
-          detail: "state format version \(version) is not supported (expected \(StateStore.formatVersion))")
+      let versionQuery = "SELECT value FROM meta WHERE key = 'format_version'"
+      if try db.scalarText(versionQuery) != StateStore.formatVersion {
+        // Create or convert under the write lock: another connection may be doing the same.
+        try db.transaction {
+          switch try db.scalarText(versionQuery) {
+          case nil:
+            try db.execute(
+              StateStore.historySchema
+                + "INSERT INTO meta(key, value) VALUES ('format_version', '\(StateStore.formatVersion)');")
+          case "1":
+            try db.execute(StateStore.migrationFrom1)
+          case StateStore.formatVersion:
+            break
+          case let version?:
+            throw StateStoreError(
+              code: .incompatible, path: path, step: "open",
+              detail:
+                "state format version \(version) is not supported (expected \(StateStore.formatVersion))")
+          }
+        }
       }
     } catch let error as StateStoreError {
       throw error
@@ -80,6 +117,20 @@ public final class StateStore {
       throw StateStoreError(code: .unavailable, path: path, step: "open", detail: "\(error)")
     }
   }
+
+  /// Format 1 kept the history in account order and had no `latest`: copy the history into date
+  /// order and fill `latest` from it (once, when a format-1 store is first opened).
+  static let migrationFrom1 = """
+    ALTER TABLE history RENAME TO history_format1;
+    \(historySchema)
+    INSERT INTO history(day, account_key, \(recordValueColumns))
+      SELECT day, account_key, \(recordValueColumns) FROM history_format1 ORDER BY day, account_key;
+    INSERT INTO latest(account_key, day, \(recordValueColumns))
+      SELECT account_key, day, \(recordValueColumns) FROM history_format1 h
+      WHERE day = (SELECT MAX(day) FROM history_format1 WHERE account_key = h.account_key);
+    DROP TABLE history_format1;
+    UPDATE meta SET value = '2' WHERE key = 'format_version';
+    """
 
   func wrap<T>(_ step: String, _ body: () throws -> T) throws(StateStoreError) -> T {
     do {
@@ -100,14 +151,65 @@ public final class StateStore {
     return prepared
   }
 
+  /// Statements a night runs once per account, found by slot: no SQL text is built or hashed
+  /// per call.
+  enum Hot: Int, CaseIterable {
+    case accountFind, accountInsert, historyUpsert, latestUpsert, flowUpsert, flowDelete, latestSelect
+
+    var sql: String {
+      switch self {
+      case .accountFind: return "SELECT account_key FROM accounts WHERE account_id = ?"
+      case .accountInsert: return "INSERT OR IGNORE INTO accounts(account_id, firm_id) VALUES (?, ?)"
+      case .historyUpsert: return StateStore.historyUpsert
+      case .latestUpsert: return StateStore.latestUpsert
+      case .flowUpsert: return "INSERT OR REPLACE INTO flows(account_key, day, flow) VALUES (?,?,?)"
+      case .flowDelete: return "DELETE FROM flows WHERE account_key = ? AND day = ?"
+      case .latestSelect: return "SELECT \(StateStore.recordColumns) FROM latest WHERE account_key = ?"
+      }
+    }
+  }
+
+  func statement(_ slot: Hot) throws -> SQLiteStatement {
+    if let prepared = hotStatements[slot.rawValue] { return prepared }
+    let prepared = try statement(slot.sql)
+    hotStatements[slot.rawValue] = prepared
+    return prepared
+  }
+
   /// Runs `body` in one transaction: all of a date's writes land together or not at all.
   public func transaction<T>(_ step: String, _ body: () throws -> T) throws(StateStoreError) -> T {
-    try wrap(step) { try db.transaction(body) }
+    releaseReads()
+    return try wrap(step) { try db.transaction(body) }
+  }
+
+  /// Keeps one read transaction open for the history reads of a night (SQLite then takes its
+  /// locks once instead of once per statement). The next write, transaction or checkpoint on
+  /// this connection ends it first; it does nothing inside a transaction.
+  public func holdReads() throws(StateStoreError) {
+    guard !holdingReads, db.isAutocommit else { return }
+    try wrap("read history") { try db.execute("BEGIN DEFERRED") }
+    forgetReads()
+    holdingReads = true
+  }
+
+  /// Ends the read transaction of ``holdReads()``, if one is open.
+  public func releaseReads() {
+    guard holdingReads else { return }
+    holdingReads = false
+    forgetReads()
+    if !db.isAutocommit { try? db.execute("COMMIT") }
+  }
+
+  /// Drops what was cached from reads of the history.
+  func forgetReads() {
+    latestCache = nil
+    dayCache.removeAll(keepingCapacity: true)
   }
 
   /// Folds the write-ahead log back into the database file and truncates it. Called when a run's
   /// workers are done, so the log cannot grow across a long backfill.
   public func checkpoint() throws(StateStoreError) {
+    releaseReads()
     try wrap("checkpoint") { try db.execute("PRAGMA wal_checkpoint(TRUNCATE)") }
   }
 
@@ -116,15 +218,23 @@ public final class StateStore {
   /// The store's key for an account, created on first use.
   public func accountKey(_ accountID: String, firmID: String) throws(StateStoreError) -> Int64 {
     if let key = accountKeys[accountID] { return key }
+    releaseReads()
     let key: Int64 = try wrap("account key") {
-      let find = try statement("SELECT account_key FROM accounts WHERE account_id = ?")
-      defer { find.reset() }
-      try find.bind([.text(accountID)])
-      if try find.step() { return find.int64(0) }
-      try statement("INSERT INTO accounts(account_id, firm_id) VALUES (?, ?)").run([
+      // A new account (the usual case here: known ones were cached by the night's reads) costs
+      // one statement; an existing one falls through to the look-up.
+      try statement(.accountInsert).run([
         .text(accountID), .text(firmID),
       ])
-      return db.lastInsertRowID
+      if db.changes > 0 { return db.lastInsertRowID }
+      let find = try statement(.accountFind)
+      defer { find.reset() }
+      try find.bind([.text(accountID)])
+      guard try find.step() else {
+        throw StateStoreError(
+          code: .unavailable, path: path, step: "account key",
+          detail: "account \(accountID) could not be added")
+      }
+      return find.int64(0)
     }
     accountKeys[accountID] = key
     return key
@@ -134,7 +244,7 @@ public final class StateStore {
   public func existingAccountKey(_ accountID: String) throws(StateStoreError) -> Int64? {
     if let key = accountKeys[accountID] { return key }
     let found: Int64? = try wrap("account key") {
-      let find = try statement("SELECT account_key FROM accounts WHERE account_id = ?")
+      let find = try statement(.accountFind)
       defer { find.reset() }
       try find.bind([.text(accountID)])
       return try find.step() ? find.int64(0) : nil

@@ -1,0 +1,252 @@
+import EODCore
+import EODPipeline
+import EODSQLite
+import EODSnapshotGen
+import EODState
+import Foundation
+import Testing
+
+/// The state store's date-ordered history and its `latest` rows: the nightly lookups agree with
+/// the whole history after out-of-order writes, deletions, re-runs, restatements and a format-1
+/// store's conversion.
+@Suite struct HistoryStoreTests {
+  /// A deterministic pseudo-random sequence (no dependence on the platform's generator).
+  struct Sequence {
+    var state: UInt64
+    mutating func next(_ bound: Int) -> Int {
+      state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+      return Int((state >> 33) % UInt64(bound))
+    }
+  }
+
+  func record(day: Int, origin: Int, value: Int64, index: Double, zeros: Int) -> PerformanceRecord {
+    let date = CivilDate(dayNumber: day)
+    func cents(_ x: Int64) -> Money { Money(significand: Int128(x), scale: 2) }
+    return PerformanceRecord(
+      date: date, kind: day == origin ? .baseline : .regular, value: cents(value),
+      flow: cents(value % 7 == 0 ? 1000 : 0), flowIn: cents(value % 7 == 0 ? 1000 : 0),
+      dailyReturn: day == origin ? nil : 0.001 * Double(value % 5), undefinedReturn: false, growthMonth: 1.01,
+      growthQuarter: 1.02, growthYear: 1.03, index: index, zeroFactors: zeros,
+      startDate: CivilDate(dayNumber: origin + 1), flowOrigin: CivilDate(dayNumber: origin))
+  }
+
+  /// Every lookup the night uses, against a brute-force reading of what was written.
+  func expectAgreement(
+    _ store: StateStore, _ expected: [Int64: [Int: PerformanceRecord]], days: ClosedRange<Int>
+  )
+    throws
+  {
+    for (key, byDay) in expected.sorted(by: { $0.key < $1.key }) {
+      let sorted = byDay.keys.sorted()
+      #expect(try store.latestRecord(account: key) == sorted.last.flatMap { byDay[$0] }, "account \(key)")
+      #expect(
+        try store.records(after: CivilDate(dayNumber: days.lowerBound - 100), account: key)
+          == sorted.compactMap { byDay[$0] })
+      for day in days {
+        let date = CivilDate(dayNumber: day)
+        let before = sorted.last { $0 < day }.flatMap { byDay[$0] }
+        #expect(try store.record(before: date, account: key) == before, "account \(key) before \(date)")
+        #expect(try store.record(at: date, account: key) == byDay[day])
+        let window = sorted.last { $0 <= day }.flatMap { byDay[$0] }.map {
+          Performance.WindowStart(index: $0.index, zeroFactors: $0.zeroFactors)
+        }
+        #expect(
+          try store.windowStart(onOrBefore: date, account: key) == window, "account \(key) window \(date)")
+      }
+    }
+  }
+
+  @Test func nightlyLookupsAgreeWithTheHistoryAfterOutOfOrderWritesAndDeletions() throws {
+    let scratch = try Fixtures.scratch("latest-store")
+    defer { try? FileManager.default.removeItem(atPath: scratch) }
+    let store = try StateStore(path: scratch + "/state.sqlite")
+    let first = try #require(CivilDate("2026-10-01")).dayNumber
+    let days = first...(first + 40)
+    var random = Sequence(state: 42)
+    var expected: [Int64: [Int: PerformanceRecord]] = [:]
+    for account in 1...6 {
+      let key = try store.accountKey("AC\(account)", firmID: "FIRM001")
+      // Each account has its own dates, with holes; written in a scrambled order.
+      var chosen = days.filter { _ in random.next(4) != 0 }
+      let origin = chosen.first ?? first
+      for index in chosen.indices.reversed() { chosen.swapAt(index, random.next(index + 1)) }
+      try store.transaction("write") {
+        for day in chosen {
+          let value = Int64(100_000 + random.next(50_000))
+          let saved = record(
+            day: day, origin: origin, value: value, index: 1 + Double(day - origin) / 100,
+            zeros: random.next(2))
+          try store.save(saved, account: key)
+          expected[key, default: [:]][day] = saved
+        }
+      }
+    }
+    try expectAgreement(store, expected, days: (first - 2)...(first + 42))
+    // Replacing records (a re-run) and deleting some: the latest, the earliest and inner ones.
+    try store.transaction("rewrite") {
+      for (key, byDay) in expected.sorted(by: { $0.key < $1.key }) {
+        let sorted = byDay.keys.sorted()
+        guard let last = sorted.last, let earliest = sorted.first else { continue }
+        let origin = earliest
+        let replaced = record(day: last, origin: origin, value: 7, index: 0.5, zeros: 0)
+        try store.save(replaced, account: key)
+        expected[key]?[last] = replaced
+        var doomed = [last, earliest]
+        if sorted.count > 4 { doomed.append(sorted[sorted.count / 2]) }
+        if key % 2 == 0 { doomed = [last] }
+        for day in doomed {
+          try store.deleteRecord(at: CivilDate(dayNumber: day), account: key)
+          expected[key]?[day] = nil
+        }
+      }
+    }
+    try expectAgreement(store, expected, days: (first - 2)...(first + 42))
+    // An account whose every record is deleted has no latest row left.
+    let lonely = try store.accountKey("AC99", firmID: "FIRM001")
+    try store.transaction("lonely") {
+      try store.save(record(day: first + 3, origin: first + 3, value: 1, index: 1, zeros: 0), account: lonely)
+      try store.deleteRecord(at: CivilDate(dayNumber: first + 3), account: lonely)
+    }
+    #expect(try store.latestRecord(account: lonely) == nil)
+    #expect(try store.record(before: CivilDate(dayNumber: first + 10), account: lonely) == nil)
+  }
+
+  func series(_ name: String, days: Int) throws -> (scratch: String, paths: [String]) {
+    let scratch = try Fixtures.scratch(name)
+    let paths = try SnapshotGenerator.generate(
+      into: scratch + "/snapshots",
+      options: GeneratorOptions(
+        days: days, firms: 2, accounts: 60, instruments: 80, positions: 4, activity: 0.4, seed: 17, edge: true
+      ))
+    return (scratch, paths)
+  }
+
+  func run(_ path: String, store: StateStore, out: String) throws -> RunReport {
+    let options = JobOptions(
+      snapshotPath: path, outputDirectory: out, templates: try Fixtures.library(), workerCount: 2)
+    return try ExtractJob.run(options, store: store, logger: Fixtures.logger)
+  }
+
+  func accountIDs(_ snapshot: String) throws -> [String] {
+    let db = try SQLiteConnection(path: snapshot, mode: .readOnly)
+    let s = try db.prepare("SELECT account_id FROM accounts ORDER BY account_id")
+    var out: [String] = []
+    while try s.step() { out.append(s.text(0) ?? "") }
+    return out
+  }
+
+  /// Each account's `latest` row is its last history record.
+  func expectLatestMatchesHistory(_ store: StateStore, _ ids: [String]) throws {
+    for id in ids {
+      guard let key = try store.existingAccountKey(id) else { continue }
+      #expect(try store.latestRecord(account: key) == (try store.allRecords(accountID: id).last), "\(id)")
+    }
+  }
+
+  func gzFiles(_ directory: String) throws -> [String: Data] {
+    var out: [String: Data] = [:]
+    guard let walker = FileManager.default.enumerator(atPath: directory) else { return out }
+    for case let relative as String in walker where relative.hasSuffix(".gz") {
+      out[relative] = FileManager.default.contents(atPath: directory + "/" + relative)
+    }
+    return out
+  }
+
+  @Test func latestRowsFollowReRunsRestatementsAndAccountsThatDisappear() throws {
+    let (scratch, paths) = try series("latest-pipeline", days: 5)
+    defer { try? FileManager.default.removeItem(atPath: scratch) }
+    let ids = try accountIDs(paths[0])
+    let store = try StateStore(path: scratch + "/state.sqlite")
+    for path in paths { _ = try run(path, store: store, out: scratch + "/out") }
+    try expectLatestMatchesHistory(store, ids)
+    // The last date again, without one account (closed before it): its latest row goes back.
+    let corrected = scratch + "/corrected"
+    try FileManager.default.createDirectory(atPath: corrected, withIntermediateDirectories: true)
+    for path in paths {
+      try FileManager.default.copyItem(
+        atPath: path, toPath: corrected + "/" + (path as NSString).lastPathComponent)
+    }
+    let name = { (index: Int) in corrected + "/" + (paths[index] as NSString).lastPathComponent }
+    let dates = try SnapshotSeries.scan(directory: corrected).map(\.date)
+    try #require(dates.count == paths.count)
+    // An account with records on the last two dates.
+    let gone = try #require(
+      try ids.first { id in
+        guard let key = try store.existingAccountKey(id) else { return false }
+        return try store.record(at: dates[3], account: key) != nil
+          && store.record(at: dates[4], account: key) != nil
+      })
+    try SQLiteConnection(path: name(4), mode: .readWrite).execute(
+      "UPDATE accounts SET closed_on = '2026-09-01' WHERE account_id = '\(gone)'")
+    _ = try run(name(4), store: store, out: scratch + "/out")
+    try expectLatestMatchesHistory(store, ids)
+    let goneKey = try #require(try store.existingAccountKey(gone))
+    #expect(try store.record(at: dates[4], account: goneKey) == nil)
+    #expect(try #require(try store.latestRecord(account: goneKey)).date < dates[4])
+    // Restate day 3: one account's positions double, another is closed on it.
+    try SQLiteConnection(path: name(2), mode: .readWrite).execute(
+      """
+      UPDATE positions SET quantity = CAST(quantity AS REAL) * 2 || '' WHERE account_id = '\(ids[2])' AND quantity NOT LIKE '%.%';
+      UPDATE accounts SET closed_on = '2026-09-01' WHERE account_id = '\(ids[5])';
+      """)
+    let report = try run(name(2), store: store, out: scratch + "/out")
+    #expect(!report.firms.flatMap(\.staleDates).isEmpty)
+    try expectLatestMatchesHistory(store, ids)
+    for index in 3..<paths.count { _ = try run(name(index), store: store, out: scratch + "/out") }
+    try expectLatestMatchesHistory(store, ids)
+    // The same as a clean run of the corrected series, record for record and file for file.
+    let clean = try StateStore(path: scratch + "/clean.sqlite")
+    for index in paths.indices { _ = try run(name(index), store: clean, out: scratch + "/clean") }
+    for id in ids {
+      #expect(try store.allRecords(accountID: id) == (try clean.allRecords(accountID: id)), "\(id)")
+      if let key = try store.existingAccountKey(id), let cleanKey = try clean.existingAccountKey(id) {
+        #expect(try store.latestRecord(account: key) == (try clean.latestRecord(account: cleanKey)), "\(id)")
+      }
+    }
+    #expect(try gzFiles(scratch + "/out") == (try gzFiles(scratch + "/clean")))
+  }
+
+  @Test func aFormat1StoreIsConvertedWhenOpenedAndGivesTheSameResults() throws {
+    let (scratch, paths) = try series("latest-format1", days: 4)
+    defer { try? FileManager.default.removeItem(atPath: scratch) }
+    let ids = try accountIDs(paths[0])
+    do {
+      let store = try StateStore(path: scratch + "/new.sqlite")
+      for path in paths.dropLast() { _ = try run(path, store: store, out: scratch + "/scratch-out") }
+      try store.checkpoint()
+    }
+    try FileManager.default.copyItem(atPath: scratch + "/new.sqlite", toPath: scratch + "/old.sqlite")
+    // Turn the copy back into format 1: history in account order, no `latest`.
+    try SQLiteConnection(path: scratch + "/old.sqlite", mode: .readWrite).execute(
+      """
+      CREATE TABLE history_old (
+        account_key INTEGER NOT NULL, day INTEGER NOT NULL, kind INTEGER NOT NULL,
+        value INTEGER NOT NULL, flow INTEGER NOT NULL, flow_in INTEGER NOT NULL,
+        daily_return REAL, undefined INTEGER NOT NULL,
+        g_month REAL NOT NULL, g_quarter REAL NOT NULL, g_year REAL NOT NULL,
+        idx REAL NOT NULL, zeros INTEGER NOT NULL, start_day INTEGER NOT NULL, origin_day INTEGER NOT NULL,
+        PRIMARY KEY (account_key, day)) WITHOUT ROWID;
+      INSERT INTO history_old SELECT account_key, day, kind, value, flow, flow_in, daily_return, undefined,
+        g_month, g_quarter, g_year, idx, zeros, start_day, origin_day FROM history;
+      DROP TABLE history;
+      DROP TABLE latest;
+      ALTER TABLE history_old RENAME TO history;
+      UPDATE meta SET value = '1' WHERE key = 'format_version';
+      """)
+    let converted = try StateStore(path: scratch + "/old.sqlite")
+    let version = try SQLiteConnection(path: scratch + "/old.sqlite", mode: .readOnly).scalarText(
+      "SELECT value FROM meta WHERE key = 'format_version'")
+    #expect(version == StateStore.formatVersion)
+    let reference = try StateStore(path: scratch + "/new.sqlite")
+    for id in ids {
+      #expect(try converted.allRecords(accountID: id) == (try reference.allRecords(accountID: id)), "\(id)")
+    }
+    try expectLatestMatchesHistory(converted, ids)
+    let last = try #require(paths.last)
+    _ = try run(last, store: reference, out: scratch + "/a")
+    _ = try run(last, store: converted, out: scratch + "/b")
+    let files = try gzFiles(scratch + "/a")
+    #expect(files.count == 2 * 5)
+    #expect(files == (try gzFiles(scratch + "/b")))
+  }
+}
