@@ -392,13 +392,36 @@ protocol HistoryReader {
 }
 
 /// Reads history from the state store for one business date.
-struct StoreHistory: HistoryReader {
+///
+/// The account's store key is looked up once per account (an account's reads come together) and
+/// not kept for the whole run: that would hold every account's key in memory.
+final class StoreHistory: HistoryReader {
   let store: StateStore
   let firmID: String
   let date: CivilDate
+  private var memo: (accountID: String, key: Int64?)?
+
+  init(store: StateStore, firmID: String, date: CivilDate) {
+    self.store = store
+    self.firmID = firmID
+    self.date = date
+  }
 
   func key(_ accountID: String) throws(PipelineError) -> Int64? {
-    do { return try store.existingAccountKey(accountID) } catch { throw PipelineError(state: error) }
+    if let memo, memo.accountID == accountID { return memo.key }
+    do {
+      let key = try store.existingAccountKey(accountID, remember: false)
+      memo = (accountID, key)
+      return key
+    } catch {
+      throw PipelineError(state: error)
+    }
+  }
+
+  /// The key found for the account read last, if it is `accountID` and has one.
+  func knownKey(_ accountID: String) -> Int64? {
+    guard let memo, memo.accountID == accountID else { return nil }
+    return memo.key
   }
 
   func previous(_ accountID: String) throws(PipelineError) -> PerformanceRecord? {

@@ -38,7 +38,10 @@ final class FirmRun: @unchecked Sendable {
   private var out = AccountProcessor.Output()
   private var scratch = AccountProcessor.Scratch()
   private var issues: [DataQualityIssue] = []
-  private var records: [PendingRecord] = []
+  /// Every account's record until the history is written, in chunks of a fixed capacity (one
+  /// array doubling as it grows would hold up to twice the memory).
+  private var records: [[PendingRecord]] = []
+  private static let recordChunk = 4096
   private var seenClients: Set<String> = []
   private var totalPositions = Money(significand: 0, scale: 2)
   private var totalCash = Money(significand: 0, scale: 2)
@@ -153,12 +156,17 @@ final class FirmRun: @unchecked Sendable {
       add(&totalValuations, out.controlValuations)
       issues.append(contentsOf: out.issues)
       if let record = out.record {
-        guard let pending = PendingRecord(accountID: bundle.account.id, record) else {
+        let key = history.knownKey(bundle.account.id)
+        guard let pending = PendingRecord(accountID: bundle.account.id, key: key, record) else {
           throw PipelineError(
             code: .internalError, firmID: firm.id,
             detail: "account \(bundle.account.id): a value does not fit in the state store (64-bit cents)")
         }
-        records.append(pending)
+        if records.last.map({ $0.count == FirmRun.recordChunk }) ?? true {
+          records.append([])
+          records[records.count - 1].reserveCapacity(FirmRun.recordChunk)
+        }
+        records[records.count - 1].append(pending)
       }
     } catch {
       fail(error)
@@ -241,8 +249,9 @@ final class FirmRun: @unchecked Sendable {
       let restating = try store.latestRunDate(firmID: firm.id).map { $0 > date } ?? false
       var earlierAtDate = try store.accounts(ofFirm: firm.id, withRecordAt: date)
       var touched: [Int64] = []
-      for pending in records {
-        let key = try store.accountKey(pending.accountID, firmID: firm.id)
+      for pending in records.joined() {
+        // Keys the night's reads found are kept with the record; new accounts get one now.
+        let key = try pending.key ?? store.accountKey(pending.accountID, firmID: firm.id, remember: false)
         // An account without a record at this date has no flow there to remove.
         let replacing = earlierAtDate.removeValue(forKey: pending.accountID) != nil
         try store.save(pending.record, account: key, replacing: replacing)
@@ -274,6 +283,9 @@ final class FirmRun: @unchecked Sendable {
 /// the end of the snapshot).
 struct PendingRecord {
   let accountID: String
+  /// The account's key in the state store, when the night's reads found one (0: none).
+  private let storeKey: Int64
+  var key: Int64? { storeKey > 0 ? storeKey : nil }
   private let day: Int32
   private let start: Int32
   private let origin: Int32
@@ -290,7 +302,7 @@ struct PendingRecord {
 
   /// Nil when an amount does not fit in 64-bit cents or a date in 32 bits (the store could not
   /// hold it either).
-  init?(accountID: String, _ record: PerformanceRecord) {
+  init?(accountID: String, key: Int64?, _ record: PerformanceRecord) {
     func cents(_ money: Money) -> Int64? {
       let rounded = money.rounded(places: 2)
       return Int64(exactly: rounded.significand)
@@ -300,6 +312,7 @@ struct PendingRecord {
       let origin = Int32(exactly: record.flowOrigin.dayNumber), let zeros = Int32(exactly: record.zeroFactors)
     else { return nil }
     self.accountID = accountID
+    storeKey = key ?? 0
     self.day = day
     self.start = start
     self.origin = origin

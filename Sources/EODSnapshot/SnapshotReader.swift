@@ -17,7 +17,7 @@ public final class SnapshotReader {
     self.path = path
     do {
       db = try SQLiteConnection(path: path, mode: .readOnly)
-      try db.execute("PRAGMA query_only = 1; PRAGMA cache_size = -4000; PRAGMA temp_store = MEMORY")
+      try db.execute("PRAGMA query_only = 1; PRAGMA cache_size = -2000; PRAGMA temp_store = MEMORY")
     } catch {
       throw SnapshotError(code: .unreadable, path: path, detail: "cannot open: \(error.message)")
     }

@@ -24,14 +24,17 @@ extension StateStore {
     "kind, value, flow, flow_in, daily_return, undefined, g_month, g_quarter, g_year, idx, zeros, start_day, origin_day"
   static let recordColumns = "day, " + recordValueColumns
 
-  func readRecord(_ s: SQLiteStatement) -> PerformanceRecord {
+  /// The record in the row's columns from `offset` on (in ``recordColumns`` order).
+  func readRecord(_ s: SQLiteStatement, offset o: Int = 0) -> PerformanceRecord {
     PerformanceRecord(
-      date: CivilDate(dayNumber: Int(s.int64(0))), kind: .init(storageCode: s.int64(1)),
-      value: Money(cents: s.int64(2)), flow: Money(cents: s.int64(3)), flowIn: Money(cents: s.int64(4)),
-      dailyReturn: s.isNull(5) ? nil : s.double(5), undefinedReturn: s.int64(6) != 0,
-      growthMonth: s.double(7),
-      growthQuarter: s.double(8), growthYear: s.double(9), index: s.double(10), zeroFactors: Int(s.int64(11)),
-      startDate: CivilDate(dayNumber: Int(s.int64(12))), flowOrigin: CivilDate(dayNumber: Int(s.int64(13))))
+      date: CivilDate(dayNumber: Int(s.int64(o))), kind: .init(storageCode: s.int64(o + 1)),
+      value: Money(cents: s.int64(o + 2)), flow: Money(cents: s.int64(o + 3)),
+      flowIn: Money(cents: s.int64(o + 4)),
+      dailyReturn: s.isNull(o + 5) ? nil : s.double(o + 5), undefinedReturn: s.int64(o + 6) != 0,
+      growthMonth: s.double(o + 7), growthQuarter: s.double(o + 8), growthYear: s.double(o + 9),
+      index: s.double(o + 10), zeroFactors: Int(s.int64(o + 11)),
+      startDate: CivilDate(dayNumber: Int(s.int64(o + 12))),
+      flowOrigin: CivilDate(dayNumber: Int(s.int64(o + 13))))
   }
 
   /// The account's record with the greatest date (from `latest`; no history page is read).

@@ -59,7 +59,11 @@ public final class StateStore {
       account_key INTEGER PRIMARY KEY, day INTEGER NOT NULL, \(recordSchema));
     """
 
-  public init(path: String) throws(StateStoreError) {
+  /// Opens (creating or converting if needed) the store at `path`.
+  ///
+  /// - Parameter cacheKibibytes: SQLite's page cache for this connection (default 8000 KiB).
+  ///   Connections that only read a night's history in key order need little.
+  public init(path: String, cacheKibibytes: Int = 8000) throws(StateStoreError) {
     self.path = path
     do {
       db = try SQLiteConnection(path: path, mode: .create)
@@ -67,7 +71,7 @@ public final class StateStore {
         """
         PRAGMA journal_mode = WAL;
         PRAGMA synchronous = NORMAL;
-        PRAGMA cache_size = -8000;
+        PRAGMA cache_size = -\(max(100, cacheKibibytes));
         PRAGMA foreign_keys = ON;
         CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS accounts (
@@ -216,7 +220,12 @@ public final class StateStore {
   // MARK: Accounts
 
   /// The store's key for an account, created on first use.
-  public func accountKey(_ accountID: String, firmID: String) throws(StateStoreError) -> Int64 {
+  ///
+  /// - Parameter remember: keep the key in this connection's cache (off when every account of a
+  ///   large book is looked up once: the cache would hold them all).
+  public func accountKey(_ accountID: String, firmID: String, remember: Bool = true) throws(StateStoreError)
+    -> Int64
+  {
     if let key = accountKeys[accountID] { return key }
     releaseReads()
     let key: Int64 = try wrap("account key") {
@@ -236,12 +245,15 @@ public final class StateStore {
       }
       return find.int64(0)
     }
-    accountKeys[accountID] = key
+    if remember { accountKeys[accountID] = key }
     return key
   }
 
   /// An existing account's key, or nil.
-  public func existingAccountKey(_ accountID: String) throws(StateStoreError) -> Int64? {
+  ///
+  /// - Parameter remember: keep a found key in this connection's cache.
+  public func existingAccountKey(_ accountID: String, remember: Bool = true) throws(StateStoreError) -> Int64?
+  {
     if let key = accountKeys[accountID] { return key }
     let found: Int64? = try wrap("account key") {
       let find = try statement(.accountFind)
@@ -249,7 +261,7 @@ public final class StateStore {
       try find.bind([.text(accountID)])
       return try find.step() ? find.int64(0) : nil
     }
-    if let found { accountKeys[accountID] = found }
+    if remember, let found { accountKeys[accountID] = found }
     return found
   }
 }
