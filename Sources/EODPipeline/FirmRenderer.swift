@@ -109,6 +109,18 @@ struct AccountProcessor {
       }
     }
 
+    /// The columns positions and valuations rows start with, in field order.
+    func appendAccountColumns(to row: inout RowBuffer) {
+      row.append(dateText)
+      row.append(firm.id)
+      row.append(account.clientID)
+      row.append(clientRef)
+      row.append(accountID)
+      row.append(accountRef)
+      row.append(account.wrapper)
+      row.append(ccy)
+    }
+
     var positionsValue = Money(significand: 0, scale: 2)
     var cashValue = Money(significand: 0, scale: 2)
     var unpriced = 0
@@ -199,14 +211,7 @@ struct AccountProcessor {
         let price = instrument?.price
         // Field order: ExtractKind.positions.fields (only when the file is made).
         if writesPositions {
-          out.positions.append(dateText)
-          out.positions.append(firm.id)
-          out.positions.append(account.clientID)
-          out.positions.append(clientRef)
-          out.positions.append(accountID)
-          out.positions.append(accountRef)
-          out.positions.append(account.wrapper)
-          out.positions.append(ccy)
+          appendAccountColumns(to: &out.positions)
           out.positions.append(position.instrumentID)
           out.positions.append(instrument?.isin)
           out.positions.append(instrument?.sedol)
@@ -346,14 +351,7 @@ struct AccountProcessor {
     func ratio(_ x: Double?) -> String? { x.flatMap { RatioFormat.fixed($0, places: 8) } }
     // Field order: ExtractKind.valuations.fields (only when the file is made).
     if writesValuations {
-      out.valuation.append(dateText)
-      out.valuation.append(firm.id)
-      out.valuation.append(account.clientID)
-      out.valuation.append(clientRef)
-      out.valuation.append(accountID)
-      out.valuation.append(accountRef)
-      out.valuation.append(account.wrapper)
-      out.valuation.append(ccy)
+      appendAccountColumns(to: &out.valuation)
       out.valuation.append(positionsValue)
       out.valuation.append(cashValue)
       out.valuation.append(total)

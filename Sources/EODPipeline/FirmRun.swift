@@ -53,8 +53,9 @@ final class FirmRun: @unchecked Sendable {
 
   var failed: Bool { outcome.error != nil }
 
-  /// Input bytes per gzip member of an extract file.
-  static let blockSize = 256 * 1024
+  /// Input bytes per gzip member: positions files are the large ones; the others (a few hundred
+  /// KB to a few MB a firm) hold smaller members while they fill.
+  static func blockSize(_ kind: ExtractKind) -> Int { kind == .positions ? 256 * 1024 : 128 * 1024 }
 
   /// Prepares the firm's directory and opens its files under temporary names; a failure is kept
   /// in the outcome.
@@ -88,9 +89,9 @@ final class FirmRun: @unchecked Sendable {
       // Every firm's files are open at once, each filling its own block: small blocks keep that
       // memory down, get compressed while the snapshot is still being read, and (with libdeflate)
       // compress slightly better than 1 MiB ones.
-      let configuration = GzipFileWriter.Configuration(
-        encoding: settings.encoding, blockSize: FirmRun.blockSize)
       for (kind, template) in templates {
+        let configuration = GzipFileWriter.Configuration(
+          encoding: settings.encoding, blockSize: FirmRun.blockSize(kind))
         let name = ExtractJob.fileName(
           firmID: firm.id, kind: kind.rawValue, date: date, format: settings.format,
           encoding: settings.encoding)

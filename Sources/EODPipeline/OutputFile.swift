@@ -30,7 +30,8 @@ final class ExtractFileWriter {
   let fileName: String
   let writer: GzipFileWriter
   let hash = HashBox()
-  let buffer = ByteSink(capacity: 16 * 1024)
+  /// Room for a flush's worth of rows and the largest account's next rows without growing.
+  let buffer = ByteSink(capacity: ExtractFileWriter.flushSize + 16 * 1024)
   var rows = 0
   /// Rows are encoded here and handed to the gzip writer in chunks of this size (every firm's
   /// files are open at once: keep it small).
