@@ -114,9 +114,10 @@ public struct FirmOutcome: Sendable {
   public var gapCarriedFrom: CivilDate?
   public var error: PipelineError?
   public var seconds: Double = 0
-  /// Milliseconds spent reading the snapshot, valuing, rendering rows, and finishing (compression
-  /// drain, history writes, renames), for the logs.
-  public var timings: (read: Int, value: Int, render: Int, record: Int) = (0, 0, 0, 0)
+  /// Milliseconds spent valuing this firm's accounts, writing its rows, and finishing (compression
+  /// drain, history writes, renames), for the logs. Reading the snapshot is shared by all firms
+  /// (the run's "snapshot read" log line).
+  public var timings: (value: Int, render: Int, record: Int) = (0, 0, 0)
 }
 
 /// The result of a run over one snapshot.
