@@ -166,7 +166,7 @@ public struct ExactDecimal: Sendable, Hashable, CustomStringConvertible {
   }
 
   /// Integer division rounded half-to-even. `denominator` must not be zero.
-  static func divideHalfEven(_ numerator: Int128, _ denominator: Int128) -> Int128 {
+  public static func divideHalfEven(_ numerator: Int128, _ denominator: Int128) -> Int128 {
     // 64-bit fast path: 128-bit division is a library call.
     if let n = Int64(exactly: numerator), let d = Int64(exactly: denominator), n != Int64.min, d != Int64.min
     {

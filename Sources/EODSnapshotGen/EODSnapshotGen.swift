@@ -1,3 +1,4 @@
+import EODCore
 import EODSQLite
 import Foundation
 
@@ -99,7 +100,7 @@ public enum SnapshotGenerator {
     var dates: [String] = []
     var day = start
     while dates.count < options.days {
-      if day.isBusinessDay { dates.append(day.iso) }
+      if !day.isWeekend { dates.append(day.description) }
       day = day.adding(days: 1)
     }
     return dates
@@ -129,11 +130,11 @@ public enum SnapshotGenerator {
     for index in world.days.indices {
       let day = world.days[index]
       let transactions = world.step(dayIndex: index)
-      let path = (directory as NSString).appendingPathComponent(fileName(for: day.iso))
+      let path = (directory as NSString).appendingPathComponent(fileName(for: day.description))
       let counts = try SnapshotWriter.write(world: world, day: day, transactions: transactions, to: path)
       paths.append(path)
       progress?(
-        "\(fileName(for: day.iso)): \(counts.accounts) accounts, \(counts.positions) positions, "
+        "\(fileName(for: day.description)): \(counts.accounts) accounts, \(counts.positions) positions, "
           + "\(counts.transactions) transactions")
     }
     return paths
@@ -143,7 +144,7 @@ public enum SnapshotGenerator {
     func invalid(_ message: String) -> GeneratorError {
       GeneratorError(code: .invalidOptions, message: message)
     }
-    guard let start = CivilDate(iso: options.start) else {
+    guard let start = CivilDate(options.start) else {
       throw invalid("start '\(options.start)' is not a date in YYYY-MM-DD form")
     }
     guard options.days >= 1 else { throw invalid("days must be at least 1, not \(options.days)") }

@@ -1,3 +1,4 @@
+import EODCore
 import EODSQLite
 import Foundation
 
@@ -35,7 +36,8 @@ enum SnapshotWriter {
     } catch {
       try? remove(partial)
       throw GeneratorError(
-        code: .database, message: "cannot write the snapshot for \(day.iso)", path: path, underlying: error)
+        code: .database, message: "cannot write the snapshot for \(day.description)", path: path,
+        underlying: error)
     }
     try remove(path)
     guard rename(partial, path) == 0 else {
@@ -67,7 +69,7 @@ enum SnapshotWriter {
     try db.execute(tablesSQL)
     try db.execute("BEGIN")
     var counts = Counts(transactions: transactions.count)
-    let dayText = day.iso
+    let dayText = day.description
 
     func text(_ value: String?) -> SQLiteValue { value.map { .text($0) } ?? .null }
 
@@ -103,13 +105,13 @@ enum SnapshotWriter {
     let prices = try db.prepare("INSERT INTO prices VALUES (?,?,?)")
     for instrument in world.instruments {
       for entry in instrument.history {
-        try prices.run([.text(instrument.id), .text(entry.date.iso), .text(formatPrice(entry.price))])
+        try prices.run([.text(instrument.id), .text(entry.date.description), .text(formatPrice(entry.price))])
       }
     }
 
     let rates = try db.prepare("INSERT INTO fx_rates VALUES (?,?,?,?)")
     for entry in world.fxHistory {
-      let date = entry.date.iso
+      let date = entry.date.description
       for (index, pair) in World.fxPairs.enumerated() {
         try rates.run([
           .text(date), .text(pair.base.code), .text(pair.quote.code), .text(formatRate(entry.rates[index])),
@@ -125,7 +127,7 @@ enum SnapshotWriter {
       try accounts.run([
         .text(account.id), .text(world.firms[account.firm].id), .text(world.clients[account.client].id),
         .text(account.wrapper), .text(account.currency.code), .text(account.openedText),
-        text(account.closed?.iso), text(account.reference),
+        text(account.closed?.description), text(account.reference),
       ])
       for holding in account.holdings {
         counts.positions += 1
@@ -146,8 +148,9 @@ enum SnapshotWriter {
     for transaction in transactions {
       try booked.run([
         .text("TX\(zeroPadded(transaction.sequence, 10))"), .text(world.accounts[transaction.account].id),
-        .text(transaction.type), .text(transaction.status), .text(transaction.tradeDate.iso),
-        .text(transaction.settleDate.iso), text(transaction.instrument.map { world.instruments[$0].id }),
+        .text(transaction.type), .text(transaction.status), .text(transaction.tradeDate.description),
+        .text(transaction.settleDate.description),
+        text(transaction.instrument.map { world.instruments[$0].id }),
         text(transaction.quantity.map(formatQuantity)), .text(formatAmount(transaction.amount)),
         .text(transaction.currency.code), text(transaction.reference),
       ])

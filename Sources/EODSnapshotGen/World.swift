@@ -1,5 +1,7 @@
 // The simulated ledger: reference data built once, then stepped one business day at a time.
 
+import EODCore
+
 /// Currencies the generator uses. Raw values order the cash slots of an account.
 enum Currency: Int, CaseIterable {
   case gbp, gbx, usd, eur, chf
@@ -128,7 +130,7 @@ struct World {
     var days: [CivilDate] = []
     var day = start
     while days.count < options.days {
-      if day.isBusinessDay { days.append(day) }
+      if !day.isWeekend { days.append(day) }
       day = day.adding(days: 1)
     }
     self.days = days
@@ -254,7 +256,7 @@ struct World {
       accounts.append(
         Account(
           id: "AC\(zeroPadded(k + 1, 8))", firm: firm, client: k, wrapper: wrapper,
-          currency: currency, opened: opened, openedText: opened.iso, closed: nil,
+          currency: currency, opened: opened, openedText: opened.description, closed: nil,
           reference: accountReference,
           closingOn: closingOn))
       if opened < start { seedHoldings(k) }
@@ -350,7 +352,7 @@ struct World {
     let denominator =
       Int128(Scale.quantity) * Int128(Scale.price) * (perHundred ? 100 : 1)
       * fxRatio.denominator * factor.denominator
-    return Int64(divideHalfEven(numerator, denominator))
+    return Int64(ExactDecimal.divideHalfEven(numerator, denominator))
   }
 
   // MARK: Simulation
@@ -387,7 +389,7 @@ struct World {
       if instruments[index].suspended && !first { continue }
       if !first {
         let factor = unit + (200_000 << 20) + 12_000_000 * Int128(random.gaussian20())
-        price = max(100, Int64(divideHalfEven(Int128(price) * factor, unit)))
+        price = max(100, Int64(ExactDecimal.divideHalfEven(Int128(price) * factor, unit)))
         instruments[index].price = price
       }
       instruments[index].history.append((date: day, price: price))
@@ -396,7 +398,7 @@ struct World {
     if !first {
       for index in fx.indices {
         let factor = unit + 4_000_000 * Int128(random.gaussian20())
-        fx[index] = Int64(divideHalfEven(Int128(fx[index]) * factor, unit))
+        fx[index] = Int64(ExactDecimal.divideHalfEven(Int128(fx[index]) * factor, unit))
       }
     }
     fxHistory.append((date: day, rates: fx))
@@ -431,7 +433,7 @@ struct World {
         let balance = account.cash[currency.cashSlot] ?? 0
         if balance <= 0 { continue }
         let share = Int128(random.int(500...6000))
-        let amount = -Int64(divideHalfEven(Int128(balance) * share, 10_000))
+        let amount = -Int64(ExactDecimal.divideHalfEven(Int128(balance) * share, 10_000))
         booked.append(transaction(k, type, day, amount: amount, currency: currency, status: status))
         if live { addCash(k, currency, amount) }
       case "BUY", "TRANSFER_IN":
@@ -457,7 +459,7 @@ struct World {
         let holding = account.holdings[slot]
         var quantity = holding.quantity
         if random.unit() >= 0.3 {
-          let half = Int64(divideHalfEven(Int128(holding.quantity), 2))
+          let half = Int64(ExactDecimal.divideHalfEven(Int128(holding.quantity), 2))
           if half > 0 { quantity = half }
         }
         let worth = value(of: Int(holding.instrument), quantity: quantity, in: currency)
@@ -468,7 +470,8 @@ struct World {
         if live {
           if type == "SELL" { addCash(k, currency, worth) }
           let costOut = Int64(
-            divideHalfEven(Int128(holding.bookCost) * Int128(quantity), Int128(holding.quantity)))
+            ExactDecimal.divideHalfEven(Int128(holding.bookCost) * Int128(quantity), Int128(holding.quantity))
+          )
           if quantity == holding.quantity {
             accounts[k].holdings.remove(at: slot)
           } else {

@@ -1,3 +1,4 @@
+import EODCore
 import EODSQLite
 import Foundation
 import Testing
@@ -81,8 +82,8 @@ private func scaled(_ text: String?, _ scale: Int) -> Int64? {
 }
 
 private func isISODate(_ text: String?) -> Bool {
-  guard let text, let date = CivilDate(iso: text) else { return false }
-  return date.iso == text
+  guard let text, let date = CivilDate(text) else { return false }
+  return date.description == text
 }
 
 private let edgeOptions = GeneratorOptions(
@@ -425,11 +426,11 @@ struct GeneratorTests {
     #expect(formatPrice(382_877) == "38.2877")
     #expect(formatPrice(873_000) == "87.30")
     #expect(formatRate(1_265_000) == "1.2650")
-    #expect(divideHalfEven(25, 10) == 2)
-    #expect(divideHalfEven(35, 10) == 4)
-    #expect(divideHalfEven(-25, 10) == -2)
-    #expect(divideHalfEven(-26, 10) == -3)
-    #expect(CivilDate(iso: "2026-10-03")?.isBusinessDay == false)
-    #expect(CivilDate(iso: "2026-10-05")?.addingBusinessDays(5).iso == "2026-10-12")
+    #expect(ExactDecimal.divideHalfEven(25, 10) == 2)
+    #expect(ExactDecimal.divideHalfEven(35, 10) == 4)
+    #expect(ExactDecimal.divideHalfEven(-25, 10) == -2)
+    #expect(ExactDecimal.divideHalfEven(-26, 10) == -3)
+    #expect(CivilDate("2026-10-03")?.isWeekend == true)
+    #expect(CivilDate("2026-10-05")?.addingBusinessDays(5).description == "2026-10-12")
   }
 }
