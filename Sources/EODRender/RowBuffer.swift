@@ -80,27 +80,7 @@ public struct RowBuffer: Sendable {
 
   /// A whole number in decimal digits.
   public mutating func append(integer: Int) {
-    begin()
-    if integer == 0 {
-      bytes.append(48)
-    } else {
-      var magnitude = integer.magnitude
-      var digits: [UInt8] = []
-      while magnitude > 0 {
-        digits.append(UInt8(magnitude % 10) + 48)
-        magnitude /= 10
-      }
-      if integer < 0 { bytes.append(UInt8(ascii: "-")) }
-      bytes.append(contentsOf: digits.reversed())
-    }
-    close()
-  }
-
-  /// Bytes already encoded as UTF-8 (for example a value formatted once and reused).
-  public mutating func append(utf8 value: [UInt8]) {
-    begin()
-    bytes.append(contentsOf: value)
-    close()
+    append(String(integer))
   }
 
   /// Checks that the row just written has one value per field (a programming error otherwise).
