@@ -8,11 +8,8 @@ import Testing
 /// One pass over the snapshot for several firms gives each firm what a pass of its own gives.
 @Suite struct AccountCursorTests {
   func snapshot(_ name: String) throws -> String {
-    let directory = NSTemporaryDirectory() + "eod-cursor-\(name)-\(UUID().uuidString.prefix(8))"
-    let paths = try SnapshotGenerator.generate(
-      into: directory, options: GeneratorOptions(days: 2, firms: 3, accounts: 60, instruments: 40, edge: true)
-    )
-    return try #require(paths.last)
+    try freshSnapshot(
+      "cursor-\(name)", GeneratorOptions(days: 2, firms: 3, accounts: 60, instruments: 40, edge: true))
   }
 
   /// Everything a bundle carries, as text, to compare bundles read two ways.

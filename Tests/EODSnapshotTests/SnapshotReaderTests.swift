@@ -9,11 +9,8 @@ import Testing
 @Suite struct SnapshotReaderTests {
   /// A fresh one-day edge snapshot to damage.
   func snapshot(_ name: String) throws -> String {
-    let directory = NSTemporaryDirectory() + "eod-reader-\(name)-\(UUID().uuidString.prefix(8))"
-    let paths = try SnapshotGenerator.generate(
-      into: directory, options: GeneratorOptions(days: 3, firms: 2, accounts: 40, instruments: 60, edge: true)
-    )
-    return try #require(paths.last)
+    try freshSnapshot(
+      "reader-\(name)", GeneratorOptions(days: 3, firms: 2, accounts: 40, instruments: 60, edge: true))
   }
 
   func damage(_ path: String, _ sql: String) throws {
