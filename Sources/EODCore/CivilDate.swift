@@ -84,6 +84,19 @@ public struct CivilDate: Sendable, Hashable, Comparable, CustomStringConvertible
 
   public func adding(days: Int) -> CivilDate { CivilDate(dayNumber: dayNumber + days) }
 
+  /// The date `count` weekdays (Monday to Friday) later, or earlier when `count` is negative:
+  /// `addingWeekdays(1)` is the next weekday, `addingWeekdays(-1)` the previous one.
+  public func addingWeekdays(_ count: Int) -> CivilDate {
+    let step = count < 0 ? -1 : 1
+    var date = self
+    var left = count.magnitude
+    while left > 0 {
+      date = date.adding(days: step)
+      if !date.isWeekend { left -= 1 }
+    }
+    return date
+  }
+
   /// The same month and day a year earlier; 29 February becomes 28 February.
   public var oneYearEarlier: CivilDate {
     let (y, m, d) = components

@@ -211,9 +211,9 @@ public enum ExtractJob {
         throw refusal() ?? PipelineError(state: error)
       }
       guard let latest, latest < date else { continue }
-      let previous = options.previousBusinessDate ?? previousWeekday(date)
+      let previous = options.previousBusinessDate ?? date.addingWeekdays(-1)
       if latest < previous {
-        let missing = nextWeekday(latest)
+        let missing = latest.addingWeekdays(1)
         if !options.allowGap {
           if let refused = refusal() { throw refused }
           throw PipelineError(
@@ -317,18 +317,6 @@ public enum ExtractJob {
     }
     return RunReport(
       runID: options.runID, businessDate: date, snapshotPath: options.snapshotPath, firms: outcomes)
-  }
-
-  static func previousWeekday(_ date: CivilDate) -> CivilDate {
-    var day = date.adding(days: -1)
-    while day.isWeekend { day = day.adding(days: -1) }
-    return day
-  }
-
-  static func nextWeekday(_ date: CivilDate) -> CivilDate {
-    var day = date.adding(days: 1)
-    while day.isWeekend { day = day.adding(days: 1) }
-    return day
   }
 
   static func fileName(

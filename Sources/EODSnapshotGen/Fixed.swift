@@ -1,5 +1,3 @@
-import EODCore
-
 // Exact fixed-point helpers for the generator (dates and half-even rounding are EODCore's).
 //
 // Money is held as scaled integers: amounts in hundredths (scale 2), prices in ten-thousandths
@@ -74,16 +72,3 @@ func formatRate(_ value: Int64) -> String { formatDecimal(value, scale: 6, minim
 /// A quantity in thousandths, with no more decimals than needed: `100`, `-0.5`, `12.125`.
 @inline(__always)
 func formatQuantity(_ value: Int64) -> String { formatDecimal(value, scale: 3, minimumFraction: 0) }
-
-extension CivilDate {
-  /// The date `count` business days (Mon–Fri) later.
-  func addingBusinessDays(_ count: Int) -> CivilDate {
-    var date = self
-    var left = count
-    while left > 0 {
-      date = date.adding(days: 1)
-      if !date.isWeekend { left -= 1 }
-    }
-    return date
-  }
-}

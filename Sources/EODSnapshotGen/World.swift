@@ -362,7 +362,7 @@ struct World {
     amount: Int64, currency: Currency, status: String = "SETTLED"
   ) -> Transaction {
     transactionSequence += 1
-    let settle = type == "BUY" || type == "SELL" ? day.addingBusinessDays(2) : day
+    let settle = type == "BUY" || type == "SELL" ? day.addingWeekdays(2) : day
     return Transaction(
       sequence: transactionSequence, account: k, type: type, status: status, tradeDate: day,
       settleDate: settle, instrument: instrument, quantity: quantity, amount: amount, currency: currency,

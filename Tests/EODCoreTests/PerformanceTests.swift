@@ -135,6 +135,12 @@ func flows(_ net: String, _ inflow: String = "0.00") -> ExternalFlows {
     #expect(abs(try #require(full.inceptionToDateAnnualised) - annualised) < 1e-12)
     #expect(abs(try #require(full.moneyWeightedAnnualised) - 0.1) < 1e-6)
     #expect(day("2028-02-29").oneYearEarlier == day("2027-02-28"))
+    // Weekdays: Friday 2026-10-02 and Monday 2026-10-05 are neighbours; 0 is the date itself.
+    #expect(day("2026-10-02").addingWeekdays(1) == day("2026-10-05"))
+    #expect(day("2026-10-05").addingWeekdays(-1) == day("2026-10-02"))
+    #expect(day("2026-10-04").addingWeekdays(-1) == day("2026-10-02"))
+    #expect(day("2026-10-05").addingWeekdays(-6) == day("2026-09-25"))
+    #expect(day("2026-10-03").addingWeekdays(0) == day("2026-10-03"))
   }
 }
 

@@ -431,6 +431,6 @@ struct GeneratorTests {
     #expect(ExactDecimal.divideHalfEven(-25, 10) == -2)
     #expect(ExactDecimal.divideHalfEven(-26, 10) == -3)
     #expect(CivilDate("2026-10-03")?.isWeekend == true)
-    #expect(CivilDate("2026-10-05")?.addingBusinessDays(5).description == "2026-10-12")
+    #expect(CivilDate("2026-10-05")?.addingWeekdays(5).description == "2026-10-12")
   }
 }
