@@ -205,11 +205,15 @@ public enum ExtractJob {
     }
     // Gaps in the history are refused before anything is written.
     var gaps: [String: CivilDate] = [:]
+    // The nightly case (no firm has run this date or a later one, no record of the date is
+    // stored) writes the history during the pass; otherwise each firm's after it.
+    var writeDuringPass = true
     for firm in firms {
       let latest: CivilDate?
       do { latest = try store.latestRunDate(firmID: firm.id) } catch {
         throw refusal() ?? PipelineError(state: error)
       }
+      if let latest, latest >= date { writeDuringPass = false }
       guard let latest, latest < date else { continue }
       let previous = options.previousBusinessDate ?? date.addingWeekdays(-1)
       if latest < previous {
@@ -243,6 +247,21 @@ public enum ExtractJob {
     } catch {
       throw refusal() ?? PipelineError(state: error)
     }
+    var writer: HistoryWriter?
+    do {
+      if writeDuringPass, try !store.hasRecords(at: date) {
+        writer = try HistoryWriter(store: store, date: date, firmIDs: firms.map(\.id))
+      }
+    } catch let error as PipelineError {
+      throw refusal() ?? error
+    } catch let error as StateStoreError {
+      throw refusal() ?? PipelineError(state: error)
+    } catch {
+      throw refusal() ?? PipelineError(code: .internalError, detail: "\(error)")
+    }
+    // Whatever happens from here, an uncommitted night's history is not left open.
+    defer { writer?.rollback() }
+    writer?.start()
     var runs: [FirmRun] = []
     for (index, firm) in firms.enumerated() {
       var firmLogger = logger
@@ -250,8 +269,8 @@ public enum ExtractJob {
       runs.append(
         FirmRun(
           firm: firm, index: index, date: date, reference: reference, templates: templates[firm.id] ?? [],
-          options: options, gapCarriedFrom: gaps[firm.id], store: stores[index % workers], pool: pool,
-          logger: firmLogger))
+          options: options, gapCarriedFrom: gaps[firm.id], store: stores[index % workers], writer: writer,
+          pool: pool, logger: firmLogger))
     }
     var byID: [String: Int] = [:]
     for run in runs { byID[run.firm.id] = run.index }
@@ -301,12 +320,36 @@ public enum ExtractJob {
         "processing_threads": "\(workers)",
       ])
     for run in runs { run.endRows() }
+    if let writer {
+      writer.drain()
+      logger.info(
+        "history written",
+        metadata: [
+          "step": "record", "rows": "\(writer.rows)", "write_ms": "\(FirmRun.milliseconds(writer.busy))",
+        ])
+    }
     var outcomes: [FirmOutcome] = []
     for run in runs {
       let outcome = run.finish(gate: gate, reader: reader)
       outcomes.append(outcome)
       if let error = outcome.error, error.code != .badSnapshot { run.logger.error("firm failed: \(error)") }
       options.progress?(outcomes.count, runs.count, outcome)
+    }
+    if let writer, gate.wait() == nil {
+      do {
+        try writer.commit()
+      } catch {
+        // The files of the completed firms are in place, but their history and runs are not
+        // recorded: they count as failed, and re-running the date replaces them.
+        logger.error("the night's history could not be recorded: \(error)")
+        for index in outcomes.indices where outcomes[index].error == nil {
+          outcomes[index].error = PipelineError(
+            code: error.code, firmID: outcomes[index].firmID,
+            detail: "files written but the history was not recorded: \(error.detail)")
+        }
+      }
+    } else {
+      writer?.rollback()
     }
     // The processing threads' connections held a read transaction for their history reads.
     for worker in stores { worker.releaseReads() }

@@ -35,10 +35,14 @@ final class FirmRun: @unchecked Sendable {
 
   private let processor: AccountProcessor
   private let history: StoreHistory
+  /// The run's history writer, when the records are written during the pass (the nightly case);
+  /// nil when they are held and written after it (a re-run or restatement of the date).
+  private let writer: HistoryWriter?
+  private var outgoing: HistoryWriter.Batch = []
   private var out = AccountProcessor.Output()
   private var scratch = AccountProcessor.Scratch()
   private var issues: [DataQualityIssue] = []
-  /// Every account's record until the history is written, in chunks of a fixed capacity (one
+  /// Without a writer: every account's record until the history is written, in chunks of a fixed capacity (one
   /// array doubling as it grows would hold up to twice the memory).
   private var records: [[PendingRecord]] = []
   private static let recordChunk = 4096
@@ -61,7 +65,8 @@ final class FirmRun: @unchecked Sendable {
   /// in the outcome.
   init(
     firm: Firm, index: Int, date: CivilDate, reference: ReferenceData, templates: [(ExtractKind, Template)],
-    options: JobOptions, gapCarriedFrom: CivilDate?, store: StateStore, pool: CompressionPool, logger: Logger
+    options: JobOptions, gapCarriedFrom: CivilDate?, store: StateStore, writer: HistoryWriter?,
+    pool: CompressionPool, logger: Logger
   ) {
     self.firm = firm
     self.index = index
@@ -69,6 +74,7 @@ final class FirmRun: @unchecked Sendable {
     self.options = options
     self.templates = templates
     self.store = store
+    self.writer = writer
     self.logger = logger
     settings = options.settings(for: firm.id)
     outcome = FirmOutcome(
@@ -163,6 +169,15 @@ final class FirmRun: @unchecked Sendable {
             code: .internalError, firmID: firm.id,
             detail: "account \(bundle.account.id): a value does not fit in the state store (64-bit cents)")
         }
+        if let writer {
+          outgoing.append((index, pending))
+          if outgoing.count == HistoryWriter.batchSize {
+            writer.submit(outgoing)
+            outgoing = []
+            outgoing.reserveCapacity(HistoryWriter.batchSize)
+          }
+          return
+        }
         if records.last.map({ $0.count == FirmRun.recordChunk }) ?? true {
           records.append([])
           records[records.count - 1].reserveCapacity(FirmRun.recordChunk)
@@ -179,11 +194,17 @@ final class FirmRun: @unchecked Sendable {
   func finish(gate: ValidationGate, reader: SnapshotReader) -> FirmOutcome {
     if outcome.error == nil {
       do {
-        try complete(gate: gate, reader: reader)
+        if let writer {
+          try completeWritten(writer, gate: gate, reader: reader)
+        } else {
+          try complete(gate: gate, reader: reader)
+        }
       } catch {
         fail(error)
       }
     }
+    // A failed firm's rows come out again (a refused snapshot rolls everything back anyway).
+    if let writer, let error = outcome.error, error.code != .badSnapshot { writer.undo(firm: index) }
     outcome.seconds = Date().timeIntervalSince(started)
     if outcome.error == nil {
       logger.info(
@@ -201,6 +222,8 @@ final class FirmRun: @unchecked Sendable {
   /// After the last account: writes the data-quality rows and hands every file's last rows to the
   /// compression workers, so they compress while earlier firms are being completed.
   func endRows() {
+    if let writer, !outgoing.isEmpty, outcome.error == nil { writer.submit(outgoing) }
+    outgoing = []
     guard outcome.error == nil else { return }
     do {
       if let from = outcome.gapCarriedFrom {
@@ -227,16 +250,40 @@ final class FirmRun: @unchecked Sendable {
     }
   }
 
+  /// Completes a firm whose records the run's history writer has written: its files go in place
+  /// and its run is recorded in the writer's transaction (committed once every firm is done).
+  private func completeWritten(_ writer: HistoryWriter, gate: ValidationGate, reader: SnapshotReader) throws {
+    outcome.timings.value = FirmRun.milliseconds(valueTime)
+    outcome.timings.render = FirmRun.milliseconds(renderTime)
+    let recordStarted = clock.now
+    defer { outcome.timings.record = FirmRun.milliseconds(clock.now - recordStarted) }
+    let ordered = templates.compactMap { writers[$0.0] }
+    let files = try ExtractJob.finishFiles(ordered, totals: totals, settings: settings)
+    // Nothing goes under a final name before the snapshot passed.
+    if let refused = gate.wait() { throw PipelineError(snapshot: refused) }
+    if let failure = writer.failure(firm: index) { throw failure }
+    try ExtractJob.complete(
+      firm: firm, date: date, writers: ordered, files: files, options: options, reader: reader,
+      outcome: &outcome)
+    try writer.store.recordRun(
+      date: date, firmID: firm.id, runID: options.runID, snapshot: options.snapshotPath,
+      completedAt: ExtractJob.iso8601(options.clock()), gapCarried: outcome.gapCarriedFrom != nil,
+      manifestSHA256: outcome.manifestSHA256)
+  }
+
+  private var totals: [ExtractKind: Money] {
+    [
+      .positions: totalPositions, .cash: totalCash, .transactions: totalTransactions,
+      .valuations: totalValuations,
+    ]
+  }
+
   private func complete(gate: ValidationGate, reader: SnapshotReader) throws {
     outcome.timings.value = FirmRun.milliseconds(valueTime)
     outcome.timings.render = FirmRun.milliseconds(renderTime)
     let recordStarted = clock.now
     defer { outcome.timings.record = FirmRun.milliseconds(clock.now - recordStarted) }
     let ordered = templates.compactMap { writers[$0.0] }
-    let totals: [ExtractKind: Money] = [
-      .positions: totalPositions, .cash: totalCash, .transactions: totalTransactions,
-      .valuations: totalValuations,
-    ]
     let files = try ExtractJob.finishFiles(ordered, totals: totals, settings: settings)
     // Nothing goes under a final name, and nothing is recorded, before the snapshot passed.
     if let refused = gate.wait() { throw PipelineError(snapshot: refused) }

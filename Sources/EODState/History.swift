@@ -259,6 +259,16 @@ extension StateStore {
     return try records(after: CivilDate(dayNumber: Int.min / 4), account: key)
   }
 
+  /// Whether any account has a record at `date`.
+  public func hasRecords(at date: CivilDate) throws(StateStoreError) -> Bool {
+    try wrap("read history") {
+      let s = try statement("SELECT 1 FROM history WHERE day = ? LIMIT 1")
+      defer { s.reset() }
+      try s.bind([.integer(Int64(date.dayNumber))])
+      return try s.step()
+    }
+  }
+
   /// Keys of the firm's accounts that have a record at `date`.
   public func accounts(ofFirm firmID: String, withRecordAt date: CivilDate) throws(StateStoreError)
     -> [String: Int64]

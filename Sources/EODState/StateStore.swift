@@ -186,6 +186,28 @@ public final class StateStore {
     return try wrap(step) { try db.transaction(body) }
   }
 
+  /// Opens a write transaction that stays open across calls (the run's history writer: see
+  /// ``commitWrite()`` and ``rollbackWrite()``). Other connections still read the last committed
+  /// state; another writer waits (then fails) until it ends.
+  public func beginWrite() throws(StateStoreError) {
+    releaseReads()
+    try wrap("begin write") { try db.execute("BEGIN IMMEDIATE") }
+  }
+
+  /// Commits the transaction of ``beginWrite()``.
+  public func commitWrite() throws(StateStoreError) {
+    try wrap("commit") { try db.execute("COMMIT") }
+  }
+
+  /// Rolls back the transaction of ``beginWrite()``, if one is still open.
+  public func rollbackWrite() {
+    if !db.isAutocommit { try? db.execute("ROLLBACK") }
+  }
+
+  /// Whether a transaction is open on this connection (SQLite ends one on its own after some
+  /// errors, such as a full disk).
+  public var inTransaction: Bool { !db.isAutocommit }
+
   /// Keeps one read transaction open for the history reads of a night (SQLite then takes its
   /// locks once instead of once per statement). The next write, transaction or checkpoint on
   /// this connection ends it first; it does nothing inside a transaction.

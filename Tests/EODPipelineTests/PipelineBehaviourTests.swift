@@ -147,6 +147,57 @@ import Testing
     }
   }
 
+  /// The nightly history is written during the pass; a firm that fails after its rows were
+  /// written (here: its positions file cannot be put in place) has them taken out again, and the
+  /// other firm's are kept. Fixed and re-run, everything equals a clean run of the series.
+  @Test func aFirmFailingAfterItsHistoryWasWrittenLeavesNoneOfThatDate() throws {
+    let (scratch, paths) = try series("undo", days: 3)
+    defer { try? FileManager.default.removeItem(atPath: scratch) }
+    let store = try StateStore(path: scratch + "/state.sqlite")
+    let out = scratch + "/out"
+    _ = try run(paths[0], store: store, out: out)
+    // A non-empty folder where FIRM001's positions file of day 2 goes: the rename fails.
+    let blocker = out + "/FIRM001/2026-10-02/FIRM001_positions_20261002.csv.gz"
+    try FileManager.default.createDirectory(atPath: blocker + "/x", withIntermediateDirectories: true)
+    let day2 = try run(paths[1], store: store, out: out)
+    #expect(day2.failedFirms.map(\.firmID) == ["FIRM001"])
+    let snapshot = try SQLiteConnection(path: paths[1], mode: .readOnly)
+    let ids = try snapshot.prepare("SELECT account_id, firm_id FROM accounts ORDER BY account_id")
+    var firmOf: [String: String] = [:]
+    while try ids.step() { firmOf[ids.text(0) ?? ""] = ids.text(1) }
+    let day1 = try #require(CivilDate("2026-10-01"))
+    let date = try #require(CivilDate("2026-10-02"))
+    let after = try #require(CivilDate("2026-10-05"))
+    var checked: [String: Int] = [:]
+    for (id, firm) in firmOf {
+      guard let key = try store.existingAccountKey(id) else { continue }
+      let atDate = try store.record(at: date, account: key)
+      let latest = try store.record(before: after, account: key)
+      if firm == "FIRM001" {
+        #expect(atDate == nil, "\(id) kept a record of the failed date")
+        #expect(latest?.date == day1, "\(id): latest is \(String(describing: latest?.date))")
+      } else {
+        #expect(atDate != nil, "\(id) lost its record")
+        #expect(latest?.date == date)
+      }
+      checked[firm, default: 0] += 1
+    }
+    #expect(checked["FIRM001", default: 0] > 10 && checked["FIRM002", default: 0] > 10)
+    #expect(try store.latestRunDate(firmID: "FIRM001") == day1)
+    #expect(try store.latestRunDate(firmID: "FIRM002") == date)
+    // Fixed: FIRM001 alone again, then day 3 for both, equals a clean run of the series.
+    try FileManager.default.removeItem(atPath: blocker)
+    #expect(try run(paths[1], store: store, out: out, firms: ["FIRM001"]).failedFirms.isEmpty)
+    #expect(try run(paths[2], store: store, out: out).failedFirms.isEmpty)
+    let clean = try StateStore(path: scratch + "/clean.sqlite")
+    for path in paths { _ = try run(path, store: clean, out: scratch + "/clean") }
+    #expect(try files(out) == (try files(scratch + "/clean")))
+    #expect(try store.footprint().historyRows == (try clean.footprint().historyRows))
+    for id in firmOf.keys.sorted() {
+      #expect(try store.allRecords(accountID: id) == (try clean.allRecords(accountID: id)), "\(id)")
+    }
+  }
+
   @Test func aBadSnapshotWritesNothing() throws {
     let (scratch, paths) = try series("refused", days: 1)
     defer { try? FileManager.default.removeItem(atPath: scratch) }

@@ -1,0 +1,128 @@
+import EODCore
+import EODState
+import Foundation
+
+/// Writes a night's performance records while the snapshot is still being read, on a thread of
+/// its own, in one write transaction for the whole run.
+///
+/// The accounts of all firms interleave in a snapshot, so every firm's last account comes at the
+/// end of the pass; writing each firm's history after that left one core writing SQLite rows for
+/// about two seconds while the other had nothing to do. Here the rows are written as the firms'
+/// records arrive, and at the end only what a firm's outcome decides is left:
+/// - a firm that failed (during the pass or while its files were completed) has its rows of the
+///   date deleted again (``undo(firm:)``), its `latest` rows falling back to the date before;
+/// - a refused snapshot rolls the whole transaction back;
+/// - otherwise the transaction commits once, after every firm's files are in place.
+///
+/// Used only when nothing of the date is in the store yet (the nightly case): deleting a failed
+/// firm's rows then restores exactly what was there. A re-run or a restatement, which replaces or
+/// recomputes rows an earlier run wrote, writes each firm's history in a transaction of its own
+/// after the pass instead.
+///
+/// `@unchecked Sendable`: `submit` may be called from any thread; everything else from the run's
+/// thread, before ``start()`` or after ``drain()``.
+final class HistoryWriter: @unchecked Sendable {
+  typealias Batch = [(firm: Int, record: PendingRecord)]
+  /// Records a firm hands over at a time.
+  static let batchSize = 512
+
+  let store: StateStore
+  let date: CivilDate
+  private let firmIDs: [String]
+  private let queue = HandOverQueue<Batch>(capacity: 16)
+  private let finished = DispatchGroup()
+  /// The store keys written per firm (to undo a firm that fails), and each firm's first error.
+  private var keys: [[Int64]]
+  private var failures: [PipelineError?]
+  /// Set when the transaction itself is gone or cannot be trusted: nothing may be committed.
+  private(set) var lost: PipelineError?
+  private(set) var rows = 0
+  private(set) var busy = Duration.zero
+
+  /// Opens the run's write transaction on `store`.
+  init(store: StateStore, date: CivilDate, firmIDs: [String]) throws(PipelineError) {
+    self.store = store
+    self.date = date
+    self.firmIDs = firmIDs
+    keys = Array(repeating: [], count: firmIDs.count)
+    failures = Array(repeating: nil, count: firmIDs.count)
+    do { try store.beginWrite() } catch { throw PipelineError(state: error) }
+  }
+
+  func start() {
+    finished.enter()
+    Thread.detachNewThread { [self] in
+      defer { finished.leave() }
+      let clock = ContinuousClock()
+      while let batch = queue.pop() {
+        let started = clock.now
+        write(batch)
+        busy += clock.now - started
+      }
+    }
+  }
+
+  /// Hands over records (waits while the writer is far behind: memory stays bounded).
+  func submit(_ batch: Batch) { queue.push(batch) }
+
+  /// After every firm's last batch: returns when all are written.
+  func drain() {
+    queue.close()
+    finished.wait()
+  }
+
+  private func write(_ batch: Batch) {
+    guard lost == nil else { return }
+    for (firm, pending) in batch where failures[firm] == nil {
+      do {
+        // Keys the night's reads found came with the record; a new account gets one now.
+        let key = try pending.key ?? store.accountKey(pending.accountID, firmID: firmIDs[firm], remember: false)
+        // Kept before the write: a write that fails half-way is undone with the rest.
+        keys[firm].append(key)
+        // Nothing of this date is in the store: no earlier row or flow to replace.
+        try store.save(pending.record, account: key, replacing: false)
+        rows += 1
+      } catch {
+        let failure = FirmRun.pipelineError(error, firmID: firmIDs[firm])
+        failures[firm] = failure
+        if !store.inTransaction {
+          lost = PipelineError(
+            code: .stateStore, detail: "the night's history transaction was ended by SQLite: \(failure.detail)")
+          return
+        }
+      }
+    }
+  }
+
+  /// The first error writing a firm's records, if any.
+  func failure(firm: Int) -> PipelineError? { lost ?? failures[firm] }
+
+  /// Deletes the rows written for a firm that failed. When that fails too, the transaction can
+  /// no longer be committed (``lost``).
+  func undo(firm: Int) {
+    guard lost == nil else { return }
+    do {
+      for key in keys[firm] { try store.deleteRecord(at: date, account: key) }
+      keys[firm] = []
+    } catch {
+      lost = PipelineError(
+        code: .stateStore, firmID: firmIDs[firm],
+        detail: "the rows of failed firm \(firmIDs[firm]) could not be removed: \(error)")
+    }
+  }
+
+  /// Commits the run's rows (nothing when the transaction was lost: the caller reports it).
+  func commit() throws(PipelineError) {
+    if let lost {
+      store.rollbackWrite()
+      throw lost
+    }
+    do { try store.commitWrite() } catch {
+      store.rollbackWrite()
+      throw PipelineError(state: error)
+    }
+  }
+
+  /// Drops everything written (a refused snapshot, or no firm completed).
+  func rollback() { store.rollbackWrite() }
+}
