@@ -76,7 +76,8 @@ final class HistoryWriter: @unchecked Sendable {
     for (firm, pending) in batch where failures[firm] == nil {
       do {
         // Keys the night's reads found came with the record; a new account gets one now.
-        let key = try pending.key ?? store.accountKey(pending.accountID, firmID: firmIDs[firm], remember: false)
+        let key =
+          try pending.key ?? store.accountKey(pending.accountID, firmID: firmIDs[firm], remember: false)
         // Kept before the write: a write that fails half-way is undone with the rest.
         keys[firm].append(key)
         // Nothing of this date is in the store: no earlier row or flow to replace.
@@ -87,7 +88,8 @@ final class HistoryWriter: @unchecked Sendable {
         failures[firm] = failure
         if !store.inTransaction {
           lost = PipelineError(
-            code: .stateStore, detail: "the night's history transaction was ended by SQLite: \(failure.detail)")
+            code: .stateStore,
+            detail: "the night's history transaction was ended by SQLite: \(failure.detail)")
           return
         }
       }
