@@ -25,7 +25,14 @@ public struct CRC32: Sendable, Hashable {
   public init() {}
 
   /// Adds `bytes` to the checksum.
-  public mutating func update(_ bytes: UnsafeRawBufferPointer) { value = ZlibC.crc32(value, bytes) }
+  public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+    // libdeflate's (carry-less multiplication where the CPU has it) is several times faster.
+    #if canImport(CLibDeflate)
+      value = LibDeflateCRC.crc32(value, bytes)
+    #else
+      value = ZlibC.crc32(value, bytes)
+    #endif
+  }
 
   /// Adds `bytes` to the checksum.
   public mutating func update(_ bytes: some Collection<UInt8>) {

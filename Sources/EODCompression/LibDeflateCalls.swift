@@ -13,6 +13,14 @@ enum LibDeflateSupport {
 #if canImport(CLibDeflate)
   import CLibDeflate
 
+  enum LibDeflateCRC {
+    /// CRC-32 (the gzip polynomial) of `bytes`, continuing from `crc` (0 to start).
+    static func crc32(_ crc: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
+      guard let base = bytes.baseAddress, bytes.count > 0 else { return crc }
+      return libdeflate_crc32(crc, base, bytes.count)
+    }
+  }
+
   /// A libdeflate compressor (raw DEFLATE, whole buffer at a time). Owns the C compressor and
   /// frees it in `deinit`. Not thread-safe: one per thread.
   final class LibDeflateCompressor: RawDeflater {

@@ -171,6 +171,18 @@ import Testing
     crc.update(Array("6789".utf8))
     #expect(crc.value == 0xCBF4_3926)
     #expect(CRC32.checksum([UInt8]()) == 0)
+    // A long input (the vectorised paths), whole and in uneven pieces: Python's zlib.crc32.
+    let long = (0..<100_000).map { UInt8(truncatingIfNeeded: ($0 * 31 + 7) * ($0 >> 3)) }
+    #expect(CRC32.checksum(long) == 0x73C4_E4BA)
+    var pieces = CRC32()
+    var start = 0
+    for size in [1, 15, 16, 17, 63, 64, 65, 4095, 30_000] + Array(repeating: 1000, count: 70) {
+      let end = min(long.count, start + size)
+      pieces.update(long[start..<end])
+      start = end
+    }
+    pieces.update(long[start...])
+    #expect(pieces.value == 0x73C4_E4BA)
   }
 }
 
