@@ -44,6 +44,16 @@ public final class ByteSink {
     capacity = newCapacity
   }
 
+  /// Makes room for `extra` more bytes and lets `body` write at most that many through a
+  /// pointer (no access to this object per byte), then counts what it wrote.
+  @inline(__always)
+  func write(reserving extra: Int, _ body: (inout WriteCursor) -> Void) {
+    reserve(extra)
+    var cursor = WriteCursor(next: base + count)
+    body(&cursor)
+    count = cursor.next - base
+  }
+
   @inline(__always)
   func unsafeAppend(_ byte: UInt8) {
     base[count] = byte
@@ -55,5 +65,23 @@ public final class ByteSink {
     guard let source = bytes.baseAddress, bytes.count > 0 else { return }
     (base + count).update(from: source, count: bytes.count)
     count += bytes.count
+  }
+}
+
+/// Where the next byte goes, inside room a ``ByteSink`` has reserved.
+struct WriteCursor {
+  var next: UnsafeMutablePointer<UInt8>
+
+  @inline(__always)
+  mutating func put(_ byte: UInt8) {
+    next.pointee = byte
+    next += 1
+  }
+
+  @inline(__always)
+  mutating func put(_ bytes: UnsafeBufferPointer<UInt8>) {
+    guard let source = bytes.baseAddress, bytes.count > 0 else { return }
+    next.update(from: source, count: bytes.count)
+    next += bytes.count
   }
 }

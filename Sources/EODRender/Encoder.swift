@@ -70,24 +70,23 @@ public struct RowEncoder: Sendable {
     guard rowCount > 0 else { return }
     let fieldCount = buffer.fieldCount
     buffer.bytes.withUnsafeBufferPointer { source in
-      buffer.starts.withUnsafeBufferPointer { starts in
-        buffer.ends.withUnsafeBufferPointer { ends in
-          fieldIndexes.withUnsafeBufferPointer { fields in
-            for row in 0..<rowCount {
-              let base = row * fieldCount
-              // Room for the row at its largest: every value escaped (at most 6 bytes per byte in
-              // JSON, 2 in CSV) plus keys, separators and quotes.
-              var length = 0
-              for column in 0..<fields.count {
-                let index = base + fields[column]
-                if starts[index] >= 0 { length += ends[index] - starts[index] }
-              }
-              sink.reserve(length * 6 + rowOverhead)
+      buffer.marks.withUnsafeBufferPointer { marks in
+        fieldIndexes.withUnsafeBufferPointer { fields in
+          for row in 0..<rowCount {
+            let base = row * fieldCount
+            // Room for the row at its largest: every value escaped (at most 6 bytes per byte in
+            // JSON, 2 in CSV) plus keys, separators and quotes.
+            var length = 0
+            for column in 0..<fields.count {
+              let index = base + fields[column]
+              if marks[index] >= 0 { length += marks[index] - RowBuffer.start(index, marks) }
+            }
+            sink.write(reserving: length * 6 + rowOverhead) { cursor in
               switch format {
               case .csv:
-                csvRow(base: base, source: source, starts: starts, ends: ends, fields: fields, into: sink)
+                csvRow(base: base, source: source, marks: marks, fields: fields, into: &cursor)
               case .json:
-                jsonRow(base: base, source: source, starts: starts, ends: ends, fields: fields, into: sink)
+                jsonRow(base: base, source: source, marks: marks, fields: fields, into: &cursor)
               }
             }
           }
@@ -101,51 +100,51 @@ public struct RowEncoder: Sendable {
   private var rowOverhead: Int { jsonKeyBytes + fieldIndexes.count * 8 + 4 }
 
   private func csvRow(
-    base: Int, source: UnsafeBufferPointer<UInt8>, starts: UnsafeBufferPointer<Int>,
-    ends: UnsafeBufferPointer<Int>, fields: UnsafeBufferPointer<Int>, into sink: ByteSink
+    base: Int, source: UnsafeBufferPointer<UInt8>, marks: UnsafeBufferPointer<Int>,
+    fields: UnsafeBufferPointer<Int>, into cursor: inout WriteCursor
   ) {
     for column in 0..<fields.count {
-      if column > 0 { sink.unsafeAppend(UInt8(ascii: ",")) }
+      if column > 0 { cursor.put(UInt8(ascii: ",")) }
       let index = base + fields[column]
-      let start = starts[index]
-      guard start >= 0 else { continue }
-      let value = UnsafeBufferPointer(rebasing: source[start..<ends[index]])
+      let end = marks[index]
+      guard end >= 0 else { continue }
+      let value = UnsafeBufferPointer(rebasing: source[RowBuffer.start(index, marks)..<end])
       guard isText[column] else {
-        sink.unsafeAppend(value)
+        cursor.put(value)
         continue
       }
       let prefix = neutralises[column] && RowEncoder.looksLikeFormula(value)
-      RowEncoder.appendCSVField(value, prefixed: prefix, to: sink)
+      RowEncoder.appendCSVField(value, prefixed: prefix, to: &cursor)
     }
-    sink.unsafeAppend(13)
-    sink.unsafeAppend(10)
+    cursor.put(13)
+    cursor.put(10)
   }
 
   private func jsonRow(
-    base: Int, source: UnsafeBufferPointer<UInt8>, starts: UnsafeBufferPointer<Int>,
-    ends: UnsafeBufferPointer<Int>, fields: UnsafeBufferPointer<Int>, into sink: ByteSink
+    base: Int, source: UnsafeBufferPointer<UInt8>, marks: UnsafeBufferPointer<Int>,
+    fields: UnsafeBufferPointer<Int>, into cursor: inout WriteCursor
   ) {
-    sink.unsafeAppend(UInt8(ascii: "{"))
+    cursor.put(UInt8(ascii: "{"))
     for column in 0..<fields.count {
-      if column > 0 { sink.unsafeAppend(UInt8(ascii: ",")) }
-      jsonKeys[column].withUnsafeBufferPointer { sink.unsafeAppend($0) }
-      sink.unsafeAppend(UInt8(ascii: ":"))
+      if column > 0 { cursor.put(UInt8(ascii: ",")) }
+      jsonKeys[column].withUnsafeBufferPointer { cursor.put($0) }
+      cursor.put(UInt8(ascii: ":"))
       let index = base + fields[column]
-      let start = starts[index]
-      guard start >= 0 else {
-        for byte in [110, 117, 108, 108] as [UInt8] { sink.unsafeAppend(byte) }  // null
+      let end = marks[index]
+      guard end >= 0 else {
+        for byte in [110, 117, 108, 108] as [UInt8] { cursor.put(byte) }  // null
         continue
       }
-      let value = UnsafeBufferPointer(rebasing: source[start..<ends[index]])
+      let value = UnsafeBufferPointer(rebasing: source[RowBuffer.start(index, marks)..<end])
       if isBare[column] {
-        sink.unsafeAppend(value)
+        cursor.put(value)
       } else {
         let prefix = neutralises[column] && RowEncoder.looksLikeFormula(value)
-        RowEncoder.appendJSONString(value, prefixed: prefix, to: sink)
+        RowEncoder.appendJSONString(value, prefixed: prefix, to: &cursor)
       }
     }
-    sink.unsafeAppend(UInt8(ascii: "}"))
-    sink.unsafeAppend(10)
+    cursor.put(UInt8(ascii: "}"))
+    cursor.put(10)
   }
 
   /// Starts with `=`, `+`, `-`, `@`, tab or CR: a spreadsheet would run it.
@@ -168,31 +167,33 @@ public struct RowEncoder: Sendable {
     var value = value
     value.withUTF8 { bytes in
       let sink = ByteSink(capacity: bytes.count * 2 + 3)
-      appendCSVField(bytes, prefixed: false, to: sink)
+      sink.write(reserving: bytes.count * 2 + 3) { appendCSVField(bytes, prefixed: false, to: &$0) }
       out.append(contentsOf: sink.bytes)
     }
   }
 
   /// A CSV field, quoted only when it holds `,`, `"`, LF or CR; `prefixed` puts `'` in front
-  /// (a neutralised formula). The sink has room for `2 × count + 3` bytes.
-  static func appendCSVField(_ bytes: UnsafeBufferPointer<UInt8>, prefixed: Bool, to sink: ByteSink) {
+  /// (a neutralised formula). The cursor has room for `2 × count + 3` bytes.
+  static func appendCSVField(
+    _ bytes: UnsafeBufferPointer<UInt8>, prefixed: Bool, to cursor: inout WriteCursor
+  ) {
     var needsQuotes = false
     for byte in bytes where byte == 44 || byte == 34 || byte == 10 || byte == 13 {
       needsQuotes = true
       break
     }
     if !needsQuotes {
-      if prefixed { sink.unsafeAppend(UInt8(ascii: "'")) }
-      sink.unsafeAppend(bytes)
+      if prefixed { cursor.put(UInt8(ascii: "'")) }
+      cursor.put(bytes)
       return
     }
-    sink.unsafeAppend(34)
-    if prefixed { sink.unsafeAppend(UInt8(ascii: "'")) }
+    cursor.put(34)
+    if prefixed { cursor.put(UInt8(ascii: "'")) }
     for byte in bytes {
-      if byte == 34 { sink.unsafeAppend(34) }
-      sink.unsafeAppend(byte)
+      if byte == 34 { cursor.put(34) }
+      cursor.put(byte)
     }
-    sink.unsafeAppend(34)
+    cursor.put(34)
   }
 
   static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
@@ -201,50 +202,52 @@ public struct RowEncoder: Sendable {
     var value = value
     value.withUTF8 { bytes in
       let sink = ByteSink(capacity: bytes.count * 6 + 3)
-      appendJSONString(bytes, prefixed: false, to: sink)
+      sink.write(reserving: bytes.count * 6 + 3) { appendJSONString(bytes, prefixed: false, to: &$0) }
       out.append(contentsOf: sink.bytes)
     }
   }
 
   /// A JSON string; `prefixed` puts `'` in front (a neutralised formula). The sink has room for
   /// `6 × count + 3` bytes.
-  static func appendJSONString(_ bytes: UnsafeBufferPointer<UInt8>, prefixed: Bool, to sink: ByteSink) {
-    sink.unsafeAppend(34)
-    if prefixed { sink.unsafeAppend(UInt8(ascii: "'")) }
+  static func appendJSONString(
+    _ bytes: UnsafeBufferPointer<UInt8>, prefixed: Bool, to cursor: inout WriteCursor
+  ) {
+    cursor.put(34)
+    if prefixed { cursor.put(UInt8(ascii: "'")) }
     var plain = true
     for byte in bytes where byte < 32 || byte == 34 || byte == 92 {
       plain = false
       break
     }
     if plain {
-      sink.unsafeAppend(bytes)
-      sink.unsafeAppend(34)
+      cursor.put(bytes)
+      cursor.put(34)
       return
     }
     for byte in bytes {
       switch byte {
       case 34:
-        sink.unsafeAppend(92)
-        sink.unsafeAppend(34)
+        cursor.put(92)
+        cursor.put(34)
       case 92:
-        sink.unsafeAppend(92)
-        sink.unsafeAppend(92)
+        cursor.put(92)
+        cursor.put(92)
       case 10:
-        sink.unsafeAppend(92)
-        sink.unsafeAppend(110)
+        cursor.put(92)
+        cursor.put(110)
       case 13:
-        sink.unsafeAppend(92)
-        sink.unsafeAppend(114)
+        cursor.put(92)
+        cursor.put(114)
       case 9:
-        sink.unsafeAppend(92)
-        sink.unsafeAppend(116)
+        cursor.put(92)
+        cursor.put(116)
       case 0..<32:
-        for escape in [92, 117, 48, 48] as [UInt8] { sink.unsafeAppend(escape) }
-        sink.unsafeAppend(hexDigits[Int(byte >> 4)])
-        sink.unsafeAppend(hexDigits[Int(byte & 15)])
-      default: sink.unsafeAppend(byte)
+        for escape in [92, 117, 48, 48] as [UInt8] { cursor.put(escape) }
+        cursor.put(hexDigits[Int(byte >> 4)])
+        cursor.put(hexDigits[Int(byte & 15)])
+      default: cursor.put(byte)
       }
     }
-    sink.unsafeAppend(34)
+    cursor.put(34)
   }
 }

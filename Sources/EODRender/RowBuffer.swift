@@ -18,54 +18,46 @@ public struct RowBuffer: Sendable {
   public let fieldCount: Int
   /// Every value's bytes, back to back.
   public private(set) var bytes: [UInt8] = []
-  /// Per value: where its bytes start in ``bytes``, or -1 for null.
-  var starts: [Int] = []
-  /// Per value: where its bytes end in ``bytes``, or -1 for null.
-  var ends: [Int] = []
+  /// Per value: where its bytes end in ``bytes`` (they start where the previous value's end), or
+  /// for null the bitwise complement (`~end`, negative) of where it would end: one entry per value.
+  var marks: [Int] = []
 
   public init(fieldCount: Int) {
     self.fieldCount = fieldCount
   }
 
   /// Rows completed so far.
-  public var rowCount: Int { starts.count / max(1, fieldCount) }
-  public var isEmpty: Bool { starts.isEmpty }
+  public var rowCount: Int { marks.count / max(1, fieldCount) }
+  public var isEmpty: Bool { marks.isEmpty }
 
   /// Forgets every row, keeping the memory for the next ones.
   public mutating func removeAll() {
     bytes.removeAll(keepingCapacity: true)
-    starts.removeAll(keepingCapacity: true)
-    ends.removeAll(keepingCapacity: true)
-  }
-
-  @inline(__always)
-  mutating func begin() {
-    starts.append(bytes.count)
+    marks.removeAll(keepingCapacity: true)
   }
 
   @inline(__always)
   mutating func close() {
-    ends.append(bytes.count)
+    marks.append(bytes.count)
   }
 
   /// A null value.
   public mutating func appendNull() {
-    starts.append(-1)
-    ends.append(-1)
+    marks.append(~bytes.count)
   }
 
   /// Text; nil is null.
   public mutating func append(_ text: String?) {
-    guard var text else { return appendNull() }
-    begin()
-    text.withUTF8 { bytes.append(contentsOf: $0) }
+    guard let text else { return appendNull() }
+    // Native and small strings lend their UTF-8 in place: no copy of the String is made.
+    let copied: Void? = text.utf8.withContiguousStorageIfAvailable { bytes.append(contentsOf: $0) }
+    if copied == nil { bytes.append(contentsOf: text.utf8) }
     close()
   }
 
   /// An exact decimal in plain notation; nil is null.
   public mutating func append(_ decimal: ExactDecimal?) {
     guard let decimal else { return appendNull() }
-    begin()
     decimal.write(into: &bytes)
     close()
   }
@@ -73,7 +65,6 @@ public struct RowBuffer: Sendable {
   /// A date as `YYYY-MM-DD`; nil is null.
   public mutating func append(_ date: CivilDate?) {
     guard let date else { return appendNull() }
-    begin()
     date.write(into: &bytes)
     close()
   }
@@ -85,13 +76,21 @@ public struct RowBuffer: Sendable {
 
   /// Checks that the row just written has one value per field (a programming error otherwise).
   public func endRow() {
-    assert(starts.count % max(1, fieldCount) == 0, "a row has \(fieldCount) values")
+    assert(marks.count % max(1, fieldCount) == 0, "a row has \(fieldCount) values")
   }
 
   /// The value at `field` of `row`, or nil when it is null.
   public func value(row: Int, field: Int) -> String? {
     let index = row * fieldCount + field
-    guard starts[index] >= 0 else { return nil }
-    return String(decoding: bytes[starts[index]..<ends[index]], as: UTF8.self)
+    guard marks[index] >= 0 else { return nil }
+    return String(decoding: bytes[RowBuffer.start(index, marks)..<marks[index]], as: UTF8.self)
+  }
+
+  /// Where value `index` starts: where the one before it ends (null or not).
+  @inline(__always)
+  static func start<C: RandomAccessCollection<Int>>(_ index: Int, _ marks: C) -> Int where C.Index == Int {
+    guard index > 0 else { return 0 }
+    let previous = marks[index - 1]
+    return previous >= 0 ? previous : ~previous
   }
 }
