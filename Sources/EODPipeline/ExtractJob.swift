@@ -129,6 +129,13 @@ public struct RunReport: Sendable {
   public var failedFirms: [FirmOutcome] { firms.filter { $0.error != nil } }
 }
 
+/// An account on its way to its firm's processing thread (a struct, not a tuple: copied without
+/// the runtime's generic tuple paths).
+struct HandedAccount: Sendable {
+  let firm: Int
+  let bundle: AccountBundle
+}
+
 /// The nightly job over one snapshot: validate, value, render, compress, write, record history.
 public enum ExtractJob {
   /// Runs the snapshot. Throws only when nothing can be done (bad snapshot, unknown firm, gap);
@@ -274,7 +281,7 @@ public enum ExtractJob {
     }
     var byID: [String: Int] = [:]
     for run in runs { byID[run.firm.id] = run.index }
-    let queues = (0..<workers).map { _ in HandOverQueue<[(Int, AccountBundle)]>(capacity: 4) }
+    let queues = (0..<workers).map { _ in HandOverQueue<[HandedAccount]>(capacity: 4) }
     let group = DispatchGroup()
     let firmRuns = runs
     for queue in queues {
@@ -282,7 +289,7 @@ public enum ExtractJob {
       Thread.detachNewThread {
         defer { group.leave() }
         while let batch = queue.pop() {
-          for (index, bundle) in batch { firmRuns[index].consume(bundle) }
+          for item in batch { firmRuns[item.firm].consume(item.bundle) }
         }
       }
     }
@@ -292,14 +299,14 @@ public enum ExtractJob {
     do {
       let cursor = try reader.accounts(ofFirms: options.firmIDs.isEmpty ? nil : Set(firms.map(\.id)))
       let batchSize = 128
-      var batches = Array(repeating: [(Int, AccountBundle)](), count: workers)
+      var batches = Array(repeating: [HandedAccount](), count: workers)
       while true {
         let before = clock.now
         guard let bundle = try cursor.next() else { break }
         readTime += clock.now - before
         guard let index = byID[bundle.account.firmID] else { continue }
         let worker = index % workers
-        batches[worker].append((index, bundle))
+        batches[worker].append(HandedAccount(firm: index, bundle: bundle))
         if batches[worker].count == batchSize {
           queues[worker].push(batches[worker])
           batches[worker].removeAll(keepingCapacity: true)

@@ -45,10 +45,26 @@ struct AccountProcessor {
     }
   }
 
+  /// A position of the account being processed, valued: which one (its index in the bundle),
+  /// its instrument, its value, whether its external reference is withheld. A struct rather than a
+  /// tuple, and no copy of the position, so the row loop copies no Strings.
+  struct ValuedPosition {
+    var index: Int
+    var instrument: Instrument?
+    var converted: ConvertedAmount
+    var referenceWithheld: Bool
+  }
+
+  /// A cash balance of the account being processed (its index in the bundle), converted.
+  struct ValuedCash {
+    var index: Int
+    var converted: ConvertedAmount
+  }
+
   /// Scratch space kept between accounts.
   struct Scratch {
-    var valued: [(Position, Instrument?, ConvertedAmount)] = []
-    var cash: [(CashBalance, ConvertedAmount)] = []
+    var valued: [ValuedPosition] = []
+    var cash: [ValuedCash] = []
     var findings: [DataQualityIssue] = []
   }
 
@@ -124,10 +140,10 @@ struct AccountProcessor {
     var positionsValue = Money(significand: 0, scale: 2)
     var cashValue = Money(significand: 0, scale: 2)
     var unpriced = 0
-    var valued: [(Position, Instrument?, ConvertedAmount)] = []
+    var valued: [ValuedPosition] = []
     swap(&valued, &work.valued)
     valued.removeAll(keepingCapacity: true)
-    var cashRows: [(CashBalance, ConvertedAmount)] = []
+    var cashRows: [ValuedCash] = []
     swap(&cashRows, &work.cash)
     cashRows.removeAll(keepingCapacity: true)
     defer {
@@ -135,7 +151,8 @@ struct AccountProcessor {
       swap(&cashRows, &work.cash)
     }
     if shown {
-      for position in bundle.positions {
+      for index in bundle.positions.indices {
+        let position = bundle.positions[index]
         var resource: String { "\(accountID)/\(position.instrumentID)" }
         guard let instrument = reference.instruments[position.instrumentID] else {
           out.issues.append(
@@ -143,7 +160,11 @@ struct AccountProcessor {
               .error, .unknownInstrument, .position, resource, "instrument_id",
               "instrument \(position.instrumentID) is not in the snapshot; position not valued"))
           unpriced += 1
-          valued.append((position, nil, ConvertedAmount(conversion: nil, value: nil, problem: .missingPrice)))
+          valued.append(
+            ValuedPosition(
+              index: index, instrument: nil,
+              converted: ConvertedAmount(conversion: nil, value: nil, problem: .missingPrice),
+              referenceWithheld: false))
           continue
         }
         let converted = Valuation.marketValue(
@@ -179,15 +200,17 @@ struct AccountProcessor {
         } else {
           unpriced += 1
         }
-        var position = position
+        var withheld = false
         if let ref = position.externalRef, let problem = ExternalReference.problem(ref) {
           out.issues.append(
             issue(.warning, .invalidExternalRef, .position, resource, "external_ref", "\(problem); withheld"))
-          position.externalRef = nil
+          withheld = true
         }
-        valued.append((position, instrument, converted))
+        valued.append(
+          ValuedPosition(index: index, instrument: instrument, converted: converted, referenceWithheld: withheld))
       }
-      for balance in bundle.cash {
+      for index in bundle.cash.indices {
+        let balance = bundle.cash[index]
         let converted = Valuation.convert(
           balance.balance, currency: balance.currency, accountCurrency: ccy, fx: reference.fx)
         var resource: String { "\(accountID)/\(balance.currency)" }
@@ -201,11 +224,14 @@ struct AccountProcessor {
             issue(.error, .valueOutOfRange, .cash, resource, "value", "the exact value does not fit"))
         }
         if let value = converted.value, let sum = cashValue.adding(value) { cashValue = sum }
-        cashRows.append((balance, converted))
+        cashRows.append(ValuedCash(index: index, converted: converted))
       }
       let total = positionsValue.adding(cashValue)
       var controlPositions = Money(significand: 0, scale: 2)
-      for (position, instrument, converted) in valued {
+      for entry in valued {
+        let position = bundle.positions[entry.index]
+        let instrument = entry.instrument
+        let converted = entry.converted
         let value = converted.value
         if let value, let sum = controlPositions.adding(value) { controlPositions = sum }
         let price = instrument?.price
@@ -228,7 +254,7 @@ struct AccountProcessor {
           out.positions.append(value.flatMap { $0.subtracting(position.bookCost)?.rounded(places: 2) })
           out.positions.append(Valuation.weight(marketValue: value, totalValue: total))
           // Invalid references were withheld above.
-          out.positions.append(position.externalRef)
+          out.positions.append(entry.referenceWithheld ? nil : position.externalRef)
           out.positions.append(firm.name)
           out.positions.append(instrument?.quoteFactor)
           out.positions.endRow()
@@ -236,7 +262,9 @@ struct AccountProcessor {
       }
       out.controlPositions = controlPositions
       var controlCash = Money(significand: 0, scale: 2)
-      for (balance, converted) in cashRows {
+      for entry in cashRows {
+        let balance = bundle.cash[entry.index]
+        let converted = entry.converted
         if let value = converted.value, let sum = controlCash.adding(value) { controlCash = sum }
         // Field order: ExtractKind.cash.fields (only when the file is made).
         if writesCash {
