@@ -207,7 +207,8 @@ struct AccountProcessor {
           withheld = true
         }
         valued.append(
-          ValuedPosition(index: index, instrument: instrument, converted: converted, referenceWithheld: withheld))
+          ValuedPosition(
+            index: index, instrument: instrument, converted: converted, referenceWithheld: withheld))
       }
       for index in bundle.cash.indices {
         let balance = bundle.cash[index]
