@@ -51,11 +51,16 @@ import Testing
     let first = try files(scratch + "/a")
     #expect(first.count == 2 * 3 * 5)
     #expect(first == (try files(scratch + "/b")))
-    // Re-running the last date replaces it: same bytes, no duplicate history.
+    // Re-running the last date replaces it: same bytes, no duplicate history, and the same
+    // records (a re-run writes them after the pass; the first run wrote them during it).
     let rowsBefore = try a.footprint().historyRows
+    let ids = (1...60).map { "AC" + String(repeating: "0", count: 8 - String($0).count) + String($0) }
+    let recordsBefore = try ids.map { try a.allRecords(accountID: $0) }
+    #expect(recordsBefore.filter { !$0.isEmpty }.count > 30)
     let again = try run(try #require(paths.last), store: a, out: scratch + "/a")
     #expect(again.failedFirms.isEmpty)
     #expect(try a.footprint().historyRows == rowsBefore)
+    #expect(try ids.map { try a.allRecords(accountID: $0) } == recordsBefore)
     #expect(try files(scratch + "/a") == first)
     // No temporary file is left behind.
     let leftovers = try FileManager.default.subpathsOfDirectory(atPath: scratch + "/a").filter {
