@@ -115,7 +115,37 @@ public struct ExactDecimal: Sendable, Hashable, CustomStringConvertible {
         buffer[end] = byte
       }
       let magnitude = significand.magnitude
-      if magnitude <= UInt128(UInt64.max) {
+      if magnitude <= UInt128(UInt64.max), scale <= 19 {
+        // Two digits per 64-bit division: the fraction (exactly `scale` digits), the point,
+        // then the whole part (at least one digit).
+        func putPair(_ pair: UInt64) {
+          put(UInt8(truncatingIfNeeded: pair % 10) + 48)
+          put(UInt8(truncatingIfNeeded: pair / 10) + 48)
+        }
+        var whole = UInt64(magnitude)
+        if scale > 0 {
+          let divisor = ExactDecimal.pow10UInt64(scale)
+          var fraction = whole % divisor
+          whole /= divisor
+          var left = scale
+          while left >= 2 {
+            putPair(fraction % 100)
+            fraction /= 100
+            left -= 2
+          }
+          if left == 1 { put(UInt8(truncatingIfNeeded: fraction) + 48) }
+          put(UInt8(ascii: "."))
+        }
+        while whole >= 100 {
+          putPair(whole % 100)
+          whole /= 100
+        }
+        if whole >= 10 {
+          putPair(whole)
+        } else {
+          put(UInt8(truncatingIfNeeded: whole) + 48)
+        }
+      } else if magnitude <= UInt128(UInt64.max) {
         var small = UInt64(magnitude)
         repeat {
           put(UInt8(small % 10) + 48)
@@ -135,6 +165,14 @@ public struct ExactDecimal: Sendable, Hashable, CustomStringConvertible {
       if significand < 0 { put(UInt8(ascii: "-")) }
       return body(UnsafeBufferPointer(rebasing: buffer[end..<48]))
     }
+  }
+
+  /// 10^exponent for 0...19.
+  @inline(__always)
+  static func pow10UInt64(_ exponent: Int) -> UInt64 {
+    var value: UInt64 = 1
+    for _ in 0..<exponent { value &*= 10 }
+    return value
   }
 
   public var isZero: Bool { significand == 0 }

@@ -33,6 +33,36 @@ func day(_ text: String) -> CivilDate {
     #expect(d(input).rounded(places: 2).description == expected)
   }
 
+  /// Plain notation against a reading of the digits as a String: every scale, small and
+  /// 128-bit significands, both signs, and round trips through `parse`.
+  @Test func plainNotationMatchesTheDigitsForEveryScale() throws {
+    var generator = SystemRandomNumberGenerator()
+    var magnitudes: [UInt128] = [
+      0, 1, 9, 10, 99, 100, 101, 999_999, UInt128(UInt64.max), UInt128(UInt64.max) + 1,
+    ]
+    for _ in 0..<300 { magnitudes.append(UInt128(UInt64.random(in: 0...UInt64.max, using: &generator))) }
+    for _ in 0..<60 { magnitudes.append(UInt128.random(in: 0...(UInt128(1) << 126), using: &generator)) }
+    for magnitude in magnitudes {
+      for scale in 0...ExactDecimal.maxScale {
+        for negative in [false, true] {
+          let significand = negative ? -Int128(magnitude) : Int128(magnitude)
+          let value = ExactDecimal(significand: significand, scale: scale)
+          var digits = String(magnitude)
+          if digits.count <= scale {
+            digits = String(repeating: "0", count: scale + 1 - digits.count) + digits
+          }
+          if scale > 0 { digits.insert(".", at: digits.index(digits.endIndex, offsetBy: -scale)) }
+          let expected = (negative && magnitude != 0 ? "-" : "") + digits
+          #expect(value.description == expected)
+          var bytes: [UInt8] = []
+          value.write(into: &bytes)
+          #expect(bytes == Array(expected.utf8))
+          #expect(Array(expected.utf8).withUnsafeBufferPointer { ExactDecimal.parse($0) } == value)
+        }
+      }
+    }
+  }
+
   @Test func dividesExactlyBeforeOneRounding() throws {
     // 1 / 1.2650 = 0.790513833992094861660…
     #expect(try #require(d("1").divided(by: d("1.2650"), places: 10)).description == "0.7905138340")
