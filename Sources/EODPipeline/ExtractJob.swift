@@ -266,8 +266,12 @@ public enum ExtractJob {
     } catch {
       throw refusal() ?? PipelineError(code: .internalError, detail: "\(error)")
     }
-    // Whatever happens from here, an uncommitted night's history is not left open.
-    defer { writer?.rollback() }
+    // Whatever happens from here, an uncommitted night's history is not left open (the writer's
+    // thread is stopped first: the connection is used by one thread at a time).
+    defer {
+      writer?.drain()
+      writer?.rollback()
+    }
     writer?.start()
     var runs: [FirmRun] = []
     for (index, firm) in firms.enumerated() {

@@ -65,7 +65,7 @@ final class HistoryWriter: @unchecked Sendable {
   /// Hands over records (waits while the writer is far behind: memory stays bounded).
   func submit(_ batch: Batch) { queue.push(batch) }
 
-  /// After every firm's last batch: returns when all are written.
+  /// After every firm's last batch: returns when all are written (again: returns at once).
   func drain() {
     queue.close()
     finished.wait()
