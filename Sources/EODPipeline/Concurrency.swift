@@ -2,25 +2,42 @@ import EODSnapshot
 import Foundation
 
 /// The snapshot's validation verdict, awaited by every firm before it puts files in place.
+///
+/// The check can come in parts (the syntax-check thread, and the pass over the accounts, which
+/// checks the tables it reads in full as it reads them); the verdict is known when every part has
+/// finished, and is the refusal in the table that comes first in the schema (as one scan of
+/// the tables in schema order would have found).
 final class ValidationGate: @unchecked Sendable {
   private let condition = NSCondition()
-  private var done = false
-  private var error: SnapshotError?
+  private var finished: Set<Int> = []
+  private let parts: Int
+  private var errors: [SnapshotError] = []
 
-  func finish(_ error: SnapshotError?) {
+  init(parts: Int = 1) { self.parts = parts }
+
+  /// Records part `part`'s result (the first call for a part counts).
+  func finish(part: Int = 0, _ error: SnapshotError?) {
     condition.lock()
-    self.error = error
-    done = true
+    if finished.insert(part).inserted, let error { errors.append(error) }
     condition.broadcast()
     condition.unlock()
   }
 
-  /// Blocks until validation has finished; the refusal, if any.
+  func isFinished(part: Int) -> Bool {
+    condition.lock()
+    defer { condition.unlock() }
+    return finished.contains(part)
+  }
+
+  /// Blocks until every part has finished; the refusal, if any.
   func wait() -> SnapshotError? {
     condition.lock()
     defer { condition.unlock() }
-    while !done { condition.wait() }
-    return error
+    while finished.count < parts { condition.wait() }
+    func rank(_ error: SnapshotError) -> Int {
+      error.table.flatMap { table in SnapshotSchema.tables.firstIndex { $0.name == table } } ?? -1
+    }
+    return errors.min { rank($0) < rank($1) }
   }
 }
 

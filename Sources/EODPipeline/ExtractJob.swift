@@ -152,27 +152,45 @@ public enum ExtractJob {
       throw PipelineError(snapshot: error)
     }
     // Every value's syntax is checked on a thread of its own while the firms are rendered to
-    // temporary files; nothing is renamed into place or recorded until it has passed.
-    let gate = ValidationGate()
+    // temporary files; nothing is renamed into place or recorded until it has passed. When the
+    // pass reads every row (all firms, or several), it checks the tables it reads in full as it
+    // goes (part 1 of the verdict) and the thread checks the others (part 0).
+    let checkedInPass = Set(options.firmIDs).count != 1
+    let skipped = checkedInPass ? SnapshotReader.checkedWhileRead : []
+    let gate = ValidationGate(parts: checkedInPass ? 2 : 1)
     let validationLogger = logger
     let snapshotPath = options.snapshotPath
     Thread.detachNewThread {
       let started = Date()
       do throws(SnapshotError) {
-        try SnapshotReader(path: snapshotPath).validate()
-        gate.finish(nil)
+        try SnapshotReader(path: snapshotPath).validate(skipping: skipped)
+        gate.finish(part: 0, nil)
         validationLogger.info(
           "snapshot validated",
           metadata: [
             "step": "validate", "snapshot": "\(snapshotPath)",
             "duration_ms": "\(Int(Date().timeIntervalSince(started) * 1000))",
+            "checked_in_pass": "\(skipped.sorted().joined(separator: ","))",
           ])
       } catch {
-        gate.finish(error)
+        gate.finish(part: 0, error)
+      }
+    }
+    /// The tables the pass did not get to check, checked here (an early exit, a failed read).
+    func checkSkippedTables() -> SnapshotError? {
+      let others = Set(SnapshotSchema.tables.map(\.name)).subtracting(skipped)
+      do throws(SnapshotError) {
+        try reader.validate(skipping: others)
+        return nil
+      } catch {
+        return error
       }
     }
     // On every early exit, the snapshot's verdict comes first.
-    func refusal() -> PipelineError? { gate.wait().map { PipelineError(snapshot: $0) } }
+    func refusal() -> PipelineError? {
+      if checkedInPass && !gate.isFinished(part: 1) { gate.finish(part: 1, checkSkippedTables()) }
+      return gate.wait().map { PipelineError(snapshot: $0) }
+    }
     let date = reader.businessDate
     logger[metadataKey: "date"] = "\(date)"
     let allFirms: [Firm]
@@ -300,8 +318,11 @@ public enum ExtractJob {
     let clock = ContinuousClock()
     var readTime = Duration.zero
     var readFailure: PipelineError?
+    var readError: SnapshotError?
+    var checkedAll = false
     do {
       let cursor = try reader.accounts(ofFirms: options.firmIDs.isEmpty ? nil : Set(firms.map(\.id)))
+      checkedAll = cursor.checksRows
       let batchSize = 128
       var batches = Array(repeating: [HandedAccount](), count: workers)
       while true {
@@ -318,12 +339,24 @@ public enum ExtractJob {
       }
       for worker in 0..<workers where !batches[worker].isEmpty { queues[worker].push(batches[worker]) }
     } catch {
+      readError = error
       readFailure = PipelineError(snapshot: error)
     }
     for queue in queues { queue.close() }
     group.wait()
     // The snapshot could not be read to the end: no firm is complete.
     if let readFailure { for run in runs { run.fail(readFailure) } }
+    if checkedInPass {
+      if let readError, let table = readError.table, skipped.contains(table),
+        [.missingValue, .malformedDecimal, .malformedDate].contains(readError.code)
+      {
+        gate.finish(part: 1, readError)
+      } else if readError != nil || !checkedAll {
+        gate.finish(part: 1, checkSkippedTables())
+      } else {
+        gate.finish(part: 1, nil)
+      }
+    }
     logger.info(
       "snapshot read",
       metadata: [

@@ -12,6 +12,7 @@ enum SQLiteC {
   static let row = SQLITE_ROW
   static let done = SQLITE_DONE
   static let null = SQLITE_NULL
+  static let text = SQLITE3_TEXT
 
   /// Process-wide settings, applied once before the first connection: no memory statistics
   /// (they cost a global mutex on every allocation, and every thread here has its own connection).

@@ -164,6 +164,8 @@ public final class SQLiteStatement {
   public var columnCount: Int { Int(SQLiteC.columnCount(handle)) }
   public func columnName(_ index: Int) -> String { SQLiteC.columnName(handle, Int32(index)) }
   public func isNull(_ index: Int) -> Bool { SQLiteC.columnType(handle, Int32(index)) == SQLiteC.null }
+  /// Whether the column's value is stored as text (not NULL, a number or a blob).
+  public func isText(_ index: Int) -> Bool { SQLiteC.columnType(handle, Int32(index)) == SQLiteC.text }
   public func int64(_ index: Int) -> Int64 { SQLiteC.columnInt64(handle, Int32(index)) }
   public func double(_ index: Int) -> Double { SQLiteC.columnDouble(handle, Int32(index)) }
   public func blob(_ index: Int) -> [UInt8] { SQLiteC.columnBlob(handle, Int32(index)) }

@@ -77,9 +77,19 @@ public final class SnapshotReader {
     }
   }
 
-  /// Checks every decimal and date in every table, and that required values are present: one
-  /// scan per table. Throws for the first bad value, naming table, row key and column.
-  public func validate() throws(SnapshotError) {
+  /// The tables a pass over every account reads row by row, in full: an ``AccountCursor`` that
+  /// reads every row (all firms, or several) checks them as it reads (``AccountCursor/checksRows``),
+  /// so the separate check can leave them out. Together they are most of a snapshot's rows.
+  public static let checkedWhileRead: Set<String> = ["positions", "cash_balances"]
+
+  /// What ``validate(skipping:)`` checks of each value, and the words of its refusal.
+  static let isNULL = "is NULL"
+  static let notDecimal = "is not a plain decimal (optional '-', digits, optional '.' and digits)"
+  static let notDate = "is not a YYYY-MM-DD date"
+
+  /// Checks every decimal and date in every table (but `skipped`), and that required values are
+  /// present: one scan per table. Throws for the first bad value, naming table, row key and column.
+  public func validate(skipping skipped: Set<String> = []) throws(SnapshotError) {
     do {
       try db.registerFunction("eod_bad_decimal") { bytes in
         guard let bytes else { return 0 }
@@ -92,13 +102,13 @@ public final class SnapshotReader {
     } catch {
       throw SnapshotError(code: .unreadable, path: path, detail: error.message)
     }
-    for table in SnapshotSchema.tables {
+    for table in SnapshotSchema.tables where !skipped.contains(table.name) {
       let key = table.key.map { "COALESCE(CAST(\($0) AS TEXT), 'NULL')" }.joined(separator: " || '/' || ")
       var checks: [(sql: String, column: String, code: SnapshotError.Code, what: String)] = []
       for column in table.columns {
         let name = column.name
         if !column.nullable {
-          checks.append(("\(name) IS NULL", name, .missingValue, "is NULL"))
+          checks.append(("\(name) IS NULL", name, .missingValue, SnapshotReader.isNULL))
         }
         switch column.kind {
         case .text: break
@@ -106,14 +116,13 @@ public final class SnapshotReader {
           checks.append(
             (
               "(typeof(\(name)) NOT IN ('text', 'null') OR eod_bad_decimal(\(name)))", name,
-              .malformedDecimal,
-              "is not a plain decimal (optional '-', digits, optional '.' and digits)"
+              .malformedDecimal, SnapshotReader.notDecimal
             ))
         case .date:
           checks.append(
             (
               "(typeof(\(name)) NOT IN ('text', 'null') OR eod_bad_date(\(name)))", name, .malformedDate,
-              "is not a YYYY-MM-DD date"
+              SnapshotReader.notDate
             ))
         }
       }
@@ -138,6 +147,21 @@ public final class SnapshotReader {
         throw SnapshotError(code: .unreadable, path: path, table: table.name, detail: "\(error)")
       }
     }
+  }
+
+  /// Checks the row `statement` is on as ``validate(skipping:)`` checks the table's rows; the
+  /// statement's columns are the table's, in ``SnapshotSchema/Table/columns`` order. Within a row
+  /// the first bad value in column order is named, as there.
+  func checkRow(_ statement: SQLiteStatement, _ check: RowCheck) throws(SnapshotError) {
+    guard let (index, code, what) = check.firstProblem(statement) else { return }
+    let table = check.table
+    let key = table.key.map { name in
+      table.columns.firstIndex { $0.name == name }.flatMap { statement.text($0) } ?? "NULL"
+    }
+    let value = statement.text(index).map { "'\($0.prefix(60))' " } ?? ""
+    throw SnapshotError(
+      code: code, path: path, table: table.name, rowKey: key.joined(separator: "/"),
+      column: table.columns[index].name, detail: "value \(value)\(what)")
   }
 
   /// A failure while reading `table` as a ``SnapshotError``: kept as is, or SQLite's own.
@@ -283,6 +307,12 @@ public final class AccountCursor {
   let transactions: SQLiteStatement
   /// Firms whose accounts are returned; nil is every firm.
   let wanted: Set<String>?
+  /// Whether every row of positions and cash balances is read (all firms, or several), and so
+  /// checked as ``SnapshotReader/validate(skipping:)`` would check it, before it is used or
+  /// skipped: a bad value ends the cursor with that refusal (the first in key order).
+  public let checksRows: Bool
+  private let positionsCheck: RowCheck?
+  private let cashCheck: RowCheck?
   var positionsPending: Bool
   var cashPending: Bool
   var transactionsPending: Bool
@@ -291,6 +321,11 @@ public final class AccountCursor {
     self.reader = reader
     let db = reader.db
     wanted = firmIDs
+    checksRows = !(firmIDs?.count == 1)
+    positionsCheck =
+      checksRows ? SnapshotSchema.tables.first { $0.name == "positions" }.map(RowCheck.init) : nil
+    cashCheck =
+      checksRows ? SnapshotSchema.tables.first { $0.name == "cash_balances" }.map(RowCheck.init) : nil
     do {
       let accountColumns = """
         a.account_id, a.client_id, a.wrapper, a.currency, a.opened_on, a.closed_on, a.external_ref,
@@ -353,14 +388,33 @@ public final class AccountCursor {
     } catch {
       throw SnapshotError(code: .unreadable, path: reader.path, detail: error.message)
     }
+    try checkPositionsRow()
+    try checkCashRow()
+  }
+
+  private func checkPositionsRow() throws(SnapshotError) {
+    if positionsPending, let check = positionsCheck { try reader.checkRow(positions, check) }
+  }
+
+  private func checkCashRow() throws(SnapshotError) {
+    if cashPending, let check = cashCheck { try reader.checkRow(cash, check) }
+  }
+
+  /// Every row the cursor lands on is checked once, whether it is used or skipped.
+  private func stepPositions() throws {
+    positionsPending = try positions.step()
+    try checkPositionsRow()
+  }
+
+  private func stepCash() throws {
+    cashPending = try cash.step()
+    try checkCashRow()
   }
 
   /// Steps every child cursor past the rows of the account `id` (not wanted).
-  private func skipRows(of id: [UInt8]) throws(SQLiteError) {
-    while positionsPending, let order = positions.compareText(0, id), order <= 0 {
-      positionsPending = try positions.step()
-    }
-    while cashPending, let order = cash.compareText(0, id), order <= 0 { cashPending = try cash.step() }
+  private func skipRows(of id: [UInt8]) throws {
+    while positionsPending, let order = positions.compareText(0, id), order <= 0 { try stepPositions() }
+    while cashPending, let order = cash.compareText(0, id), order <= 0 { try stepCash() }
     while transactionsPending, let order = transactions.compareText(0, id), order <= 0 {
       transactionsPending = try transactions.step()
     }
@@ -373,7 +427,14 @@ public final class AccountCursor {
       var id = ""
       var firmID = ""
       while true {
-        guard try accounts.step() else { return nil }
+        guard try accounts.step() else {
+          // Rows after the last account (of no account) are checked all the same.
+          if checksRows {
+            while positionsPending { try stepPositions() }
+            while cashPending { try stepCash() }
+          }
+          return nil
+        }
         id = accounts.text(0) ?? ""
         firmID = accounts.text(9) ?? ""
         if wanted?.contains(firmID) ?? true { break }
@@ -402,7 +463,7 @@ public final class AccountCursor {
                 positions, 3, table: "positions", key: "\(id)/\(instrument)", column: "book_cost"),
               externalRef: positions.text(4)))
         }
-        positionsPending = try positions.step()
+        try stepPositions()
       }
       while cashPending, let order = cash.compareText(0, idBytes), order <= 0 {
         if order == 0 {
@@ -413,7 +474,7 @@ public final class AccountCursor {
               balance: try r.decimal(
                 cash, 2, table: "cash_balances", key: "\(id)/\(currency)", column: "balance")))
         }
-        cashPending = try cash.step()
+        try stepCash()
       }
       while transactionsPending, let order = transactions.compareText(0, idBytes), order <= 0 {
         if order == 0 {
@@ -435,6 +496,54 @@ public final class AccountCursor {
       return bundle
     } catch {
       throw r.snapshotError(error, table: nil)
+    }
+  }
+}
+
+/// What ``SnapshotReader/validate(skipping:)`` checks of each column of a table, as a plan the
+/// per-row check runs without touching the schema's Strings.
+struct RowCheck {
+  let table: SnapshotSchema.Table
+  private enum Step: UInt8 { case none, notNull, decimal, date }
+  /// Per column: what to check; `nullable` says whether NULL passes.
+  private let steps: [(step: Step, nullable: Bool)]
+
+  init(_ table: SnapshotSchema.Table) {
+    self.table = table
+    steps = table.columns.map { column in
+      switch column.kind {
+      case .text: return (column.nullable ? .none : .notNull, column.nullable)
+      case .decimal: return (.decimal, column.nullable)
+      case .date: return (.date, column.nullable)
+      }
+    }
+  }
+
+  /// The first bad value of the row: its column, the refusal's code and words.
+  func firstProblem(_ statement: SQLiteStatement) -> (Int, SnapshotError.Code, String)? {
+    steps.withUnsafeBufferPointer { steps in
+      for index in 0..<steps.count {
+        let (step, nullable) = steps[index]
+        if step == .none { continue }
+        if statement.isNull(index) {
+          if nullable { continue }
+          return (index, .missingValue, SnapshotReader.isNULL)
+        }
+        switch step {
+        case .none, .notNull: continue
+        case .decimal:
+          let valid =
+            statement.isText(index)
+            && statement.withTextBytes(index) { $0.flatMap { ExactDecimal.parse($0) } != nil }
+          if !valid { return (index, .malformedDecimal, SnapshotReader.notDecimal) }
+        case .date:
+          let valid =
+            statement.isText(index)
+            && statement.withTextBytes(index) { $0.flatMap { CivilDate.parse($0) } != nil }
+          if !valid { return (index, .malformedDate, SnapshotReader.notDate) }
+        }
+      }
+      return nil
     }
   }
 }

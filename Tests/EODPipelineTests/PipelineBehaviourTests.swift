@@ -2,6 +2,7 @@ import EODCore
 import EODPipeline
 import EODRender
 import EODSQLite
+import EODSnapshot
 import EODSnapshotGen
 import EODState
 import Foundation
@@ -219,6 +220,68 @@ import Testing
     }
     #expect(!FileManager.default.fileExists(atPath: scratch + "/out"))
     #expect(try store.footprint().historyRows == 0)
+  }
+
+  /// Positions and cash balances are checked by the pass itself when it reads every row (all
+  /// firms, or several), by the syntax-check thread otherwise. Either way a bad value is refused
+  /// with the words the full check gives, whether its row is used, skipped (another firm's, or
+  /// of no account) or first in the table, and nothing is written.
+  @Test(arguments: [
+    // A malformed quantity of FIRM003's first position.
+    (
+      "quantity", "positions",
+      "UPDATE positions SET quantity = '1,5' WHERE rowid = (SELECT MIN(p.rowid) FROM positions p JOIN accounts a USING (account_id) WHERE a.firm_id = 'FIRM003')"
+    ),
+    // A book cost stored as a blob, not text (a number would become text in a TEXT column).
+    (
+      "book_cost", "positions",
+      "UPDATE positions SET book_cost = CAST('12.5' AS BLOB) WHERE rowid = (SELECT MAX(p.rowid) FROM positions p JOIN accounts a USING (account_id) WHERE a.firm_id = 'FIRM001')"
+    ),
+    // Positions of no account, sorting after every account: a good one, then a bad one.
+    (
+      "quantity", "positions",
+      "INSERT INTO positions(account_id, instrument_id, quantity, book_cost, external_ref) SELECT 'ZZ-A', instrument_id, '1', '1.00', NULL FROM instruments LIMIT 1; "
+        + "INSERT INTO positions(account_id, instrument_id, quantity, book_cost, external_ref) SELECT 'ZZ-B', instrument_id, 'x', '1.00', NULL FROM instruments LIMIT 1"
+    ),
+    // A NULL account id (a producer without the NOT NULL constraint): first in key order.
+    (
+      "account_id", "positions",
+      "CREATE TABLE p2 AS SELECT * FROM positions; DROP TABLE positions; ALTER TABLE p2 RENAME TO positions; UPDATE positions SET account_id = NULL WHERE rowid = 7"
+    ),
+    ("balance", "cash_balances", "UPDATE cash_balances SET balance = '-' WHERE rowid = 3"),
+    // Two bad tables: the one earlier in the schema is named, as one scan in schema order would.
+    (
+      "price", "prices",
+      "UPDATE prices SET price = '1e5' WHERE rowid = 2; UPDATE positions SET quantity = '' WHERE rowid = 5"
+    ),
+  ])
+  func aBadValueIsRefusedTheSameWayWhoeverChecksIt(column: String, table: String, sql: String) throws {
+    let scratch = try Fixtures.scratch("pass-check-\(table)-\(column)")
+    defer { try? FileManager.default.removeItem(atPath: scratch) }
+    let paths = try SnapshotGenerator.generate(
+      into: scratch + "/snapshots",
+      options: GeneratorOptions(
+        days: 1, firms: 3, accounts: 45, instruments: 40, positions: 4, activity: 0.4, seed: 5, edge: false))
+    try SQLiteConnection(path: paths[0], mode: .readWrite).execute(sql)
+    var expected: String?
+    do { try SnapshotReader(path: paths[0]).validate() } catch { expected = error.description }
+    let full = try #require(expected, "the full check accepted the corrupted snapshot")
+    #expect(full.contains("table \(table)") && full.contains("column \(column)"), "\(full)")
+    // Every firm (checked in the pass), two of three (the third's rows are skipped, still
+    // checked), one firm (checked by the thread).
+    for (index, firms) in [[], ["FIRM001", "FIRM002"], ["FIRM002"]].enumerated() {
+      let store = try StateStore(path: scratch + "/state\(index).sqlite")
+      let out = scratch + "/out\(index)"
+      do {
+        _ = try run(paths[0], store: store, out: out, firms: firms)
+        Issue.record("\(firms): the bad \(table).\(column) was accepted")
+      } catch let error as PipelineError {
+        #expect(error.code == .badSnapshot)
+        #expect(error.detail == full, "\(firms)")
+      }
+      #expect(!FileManager.default.fileExists(atPath: out), "\(firms): something was written")
+      #expect(try store.footprint().historyRows == 0)
+    }
   }
 
   @Test func jsonLinesHaveCamelCaseKeysStringDecimalsAndNulls() throws {
