@@ -22,6 +22,7 @@ import Foundation
 /// `@unchecked Sendable`: `submit` may be called from any thread; everything else from the run's
 /// thread, before ``start()`` or after ``drain()``.
 final class HistoryWriter: @unchecked Sendable {
+  /// One firm's records.
   typealias Batch = [(firm: Int, record: PendingRecord)]
   /// Records a firm hands over at a time.
   static let batchSize = 512
@@ -72,26 +73,28 @@ final class HistoryWriter: @unchecked Sendable {
   }
 
   private func write(_ batch: Batch) {
-    guard lost == nil else { return }
-    for (firm, pending) in batch where failures[firm] == nil {
-      do {
+    guard lost == nil, let firm = batch.first?.firm, failures[firm] == nil else { return }
+    do {
+      var rows: [(record: PerformanceRecord, account: Int64)] = []
+      rows.reserveCapacity(batch.count)
+      for (_, pending) in batch {
         // Keys the night's reads found came with the record; a new account gets one now.
         let key =
           try pending.key ?? store.accountKey(pending.accountID, firmID: firmIDs[firm], remember: false)
         // Kept before the write: a write that fails half-way is undone with the rest.
         keys[firm].append(key)
-        // Nothing of this date is in the store: no earlier row or flow to replace.
-        try store.save(pending.record, account: key, replacing: false)
-        rows += 1
-      } catch {
-        let failure = FirmRun.pipelineError(error, firmID: firmIDs[firm])
-        failures[firm] = failure
-        if !store.inTransaction {
-          lost = PipelineError(
-            code: .stateStore,
-            detail: "the night's history transaction was ended by SQLite: \(failure.detail)")
-          return
-        }
+        rows.append((pending.record, key))
+      }
+      // Nothing of this date is in the store: no earlier row or flow to replace.
+      try store.saveNew(rows)
+      self.rows += rows.count
+    } catch {
+      let failure = FirmRun.pipelineError(error, firmID: firmIDs[firm])
+      failures[firm] = failure
+      if !store.inTransaction {
+        lost = PipelineError(
+          code: .stateStore,
+          detail: "the night's history transaction was ended by SQLite: \(failure.detail)")
       }
     }
   }

@@ -145,6 +145,23 @@ public final class SQLiteStatement {
     }
   }
 
+  /// Resets the statement for new bindings (the previous ones are kept until replaced).
+  public func prepareForBinding() { SQLiteC.reset(handle) }
+
+  /// Binds one parameter (1-based), for statements bound value by value (many rows per
+  /// statement) without building an array of values.
+  public func bind(_ value: Int64, at index: Int) throws(SQLiteError) {
+    let rc = SQLiteC.bindInt64(handle, Int32(index), value)
+    guard rc == SQLiteC.ok else { throw connection.error(rc, sql: sql) }
+  }
+
+  /// Binds one parameter (1-based); nil binds NULL.
+  public func bind(_ value: Double?, at index: Int) throws(SQLiteError) {
+    let rc =
+      value.map { SQLiteC.bindDouble(handle, Int32(index), $0) } ?? SQLiteC.bindNull(handle, Int32(index))
+    guard rc == SQLiteC.ok else { throw connection.error(rc, sql: sql) }
+  }
+
   /// Advances to the next row; false when there are no more.
   public func step() throws(SQLiteError) -> Bool {
     let rc = SQLiteC.step(handle)

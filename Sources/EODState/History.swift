@@ -142,12 +142,15 @@ extension StateStore {
     }
   }
 
-  static let latestUpsert = """
-    INSERT INTO latest(account_key, \(recordColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+  static let latestInsert =
+    "INSERT INTO latest(account_key, \(recordColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+  static let latestConflict = """
+
     ON CONFLICT(account_key) DO UPDATE SET
     \(recordColumns.split(separator: ",").map { "\($0) = excluded.\($0)" }.joined(separator: ","))
     WHERE excluded.day >= latest.day
     """
+  static let latestUpsert = latestInsert + latestConflict
 
   static let historyUpsert =
     "INSERT OR REPLACE INTO history(account_key, \(StateStore.recordColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
@@ -188,6 +191,80 @@ extension StateStore {
         ])
       }
     }
+  }
+
+  /// Rows per statement in ``saveNew(_:)``.
+  static let rowsPerStatement = 32
+
+  /// Writes records of a date at which none of these accounts has a record yet (a night's first
+  /// write), several rows per statement: the same rows as ``save(_:account:replacing:)`` one by
+  /// one, with a fraction of the statements.
+  public func saveNew(_ batch: [(record: PerformanceRecord, account: Int64)]) throws(StateStoreError) {
+    releaseReads()
+    try wrap("write history") {
+      var start = 0
+      while start < batch.count {
+        let count = min(StateStore.rowsPerStatement, batch.count - start)
+        let (history, latest) = try multiRowStatements(rows: count)
+        history.prepareForBinding()
+        latest.prepareForBinding()
+        for row in 0..<count {
+          let (record, key) = batch[start + row]
+          guard let value = record.value.cents, let flow = record.flow.cents, let flowIn = record.flowIn.cents
+          else {
+            throw StateStoreError(
+              code: .outOfRange, path: path, step: "write history",
+              detail: "an amount does not fit in 64-bit cents")
+          }
+          let base = row * 15
+          func bindRow(_ s: SQLiteStatement) throws {
+            try s.bind(key, at: base + 1)
+            try s.bind(Int64(record.date.dayNumber), at: base + 2)
+            try s.bind(record.kind.storageCode, at: base + 3)
+            try s.bind(value, at: base + 4)
+            try s.bind(flow, at: base + 5)
+            try s.bind(flowIn, at: base + 6)
+            try s.bind(record.dailyReturn, at: base + 7)
+            try s.bind(record.undefinedReturn ? 1 : 0, at: base + 8)
+            try s.bind(record.growthMonth, at: base + 9)
+            try s.bind(record.growthQuarter, at: base + 10)
+            try s.bind(record.growthYear, at: base + 11)
+            try s.bind(record.index, at: base + 12)
+            try s.bind(Int64(record.zeroFactors), at: base + 13)
+            try s.bind(Int64(record.startDate.dayNumber), at: base + 14)
+            try s.bind(Int64(record.flowOrigin.dayNumber), at: base + 15)
+          }
+          try bindRow(history)
+          try bindRow(latest)
+          if record.kind != .baseline && flow != 0 {
+            try statement(.flowUpsert).run([
+              .integer(key), .integer(Int64(record.date.dayNumber)), .integer(flow),
+            ])
+          }
+        }
+        while try history.step() {}
+        while try latest.step() {}
+        start += count
+      }
+    }
+  }
+
+  func multiRowStatements(rows: Int) throws -> (history: SQLiteStatement, latest: SQLiteStatement) {
+    if let found = multiRowStatements[rows] { return found }
+    let made = (
+      history: try db.prepare(StateStore.multiRow(StateStore.historyUpsert, rows: rows)),
+      latest: try db.prepare(
+        StateStore.multiRow(StateStore.latestInsert, rows: rows) + StateStore.latestConflict)
+    )
+    multiRowStatements[rows] = made
+    return made
+  }
+
+  /// `sql` (an `INSERT … VALUES (…)` of one row) with `rows` rows of parameters.
+  static func multiRow(_ sql: String, rows: Int) -> String {
+    guard let values = sql.range(of: "VALUES ") else { return sql }
+    let row = String(sql[values.upperBound...])
+    return String(sql[..<values.upperBound]) + Array(repeating: row, count: rows).joined(separator: ",")
   }
 
   /// Removes the account's record (and flow) at a date; `latest` falls back to the record before.

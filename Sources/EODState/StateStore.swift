@@ -32,6 +32,8 @@ public final class StateStore {
   let db: SQLiteConnection
   private var statements: [String: SQLiteStatement] = [:]
   private var hotStatements = [SQLiteStatement?](repeating: nil, count: Hot.allCases.count)
+  /// ``saveNew(_:)``'s statements (history, latest) by rows per statement.
+  var multiRowStatements: [Int: (history: SQLiteStatement, latest: SQLiteStatement)] = [:]
   private var accountKeys: [String: Int64] = [:]
   /// Whether this connection holds a read transaction for a night's history reads (see
   /// ``holdReads()``). Only then are the two caches below used: the data cannot change under them.

@@ -56,6 +56,57 @@ import Testing
     }
   }
 
+  /// A night's first write, several rows per statement, leaves the same history, `latest` rows and
+  /// flows as saving the records one by one: batches around the rows-per-statement size, accounts
+  /// that have an older record (latest moves forward) or a newer one (latest stays), and
+  /// baselines (no return) for the others.
+  @Test(arguments: [1, 31, 32, 33, 100])
+  func aNightsFirstWriteInBatchesEqualsOneByOne(count: Int) throws {
+    let scratch = try Fixtures.scratch("save-new-\(count)")
+    defer { try? FileManager.default.removeItem(atPath: scratch) }
+    let stores = [
+      try StateStore(path: scratch + "/one.sqlite"), try StateStore(path: scratch + "/batch.sqlite"),
+    ]
+    let day = 20_000
+    for store in stores {
+      // Earlier and later records for some accounts.
+      for key in Int64(1)...Int64(count) where key % 3 != 0 {
+        let other = key % 3 == 1 ? day - 1 : day + 1
+        try store.save(
+          record(day: other, origin: day - 5, value: 500 + key, index: 1.5, zeros: 0), account: key)
+      }
+    }
+    var batch: [(record: PerformanceRecord, account: Int64)] = []
+    for i in 1...count {
+      // Accounts without other records start here (a baseline: no return); the others earlier.
+      let origin = i % 3 == 0 ? day : day - 5
+      let index = 1.0 + Double(i) / 1000
+      batch.append(
+        (record(day: day, origin: origin, value: Int64(1000 + i), index: index, zeros: i % 2), Int64(i)))
+    }
+    for (record, key) in batch { try stores[0].save(record, account: key, replacing: false) }
+    try stores[1].saveNew(batch)
+    var expected: [Int64: [Int: PerformanceRecord]] = [:]
+    for key in Int64(1)...Int64(count) {
+      var byDay: [Int: PerformanceRecord] = [:]
+      for found in try stores[0].records(after: CivilDate(dayNumber: day - 10), account: key) {
+        byDay[found.date.dayNumber] = found
+      }
+      expected[key] = byDay
+      #expect(
+        try stores[1].flows(
+          account: key, after: CivilDate(dayNumber: day - 10), before: CivilDate(dayNumber: day + 1)
+        ).map(\.flow)
+          == (try stores[0].flows(
+            account: key, after: CivilDate(dayNumber: day - 10), before: CivilDate(dayNumber: day + 1)
+          ).map(\.flow)))
+    }
+    #expect(expected.values.filter { $0[day] != nil }.count == count)
+    try expectAgreement(stores[0], expected, days: (day - 2)...(day + 2))
+    try expectAgreement(stores[1], expected, days: (day - 2)...(day + 2))
+    #expect(try stores[1].footprint().historyRows == (try stores[0].footprint().historyRows))
+  }
+
   @Test func nightlyLookupsAgreeWithTheHistoryAfterOutOfOrderWritesAndDeletions() throws {
     let scratch = try Fixtures.scratch("latest-store")
     defer { try? FileManager.default.removeItem(atPath: scratch) }
