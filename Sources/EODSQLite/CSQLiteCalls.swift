@@ -13,6 +13,8 @@ enum SQLiteC {
   static let done = SQLITE_DONE
   static let null = SQLITE_NULL
   static let text = SQLITE3_TEXT
+  static let integer = SQLITE_INTEGER
+  static let float = SQLITE_FLOAT
 
   /// Process-wide settings, applied once before the first connection: no memory statistics
   /// (they cost a global mutex on every allocation, and every thread here has its own connection).

@@ -112,6 +112,11 @@ public final class SQLiteConnection {
   }
 }
 
+/// How SQLite stores a value (its type in that row, whatever the column's declared type).
+public enum SQLiteStorageClass: Sendable {
+  case null, integer, real, text, blob
+}
+
 /// A prepared statement: a cursor over its rows. Finalized in deinit.
 public final class SQLiteStatement {
   let connection: SQLiteConnection
@@ -181,22 +186,32 @@ public final class SQLiteStatement {
   public var columnCount: Int { Int(SQLiteC.columnCount(handle)) }
   public func columnName(_ index: Int) -> String { SQLiteC.columnName(handle, Int32(index)) }
   public func isNull(_ index: Int) -> Bool { SQLiteC.columnType(handle, Int32(index)) == SQLiteC.null }
-  /// Whether the column's value is stored as text (not NULL, a number or a blob).
-  public func isText(_ index: Int) -> Bool { SQLiteC.columnType(handle, Int32(index)) == SQLiteC.text }
   public func int64(_ index: Int) -> Int64 { SQLiteC.columnInt64(handle, Int32(index)) }
   public func double(_ index: Int) -> Double { SQLiteC.columnDouble(handle, Int32(index)) }
   public func blob(_ index: Int) -> [UInt8] { SQLiteC.columnBlob(handle, Int32(index)) }
 
-  /// The column as text, or nil when NULL.
+  /// The storage class of the column's value in the current row.
+  public func storageClass(_ index: Int) -> SQLiteStorageClass {
+    switch SQLiteC.columnType(handle, Int32(index)) {
+    case SQLiteC.null: return .null
+    case SQLiteC.text: return .text
+    case SQLiteC.integer: return .integer
+    case SQLiteC.float: return .real
+    default: return .blob
+    }
+  }
+
+  /// The column as text, or nil when NULL. (SQLite gives a text pointer for every value but NULL
+  /// and an empty blob, as before a separate type check: none is made, here or below.)
   public func text(_ index: Int) -> String? {
-    guard !isNull(index), let bytes = SQLiteC.columnTextBytes(handle, Int32(index)) else { return nil }
+    guard let bytes = SQLiteC.columnTextBytes(handle, Int32(index)) else { return nil }
     return String(decoding: bytes, as: UTF8.self)
   }
 
   /// Compares the column's text with `other` byte by byte, as SQLite's BINARY collation orders
   /// text: negative, zero or positive; nil when the column is NULL. No String is made.
   public func compareText(_ index: Int, _ other: [UInt8]) -> Int? {
-    guard !isNull(index), let bytes = SQLiteC.columnTextBytes(handle, Int32(index)) else { return nil }
+    guard let bytes = SQLiteC.columnTextBytes(handle, Int32(index)) else { return nil }
     return other.withUnsafeBufferPointer { theirs in
       for offset in 0..<min(bytes.count, theirs.count) where bytes[offset] != theirs[offset] {
         return Int(bytes[offset]) - Int(theirs[offset])
@@ -208,7 +223,6 @@ public final class SQLiteStatement {
   /// Calls `body` with the column's UTF-8 bytes (nil when NULL) without copying them.
   public func withTextBytes<T>(_ index: Int, _ body: (UnsafeBufferPointer<UInt8>?) throws -> T) rethrows -> T
   {
-    if isNull(index) { return try body(nil) }
-    return try body(SQLiteC.columnTextBytes(handle, Int32(index)))
+    try body(SQLiteC.columnTextBytes(handle, Int32(index)))
   }
 }

@@ -152,8 +152,13 @@ public final class SnapshotReader {
   /// Checks the row `statement` is on as ``validate(skipping:)`` checks the table's rows; the
   /// statement's columns are the table's, in ``SnapshotSchema/Table/columns`` order. Within a row
   /// the first bad value in column order is named, as there.
-  func checkRow(_ statement: SQLiteStatement, _ check: RowCheck) throws(SnapshotError) {
-    guard let (index, code, what) = check.firstProblem(statement) else { return }
+  ///
+  /// - Parameter decimals: receives each decimal column's value (nil elsewhere, or for NULL), so
+  ///   the caller need not parse it again.
+  func checkRow(_ statement: SQLiteStatement, _ check: RowCheck, decimals: inout [ExactDecimal?])
+    throws(SnapshotError)
+  {
+    guard let (index, code, what) = check.firstProblem(statement, decimals: &decimals) else { return }
     let table = check.table
     let key = table.key.map { name in
       table.columns.firstIndex { $0.name == name }.flatMap { statement.text($0) } ?? "NULL"
@@ -313,6 +318,9 @@ public final class AccountCursor {
   public let checksRows: Bool
   private let positionsCheck: RowCheck?
   private let cashCheck: RowCheck?
+  /// The decimals of the positions and cash rows the cursor is on, parsed by the check.
+  private var positionsDecimals: [ExactDecimal?] = Array(repeating: nil, count: 5)
+  private var cashDecimals: [ExactDecimal?] = Array(repeating: nil, count: 3)
   var positionsPending: Bool
   var cashPending: Bool
   var transactionsPending: Bool
@@ -393,11 +401,13 @@ public final class AccountCursor {
   }
 
   private func checkPositionsRow() throws(SnapshotError) {
-    if positionsPending, let check = positionsCheck { try reader.checkRow(positions, check) }
+    if positionsPending, let check = positionsCheck {
+      try reader.checkRow(positions, check, decimals: &positionsDecimals)
+    }
   }
 
   private func checkCashRow() throws(SnapshotError) {
-    if cashPending, let check = cashCheck { try reader.checkRow(cash, check) }
+    if cashPending, let check = cashCheck { try reader.checkRow(cash, check, decimals: &cashDecimals) }
   }
 
   /// Every row the cursor lands on is checked once, whether it is used or skipped.
@@ -457,10 +467,12 @@ public final class AccountCursor {
           bundle.positions.append(
             Position(
               instrumentID: instrument,
-              quantity: try r.decimal(
-                positions, 2, table: "positions", key: "\(id)/\(instrument)", column: "quantity"),
-              bookCost: try r.decimal(
-                positions, 3, table: "positions", key: "\(id)/\(instrument)", column: "book_cost"),
+              // Parsed by the row's check when there is one.
+              quantity: try positionsDecimals[2]
+                ?? r.decimal(positions, 2, table: "positions", key: "\(id)/\(instrument)", column: "quantity"),
+              bookCost: try positionsDecimals[3]
+                ?? r.decimal(
+                  positions, 3, table: "positions", key: "\(id)/\(instrument)", column: "book_cost"),
               externalRef: positions.text(4)))
         }
         try stepPositions()
@@ -471,8 +483,8 @@ public final class AccountCursor {
           bundle.cash.append(
             CashBalance(
               currency: currency,
-              balance: try r.decimal(
-                cash, 2, table: "cash_balances", key: "\(id)/\(currency)", column: "balance")))
+              balance: try cashDecimals[2]
+                ?? r.decimal(cash, 2, table: "cash_balances", key: "\(id)/\(currency)", column: "balance")))
         }
         try stepCash()
       }
@@ -519,27 +531,31 @@ struct RowCheck {
     }
   }
 
-  /// The first bad value of the row: its column, the refusal's code and words.
-  func firstProblem(_ statement: SQLiteStatement) -> (Int, SnapshotError.Code, String)? {
+  /// The first bad value of the row: its column, the refusal's code and words. `decimals`
+  /// (one entry per column) receives the decimal columns' values.
+  func firstProblem(_ statement: SQLiteStatement, decimals: inout [ExactDecimal?]) -> (
+    Int, SnapshotError.Code, String
+  )? {
     steps.withUnsafeBufferPointer { steps in
       for index in 0..<steps.count {
         let (step, nullable) = steps[index]
         if step == .none { continue }
-        if statement.isNull(index) {
+        let storage = statement.storageClass(index)
+        if storage == .null {
+          if step == .decimal { decimals[index] = nil }
           if nullable { continue }
           return (index, .missingValue, SnapshotReader.isNULL)
         }
         switch step {
         case .none, .notNull: continue
         case .decimal:
-          let valid =
-            statement.isText(index)
-            && statement.withTextBytes(index) { $0.flatMap { ExactDecimal.parse($0) } != nil }
-          if !valid { return (index, .malformedDecimal, SnapshotReader.notDecimal) }
+          let value =
+            storage == .text ? statement.withTextBytes(index) { $0.flatMap { ExactDecimal.parse($0) } } : nil
+          decimals[index] = value
+          if value == nil { return (index, .malformedDecimal, SnapshotReader.notDecimal) }
         case .date:
           let valid =
-            statement.isText(index)
-            && statement.withTextBytes(index) { $0.flatMap { CivilDate.parse($0) } != nil }
+            storage == .text && statement.withTextBytes(index) { $0.flatMap { CivilDate.parse($0) } != nil }
           if !valid { return (index, .malformedDate, SnapshotReader.notDate) }
         }
       }
