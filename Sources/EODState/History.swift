@@ -53,7 +53,7 @@ extension StateStore {
   /// The greatest date in the history (any account) on or before `day`.
   func historyDay(onOrBefore day: Int) throws -> Int? {
     if holdingReads, let cached = dayCache[day] { return cached }
-    let s = try statement("SELECT day FROM history WHERE day <= ? ORDER BY day DESC LIMIT 1")
+    let s = try statement(.dayOnOrBefore)
     defer { s.reset() }
     try s.bind([.integer(Int64(day))])
     let found = try s.step() ? Int(s.int64(0)) : nil
@@ -70,8 +70,7 @@ extension StateStore {
   }
 
   func recordRow(day: Int, account key: Int64) throws -> PerformanceRecord? {
-    let s = try statement(
-      "SELECT \(StateStore.recordColumns) FROM history WHERE day = ? AND account_key = ?")
+    let s = try statement(.recordAt)
     defer { s.reset() }
     try s.bind([.integer(Int64(day)), .integer(key)])
     return try s.step() ? readRecord(s) : nil
@@ -132,8 +131,7 @@ extension StateStore {
     -> [(date: CivilDate, flow: Money)]
   {
     try wrap("read flows") {
-      let s = try statement(
-        "SELECT day, flow FROM flows WHERE account_key = ? AND day >= ? AND day < ? ORDER BY day")
+      let s = try statement(.flowsBetween)
       defer { s.reset() }
       try s.bind([.integer(key), .integer(Int64(origin.dayNumber)), .integer(Int64(date.dayNumber))])
       var out: [(date: CivilDate, flow: Money)] = []

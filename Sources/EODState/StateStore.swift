@@ -161,6 +161,7 @@ public final class StateStore {
   /// per call.
   enum Hot: Int, CaseIterable {
     case accountFind, accountInsert, historyUpsert, latestUpsert, flowUpsert, flowDelete, latestSelect
+    case recordAt, flowsBetween, dayOnOrBefore
 
     var sql: String {
       switch self {
@@ -171,6 +172,11 @@ public final class StateStore {
       case .flowUpsert: return "INSERT OR REPLACE INTO flows(account_key, day, flow) VALUES (?,?,?)"
       case .flowDelete: return "DELETE FROM flows WHERE account_key = ? AND day = ?"
       case .latestSelect: return "SELECT \(StateStore.recordColumns) FROM latest WHERE account_key = ?"
+      case .recordAt:
+        return "SELECT \(StateStore.recordColumns) FROM history WHERE day = ? AND account_key = ?"
+      case .flowsBetween:
+        return "SELECT day, flow FROM flows WHERE account_key = ? AND day >= ? AND day < ? ORDER BY day"
+      case .dayOnOrBefore: return "SELECT day FROM history WHERE day <= ? ORDER BY day DESC LIMIT 1"
       }
     }
   }
