@@ -52,6 +52,7 @@ public final class ByteSink {
     var cursor = WriteCursor(next: base + count)
     body(&cursor)
     count = cursor.next - base
+    precondition(count <= capacity, "a row wrote past the room it reserved")
   }
 
   @inline(__always)

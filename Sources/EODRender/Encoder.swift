@@ -22,6 +22,8 @@ public struct RowEncoder: Sendable {
   private let neutralises: [Bool]
   private let isBare: [Bool]
   private let jsonKeyBytes: Int
+  /// The most columns that show one field (1 unless a template repeats a field).
+  private let maxUses: Int
 
   public init(template: Template, format: ExtractFormat) {
     self.template = template
@@ -37,6 +39,7 @@ public struct RowEncoder: Sendable {
     isText = template.columns.map { $0.field.kind == .text }
     neutralises = template.columns.map { template.formulaSafe && $0.field.freeText }
     isBare = template.columns.map { $0.field.kind == .integer }
+    maxUses = Dictionary(grouping: template.columns, by: \.fieldIndex).values.map(\.count).max() ?? 1
   }
 
   /// The header row (CSV), or nothing (JSON).
@@ -74,14 +77,12 @@ public struct RowEncoder: Sendable {
         fieldIndexes.withUnsafeBufferPointer { fields in
           for row in 0..<rowCount {
             let base = row * fieldCount
-            // Room for the row at its largest: every value escaped (at most 6 bytes per byte in
-            // JSON, 2 in CSV) plus keys, separators and quotes.
-            var length = 0
-            for column in 0..<fields.count {
-              let index = base + fields[column]
-              if marks[index] >= 0 { length += marks[index] - RowBuffer.start(index, marks) }
-            }
-            sink.write(reserving: length * 6 + rowOverhead) { cursor in
+            // Room for the row at its largest: every byte of its values (they lie together)
+            // escaped (at most 6 bytes per byte in JSON, 2 in CSV) as often as a field is shown,
+            // plus keys, separators and quotes.
+            let end = marks[base + fieldCount - 1]
+            let length = (end >= 0 ? end : ~end) - RowBuffer.start(base, marks)
+            sink.write(reserving: length * 6 * maxUses + rowOverhead) { cursor in
               switch format {
               case .csv:
                 csvRow(base: base, source: source, marks: marks, fields: fields, into: &cursor)

@@ -89,6 +89,29 @@ import Testing
     }
   }
 
+  /// A field shown by three columns, every byte escaped to six: the room reserved per row covers
+  /// each use (the sink starts small, so too little room would write past it).
+  @Test(arguments: [ExtractFormat.csv, .json])
+  func aFieldShownThreeTimesFitsItsRoom(format: ExtractFormat) throws {
+    let layout = try template(
+      "extract data_quality\nversion 1\ncolumn a = message\ncolumn b = message\ncolumn c = message\n")
+    let encoder = RowEncoder(template: layout, format: format)
+    let message = String(repeating: "\u{1}\"", count: 500)
+    var strings: [String?] = []
+    var buffer = RowBuffer(fieldCount: ExtractKind.dataQuality.fields.count)
+    for field in 0..<buffer.fieldCount {
+      strings.append(field == 7 ? message : "")
+      buffer.append(field == 7 ? message : "")
+    }
+    buffer.endRow()
+    var expected: [UInt8] = []
+    encoder.row(strings, into: &expected)
+    let sink = ByteSink(capacity: 16)
+    encoder.rows(buffer, into: sink)
+    #expect(Array(sink.bytes) == expected)
+    #expect(expected.count > 3 * 1000 * (format == .json ? 3 : 1))
+  }
+
   @Test func theSinkGrowsPastItsFirstCapacity() throws {
     let layout = try template("extract data_quality\nversion 1\ncolumn message\n")
     let encoder = RowEncoder(template: layout, format: .json)
