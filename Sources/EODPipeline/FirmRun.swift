@@ -194,11 +194,7 @@ final class FirmRun: @unchecked Sendable {
   func finish(gate: ValidationGate, reader: SnapshotReader) -> FirmOutcome {
     if outcome.error == nil {
       do {
-        if let writer {
-          try completeWritten(writer, gate: gate, reader: reader)
-        } else {
-          try complete(gate: gate, reader: reader)
-        }
+        try complete(gate: gate, reader: reader)
       } catch {
         fail(error)
       }
@@ -250,27 +246,6 @@ final class FirmRun: @unchecked Sendable {
     }
   }
 
-  /// Completes a firm whose records the run's history writer has written: its files go in place
-  /// and its run is recorded in the writer's transaction (committed once every firm is done).
-  private func completeWritten(_ writer: HistoryWriter, gate: ValidationGate, reader: SnapshotReader) throws {
-    outcome.timings.value = FirmRun.milliseconds(valueTime)
-    outcome.timings.render = FirmRun.milliseconds(renderTime)
-    let recordStarted = clock.now
-    defer { outcome.timings.record = FirmRun.milliseconds(clock.now - recordStarted) }
-    let ordered = templates.compactMap { writers[$0.0] }
-    let files = try ExtractJob.finishFiles(ordered, totals: totals, settings: settings)
-    // Nothing goes under a final name before the snapshot passed.
-    if let refused = gate.wait() { throw PipelineError(snapshot: refused) }
-    if let failure = writer.failure(firm: index) { throw failure }
-    try ExtractJob.complete(
-      firm: firm, date: date, writers: ordered, files: files, options: options, reader: reader,
-      outcome: &outcome)
-    try writer.store.recordRun(
-      date: date, firmID: firm.id, runID: options.runID, snapshot: options.snapshotPath,
-      completedAt: ExtractJob.iso8601(options.clock()), gapCarried: outcome.gapCarriedFrom != nil,
-      manifestSHA256: outcome.manifestSHA256)
-  }
-
   private var totals: [ExtractKind: Money] {
     [
       .positions: totalPositions, .cash: totalCash, .transactions: totalTransactions,
@@ -278,6 +253,10 @@ final class FirmRun: @unchecked Sendable {
     ]
   }
 
+  /// Completes every file under its temporary name, waits for the snapshot's verdict, then puts
+  /// the files in place and records the run: in the run's history-writer transaction (committed
+  /// once every firm is done) when the writer has written the records, else in a transaction of
+  /// the firm's own that first writes its held records.
   private func complete(gate: ValidationGate, reader: SnapshotReader) throws {
     outcome.timings.value = FirmRun.milliseconds(valueTime)
     outcome.timings.render = FirmRun.milliseconds(renderTime)
@@ -287,6 +266,11 @@ final class FirmRun: @unchecked Sendable {
     let files = try ExtractJob.finishFiles(ordered, totals: totals, settings: settings)
     // Nothing goes under a final name, and nothing is recorded, before the snapshot passed.
     if let refused = gate.wait() { throw PipelineError(snapshot: refused) }
+    if let writer {
+      if let failure = writer.failure(firm: index) { throw failure }
+      try putInPlace(ordered, files: files, reader: reader, store: writer.store, outcome: &outcome)
+      return
+    }
     let store = self.store
     let firm = self.firm
     let date = self.date
@@ -314,15 +298,23 @@ final class FirmRun: @unchecked Sendable {
         outcome.staleDates = try store.runDates(after: date, firmID: firm.id)
         try ExtractJob.restate(after: date, accounts: touched, store: store)
       }
-      try ExtractJob.complete(
-        firm: firm, date: date, writers: ordered, files: files, options: options, reader: reader,
-        outcome: &outcome)
-      try store.recordRun(
-        date: date, firmID: firm.id, runID: options.runID, snapshot: options.snapshotPath,
-        completedAt: ExtractJob.iso8601(options.clock()), gapCarried: outcome.gapCarriedFrom != nil,
-        manifestSHA256: outcome.manifestSHA256)
+      try putInPlace(ordered, files: files, reader: reader, store: store, outcome: &outcome)
     }
     self.records = []
+  }
+
+  /// Renames the files into place, writes the manifest last and records the firm's run.
+  private func putInPlace(
+    _ ordered: [ExtractFileWriter], files: [ExtractFileSummary], reader: SnapshotReader, store: StateStore,
+    outcome: inout FirmOutcome
+  ) throws {
+    try ExtractJob.complete(
+      firm: firm, date: date, writers: ordered, files: files, options: options, reader: reader,
+      outcome: &outcome)
+    try store.recordRun(
+      date: date, firmID: firm.id, runID: options.runID, snapshot: options.snapshotPath,
+      completedAt: ExtractJob.iso8601(options.clock()), gapCarried: outcome.gapCarriedFrom != nil,
+      manifestSHA256: outcome.manifestSHA256)
   }
 }
 
