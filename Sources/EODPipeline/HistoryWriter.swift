@@ -86,7 +86,7 @@ final class HistoryWriter: @unchecked Sendable {
         rows.append((pending.record, key))
       }
       // Nothing of this date is in the store: no earlier row or flow to replace.
-      try store.saveNew(rows)
+      try store.save(rows)
       self.rows += rows.count
     } catch {
       let failure = FirmRun.pipelineError(error, firmID: firmIDs[firm])

@@ -148,7 +148,6 @@ extension StateStore {
     \(recordColumns.split(separator: ",").map { "\($0) = excluded.\($0)" }.joined(separator: ","))
     WHERE excluded.day >= latest.day
     """
-  static let latestUpsert = latestInsert + latestConflict
 
   static let historyUpsert =
     "INSERT OR REPLACE INTO history(account_key, \(StateStore.recordColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
@@ -161,43 +160,22 @@ extension StateStore {
   public func save(_ record: PerformanceRecord, account key: Int64, replacing: Bool = true)
     throws(StateStoreError)
   {
-    guard let value = record.value.cents, let flow = record.flow.cents, let flowIn = record.flowIn.cents
-    else {
-      throw StateStoreError(
-        code: .outOfRange, path: path, step: "write history", detail: "an amount does not fit in 64-bit cents"
-      )
-    }
-    let row: [SQLiteValue] = [
-      .integer(key), .integer(Int64(record.date.dayNumber)), .integer(record.kind.storageCode),
-      .integer(value),
-      .integer(flow), .integer(flowIn), record.dailyReturn.map { .real($0) } ?? .null,
-      .integer(record.undefinedReturn ? 1 : 0), .real(record.growthMonth), .real(record.growthQuarter),
-      .real(record.growthYear), .real(record.index), .integer(Int64(record.zeroFactors)),
-      .integer(Int64(record.startDate.dayNumber)), .integer(Int64(record.flowOrigin.dayNumber)),
-    ]
-    releaseReads()
+    try save([(record, key)])
+    guard replacing, record.kind == .baseline || record.flow.cents == 0 else { return }
+    // An earlier record of the date may have had a flow this one has not.
     try wrap("write history") {
-      try statement(.historyUpsert).run(row)
-      try statement(.latestUpsert).run(row)
-      if record.kind != .baseline && flow != 0 {
-        try statement(.flowUpsert).run([
-          .integer(key), .integer(Int64(record.date.dayNumber)), .integer(flow),
-        ])
-      } else if replacing {
-        try statement(.flowDelete).run([
-          .integer(key), .integer(Int64(record.date.dayNumber)),
-        ])
-      }
+      try statement(.flowDelete).run([.integer(key), .integer(Int64(record.date.dayNumber))])
     }
   }
 
-  /// Rows per statement in ``saveNew(_:)``.
+  /// Rows per statement in ``save(_:)``.
   static let rowsPerStatement = 32
 
-  /// Writes records of a date at which none of these accounts has a record yet (a night's first
-  /// write), several rows per statement: the same rows as ``save(_:account:replacing:)`` one by
-  /// one, with a fraction of the statements.
-  public func saveNew(_ batch: [(record: PerformanceRecord, account: Int64)]) throws(StateStoreError) {
+  /// Writes (or replaces) each account's record for its date, several rows per statement, with
+  /// its flow for XIRR; `latest` follows when the date is the account's latest. A flow an earlier
+  /// record of the date had is not removed: for a date's first write (a night's records), or use
+  /// ``save(_:account:replacing:)``.
+  public func save(_ batch: [(record: PerformanceRecord, account: Int64)]) throws(StateStoreError) {
     releaseReads()
     try wrap("write history") {
       var start = 0

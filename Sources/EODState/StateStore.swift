@@ -32,7 +32,7 @@ public final class StateStore {
   let db: SQLiteConnection
   private var statements: [String: SQLiteStatement] = [:]
   private var hotStatements = [SQLiteStatement?](repeating: nil, count: Hot.allCases.count)
-  /// ``saveNew(_:)``'s statements (history, latest) by rows per statement.
+  /// ``save(_:)``'s statements (history, latest) by rows per statement.
   var multiRowStatements: [Int: (history: SQLiteStatement, latest: SQLiteStatement)] = [:]
   private var accountKeys: [String: Int64] = [:]
   /// Whether this connection holds a read transaction for a night's history reads (see
@@ -160,15 +160,13 @@ public final class StateStore {
   /// Statements a night runs once per account, found by slot: no SQL text is built or hashed
   /// per call.
   enum Hot: Int, CaseIterable {
-    case accountFind, accountInsert, historyUpsert, latestUpsert, flowUpsert, flowDelete, latestSelect
+    case accountFind, accountInsert, flowUpsert, flowDelete, latestSelect
     case recordAt, flowsBetween, dayOnOrBefore
 
     var sql: String {
       switch self {
       case .accountFind: return "SELECT account_key FROM accounts WHERE account_id = ?"
       case .accountInsert: return "INSERT OR IGNORE INTO accounts(account_id, firm_id) VALUES (?, ?)"
-      case .historyUpsert: return StateStore.historyUpsert
-      case .latestUpsert: return StateStore.latestUpsert
       case .flowUpsert: return "INSERT OR REPLACE INTO flows(account_key, day, flow) VALUES (?,?,?)"
       case .flowDelete: return "DELETE FROM flows WHERE account_key = ? AND day = ?"
       case .latestSelect: return "SELECT \(StateStore.recordColumns) FROM latest WHERE account_key = ?"

@@ -29,10 +29,8 @@ struct FailingDestination: Destination {
 
 @Suite struct DeliveryJournalTests {
   func prepare(_ name: String) throws -> (scratch: String, report: RunReport, store: StateStore) {
-    let scratch = try Fixtures.scratch(name)
-    let paths = try SnapshotGenerator.generate(
-      into: scratch + "/snapshots",
-      options: GeneratorOptions(days: 1, firms: 2, accounts: 20, instruments: 50, edge: false))
+    let (scratch, paths) = try Fixtures.series(
+      name, GeneratorOptions(days: 1, firms: 2, accounts: 20, instruments: 50, edge: false))
     let store = try StateStore(path: scratch + "/state.sqlite")
     let options = JobOptions(
       snapshotPath: paths[0], outputDirectory: scratch + "/out", templates: try Fixtures.library())

@@ -56,8 +56,8 @@ import Testing
     }
   }
 
-  /// A night's first write, several rows per statement, leaves the same history, `latest` rows and
-  /// flows as saving the records one by one: batches around the rows-per-statement size, accounts
+  /// A night's first write, several rows per statement, reads back as written and leaves the same
+  /// history, `latest` rows and flows as saving the records one by one: batches around the rows-per-statement size, accounts
   /// that have an older record (latest moves forward) or a newer one (latest stays), and
   /// baselines (no return) for the others.
   @Test(arguments: [1, 31, 32, 33, 100])
@@ -68,12 +68,15 @@ import Testing
       try StateStore(path: scratch + "/one.sqlite"), try StateStore(path: scratch + "/batch.sqlite"),
     ]
     let day = 20_000
+    // What was written, by account and day: what both stores must read back.
+    var expected: [Int64: [Int: PerformanceRecord]] = [:]
     for store in stores {
       // Earlier and later records for some accounts.
       for key in Int64(1)...Int64(count) where key % 3 != 0 {
         let other = key % 3 == 1 ? day - 1 : day + 1
-        try store.save(
-          record(day: other, origin: day - 5, value: 500 + key, index: 1.5, zeros: 0), account: key)
+        let written = record(day: other, origin: day - 5, value: 500 + key, index: 1.5, zeros: 0)
+        try store.save(written, account: key)
+        expected[key, default: [:]][other] = written
       }
     }
     var batch: [(record: PerformanceRecord, account: Int64)] = []
@@ -84,15 +87,12 @@ import Testing
       batch.append(
         (record(day: day, origin: origin, value: Int64(1000 + i), index: index, zeros: i % 2), Int64(i)))
     }
-    for (record, key) in batch { try stores[0].save(record, account: key, replacing: false) }
-    try stores[1].saveNew(batch)
-    var expected: [Int64: [Int: PerformanceRecord]] = [:]
+    for (record, key) in batch {
+      try stores[0].save(record, account: key, replacing: false)
+      expected[key, default: [:]][day] = record
+    }
+    try stores[1].save(batch)
     for key in Int64(1)...Int64(count) {
-      var byDay: [Int: PerformanceRecord] = [:]
-      for found in try stores[0].records(after: CivilDate(dayNumber: day - 10), account: key) {
-        byDay[found.date.dayNumber] = found
-      }
-      expected[key] = byDay
       #expect(
         try stores[1].flows(
           account: key, after: CivilDate(dayNumber: day - 10), before: CivilDate(dayNumber: day + 1)
@@ -163,13 +163,11 @@ import Testing
   }
 
   func series(_ name: String, days: Int) throws -> (scratch: String, paths: [String]) {
-    let scratch = try Fixtures.scratch(name)
-    let paths = try SnapshotGenerator.generate(
-      into: scratch + "/snapshots",
-      options: GeneratorOptions(
+    try Fixtures.series(
+      name,
+      GeneratorOptions(
         days: days, firms: 2, accounts: 60, instruments: 80, positions: 4, activity: 0.4, seed: 17, edge: true
       ))
-    return (scratch, paths)
   }
 
   func run(_ path: String, store: StateStore, out: String) throws -> RunReport {

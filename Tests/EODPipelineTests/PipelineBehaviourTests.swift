@@ -10,13 +10,11 @@ import Testing
 
 @Suite struct PipelineBehaviourTests {
   func series(_ name: String, days: Int = 5) throws -> (scratch: String, paths: [String]) {
-    let scratch = try Fixtures.scratch(name)
-    let paths = try SnapshotGenerator.generate(
-      into: scratch + "/snapshots",
-      options: GeneratorOptions(
+    try Fixtures.series(
+      name,
+      GeneratorOptions(
         days: days, firms: 2, accounts: 60, instruments: 80, positions: 4, activity: 0.4, seed: 11, edge: true
       ))
-    return (scratch, paths)
   }
 
   func run(
@@ -256,12 +254,11 @@ import Testing
     ),
   ])
   func aBadValueIsRefusedTheSameWayWhoeverChecksIt(column: String, table: String, sql: String) throws {
-    let scratch = try Fixtures.scratch("pass-check-\(table)-\(column)")
-    defer { try? FileManager.default.removeItem(atPath: scratch) }
-    let paths = try SnapshotGenerator.generate(
-      into: scratch + "/snapshots",
-      options: GeneratorOptions(
+    let (scratch, paths) = try Fixtures.series(
+      "pass-check-\(table)-\(column)",
+      GeneratorOptions(
         days: 1, firms: 3, accounts: 45, instruments: 40, positions: 4, activity: 0.4, seed: 5, edge: false))
+    defer { try? FileManager.default.removeItem(atPath: scratch) }
     try SQLiteConnection(path: paths[0], mode: .readWrite).execute(sql)
     var expected: String?
     do { try SnapshotReader(path: paths[0]).validate() } catch { expected = error.description }

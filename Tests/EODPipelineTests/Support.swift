@@ -2,6 +2,7 @@ import EODCompression
 import EODCore
 import EODPipeline
 import EODRender
+import EODSnapshotGen
 import EODState
 import Foundation
 import Logging
@@ -25,6 +26,14 @@ enum Fixtures {
     let path = NSTemporaryDirectory() + "eod-tests-\(name)-\(UUID().uuidString.prefix(8))"
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
+  }
+
+  /// A fresh scratch folder holding a generated snapshot series (in `snapshots/`).
+  static func series(_ name: String, _ options: GeneratorOptions) throws -> (scratch: String, paths: [String])
+  {
+    let scratch = try Fixtures.scratch(name)
+    let paths = try SnapshotGenerator.generate(into: scratch + "/snapshots", options: options)
+    return (scratch, paths)
   }
 
   static let logger = Logger(label: "eod-tests") { _ in SwiftLogNoOpLogHandler() }
