@@ -155,7 +155,9 @@ public enum ExtractJob {
     // temporary files; nothing is renamed into place or recorded until it has passed. When the
     // pass reads every row (all firms, or several), it checks the tables it reads in full as it
     // goes (part 1 of the verdict) and the thread checks the others (part 0).
-    let checkedInPass = Set(options.firmIDs).count != 1
+    // The firms the pass reads (nil: every firm); an unknown one ends the run before the pass.
+    let passFirms = options.firmIDs.isEmpty ? nil : Set(options.firmIDs)
+    let checkedInPass = AccountCursor.checksRows(firmIDs: passFirms)
     let skipped = checkedInPass ? SnapshotReader.checkedWhileRead : []
     let gate = ValidationGate(parts: checkedInPass ? 2 : 1)
     let validationLogger = logger
@@ -273,16 +275,15 @@ public enum ExtractJob {
       throw refusal() ?? PipelineError(state: error)
     }
     var writer: HistoryWriter?
-    do {
-      if writeDuringPass, try !store.hasRecords(at: date) {
-        writer = try HistoryWriter(store: store, date: date, firmIDs: firms.map(\.id))
-      }
-    } catch let error as PipelineError {
-      throw refusal() ?? error
-    } catch let error as StateStoreError {
-      throw refusal() ?? PipelineError(state: error)
+    do throws(StateStoreError) {
+      if writeDuringPass { writeDuringPass = try !store.hasRecords(at: date) }
     } catch {
-      throw refusal() ?? PipelineError(code: .internalError, detail: "\(error)")
+      throw refusal() ?? PipelineError(state: error)
+    }
+    if writeDuringPass {
+      do { writer = try HistoryWriter(store: store, date: date, firmIDs: firms.map(\.id)) } catch {
+        throw refusal() ?? error
+      }
     }
     // Whatever happens from here, an uncommitted night's history is not left open (the writer's
     // thread is stopped first: the connection is used by one thread at a time).
@@ -317,12 +318,9 @@ public enum ExtractJob {
     }
     let clock = ContinuousClock()
     var readTime = Duration.zero
-    var readFailure: PipelineError?
     var readError: SnapshotError?
-    var checkedAll = false
     do {
-      let cursor = try reader.accounts(ofFirms: options.firmIDs.isEmpty ? nil : Set(firms.map(\.id)))
-      checkedAll = cursor.checksRows
+      let cursor = try reader.accounts(ofFirms: passFirms)
       let batchSize = 128
       var batches = Array(repeating: [HandedAccount](), count: workers)
       while true {
@@ -340,18 +338,17 @@ public enum ExtractJob {
       for worker in 0..<workers where !batches[worker].isEmpty { queues[worker].push(batches[worker]) }
     } catch {
       readError = error
-      readFailure = PipelineError(snapshot: error)
     }
     for queue in queues { queue.close() }
     group.wait()
     // The snapshot could not be read to the end: no firm is complete.
-    if let readFailure { for run in runs { run.fail(readFailure) } }
+    if let readError { for run in runs { run.fail(PipelineError(snapshot: readError)) } }
     if checkedInPass {
       if let readError, let table = readError.table, skipped.contains(table),
         [.missingValue, .malformedDecimal, .malformedDate].contains(readError.code)
       {
         gate.finish(part: 1, readError)
-      } else if readError != nil || !checkedAll {
+      } else if readError != nil {
         gate.finish(part: 1, checkSkippedTables())
       } else {
         gate.finish(part: 1, nil)

@@ -316,6 +316,10 @@ public final class AccountCursor {
   /// checked as ``SnapshotReader/validate(skipping:)`` would check it, before it is used or
   /// skipped: a bad value ends the cursor with that refusal (the first in key order).
   public let checksRows: Bool
+
+  /// Whether a cursor over `firmIDs` (nil: every firm) reads, and so checks, every row
+  /// (``checksRows``): known before the cursor is made.
+  public static func checksRows(firmIDs: Set<String>?) -> Bool { firmIDs?.count != 1 }
   private let positionsCheck: RowCheck?
   private let cashCheck: RowCheck?
   /// The decimals of the positions and cash rows the cursor is on, parsed by the check.
@@ -329,7 +333,7 @@ public final class AccountCursor {
     self.reader = reader
     let db = reader.db
     wanted = firmIDs
-    checksRows = !(firmIDs?.count == 1)
+    checksRows = AccountCursor.checksRows(firmIDs: firmIDs)
     positionsCheck =
       checksRows ? SnapshotSchema.tables.first { $0.name == "positions" }.map(RowCheck.init) : nil
     cashCheck =
