@@ -72,27 +72,25 @@ final class ExtractFileWriter {
   }
 
   private func flushIfFull() throws(CompressionError) {
-    if buffer.count >= ExtractFileWriter.flushSize {
-      try writer.append(buffer.bytes)
-      buffer.removeAll()
-    }
+    if buffer.count >= ExtractFileWriter.flushSize { try flush() }
+  }
+
+  /// Hands the encoded rows to the gzip writer.
+  private func flush() throws(CompressionError) {
+    guard buffer.count > 0 else { return }
+    try writer.append(buffer.bytes)
+    buffer.removeAll()
   }
 
   /// Hands every row written so far to the compression workers (no more rows will come).
   func submitPending() throws(CompressionError) {
-    if buffer.count > 0 {
-      try writer.append(buffer.bytes)
-      buffer.removeAll()
-    }
+    try flush()
     try writer.submitPending()
   }
 
   /// Completes the file under its temporary name; returns its size and SHA-256.
   func finish() throws(CompressionError) -> (bytes: Int64, sha256: String) {
-    if buffer.count > 0 {
-      try writer.append(buffer.bytes)
-      buffer.removeAll()
-    }
+    try flush()
     let summary = try writer.finish()
     return (summary.outputByteCount, hash.hex())
   }

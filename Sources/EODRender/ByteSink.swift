@@ -22,16 +22,7 @@ public final class ByteSink {
 
   /// Appends bytes (checked).
   public func append(_ bytes: [UInt8]) {
-    bytes.withUnsafeBufferPointer { buffer in
-      reserve(buffer.count)
-      unsafeAppend(buffer)
-    }
-  }
-
-  /// Makes room for `extra` more bytes; the `unsafeAppend` calls that follow must not write more.
-  @inline(__always)
-  func reserve(_ extra: Int) {
-    if count + extra > capacity { grow(to: count + extra) }
+    bytes.withUnsafeBufferPointer { buffer in write(reserving: buffer.count) { $0.put(buffer) } }
   }
 
   private func grow(to needed: Int) {
@@ -48,24 +39,11 @@ public final class ByteSink {
   /// pointer (no access to this object per byte), then counts what it wrote.
   @inline(__always)
   func write(reserving extra: Int, _ body: (inout WriteCursor) -> Void) {
-    reserve(extra)
+    if count + extra > capacity { grow(to: count + extra) }
     var cursor = WriteCursor(next: base + count)
     body(&cursor)
     count = cursor.next - base
     precondition(count <= capacity, "a row wrote past the room it reserved")
-  }
-
-  @inline(__always)
-  func unsafeAppend(_ byte: UInt8) {
-    base[count] = byte
-    count += 1
-  }
-
-  @inline(__always)
-  func unsafeAppend(_ bytes: UnsafeBufferPointer<UInt8>) {
-    guard let source = bytes.baseAddress, bytes.count > 0 else { return }
-    (base + count).update(from: source, count: bytes.count)
-    count += bytes.count
   }
 }
 

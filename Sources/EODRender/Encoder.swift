@@ -165,10 +165,20 @@ public struct RowEncoder: Sendable {
   }
 
   public static func appendCSVField(_ value: String, to out: inout [UInt8]) {
+    append(value, bytesPerByte: 2, to: &out) { appendCSVField($0, prefixed: false, to: &$1) }
+  }
+
+  /// `value` as `encode` writes it (at most `bytesPerByte` bytes per byte of its UTF-8, plus 3),
+  /// appended to `out`.
+  private static func append(
+    _ value: String, bytesPerByte: Int, to out: inout [UInt8],
+    _ encode: (UnsafeBufferPointer<UInt8>, inout WriteCursor) -> Void
+  ) {
     var value = value
     value.withUTF8 { bytes in
-      let sink = ByteSink(capacity: bytes.count * 2 + 3)
-      sink.write(reserving: bytes.count * 2 + 3) { appendCSVField(bytes, prefixed: false, to: &$0) }
+      let room = bytes.count * bytesPerByte + 3
+      let sink = ByteSink(capacity: room)
+      sink.write(reserving: room) { encode(bytes, &$0) }
       out.append(contentsOf: sink.bytes)
     }
   }
@@ -200,15 +210,10 @@ public struct RowEncoder: Sendable {
   static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
   public static func appendJSONString(_ value: String, to out: inout [UInt8]) {
-    var value = value
-    value.withUTF8 { bytes in
-      let sink = ByteSink(capacity: bytes.count * 6 + 3)
-      sink.write(reserving: bytes.count * 6 + 3) { appendJSONString(bytes, prefixed: false, to: &$0) }
-      out.append(contentsOf: sink.bytes)
-    }
+    append(value, bytesPerByte: 6, to: &out) { appendJSONString($0, prefixed: false, to: &$1) }
   }
 
-  /// A JSON string; `prefixed` puts `'` in front (a neutralised formula). The sink has room for
+  /// A JSON string; `prefixed` puts `'` in front (a neutralised formula). The cursor has room for
   /// `6 × count + 3` bytes.
   static func appendJSONString(
     _ bytes: UnsafeBufferPointer<UInt8>, prefixed: Bool, to cursor: inout WriteCursor

@@ -137,17 +137,19 @@ public final class SQLiteStatement {
     SQLiteC.reset(handle)
     SQLiteC.clearBindings(handle)
     for (offset, value) in values.enumerated() {
-      let index = Int32(offset + 1)
-      let rc: Int32
+      let index = offset + 1
       switch value {
-      case .null: rc = SQLiteC.bindNull(handle, index)
-      case .integer(let v): rc = SQLiteC.bindInt64(handle, index, v)
-      case .real(let v): rc = SQLiteC.bindDouble(handle, index, v)
-      case .text(let v): rc = SQLiteC.bindText(handle, index, v)
-      case .blob(let v): rc = SQLiteC.bindBlob(handle, index, v)
+      case .null: try bind(nil, at: index)
+      case .integer(let v): try bind(v, at: index)
+      case .real(let v): try bind(v, at: index)
+      case .text(let v): try check(SQLiteC.bindText(handle, Int32(index), v))
+      case .blob(let v): try check(SQLiteC.bindBlob(handle, Int32(index), v))
       }
-      guard rc == SQLiteC.ok else { throw connection.error(rc, sql: sql) }
     }
+  }
+
+  private func check(_ rc: Int32) throws(SQLiteError) {
+    guard rc == SQLiteC.ok else { throw connection.error(rc, sql: sql) }
   }
 
   /// Resets the statement for new bindings (the previous ones are kept until replaced).
@@ -156,15 +158,13 @@ public final class SQLiteStatement {
   /// Binds one parameter (1-based), for statements bound value by value (many rows per
   /// statement) without building an array of values.
   public func bind(_ value: Int64, at index: Int) throws(SQLiteError) {
-    let rc = SQLiteC.bindInt64(handle, Int32(index), value)
-    guard rc == SQLiteC.ok else { throw connection.error(rc, sql: sql) }
+    try check(SQLiteC.bindInt64(handle, Int32(index), value))
   }
 
   /// Binds one parameter (1-based); nil binds NULL.
   public func bind(_ value: Double?, at index: Int) throws(SQLiteError) {
-    let rc =
-      value.map { SQLiteC.bindDouble(handle, Int32(index), $0) } ?? SQLiteC.bindNull(handle, Int32(index))
-    guard rc == SQLiteC.ok else { throw connection.error(rc, sql: sql) }
+    try check(
+      value.map { SQLiteC.bindDouble(handle, Int32(index), $0) } ?? SQLiteC.bindNull(handle, Int32(index)))
   }
 
   /// Advances to the next row; false when there are no more.
