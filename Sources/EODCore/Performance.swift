@@ -245,13 +245,15 @@ public enum Performance {
       flows.append(XIRR.CashFlow(day: item.date.dayNumber, amount: -item.flow.doubleValue))
     }
     flows.append(XIRR.CashFlow(day: record.date.dayNumber, amount: record.value.doubleValue))
-    if let rate = XIRR.solve(flows) {
+    // From v = ln(1 + x): over a few days an ordinary change is an extreme yearly x (a 10 % fall
+    // in a day is within 1e-16 of -100 % a year), which a Double cannot carry back to the period.
+    if let v = XIRR.logRate(flows) {
       let first = flows.map(\.day).min() ?? record.date.dayNumber
       let span = Double(record.date.dayNumber - first)
-      let logGrowth = Double.log(onePlus: rate)
-      let periodRate = Double.expMinusOne(logGrowth * span / 365)
+      let periodRate = Double.expMinusOne(v * span / 365)
       if periodRate.isFinite { figures.moneyWeighted = periodRate }
-      if days >= 365 { figures.moneyWeightedAnnualised = rate }
+      let rate = Double.expMinusOne(v)
+      if days >= 365, rate.isFinite { figures.moneyWeightedAnnualised = rate }
     }
     return figures
   }

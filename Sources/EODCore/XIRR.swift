@@ -16,7 +16,22 @@ public enum XIRR {
   /// The root nearest 0, found by bracketing in `v = ln(1 + x)` and a guarded Newton step.
   /// Nil when every flow falls on one date, the flows do not change sign, or there is no root
   /// (never -100 % or a value that does not solve the equation).
+  ///
+  /// For a short span a modest change is an extreme yearly rate (a 10 % fall in one day is
+  /// `x = 0.9^365 - 1`, within 1e-16 of -1), which a Double holds poorly: use ``logRate(_:)``
+  /// and take the period's rate from `v` instead.
   public static func solve(_ flows: [CashFlow]) -> Double? {
+    guard let v = logRate(flows) else { return nil }
+    let x = Double.expMinusOne(v)
+    guard x.isFinite, x > -1 else { return nil }
+    return x
+  }
+
+  /// The rate of ``solve(_:)`` as `v = ln(1 + x)`, the continuously compounded yearly rate, which
+  /// stays accurate where `x` cannot (`x` near -1 or beyond 1e300): the rate over `T` days is
+  /// `expm1(v * T / 365)`. Roots are looked for with `|v|` up to 10,000 (a one-day change of up
+  /// to a factor of about e^27 either way).
+  public static func logRate(_ flows: [CashFlow]) -> Double? {
     guard let firstDay = flows.map(\.day).min(), let lastDay = flows.map(\.day).max(), lastDay > firstDay
     else { return nil }
     let scale = flows.map { abs($0.amount) }.max() ?? 0
@@ -40,6 +55,7 @@ public enum XIRR {
     // Search outwards from v = 0 for the nearest sign change, each point evaluated once.
     let steps: [Double] = [
       0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 15, 20, 30, 50,
+      75, 100, 150, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 7500, 10000,
     ]
     var bracket: (Double, Double)?
     let origin = value(0).f
@@ -51,7 +67,7 @@ public enum XIRR {
         let f = value(v).f
         let last = sign > 0 ? previous.up : previous.down
         if f.isFinite {
-          if f == 0 { return finish(v) }
+          if f == 0 { return v }
           if last.f.isFinite && (last.f < 0) != (f < 0) {
             bracket = (last.v, v)
             break search
@@ -82,13 +98,7 @@ public enum XIRR {
       v = next
     }
     let check = value(v).f
-    guard check.isFinite, abs(check) < 1e-9 else { return nil }
-    return finish(v)
-  }
-
-  private static func finish(_ v: Double) -> Double? {
-    let x = Double.expMinusOne(v)
-    guard x.isFinite, x > -1 else { return nil }
-    return x
+    guard check.isFinite, abs(check) < 1e-9, v.isFinite else { return nil }
+    return v
   }
 }

@@ -55,6 +55,44 @@ func flows(_ net: String, _ inflow: String = "0.00") -> ExternalFlows {
     #expect(figures.moneyWeighted == nil)  // every flow on one date
   }
 
+  /// A large move a day after the baseline (or the opening deposit) is an extreme yearly XIRR
+  /// (0.9^365 - 1 is within 1e-16 of -1; 1.2^365 - 1 is 8e28); the period's money-weighted return
+  /// is still the move itself. Found by an independent oracle: these were empty or off by 1e-3.
+  @Test(arguments: ["0.90", "0.905", "0.91", "0.92", "1.15", "1.20", "8.4973342", "0.0001", "5000"])
+  func moneyWeightedReturnOfALargeMoveInADay(multiple: String) throws {
+    let value = try #require(d("1000.00").multiplying(d(multiple))?.rounded(places: 2))
+    let m = value.doubleValue / 1000
+    let base = Performance.advance(
+      previous: nil, date: day("2026-10-01"), value: d("1000.00"), flows: .none, opensToday: false)
+    let next = Performance.advance(
+      previous: base, date: day("2026-10-02"), value: value, flows: .none, opensToday: false)
+    let figures = Performance.figures(for: next, windowStart: nil, cashFlows: [], baselineValue: d("1000.00"))
+    let mwr = try #require(figures.moneyWeighted, "no money-weighted return for a move of \(multiple)")
+    #expect(abs(mwr - (m - 1)) <= 1e-9 * max(1, m), "\(multiple): \(mwr)")
+    #expect(abs(try #require(figures.inceptionToDate) - (m - 1)) <= 1e-9 * max(1, m))
+    #expect(figures.moneyWeightedAnnualised == nil)  // under a year
+
+    // The same with an opening deposit of 1000 and the value the next day.
+    let open = Performance.advance(
+      previous: nil, date: day("2026-10-01"), value: d("1000.00"), flows: flows("1000.00", "1000.00"),
+      opensToday: true)
+    let after = Performance.advance(
+      previous: open, date: day("2026-10-02"), value: value, flows: .none, opensToday: false)
+    let opened = Performance.figures(
+      for: after, windowStart: nil, cashFlows: [(day("2026-10-01"), d("1000.00"))], baselineValue: nil)
+    let opening = try #require(opened.moneyWeighted)
+    #expect(abs(opening - (m - 1)) <= 1e-9 * max(1, m), "opening, \(multiple): \(opening)")
+  }
+
+  @Test func theLogRateCarriesWhatTheYearlyRateCannot() throws {
+    // -10 % in a day: x = 0.9^365 - 1 rounds to -1 in a Double; v = 365 ln 0.9 does not.
+    let flows = [XIRR.CashFlow(day: 0, amount: -1000), XIRR.CashFlow(day: 1, amount: 900)]
+    let v = try #require(XIRR.logRate(flows))
+    #expect(abs(v - 365 * Foundation.log(0.9)) < 1e-9)
+    #expect(XIRR.solve(flows) == nil)  // as a yearly rate it is not representable above -1
+    #expect(XIRR.logRate([.init(day: 0, amount: -1000), .init(day: 1, amount: -5)]) == nil)
+  }
+
   @Test func periodsLinkWithinCalendarMonthQuarterAndYear() {
     var record = Performance.advance(
       previous: nil, date: day("2026-09-29"), value: d("100"), flows: .none, opensToday: false)
