@@ -76,7 +76,9 @@ public enum FXConversion: Sendable, Equatable {
     switch self {
     case .identity: return ExactDecimal.one.rounded(places: FXConversion.displayPlaces)
     case .direct(let rate): return rate.rounded(places: FXConversion.displayPlaces)
-    case .inverse(let rate): return ExactDecimal.one.divided(by: rate, places: FXConversion.displayPlaces)
+    case .inverse(let rate):
+      return ExactDecimal.one.divided(by: rate, places: FXConversion.displayPlaces)
+        ?? ExactDecimal.roundedProduct([.one], dividedBy: rate, places: FXConversion.displayPlaces)
     }
   }
 

@@ -4,7 +4,7 @@ public enum ValuationProblem: Sendable, Equatable {
   case missingPrice
   /// No rate from `from` to `to`, either way.
   case missingFX(from: String, to: String)
-  /// The exact value does not fit in 38 digits.
+  /// The value, rounded, does not fit in 38 digits.
   case outOfRange
 }
 
@@ -29,19 +29,36 @@ public enum Valuation {
   public static func convert(
     _ amount: ExactDecimal, currency: String, accountCurrency: String, fx: FXTable
   ) -> ConvertedAmount {
+    exactly(amount, currency: currency, accountCurrency: accountCurrency, fx: fx)
+  }
+
+  /// The product of the factors (in `currency`) converted to `accountCurrency` and rounded once:
+  /// by 128-bit arithmetic, or where that overflows by ``ExactDecimal/roundedProduct(_:dividedBy:places:)``
+  /// at whatever size the exact intermediate takes. Out of range only when the rounded value
+  /// itself does not fit in 38 digits.
+  static func exactly(
+    _ first: ExactDecimal, _ second: ExactDecimal? = nil, _ third: ExactDecimal? = nil, currency: String,
+    accountCurrency: String, fx: FXTable
+  ) -> ConvertedAmount {
     let (source, pence) = Currencies.normalise(currency)
     guard let conversion = fx.conversion(from: source, to: accountCurrency) else {
       return ConvertedAmount(
         conversion: nil, value: nil, problem: .missingFX(from: source, to: accountCurrency))
     }
-    var exact = amount
-    if let pence {
-      guard let scaled = exact.multiplying(pence) else {
-        return ConvertedAmount(conversion: conversion, value: nil, problem: .outOfRange)
+    var exact: ExactDecimal? = first
+    if let second { exact = exact?.multiplying(second) }
+    if let third { exact = exact?.multiplying(third) }
+    if let pence { exact = exact?.multiplying(pence) }
+    var value = exact.flatMap { conversion.convert($0) }
+    if value == nil {
+      let all = [first, second, third, pence].compactMap { $0 }
+      switch conversion {
+      case .identity: value = ExactDecimal.roundedProduct(all, places: 2)
+      case .direct(let rate): value = ExactDecimal.roundedProduct(all + [rate], places: 2)
+      case .inverse(let rate): value = ExactDecimal.roundedProduct(all, dividedBy: rate, places: 2)
       }
-      exact = scaled
     }
-    guard let value = conversion.convert(exact) else {
+    guard let value else {
       return ConvertedAmount(conversion: conversion, value: nil, problem: .outOfRange)
     }
     return ConvertedAmount(conversion: conversion, value: value, problem: nil)
@@ -59,15 +76,14 @@ public enum Valuation {
       return ConvertedAmount(
         conversion: fx.conversion(from: source, to: accountCurrency), value: nil, problem: .missingPrice)
     }
-    guard let gross = quantity.multiplying(price)?.multiplying(quoteFactor) else {
-      return ConvertedAmount(conversion: nil, value: nil, problem: .outOfRange)
-    }
-    return convert(gross, currency: priceCurrency, accountCurrency: accountCurrency, fx: fx)
+    return exactly(
+      quantity, price, quoteFactor, currency: priceCurrency, accountCurrency: accountCurrency, fx: fx)
   }
 
   /// `market_value / total_value` to 6 places, or nil if either is missing or the total is 0.
   public static func weight(marketValue: Money?, totalValue: Money?) -> ExactDecimal? {
     guard let marketValue, let totalValue, !totalValue.isZero else { return nil }
     return marketValue.divided(by: totalValue, places: 6)
+      ?? ExactDecimal.roundedProduct([marketValue], dividedBy: totalValue, places: 6)
   }
 }

@@ -185,7 +185,7 @@ struct AccountProcessor {
           out.issues.append(
             issue(
               .error, .valueOutOfRange, .position, resource, "market_value",
-              "the exact value does not fit in 38 digits; not valued"))
+              "the value does not fit in 38 digits; not valued"))
         case nil: break
         }
         if let price = instrument.price, price.status == .stale {
@@ -222,7 +222,7 @@ struct AccountProcessor {
               "no FX rate \(from)->\(to) or \(to)->\(from) on or before \(dateText); not valued"))
         } else if converted.problem == .outOfRange {
           out.issues.append(
-            issue(.error, .valueOutOfRange, .cash, resource, "value", "the exact value does not fit"))
+            issue(.error, .valueOutOfRange, .cash, resource, "value", "the value does not fit in 38 digits"))
         }
         if let value = converted.value, let sum = cashValue.adding(value) { cashValue = sum }
         cashRows.append(ValuedCash(index: index, converted: converted))
@@ -248,7 +248,8 @@ struct AccountProcessor {
           out.positions.append(price?.price)
           out.positions.append(instrument?.currency)
           out.positions.append(price?.date)
-          out.positions.append(instrument == nil ? nil : (price?.status ?? .missing).rawValue)
+          // An unknown instrument has no price either: MISSING (the column is never empty).
+          out.positions.append((price?.status ?? .missing).rawValue)
           out.positions.append(price != nil ? converted.conversion?.displayRate : nil)
           out.positions.append(value)
           out.positions.append(position.bookCost)

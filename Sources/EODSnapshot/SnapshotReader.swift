@@ -84,7 +84,8 @@ public final class SnapshotReader {
 
   /// What ``validate(skipping:)`` checks of each value, and the words of its refusal.
   static let isNULL = "is NULL"
-  static let notDecimal = "is not a plain decimal (optional '-', digits, optional '.' and digits)"
+  static let notDecimal =
+    "is not a plain decimal of at most 38 digits and 36 decimal places (optional '-', digits, optional '.' and digits)"
   static let notDate = "is not a YYYY-MM-DD date"
 
   /// Checks every decimal and date in every table (but `skipped`), and that required values are
@@ -262,7 +263,7 @@ public final class SnapshotReader {
     guard let value else {
       throw SnapshotError(
         code: .malformedDecimal, path: path, table: table, rowKey: key(), column: column,
-        detail: "value '\(statement.text(index)?.prefix(60) ?? "NULL")' is not a plain decimal")
+        detail: "value '\(statement.text(index)?.prefix(60) ?? "NULL")' \(SnapshotReader.notDecimal)")
     }
     return value
   }

@@ -169,6 +169,85 @@ func day(_ text: String) -> CivilDate {
   }
 }
 
+/// Values whose exact intermediate does not fit in 128 bits (long quantities, prices and rates):
+/// computed exactly anyway, rounded once. Expected figures from Python's `decimal` at 200 digits.
+@Suite struct WideExactValueTests {
+  @Test func longFactorsAreValuedExactly() throws {
+    var fx = FXTable(businessDate: day("2026-10-05"))
+    fx.offer(date: day("2026-10-05"), base: "NZD", quote: "GBP", rate: d("0.471234567890123456"))
+    fx.offer(date: day("2026-10-05"), base: "SGD", quote: "GBP", rate: d("0.5712345678901234"))
+    fx.offer(date: day("2026-10-05"), base: "GBP", quote: "AUD", rate: d("2.122083417171234567"))
+    fx.offer(date: day("2026-10-05"), base: "GBP", quote: "EUR", rate: d("1.234567890123456789"))
+    func value(_ q: String, _ p: String, _ ccy: String, _ account: String = "GBP") -> String? {
+      Valuation.marketValue(
+        quantity: d(q), price: d(p), quoteFactor: d("1"), priceCurrency: ccy, accountCurrency: account, fx: fx
+      ).value?.description
+    }
+    // 42 digits before the one rounding (direct rates).
+    #expect(value("150000.12345678", "1234.12345678", "NZD") == "87234316.88")
+    #expect(value("15000000.123456", "101.12345678", "SGD") == "866478219.19")
+    // Inverse: divided exactly, then rounded.
+    #expect(value("150000.12345678", "1234.12345678", "AUD") == "87234398.70")
+    // GBX pence into another currency.
+    #expect(value("987654.32109876", "12345.6789012", "GBX", "EUR") == "150534111.16")
+    // 1 / a rate of 31 digits, to 10 places: 10^40 does not fit in 128 bits.
+    #expect(
+      FXConversion.inverse(d("1.234567890123456789012345678901")).displayRate?.description == "0.8100000073")
+    // Cash and transactions take the same path.
+    let cash = Valuation.convert(d("1234567.123456789012"), currency: "NZD", accountCurrency: "GBP", fx: fx)
+    #expect(cash.value?.description == "581770.70")
+  }
+
+  @Test func halfEvenTiesBeyond128Bits() throws {
+    // 2^-36 × 2^36 = 1 exactly, but 123456.785 × 2^-36 has 39 decimal places: only the wide
+    // path can carry it to the tie.
+    let small = d("0.000000000014551915228366851806640625")
+    let large = d("68719476736")
+    #expect(d("123456.785").multiplying(small) == nil)
+    #expect(ExactDecimal.roundedProduct([d("123456.785"), small, large], places: 2) == d("123456.78"))
+    #expect(ExactDecimal.roundedProduct([d("123456.775"), small, large], places: 2) == d("123456.78"))
+    #expect(ExactDecimal.roundedProduct([d("-123456.785"), small, large], places: 2) == d("-123456.78"))
+    #expect(ExactDecimal.roundedProduct([d("123456.7851"), small, large], places: 2) == d("123456.79"))
+    #expect(ExactDecimal.roundedProduct([d("123456.785"), small], dividedBy: d("0"), places: 2) == nil)
+    // A result that does not fit is still refused.
+    let big = d("99999999999999999999999999999999999999")
+    #expect(ExactDecimal.roundedProduct([big, big], places: 0) == nil)
+  }
+
+  @Test func theWidePathAgreesWithThe128BitOne() throws {
+    var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+    func next() -> UInt64 {
+      seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+      return seed >> 11
+    }
+    func decimal() -> ExactDecimal {
+      let digits = Int(next() % 18) + 1
+      var significand: Int128 = 0
+      for _ in 0..<digits { significand = significand * 10 + Int128(next() % 10) }
+      if next() % 3 == 0 { significand = -significand }
+      return ExactDecimal(significand: significand, scale: Int(next() % 13))
+    }
+    var compared = 0
+    for _ in 0..<3000 {
+      let (a, b, c) = (decimal(), decimal(), decimal())
+      let places = Int(next() % 9)
+      // (`rounded(places:)` keeps fewer places where padding would not fit: not compared.)
+      if let fast = a.multiplying(b)?.multiplying(c)?.rounded(places: places), fast.scale == places {
+        #expect(
+          ExactDecimal.roundedProduct([a, b, c], places: places) == fast,
+          "\(a) × \(b) × \(c) places \(places)")
+        compared += 1
+      }
+      if !c.isZero, let fast = a.multiplying(b)?.divided(by: c, places: places), fast.scale == places {
+        #expect(
+          ExactDecimal.roundedProduct([a, b], dividedBy: c, places: places) == fast, "\(a) × \(b) / \(c)")
+        compared += 1
+      }
+    }
+    #expect(compared > 3000)
+  }
+}
+
 @Suite struct ExternalReferenceTests {
   @Test(arguments: ["A-0000000 A_482", "x", String(repeating: "a", count: 256), "-123", "___"])
   func validReferencesAreCarried(_ reference: String) {

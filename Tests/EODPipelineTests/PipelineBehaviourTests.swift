@@ -100,6 +100,53 @@ import Testing
     #expect(!FileManager.default.fileExists(atPath: scratch + "/out/FIRM001"))
   }
 
+  /// A position in an instrument the snapshot lacks: shown, not valued, `price_status` MISSING,
+  /// counted in `unpriced_positions`, listed as UNKNOWN_INSTRUMENT; the run goes on.
+  @Test func aPositionInAnUnknownInstrumentIsShownUnvalued() throws {
+    let (scratch, paths) = try series("unknown-instrument", days: 1)
+    defer { try? FileManager.default.removeItem(atPath: scratch) }
+    let path = try #require(paths.first)
+    let db = try SQLiteConnection(path: path, mode: .readWrite)
+    // A position of an account open on the date (so the extracts show it).
+    let open = """
+      FROM positions p JOIN accounts a USING (account_id) WHERE a.closed_on IS NULL
+      AND a.opened_on < (SELECT value FROM snapshot_info WHERE key = 'business_date')
+      """
+    let key = try #require(
+      try db.scalarText("SELECT p.account_id || '/' || p.instrument_id \(open) ORDER BY 1 LIMIT 1"))
+    let firmID = try #require(try db.scalarText("SELECT a.firm_id \(open) ORDER BY p.account_id LIMIT 1"))
+    let account = String(key.prefix { $0 != "/" })
+    try db.prepare(
+      "UPDATE positions SET instrument_id = 'XNOSUCH' WHERE account_id || '/' || instrument_id = ?"
+    )
+    .run([.text(key)])
+    let report = try run(path, store: try StateStore(path: scratch + "/state.sqlite"), out: scratch + "/out")
+    #expect(report.firms.allSatisfy { $0.error == nil })
+    let firm = try #require(report.firms.first { $0.firmID == firmID })
+    func rows(_ kind: String) throws -> [[String]] {
+      let file = try #require(firm.files.first { $0.name.contains("_\(kind)_") })
+      return parseCSV(try readGzipText(file.path))
+    }
+    let positions = try rows("positions")
+    let header = positions[0]
+    func column(_ name: String) throws -> Int { try #require(header.firstIndex(of: name)) }
+    let row = try #require(positions.first { $0[try column("instrument_id")] == "XNOSUCH" })
+    #expect(row[try column("account_id")] == account)
+    #expect(row[try column("price_status")] == "MISSING")
+    for name in ["price", "market_value", "unrealised_gain_loss", "weight", "instrument_name", "isin"] {
+      #expect(row[try column(name)] == "", "\(name)")
+    }
+    let issues = try rows("data_quality")
+    let code = try #require(issues[0].firstIndex(of: "code"))
+    let resource = try #require(issues[0].firstIndex(of: "resource_id"))
+    #expect(issues.contains { $0[code] == "UNKNOWN_INSTRUMENT" && $0[resource] == account + "/XNOSUCH" })
+    let valuations = try rows("valuations")
+    let valued = try #require(
+      valuations.first { $0[valuations[0].firstIndex(of: "account_id") ?? 0] == account })
+    let unpriced = try #require(valuations[0].firstIndex(of: "unpriced_positions"))
+    #expect((Int(valued[unpriced]) ?? 0) >= 1)
+  }
+
   @Test func aGapIsRefusedNamingTheMissingDateUnlessAllowed() throws {
     let (scratch, paths) = try series("gap", days: 4)
     defer { try? FileManager.default.removeItem(atPath: scratch) }

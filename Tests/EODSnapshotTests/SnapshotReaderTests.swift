@@ -62,7 +62,11 @@ import Testing
     #expect(error.table == "fx_rates")
   }
 
-  @Test(arguments: ["1,000.00", "1e5", "+12", "12.", ".5", "1.2.3", "", "-", "12 ", "NaN"])
+  @Test(arguments: [
+    "1,000.00", "1e5", "+12", "12.", ".5", "1.2.3", "", "-", "12 ", "NaN",
+    // Plain, but beyond what is held exactly: 37 decimal places, 39 digits.
+    "1.0000000000000000000000000000000000001", "123456789012345678901234567890123456789",
+  ])
   func aMalformedDecimalIsRefusedWithItsRowKey(_ bad: String) throws {
     let path = try snapshot("decimal")
     let db = try SQLiteConnection(path: path, mode: .readWrite)
@@ -77,6 +81,7 @@ import Testing
     #expect(error.table == "positions")
     #expect(error.rowKey == key)
     #expect(error.column == "quantity")
+    #expect(error.detail.contains("at most 38 digits and 36 decimal places"), "\(error.detail)")
   }
 
   @Test(arguments: ["2026-02-30", "2026/10/01", "20261001", "2026-1-01", "yesterday"])
