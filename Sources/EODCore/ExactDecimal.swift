@@ -268,9 +268,12 @@ public struct ExactDecimal: Sendable, Hashable, CustomStringConvertible {
   }
 
   /// `self / divisor` rounded half-to-even to `places` fractional digits, computed exactly
-  /// before that one rounding. Nil when the divisor is zero or on overflow.
+  /// before that one rounding: in 128 bits, or where those overflow by
+  /// ``roundedProduct(_:dividedBy:places:)``. Nil when the divisor is zero or the result does not
+  /// fit.
   public func divided(by divisor: ExactDecimal, places: Int) -> ExactDecimal? {
     guard !divisor.isZero else { return nil }
+    func wide() -> ExactDecimal? { ExactDecimal.roundedProduct([self], dividedBy: divisor, places: places) }
     let a = self.normalized()
     let b = divisor.normalized()
     // self/divisor * 10^places = a.sig * 10^(places + b.scale - a.scale) / b.sig
@@ -278,14 +281,14 @@ public struct ExactDecimal: Sendable, Hashable, CustomStringConvertible {
     var numerator = a.significand
     var denominator = b.significand
     if exponent >= 0 {
-      guard exponent <= 38 else { return nil }
+      guard exponent <= 38 else { return wide() }
       let (value, overflow) = numerator.multipliedReportingOverflow(by: ExactDecimal.pow10(exponent))
-      guard !overflow else { return nil }
+      guard !overflow else { return wide() }
       numerator = value
     } else {
-      guard -exponent <= 38 else { return ExactDecimal(significand: 0, scale: places) }
+      guard -exponent <= 38 else { return wide() }
       let (value, overflow) = denominator.multipliedReportingOverflow(by: ExactDecimal.pow10(-exponent))
-      guard !overflow else { return ExactDecimal(significand: 0, scale: places) }
+      guard !overflow else { return wide() }
       denominator = value
     }
     return ExactDecimal(significand: ExactDecimal.divideHalfEven(numerator, denominator), scale: places)

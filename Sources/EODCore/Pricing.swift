@@ -76,18 +76,29 @@ public enum FXConversion: Sendable, Equatable {
     switch self {
     case .identity: return ExactDecimal.one.rounded(places: FXConversion.displayPlaces)
     case .direct(let rate): return rate.rounded(places: FXConversion.displayPlaces)
-    case .inverse(let rate):
-      return ExactDecimal.one.divided(by: rate, places: FXConversion.displayPlaces)
-        ?? ExactDecimal.roundedProduct([.one], dividedBy: rate, places: FXConversion.displayPlaces)
+    case .inverse(let rate): return ExactDecimal.one.divided(by: rate, places: FXConversion.displayPlaces)
     }
   }
 
-  /// `amount` converted and rounded once, half-even, to `places`. Nil on overflow or a zero rate.
+  /// `amount` converted and rounded once, half-even, to `places`, exactly at any intermediate
+  /// size. Nil when the result does not fit or the rate is zero.
   public func convert(_ amount: ExactDecimal, places: Int = 2) -> ExactDecimal? {
     switch self {
     case .identity: return amount.rounded(places: places)
-    case .direct(let rate): return amount.multiplying(rate)?.rounded(places: places)
+    case .direct(let rate):
+      return amount.multiplying(rate)?.rounded(places: places) ?? convert(product: [amount], places: places)
     case .inverse(let rate): return amount.divided(by: rate, places: places)
+    }
+  }
+
+  /// The product of `factors` converted and rounded once, half-even, to `places`, by
+  /// ``ExactDecimal/roundedProduct(_:dividedBy:places:)``: for a product too long for 128 bits.
+  /// Nil when the result does not fit or the rate is zero.
+  public func convert(product factors: [ExactDecimal], places: Int = 2) -> ExactDecimal? {
+    switch self {
+    case .identity: return ExactDecimal.roundedProduct(factors, places: places)
+    case .direct(let rate): return ExactDecimal.roundedProduct(factors + [rate], places: places)
+    case .inverse(let rate): return ExactDecimal.roundedProduct(factors, dividedBy: rate, places: places)
     }
   }
 }

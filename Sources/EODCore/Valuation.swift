@@ -32,10 +32,10 @@ public enum Valuation {
     exactly(amount, currency: currency, accountCurrency: accountCurrency, fx: fx)
   }
 
-  /// The product of the factors (in `currency`) converted to `accountCurrency` and rounded once:
-  /// by 128-bit arithmetic, or where that overflows by ``ExactDecimal/roundedProduct(_:dividedBy:places:)``
-  /// at whatever size the exact intermediate takes. Out of range only when the rounded value
-  /// itself does not fit in 38 digits.
+  /// The product of the factors (in `currency`) converted to `accountCurrency` and rounded once,
+  /// exactly at any intermediate size: the product in 128 bits when it fits (no array is made),
+  /// else all the factors at once (``FXConversion/convert(product:places:)``). Out of range only
+  /// when the rounded value itself does not fit in 38 digits.
   static func exactly(
     _ first: ExactDecimal, _ second: ExactDecimal? = nil, _ third: ExactDecimal? = nil, currency: String,
     accountCurrency: String, fx: FXTable
@@ -49,15 +49,10 @@ public enum Valuation {
     if let second { exact = exact?.multiplying(second) }
     if let third { exact = exact?.multiplying(third) }
     if let pence { exact = exact?.multiplying(pence) }
-    var value = exact.flatMap { conversion.convert($0) }
-    if value == nil {
-      let all = [first, second, third, pence].compactMap { $0 }
-      switch conversion {
-      case .identity: value = ExactDecimal.roundedProduct(all, places: 2)
-      case .direct(let rate): value = ExactDecimal.roundedProduct(all + [rate], places: 2)
-      case .inverse(let rate): value = ExactDecimal.roundedProduct(all, dividedBy: rate, places: 2)
+    let value =
+      if let exact { conversion.convert(exact) } else {
+        conversion.convert(product: [first, second, third, pence].compactMap { $0 })
       }
-    }
     guard let value else {
       return ConvertedAmount(conversion: conversion, value: nil, problem: .outOfRange)
     }
@@ -84,6 +79,5 @@ public enum Valuation {
   public static func weight(marketValue: Money?, totalValue: Money?) -> ExactDecimal? {
     guard let marketValue, let totalValue, !totalValue.isZero else { return nil }
     return marketValue.divided(by: totalValue, places: 6)
-      ?? ExactDecimal.roundedProduct([marketValue], dividedBy: totalValue, places: 6)
   }
 }

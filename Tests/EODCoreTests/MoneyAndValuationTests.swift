@@ -214,6 +214,15 @@ func day(_ text: String) -> CivilDate {
     #expect(ExactDecimal.roundedProduct([big, big], places: 0) == nil)
   }
 
+  @Test func divisionBeyond128BitsIsExact() {
+    // 170.12… / 200 = 0.85…: the scaled divisor (200 × 10^36) does not fit in 128 bits.
+    let long = ExactDecimal(significand: 170_123_456_789_012_345_678_901_234_567_890_123_457, scale: 36)
+    #expect(long.divided(by: d("200"), places: 0) == d("1"))
+    #expect(long.divided(by: d("-200"), places: 2) == d("-0.85"))
+    // 1 / a 31-digit rate to 10 places: 10^40 does not fit.
+    #expect(d("1").divided(by: d("1.234567890123456789012345678901"), places: 10) == d("0.8100000073"))
+  }
+
   @Test func theWidePathAgreesWithThe128BitOne() throws {
     var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
     func next() -> UInt64 {
