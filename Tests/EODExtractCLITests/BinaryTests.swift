@@ -26,8 +26,13 @@ struct Binary {
   }
 
   static func run(_ arguments: [String], cwd: String? = nil) throws -> Result {
+    try run(program: path, arguments, cwd: cwd)
+  }
+
+  /// Runs another program (a tool the tests call) the same way.
+  static func run(program: String, _ arguments: [String], cwd: String? = nil) throws -> Result {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
+    process.executableURL = URL(fileURLWithPath: program)
     process.arguments = arguments
     if let cwd { process.currentDirectoryURL = URL(fileURLWithPath: cwd) }
     let out = Pipe()

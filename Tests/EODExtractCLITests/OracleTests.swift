@@ -11,16 +11,9 @@ import Testing
 
   /// Runs `tools/oracle/check.py` on a series and the job's output.
   func check(_ snapshots: String, _ out: String) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", OracleTests.root + "/tools/oracle/check.py", snapshots, out]
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    let result = try Binary.run(
+      program: "/usr/bin/env", ["python3", OracleTests.root + "/tools/oracle/check.py", snapshots, out])
+    return (result.status, result.stdout + result.stderr)
   }
 
   @Test(arguments: [
@@ -75,24 +68,14 @@ import Testing
   }
 
   func gunzip(_ path: String) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["gzip", "-dc", path]
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return String(decoding: data, as: UTF8.self)
+    try Binary.run(program: "/bin/gzip", ["-dc", path]).stdout
   }
 
   func gzip(_ text: String, to path: String) throws {
     let plain = path + ".plain"
     try Data(text.utf8).write(to: URL(fileURLWithPath: plain))
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["sh", "-c", "gzip -c \"$0\" > \"$1\" && rm \"$0\"", plain, path]
-    try process.run()
-    process.waitUntilExit()
+    let packed = try Binary.run(
+      program: "/bin/sh", ["-c", "gzip -c \"$0\" > \"$1\" && rm \"$0\"", plain, path])
+    #expect(packed.status == 0, "\(packed.stderr)")
   }
 }
