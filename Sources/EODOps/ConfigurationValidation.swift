@@ -52,6 +52,9 @@ extension JobConfiguration {
     }
     checker.directoryCreatable(outputDirectory, "output_dir")
     if let metricsFile { checker.parentWritable(metricsFile, "metrics_file", what: "metrics file") }
+    if let calendar {
+      do { _ = try calendar.load() } catch { checker.problem("calendar.holidays", "\(error)") }
+    }
 
     let templates = self.templatesDirectory ?? templatesDirectory
     if let templates {
@@ -119,7 +122,15 @@ extension JobConfiguration {
       let present = FileManager.default.fileExists(atPath: snapshot) ? "present" : "not found yet"
       out += "Business date \(businessDate): snapshot \(snapshot) (\(present))\n"
     } else {
-      out += "Snapshots: \(snapshotPattern) (date = yesterday unless --date is given)\n"
+      out +=
+        "Snapshots: \(snapshotPattern) (date = previous-business-day: yesterday when a business day, unless --date is given)\n"
+    }
+    let zone = calendar?.timeZone ?? "UTC"
+    if let file = calendar?.holidaysFile {
+      let years = (try? calendar?.load())?.coveredYears.map { "holidays \($0.lowerBound)-\($0.upperBound)" }
+      out += "Calendar: weekends and \(file) (\(years ?? "no holidays")), dates in \(zone)\n"
+    } else {
+      out += "Calendar: weekends only (no calendar.holidays), dates in \(zone)\n"
     }
     out += "State store: \(stateStore) (run lock \(lockPath); a second run exits with code 3)\n"
     out += "Output (staging) directory: \(outputDirectory)\n"

@@ -42,8 +42,10 @@ public struct JobOptions: Sendable {
   public var firmSettings: [String: FirmSettings]
   /// Carry performance across a gap in the history instead of refusing the date.
   public var allowGap: Bool
-  /// The business date before this one; nil means the previous weekday.
+  /// The business date before this one; nil means the previous business day of ``calendar``.
   public var previousBusinessDate: CivilDate?
+  /// Weekends and holidays: the gap check steps over them (weekends only unless configured).
+  public var calendar: BusinessCalendar = .weekendsOnly
   public var runID: String
   /// Compression threads, shared by every file of the run.
   public var workerCount: Int
@@ -242,9 +244,9 @@ public enum ExtractJob {
       }
       if let latest, latest >= date { writeDuringPass = false }
       guard let latest, latest < date else { continue }
-      let previous = options.previousBusinessDate ?? date.addingWeekdays(-1)
+      let previous = options.previousBusinessDate ?? options.calendar.previousBusinessDay(before: date)
       if latest < previous {
-        let missing = latest.addingWeekdays(1)
+        let missing = options.calendar.nextBusinessDay(after: latest)
         if !options.allowGap {
           if let refused = refusal() { throw refused }
           throw PipelineError(

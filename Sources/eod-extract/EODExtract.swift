@@ -152,7 +152,7 @@ struct Generate: AsyncParsableCommand {
   @Argument(help: "Directory to write the snapshots into.")
   var directory: String
 
-  @Option(help: "Business days (Mon-Fri).") var days = 5
+  @Option(help: "Business days (Mon-Fri, less the --calendar holidays).") var days = 5
   @Option(help: "First calendar date, YYYY-MM-DD.") var start = "2026-10-01"
   @Option(help: "Firms.") var firms = 3
   @Option(help: "Accounts (one client each), spread over the firms.") var accounts = 300
@@ -165,13 +165,23 @@ struct Generate: AsyncParsableCommand {
       "Add the awkward cases: GBX, bonds, inverse-only and missing FX, stale and missing prices, bad references, odd names, accounts opening and closing."
   )
   var edge = false
+  @Option(
+    help:
+      "A holidays file (one YYYY-MM-DD a line, or iCalendar): no snapshot on those days, as with calendar: in the configuration."
+  )
+  var calendar: String?
 
   func run() async throws {
     try await withExitCodes {
-      let options = GeneratorOptions(
+      var options = GeneratorOptions(
         days: days, start: start, firms: firms, accounts: accounts, instruments: instruments,
         positions: positions,
         activity: activity, seed: seed, edge: edge)
+      if let calendar {
+        do { options.calendar = try BusinessCalendar.load(contentsOf: calendar) } catch {
+          throw Failure(.nothingDone, "\(error)")
+        }
+      }
       do {
         try SnapshotGenerator.generate(into: directory, options: options) { print($0) }
       } catch {
