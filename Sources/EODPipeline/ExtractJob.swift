@@ -111,8 +111,11 @@ public struct FirmOutcome: Sendable {
   public var issuesByCode: [String: Int] = [:]
   public var errors = 0
   public var warnings = 0
-  /// Later dates whose extracts are stale after restating this date.
+  /// Later dates whose extracts are stale after restating this date: their stored figures changed.
   public var staleDates: [CivilDate] = []
+  /// Every later date the firm has run, when this run restated an earlier date (what `--resend`
+  /// re-issues: an earlier restatement may have left them stale though this one changed nothing).
+  public var laterRunDates: [CivilDate] = []
   public var gapCarriedFrom: CivilDate?
   public var error: PipelineError?
   public var seconds: Double = 0
@@ -417,7 +420,12 @@ public enum ExtractJob {
 
   /// Recomputes the accounts' records after a restated date, date by date (the history is kept
   /// in date order, so each later date's rows are read together).
-  static func restate(after date: CivilDate, accounts keys: [Int64], store: StateStore) throws {
+  /// Returns the later dates at which a stored record changed (whose extracts are now stale).
+  @discardableResult
+  static func restate(after date: CivilDate, accounts keys: [Int64], store: StateStore) throws -> Set<
+    CivilDate
+  > {
+    var changed: Set<CivilDate> = []
     var previous: [Int64: PerformanceRecord] = [:]
     for key in keys {
       previous[key] = try store.record(at: date, account: key) ?? store.record(before: date, account: key)
@@ -430,10 +438,14 @@ public enum ExtractJob {
           previous: before, date: stored.date, value: stored.value,
           flows: ExternalFlows(net: stored.flow, inflow: stored.flowIn),
           opensToday: stored.kind == .opening && before == nil)
-        try store.save(updated, account: key)
+        if updated != stored {
+          try store.save(updated, account: key)
+          changed.insert(day)
+        }
         previous[key] = updated
       }
     }
+    return changed
   }
 
   /// Finishes the data files, puts them in place, and writes the manifest last.

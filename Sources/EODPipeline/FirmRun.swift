@@ -295,8 +295,11 @@ final class FirmRun: @unchecked Sendable {
         if restating { touched.append(key) }
       }
       if restating {
-        outcome.staleDates = try store.runDates(after: date, firmID: firm.id)
-        try ExtractJob.restate(after: date, accounts: touched, store: store)
+        // Only the later dates whose stored figures the restatement changed are stale: a re-run
+        // with the same data changes none.
+        let changed = try ExtractJob.restate(after: date, accounts: touched, store: store)
+        outcome.laterRunDates = try store.runDates(after: date, firmID: firm.id)
+        outcome.staleDates = outcome.laterRunDates.filter { changed.contains($0) }
       }
       try putInPlace(ordered, files: files, reader: reader, store: store, outcome: &outcome)
     }

@@ -208,7 +208,7 @@ struct Run: AsyncParsableCommand {
           }
         }
       }
-      let stale = Set(report.firms.flatMap(\.staleDates)).sorted()
+      let stale = Set(report.firms.flatMap(\.laterRunDates)).sorted()
       if !stale.isEmpty && resend, let configuration = plan.configuration {
         // A restatement with --resend: re-issue every later date whose extracts are now stale.
         for date in stale {
