@@ -53,7 +53,19 @@ extension JobConfiguration {
     checker.directoryCreatable(outputDirectory, "output_dir")
     if let metricsFile { checker.parentWritable(metricsFile, "metrics_file", what: "metrics file") }
     if let calendar {
-      do { _ = try calendar.load() } catch { checker.problem("calendar.holidays", "\(error)") }
+      do {
+        let loaded = try calendar.load()
+        // The current year missing from the file would silently have no holidays.
+        if calendar.holidaysFile != nil, let today = calendar.civilDate(at: Date()), !loaded.covers(today) {
+          let years = loaded.coveredYears.map { "\($0.lowerBound)-\($0.upperBound)" } ?? "no year"
+          checker.problem(
+            "calendar.holidays",
+            "the holidays file covers \(years), not this year (\(today.year)): only weekends would be non-business days",
+            severity: .warning)
+        }
+      } catch {
+        checker.problem("calendar.holidays", "\(error)")
+      }
     }
 
     let templates = self.templatesDirectory ?? templatesDirectory

@@ -311,6 +311,15 @@ struct Backfill: AsyncParsableCommand {
           "no snapshot in \(snapshots) between --from \(from ?? "(start)") and --to \(to ?? "(end)"); "
             + "the folder holds \(first.date) to \(last.date)")
       }
+      if let businessCalendar, let calendar {
+        // A year the holidays file does not list would silently have no holidays.
+        for year in Set(selected.map(\.date.year)).sorted()
+        where !(businessCalendar.coveredYears?.contains(year) ?? false) {
+          logger.warning(
+            "the holidays file \(calendar) does not cover \(year): only weekends count as non-business days in it"
+          )
+        }
+      }
       let lock = try lockState(state, logger: logger)
       defer { _ = lock }
       let store = try openStore(state)

@@ -225,6 +225,24 @@ import Testing
     #expect(outside.status == 0, "\(outside.stderr)")
     #expect(outside.stderr.contains("covers 2025-2028, not 2029"), "\(outside.stderr)")
     #expect(outside.stdout.contains("2029-01-06 is not a business day (a Saturday)"))
+    // check-config warns when the current year is missing from the file.
+    let oldFile = dir + "/holidays-2020.txt"
+    try "2020-12-25\n".write(toFile: oldFile, atomically: true, encoding: .utf8)
+    let stale = try Self.writeConfig(dir, calendar: "calendar:\n  holidays: \(oldFile)\n")
+    let checked = try Binary.run(["check-config", stale])
+    #expect(checked.status == 0, "\(checked.stdout)")
+    #expect(checked.stdout.contains("warning: calendar.holidays"), "\(checked.stdout)")
+    #expect(checked.stdout.contains("covers 2020-2020, not this year"), "\(checked.stdout)")
+    // backfill --calendar warns for each year of its dates the file does not cover.
+    let generated = try Binary.run([
+      "generate", dir + "/snap", "--days", "1", "--accounts", "3", "--firms", "1", "--instruments", "4",
+    ])
+    try #require(generated.status == 0)
+    let backfilled = try Binary.run([
+      "backfill", "--snapshots", dir + "/snap", "--state", dir + "/backfill.sqlite", "--calendar", oldFile,
+    ])
+    #expect(backfilled.status == 0, "\(backfilled.stderr)")
+    #expect(backfilled.stderr.contains("does not cover 2026"), "\(backfilled.stderr)")
     let bad = try Self.run(["run", "--config", config], now: "next tuesday")
     #expect(bad.status == 2)
     #expect(bad.stderr.contains("EOD_NOW 'next tuesday' is not an ISO 8601 instant"), "\(bad.stderr)")
