@@ -52,6 +52,7 @@ let package = Package(
     .target(
       name: "EODOps",
       dependencies: [
+        "EODCore",
         .product(name: "Yams", package: "Yams"),
         .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "Logging", package: "swift-log"),

@@ -285,7 +285,8 @@ public struct SFTPDestination: Destination {
       throw .delivery(
         .remoteRefused,
         "remote directory \(directory) does not exist and creating directories is not allowed "
-          + "(create it on the server, or enable directory creation)")
+          + "(create it on the server, or allow creating it: --create-dirs on the command line, "
+          + "allow_create_dirs: true in the firm's sftp destination in the configuration)")
     }
     try wrap { () throws(SFTPError) in try connection.createDirectories(directory) }
   }

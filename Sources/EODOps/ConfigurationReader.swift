@@ -190,6 +190,7 @@ struct ConfigurationReader {
       "version", "snapshot", "state_store", "output_dir", "templates_dir", "format", "compression",
       "concurrency",
       "retry", "timeouts", "webhooks", "metrics_file", "all_firms", "default_destination", "firms",
+      "calendar",
     ]
     guard let top = mapping(root, "", allowed: topKeys, required: ["snapshot", "state_store", "output_dir"])
     else {
@@ -224,6 +225,7 @@ struct ConfigurationReader {
     let timeouts = readTimeouts(top["timeouts"])
     let webhooks = readWebhooks(top["webhooks"])
     let metrics = top["metrics_file"].flatMap { path($0, "metrics_file") }
+    let calendar = top["calendar"].map { readCalendar($0) }
     if let metrics, !metrics.hasSuffix(".prom") {
       problem(
         "metrics_file", top["metrics_file"],
@@ -288,13 +290,34 @@ struct ConfigurationReader {
         "missing required key 'firms' (or set all_firms: true with a local default_destination)")
     }
     guard let snapshot, let stateStore, let outputDirectory, let format, let compression, let concurrency,
-      let retry, let timeouts, let webhooks, let allFirms
+      let retry, let timeouts, let webhooks, let allFirms, calendar != .some(nil)
     else { return nil }
-    return JobConfiguration(
+    var configuration = JobConfiguration(
       sourcePath: nil, snapshotPattern: snapshot, stateStore: stateStore, outputDirectory: outputDirectory,
       templatesDirectory: templates, format: format, compression: compression, concurrency: concurrency,
       retry: retry, timeouts: timeouts, webhooks: webhooks, metricsFile: metrics, allFirms: allFirms,
       defaultDestination: defaultDestination, firms: firms)
+    configuration.calendar = calendar ?? nil
+    return configuration
+  }
+
+  /// `calendar: {holidays: PATH, time_zone: Area/City}`: both optional (weekends only, UTC).
+  mutating func readCalendar(_ node: Node) -> CalendarConfiguration? {
+    guard let map = mapping(node, "calendar", allowed: ["holidays", "time_zone"]) else { return nil }
+    let holidays = map["holidays"].flatMap { path($0, "calendar.holidays") }
+    if map["holidays"] != nil, holidays == nil { return nil }
+    var zone = "UTC"
+    if let node = map["time_zone"] {
+      guard let name = string(node, "calendar.time_zone") else { return nil }
+      guard TimeZone(identifier: name) != nil else {
+        problem(
+          "calendar.time_zone", node,
+          "unknown time zone '\(name)'; use an IANA name such as Europe/London or UTC")
+        return nil
+      }
+      zone = name
+    }
+    return CalendarConfiguration(holidaysFile: holidays, timeZone: zone)
   }
 
   mutating func readRetry(_ node: Node?) -> RetryConfiguration? {

@@ -52,6 +52,21 @@ extension JobConfiguration {
     }
     checker.directoryCreatable(outputDirectory, "output_dir")
     if let metricsFile { checker.parentWritable(metricsFile, "metrics_file", what: "metrics file") }
+    if let calendar {
+      do {
+        let loaded = try calendar.load()
+        // The current year missing from the file would silently have no holidays.
+        if calendar.holidaysFile != nil, let today = calendar.civilDate(at: Date()), !loaded.covers(today) {
+          let years = loaded.coveredYears.map { "\($0.lowerBound)-\($0.upperBound)" } ?? "no year"
+          checker.problem(
+            "calendar.holidays",
+            "the holidays file covers \(years), not this year (\(today.year)): only weekends would be non-business days",
+            severity: .warning)
+        }
+      } catch {
+        checker.problem("calendar.holidays", "\(error)")
+      }
+    }
 
     let templates = self.templatesDirectory ?? templatesDirectory
     if let templates {
@@ -119,7 +134,15 @@ extension JobConfiguration {
       let present = FileManager.default.fileExists(atPath: snapshot) ? "present" : "not found yet"
       out += "Business date \(businessDate): snapshot \(snapshot) (\(present))\n"
     } else {
-      out += "Snapshots: \(snapshotPattern) (date = yesterday unless --date is given)\n"
+      out +=
+        "Snapshots: \(snapshotPattern) (date = previous-business-day: yesterday when a business day, unless --date is given)\n"
+    }
+    let zone = calendar?.timeZone ?? "UTC"
+    if let file = calendar?.holidaysFile {
+      let years = (try? calendar?.load())?.coveredYears.map { "holidays \($0.lowerBound)-\($0.upperBound)" }
+      out += "Calendar: weekends and \(file) (\(years ?? "no holidays")), dates in \(zone)\n"
+    } else {
+      out += "Calendar: weekends only (no calendar.holidays), dates in \(zone)\n"
     }
     out += "State store: \(stateStore) (run lock \(lockPath); a second run exits with code 3)\n"
     out += "Output (staging) directory: \(outputDirectory)\n"

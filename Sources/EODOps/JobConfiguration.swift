@@ -199,6 +199,19 @@ public struct FirmConfiguration: Sendable, Equatable, Codable {
   }
 }
 
+/// The business-day calendar of an installation (`calendar:`).
+public struct CalendarConfiguration: Sendable, Equatable, Codable {
+  /// The holidays file (one `YYYY-MM-DD` a line, or iCalendar); nil: weekends only.
+  public var holidaysFile: String?
+  /// The IANA time zone in which "today" is taken for `--date previous-business-day`.
+  public var timeZone: String
+
+  public init(holidaysFile: String? = nil, timeZone: String = "UTC") {
+    self.holidaysFile = holidaysFile
+    self.timeZone = timeZone
+  }
+}
+
 /// Delivery retry bounds.
 public struct RetryConfiguration: Sendable, Equatable, Codable {
   /// Attempts per file, including the first.
@@ -285,6 +298,9 @@ public struct JobConfiguration: Sendable, Equatable, Codable {
   /// For unlisted firms when ``allFirms``: always a local directory containing `{firm}`.
   public var defaultDestination: DestinationConfiguration?
   public var firms: [FirmConfiguration]
+  /// `calendar:`: the business-day calendar (holidays file, time zone); nil means weekends only,
+  /// dates in UTC.
+  public var calendar: CalendarConfiguration?
 
   /// The standard extracts, in order.
   public static let standardExtracts = ["positions", "cash", "transactions", "valuations", "data_quality"]
@@ -377,7 +393,7 @@ public struct JobConfiguration: Sendable, Equatable, Codable {
 
   enum CodingKeys: String, CodingKey {
     case sourcePath, snapshotPattern, stateStore, outputDirectory, templatesDirectory, format, compression
-    case concurrency, retry, timeouts, webhooks, metricsFile, allFirms, defaultDestination, firms
+    case concurrency, retry, timeouts, webhooks, metricsFile, allFirms, defaultDestination, firms, calendar
   }
 }
 

@@ -42,8 +42,10 @@ public struct JobOptions: Sendable {
   public var firmSettings: [String: FirmSettings]
   /// Carry performance across a gap in the history instead of refusing the date.
   public var allowGap: Bool
-  /// The business date before this one; nil means the previous weekday.
+  /// The business date before this one; nil means the previous business day of ``calendar``.
   public var previousBusinessDate: CivilDate?
+  /// Weekends and holidays: the gap check steps over them (weekends only unless configured).
+  public var calendar: BusinessCalendar = .weekendsOnly
   public var runID: String
   /// Compression threads, shared by every file of the run.
   public var workerCount: Int
@@ -109,8 +111,11 @@ public struct FirmOutcome: Sendable {
   public var issuesByCode: [String: Int] = [:]
   public var errors = 0
   public var warnings = 0
-  /// Later dates whose extracts are stale after restating this date.
+  /// Later dates whose extracts are stale after restating this date: their stored figures changed.
   public var staleDates: [CivilDate] = []
+  /// Every later date the firm has run, when this run restated an earlier date (what `--resend`
+  /// re-issues: an earlier restatement may have left them stale though this one changed nothing).
+  public var laterRunDates: [CivilDate] = []
   public var gapCarriedFrom: CivilDate?
   public var error: PipelineError?
   public var seconds: Double = 0
@@ -242,9 +247,9 @@ public enum ExtractJob {
       }
       if let latest, latest >= date { writeDuringPass = false }
       guard let latest, latest < date else { continue }
-      let previous = options.previousBusinessDate ?? date.addingWeekdays(-1)
+      let previous = options.previousBusinessDate ?? options.calendar.previousBusinessDay(before: date)
       if latest < previous {
-        let missing = latest.addingWeekdays(1)
+        let missing = options.calendar.nextBusinessDay(after: latest)
         if !options.allowGap {
           if let refused = refusal() { throw refused }
           throw PipelineError(
@@ -415,7 +420,12 @@ public enum ExtractJob {
 
   /// Recomputes the accounts' records after a restated date, date by date (the history is kept
   /// in date order, so each later date's rows are read together).
-  static func restate(after date: CivilDate, accounts keys: [Int64], store: StateStore) throws {
+  /// Returns the later dates at which a stored record changed (whose extracts are now stale).
+  @discardableResult
+  static func restate(after date: CivilDate, accounts keys: [Int64], store: StateStore) throws -> Set<
+    CivilDate
+  > {
+    var changed: Set<CivilDate> = []
     var previous: [Int64: PerformanceRecord] = [:]
     for key in keys {
       previous[key] = try store.record(at: date, account: key) ?? store.record(before: date, account: key)
@@ -428,10 +438,14 @@ public enum ExtractJob {
           previous: before, date: stored.date, value: stored.value,
           flows: ExternalFlows(net: stored.flow, inflow: stored.flowIn),
           opensToday: stored.kind == .opening && before == nil)
-        try store.save(updated, account: key)
+        if updated != stored {
+          try store.save(updated, account: key)
+          changed.insert(day)
+        }
         previous[key] = updated
       }
     }
+    return changed
   }
 
   /// Finishes the data files, puts them in place, and writes the manifest last.

@@ -281,22 +281,36 @@ final class FirmRun: @unchecked Sendable {
       let restating = try store.latestRunDate(firmID: firm.id).map { $0 > date } ?? false
       var earlierAtDate = try store.accounts(ofFirm: firm.id, withRecordAt: date)
       var touched: [Int64] = []
+      var restatedChanged = false
       for pending in records.joined() {
         // Keys the night's reads found are kept with the record; new accounts get one now.
         let key = try pending.key ?? store.accountKey(pending.accountID, firmID: firm.id, remember: false)
         // An account without a record at this date has no flow there to remove.
         let replacing = earlierAtDate.removeValue(forKey: pending.accountID) != nil
+        if restating {
+          touched.append(key)
+          // Whether this run changes the date's stored figures (a re-run with the same data does not).
+          if !restatedChanged, try !replacing || store.record(at: date, account: key) != pending.record {
+            restatedChanged = true
+          }
+        }
         try store.save(pending.record, account: key, replacing: replacing)
-        if restating { touched.append(key) }
       }
       // Accounts an earlier run of this date had, and this snapshot does not: no orphan rows.
       for (_, key) in earlierAtDate.sorted(by: { $0.key < $1.key }) {
         try store.deleteRecord(at: date, account: key)
-        if restating { touched.append(key) }
+        if restating {
+          touched.append(key)
+          restatedChanged = true
+        }
       }
       if restating {
-        outcome.staleDates = try store.runDates(after: date, firmID: firm.id)
-        try ExtractJob.restate(after: date, accounts: touched, store: store)
+        // When the date's figures changed, every later date is stale: besides the recomputed
+        // records, a later 1Y return may start at this date and every later XIRR spans its flows.
+        // A re-run with the same data changes nothing, and nothing is stale.
+        let changed = try ExtractJob.restate(after: date, accounts: touched, store: store)
+        outcome.laterRunDates = try store.runDates(after: date, firmID: firm.id)
+        outcome.staleDates = outcome.laterRunDates.filter { restatedChanged || changed.contains($0) }
       }
       try putInPlace(ordered, files: files, reader: reader, store: store, outcome: &outcome)
     }

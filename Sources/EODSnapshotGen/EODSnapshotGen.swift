@@ -6,7 +6,7 @@ import Foundation
 ///
 /// The same options always give the same table contents.
 public struct GeneratorOptions: Sendable, Hashable {
-  /// Number of business days (Monday to Friday), hence of snapshot files.
+  /// Number of business days (Monday to Friday, less ``calendar``'s holidays), hence of snapshot files.
   public var days: Int
   /// The first calendar date, `YYYY-MM-DD`; the series starts on the first business day on or after it.
   public var start: String
@@ -24,6 +24,9 @@ public struct GeneratorOptions: Sendable, Hashable {
   public var seed: UInt64
   /// Adds the awkward cases a real ledger has (see docs/snapshot-format.md).
   public var edge: Bool
+  /// The business days: weekends only by default; with holidays, no snapshot is made for them
+  /// (and settlement dates step over them).
+  public var calendar: BusinessCalendar = .weekendsOnly
 
   /// Options with the generator's defaults: 5 days from 2026-10-01, 3 firms, 300 accounts,
   /// 400 instruments, 6 positions per account, activity 0.15, seed 1, no edge cases.
@@ -100,7 +103,7 @@ public enum SnapshotGenerator {
     var dates: [String] = []
     var day = start
     while dates.count < options.days {
-      if !day.isWeekend { dates.append(day.description) }
+      if options.calendar.isBusinessDay(day) { dates.append(day.description) }
       day = day.adding(days: 1)
     }
     return dates

@@ -130,7 +130,7 @@ struct World {
     var days: [CivilDate] = []
     var day = start
     while days.count < options.days {
-      if !day.isWeekend { days.append(day) }
+      if options.calendar.isBusinessDay(day) { days.append(day) }
       day = day.adding(days: 1)
     }
     self.days = days
@@ -362,7 +362,7 @@ struct World {
     amount: Int64, currency: Currency, status: String = "SETTLED"
   ) -> Transaction {
     transactionSequence += 1
-    let settle = type == "BUY" || type == "SELL" ? day.addingWeekdays(2) : day
+    let settle = type == "BUY" || type == "SELL" ? options.calendar.addingBusinessDays(2, to: day) : day
     return Transaction(
       sequence: transactionSequence, account: k, type: type, status: status, tradeDate: day,
       settleDate: settle, instrument: instrument, quantity: quantity, amount: amount, currency: currency,

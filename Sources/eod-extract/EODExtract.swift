@@ -152,7 +152,7 @@ struct Generate: AsyncParsableCommand {
   @Argument(help: "Directory to write the snapshots into.")
   var directory: String
 
-  @Option(help: "Business days (Mon-Fri).") var days = 5
+  @Option(help: "Business days (Mon-Fri, less the --calendar holidays).") var days = 5
   @Option(help: "First calendar date, YYYY-MM-DD.") var start = "2026-10-01"
   @Option(help: "Firms.") var firms = 3
   @Option(help: "Accounts (one client each), spread over the firms.") var accounts = 300
@@ -165,13 +165,23 @@ struct Generate: AsyncParsableCommand {
       "Add the awkward cases: GBX, bonds, inverse-only and missing FX, stale and missing prices, bad references, odd names, accounts opening and closing."
   )
   var edge = false
+  @Option(
+    help:
+      "A holidays file (one YYYY-MM-DD a line, or iCalendar): no snapshot on those days, as with calendar: in the configuration."
+  )
+  var calendar: String?
 
   func run() async throws {
     try await withExitCodes {
-      let options = GeneratorOptions(
+      var options = GeneratorOptions(
         days: days, start: start, firms: firms, accounts: accounts, instruments: instruments,
         positions: positions,
         activity: activity, seed: seed, edge: edge)
+      if let calendar {
+        do { options.calendar = try BusinessCalendar.load(contentsOf: calendar) } catch {
+          throw Failure(.nothingDone, "\(error)")
+        }
+      }
       do {
         try SnapshotGenerator.generate(into: directory, options: options) { print($0) }
       } catch {
@@ -254,22 +264,64 @@ struct Backfill: AsyncParsableCommand {
   @Flag(help: "Carry performance across gaps instead of refusing.")
   var allowGap = false
 
+  @Option(
+    help:
+      "A holidays file (as calendar.holidays in the configuration): a business day missing from the folder is then refused as a gap, with its date."
+  )
+  var calendar: String?
+
   @OptionGroup var output: OutputOptions
+
+  func validate() throws {
+    let fromDate = try from.map { text -> CivilDate in
+      guard let date = CivilDate(text) else { throw ValidationError("--from '\(text)' is not YYYY-MM-DD") }
+      return date
+    }
+    let toDate = try to.map { text -> CivilDate in
+      guard let date = CivilDate(text) else { throw ValidationError("--to '\(text)' is not YYYY-MM-DD") }
+      return date
+    }
+    if let fromDate, let toDate, fromDate > toDate {
+      throw ValidationError("--from \(fromDate) is after --to \(toDate): no date to process")
+    }
+  }
 
   func run() async throws {
     try await withExitCodes {
       let logger = makeLogger()
-      let lock = try lockState(state, logger: logger)
-      defer { _ = lock }
-      let fromDate = try from.map { text -> CivilDate in
-        guard let date = CivilDate(text) else { throw ValidationError("--from '\(text)' is not YYYY-MM-DD") }
-        return date
-      }
-      let toDate = try to.map { text -> CivilDate in
-        guard let date = CivilDate(text) else { throw ValidationError("--to '\(text)' is not YYYY-MM-DD") }
-        return date
+      let fromDate = from.flatMap { CivilDate($0) }
+      let toDate = to.flatMap { CivilDate($0) }
+      var businessCalendar: BusinessCalendar?
+      if let calendar {
+        do { businessCalendar = try BusinessCalendar.load(contentsOf: calendar) } catch {
+          throw Failure(.nothingDone, "\(error)")
+        }
       }
       let series = try SnapshotSeries.scan(directory: snapshots)
+      let selected = series.filter { entry in
+        (fromDate.map { entry.date >= $0 } ?? true) && (toDate.map { entry.date <= $0 } ?? true)
+      }
+      // Nothing to do is a mistake in the command (a wrong folder or range), said before the
+      // state store is touched.
+      if series.isEmpty {
+        throw ValidationError("no snapshot (*.sqlite) in \(snapshots): nothing to backfill")
+      }
+      if selected.isEmpty, let first = series.first, let last = series.last {
+        throw ValidationError(
+          "no snapshot in \(snapshots) between --from \(from ?? "(start)") and --to \(to ?? "(end)"); "
+            + "the folder holds \(first.date) to \(last.date)")
+      }
+      if let businessCalendar, let calendar {
+        // A year the holidays file does not list would silently have no holidays.
+        for year in Set(selected.map(\.date.year)).sorted()
+        where !(businessCalendar.coveredYears?.contains(year) ?? false) {
+          logger.warning(
+            "the holidays file \(calendar) does not cover \(year): only weekends count as non-business days in it"
+          )
+        }
+      }
+      let lock = try lockState(state, logger: logger)
+      defer { _ = lock }
       let store = try openStore(state)
       let library = try output.templateLibrary()
       let scratch = out ?? NSTemporaryDirectory() + "/eod-backfill-\(getpid())"
@@ -277,18 +329,18 @@ struct Backfill: AsyncParsableCommand {
       let isTerminal = isatty(STDOUT_FILENO) == 1
       var failed = false
       var previous: CivilDate?
-      let selected = series.filter { entry in
-        (fromDate.map { entry.date >= $0 } ?? true) && (toDate.map { entry.date <= $0 } ?? true)
-      }
       for (index, entry) in series.enumerated() {
         defer { previous = entry.date }
         guard selected.contains(where: { $0.path == entry.path }) else { continue }
-        let options = JobOptions(
+        var options = JobOptions(
           snapshotPath: entry.path, outputDirectory: scratch, templates: library,
           defaultSettings: FirmSettings(
             format: output.format, encoding: try output.encoding(), extracts: output.extractSet),
           allowGap: allowGap,
-          previousBusinessDate: previous, workerCount: max(1, output.workers))
+          // With a calendar, the business day before comes from it (a missing snapshot is a gap);
+          // without, from the folder.
+          previousBusinessDate: businessCalendar == nil ? previous : nil, workerCount: max(1, output.workers))
+        if let businessCalendar { options.calendar = businessCalendar }
         let report = try ExtractJob.run(options, store: store, logger: logger)
         failed = failed || !report.failedFirms.isEmpty
         let done = (selected.firstIndex(where: { $0.path == entry.path }) ?? index) + 1

@@ -1,4 +1,5 @@
 import ArgumentParser
+import EODCore
 import EODOps
 import EODState
 import Foundation
@@ -11,8 +12,15 @@ struct CheckConfig: AsyncParsableCommand {
   @Argument(help: "The configuration file (YAML).")
   var file: String
 
-  @Option(help: "Describe the run for this business date (YYYY-MM-DD).")
+  @Option(
+    help: "Describe the run for this business date: YYYY-MM-DD, previous-business-day, yesterday or today.")
   var date: String?
+
+  func validate() throws {
+    if let date, !RunPlan.isDateForm(date) {
+      throw ValidationError("--date '\(date)' is not \(RunPlan.dateForms)")
+    }
+  }
 
   func run() async throws {
     try await withExitCodes {
@@ -22,7 +30,18 @@ struct CheckConfig: AsyncParsableCommand {
         throw Failure(
           .nothingDone, "\(file): \(check.problems.filter { $0.severity == .error }.count) problem(s)")
       }
-      print(configuration.describePlan(businessDate: date))
+      var described: String?
+      var notBusiness: String?
+      if let date {
+        let settings = configuration.calendar ?? CalendarConfiguration()
+        let resolved = try RunPlan.resolveDate(date, calendar: settings, now: Clock.now())
+        described = resolved.description
+        if let calendar = try? settings.load(), let reason = calendar.reasonNotBusinessDay(resolved) {
+          notBusiness = "\(resolved) is not a business day (\(reason)): a run for it does nothing"
+        }
+      }
+      print(configuration.describePlan(businessDate: described))
+      if let notBusiness { print(notBusiness) }
       return .success
     }
   }

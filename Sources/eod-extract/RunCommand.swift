@@ -16,7 +16,7 @@ struct Run: AsyncParsableCommand {
       "Process one business date: write every firm's extracts and manifest, deliver them, record the day.",
     discussion: """
       Either with a configuration file (the nightly entry point):
-        eod-extract run --config /etc/eod-extract/config.yaml --date yesterday
+        eod-extract run --config /etc/eod-extract/config.yaml    # --date previous-business-day
       or with everything on the command line:
         eod-extract run --snapshot FILE --state FILE --out DIR [--destination sftp://USER@HOST:PORT/PATH \\
           --identity KEYFILE --known-hosts FILE]
@@ -25,7 +25,12 @@ struct Run: AsyncParsableCommand {
   @Option(help: "The job configuration file (YAML; see docs/operations.md).")
   var config: String?
 
-  @Option(help: "With --config: the business date, YYYY-MM-DD or 'yesterday' (default: yesterday).")
+  @Option(
+    help: """
+      With --config: the business date: YYYY-MM-DD, 'previous-business-day' (the default: yesterday in the \
+      calendar's time zone, or nothing to do when that was a weekend day or a holiday), 'yesterday' or 'today'. \
+      EOD_NOW (ISO 8601) overrides now.
+      """)
   var date: String?
 
   @Option(help: "The snapshot file (SQLite, schema version 1). Without --config.")
@@ -87,6 +92,8 @@ struct Run: AsyncParsableCommand {
       if date != nil {
         throw ValidationError("--date needs --config (without it, the snapshot says its date)")
       }
+    } else if let date, !RunPlan.isDateForm(date) {
+      throw ValidationError("--date '\(date)' is not \(RunPlan.dateForms)")
     } else if snapshot != nil || state != nil || out != nil {
       throw ValidationError(
         "--config takes the snapshot, state and output from the file: drop --snapshot/--state/--out")
@@ -110,6 +117,14 @@ struct Run: AsyncParsableCommand {
     try await withExitCodes {
       let logger = makeLogger()
       let plan = try makePlan()
+      if let warning = plan.calendarWarning { logger.warning("\(warning)") }
+      if let (date, reason) = plan.notBusinessDay {
+        // A schedule that starts the job every day leaves the decision here: nothing to do.
+        let message = "\(date) is not a business day (\(reason)): nothing to do"
+        logger.notice("\(message)", metadata: ["date": "\(date)"])
+        print(message)
+        return .success
+      }
       let lock = try lockState(plan.statePath, logger: logger)
       defer { lock.release() }
       let store = try openStore(plan.statePath)
@@ -153,6 +168,7 @@ struct Run: AsyncParsableCommand {
         snapshotPath: plan.snapshot, outputDirectory: plan.outputDirectory, firmIDs: plan.firms,
         templates: plan.templates, defaultSettings: plan.defaultSettings, firmSettings: plan.firmSettings,
         allowGap: allowGap, workerCount: max(1, output.workers), clock: { Clock.now() })
+      jobOptions.calendar = plan.calendar
       // One pass over the snapshot feeds every firm; `concurrency` is how many threads value and
       // render them meanwhile (docs/operations.md).
       if let concurrency = plan.configuration?.concurrency { jobOptions.processingThreads = concurrency }
@@ -192,7 +208,7 @@ struct Run: AsyncParsableCommand {
           }
         }
       }
-      let stale = Set(report.firms.flatMap(\.staleDates)).sorted()
+      let stale = Set(report.firms.flatMap(\.laterRunDates)).sorted()
       if !stale.isEmpty && resend, let configuration = plan.configuration {
         // A restatement with --resend: re-issue every later date whose extracts are now stale.
         for date in stale {
@@ -282,6 +298,12 @@ enum Clock {
       return date
     }
     return Date()
+  }
+
+  /// `EOD_NOW` when it is set but not an ISO 8601 instant (a re-run must not silently use the real now).
+  static var invalidFixedNow: String? {
+    guard let fixed = ProcessInfo.processInfo.environment["EOD_NOW"] else { return nil }
+    return ISO8601DateFormatter().date(from: fixed) == nil ? fixed : nil
   }
 }
 

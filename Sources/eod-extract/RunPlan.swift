@@ -60,24 +60,47 @@ struct RunPlan {
     return destinations
   }
 
+  /// The business-day calendar (from `calendar:` in the configuration; weekends only otherwise).
+  var calendar: BusinessCalendar = .weekendsOnly
+  /// With `--config`: the resolved date, when it is not a business day: why (nothing is run).
+  var notBusinessDay: (date: CivilDate, reason: String)?
+  /// A warning to log: the date is outside the years the holidays file covers.
+  var calendarWarning: String?
+
+  /// What `--date` accepts with `--config`.
+  static let dateForms = "YYYY-MM-DD, 'previous-business-day', 'yesterday' or 'today'"
+
+  /// Whether `text` is one of the forms `--date` accepts (checked before anything runs).
+  static func isDateForm(_ text: String) -> Bool {
+    CivilDate(text) != nil || ["previous-business-day", "yesterday", "today"].contains(text)
+  }
+
+  /// The business date `--date` names, taking today in the calendar's time zone at `now`.
+  /// `previous-business-day` (the default) and `yesterday` are the day before today: on the night
+  /// after a weekend day or a holiday that is not a business day, and the run does nothing.
+  static func resolveDate(_ text: String?, calendar: CalendarConfiguration, now: Date) throws -> CivilDate {
+    let form = text ?? "previous-business-day"
+    if let date = CivilDate(form) { return date }
+    guard let today = calendar.civilDate(at: now) else {
+      throw Failure(.internalError, "cannot tell today's date in time zone \(calendar.timeZone)")
+    }
+    switch form {
+    case "previous-business-day", "yesterday": return today.adding(days: -1)
+    case "today": return today
+    default: throw Failure(.nothingDone, "--date '\(form)' is not \(dateForms)")
+    }
+  }
+
   /// From a configuration file: only the firms it lists (or all, with `all_firms`).
   init(configuration: JobConfiguration, date: String?, firms: [String], templates: TemplateLibrary) throws {
-    let businessDate: CivilDate
-    if let date, date != "yesterday" {
-      guard let parsed = CivilDate(date) else {
-        throw Failure(.nothingDone, "--date '\(date)' is not YYYY-MM-DD or 'yesterday'")
-      }
-      businessDate = parsed
-    } else {
-      let today = Calendar(identifier: .gregorian).dateComponents(
-        in: TimeZone(identifier: "UTC") ?? .current, from: Clock.now())
-      guard let y = today.year, let m = today.month, let d = today.day,
-        let now = CivilDate(year: y, month: m, day: d)
-      else {
-        throw Failure(.internalError, "cannot tell today's date")
-      }
-      businessDate = now.adding(days: -1)
+    let calendarSettings = configuration.calendar ?? CalendarConfiguration()
+    let calendar: BusinessCalendar
+    do { calendar = try calendarSettings.load() } catch { throw Failure(.nothingDone, "\(error)") }
+    if let invalid = Clock.invalidFixedNow {
+      throw Failure(
+        .nothingDone, "EOD_NOW '\(invalid)' is not an ISO 8601 instant such as 2026-12-02T01:15:00Z")
     }
+    let businessDate = try RunPlan.resolveDate(date, calendar: calendarSettings, now: Clock.now())
     for firm in firms where configuration.firm(firm) == nil {
       throw Failure(
         .nothingDone, "firm \(firm) is not in the configuration \(configuration.sourcePath ?? "")")
@@ -90,6 +113,16 @@ struct RunPlan {
       firms: configuration.allFirms && firms.isEmpty ? [] : selected,
       templates: templates, defaultSettings: FirmSettings())
     self.configuration = configuration
+    self.calendar = calendar
+    if let reason = calendar.reasonNotBusinessDay(businessDate) {
+      notBusinessDay = (businessDate, reason)
+    }
+    if let file = calendarSettings.holidaysFile, !calendar.covers(businessDate) {
+      let years = calendar.coveredYears.map { "\($0.lowerBound)-\($0.upperBound)" } ?? "no year"
+      calendarWarning =
+        "the holidays file \(file) covers \(years), not \(businessDate.year): only weekends count as non-business days "
+        + "for \(businessDate); add that year's holidays"
+    }
     deliverAll = true
     for id in selected {
       guard let firm = configuration.firm(id) else { continue }

@@ -89,4 +89,31 @@ struct BinarySFTPTests {
     #expect(refused.output.contains("host-key-rejected") || refused.output.contains("UNKNOWN HOST KEY"))
     #expect((try? FileManager.default.contentsOfDirectory(atPath: other))?.isEmpty ?? true)
   }
+
+  /// A missing remote directory without --create-dirs: the firm fails with a message naming the
+  /// flag and the configuration key that allow creating it.
+  @Test func aMissingRemoteDirectoryNamesTheFlagAndTheKey() throws {
+    let server = try TestSSHServer()
+    let work = try makeTemporaryDirectory("binary-mkdir")
+    let remote = try makeTemporaryDirectory("binary-mkdir-remote")
+    defer {
+      try? FileManager.default.removeItem(atPath: work)
+      try? FileManager.default.removeItem(atPath: remote)
+    }
+    let generated = try eod([
+      "generate", work + "/snap", "--days", "1", "--accounts", "3", "--firms", "1", "--instruments", "4",
+    ])
+    #expect(generated.status == 0, "\(generated.output)")
+    let result = try eod([
+      "run", "--snapshot", work + "/snap/ledger-2026-10-01.sqlite", "--state", work + "/state.sqlite",
+      "--out",
+      work + "/out", "--destination",
+      "sftp://\(TestSSHServer.userName)@127.0.0.1:\(server.port)\(remote)/missing",
+      "--identity", server.userKeyPath, "--known-hosts", server.knownHostsPath,
+    ])
+    #expect(result.status == 1, "\(result.output)")
+    #expect(result.output.contains("does not exist"), "\(result.output)")
+    #expect(result.output.contains("--create-dirs"), "\(result.output)")
+    #expect(result.output.contains("allow_create_dirs: true"), "\(result.output)")
+  }
 }
