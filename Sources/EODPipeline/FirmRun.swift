@@ -47,10 +47,8 @@ final class FirmRun: @unchecked Sendable {
   private var records: [[PendingRecord]] = []
   private static let recordChunk = 4096
   private var seenClients: Set<String> = []
-  private var totalPositions = Money(significand: 0, scale: 2)
-  private var totalCash = Money(significand: 0, scale: 2)
-  private var totalTransactions = Money(significand: 0, scale: 2)
-  private var totalValuations = Money(significand: 0, scale: 2)
+  /// The control figures of each file, exact at any size.
+  private var totals: [ExtractKind: ControlFigures] = [:]
   private let clock = ContinuousClock()
   private var valueTime = Duration.zero
   private var renderTime = Duration.zero
@@ -154,13 +152,15 @@ final class FirmRun: @unchecked Sendable {
       try valuations?.append(out.valuation)
       renderTime += clock.now - t1
       valueTime += t1 - t0
-      func add(_ total: inout Money, _ value: Money?) {
-        if let value, let sum = total.adding(value) { total = sum }
-      }
-      add(&totalPositions, out.controlPositions)
-      add(&totalCash, out.controlCash)
-      add(&totalTransactions, out.controlTransactions)
-      add(&totalValuations, out.controlValuations)
+      let currency = bundle.account.currency
+      totals[.positions, default: ControlFigures()].add(
+        out.controlPositions, rows: out.positions.rowCount, currency: currency)
+      totals[.cash, default: ControlFigures()].add(
+        out.controlCash, rows: out.cash.rowCount, currency: currency)
+      totals[.transactions, default: ControlFigures()].add(
+        out.controlTransactions, rows: out.transactions.rowCount, currency: currency)
+      totals[.valuations, default: ControlFigures()].add(
+        out.controlValuations, rows: out.valuation.rowCount, currency: currency)
       issues.append(contentsOf: out.issues)
       if let record = out.record {
         let key = history.knownKey(bundle.account.id)
@@ -244,13 +244,6 @@ final class FirmRun: @unchecked Sendable {
     } catch {
       fail(error)
     }
-  }
-
-  private var totals: [ExtractKind: Money] {
-    [
-      .positions: totalPositions, .cash: totalCash, .transactions: totalTransactions,
-      .valuations: totalValuations,
-    ]
   }
 
   /// Completes every file under its temporary name, waits for the snapshot's verdict, then puts
