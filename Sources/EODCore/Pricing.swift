@@ -100,7 +100,9 @@ public enum FXConversion: Sendable, Equatable {
   /// size. Nil when the result does not fit or the rate is zero.
   public func convert(_ amount: ExactDecimal, places: Int = 2) -> ExactDecimal? {
     switch self {
-    case .identity: return amount.rounded(places: places)
+    // Fewer places than `places`: scaled up exactly, nil when that does not fit (never the
+    // amount left at its own scale).
+    case .identity: return amount.scale <= places ? amount.rescaled(to: places) : amount.rounded(places: places)
     case .direct(let rate):
       return amount.multiplying(rate)?.rounded(places: places) ?? convert(product: [amount], places: places)
     case .inverse(let rate): return amount.divided(by: rate, places: places)

@@ -30,6 +30,9 @@ public struct ConvertedAmount: Sendable, Equatable {
 }
 
 public enum Valuation {
+  /// The largest significand a value may have: 38 digits, what a snapshot value may have too.
+  static let largestSignificand = UInt128(ExactDecimal.pow10(38) - 1)
+
   /// Converts `amount` in `currency` to `accountCurrency`: GBX times 0.01 first, then FX;
   /// exact until one half-even rounding to 2 places.
   public static func convert(
@@ -61,7 +64,7 @@ public enum Valuation {
       if let exact { conversion.convert(exact) } else {
         conversion.convert(product: [first, second, third, pence].compactMap { $0 })
       }
-    guard let value else {
+    guard let value, value.significand.magnitude <= Valuation.largestSignificand else {
       return ConvertedAmount(conversion: conversion, value: nil, problem: .outOfRange)
     }
     return ConvertedAmount(conversion: conversion, value: value, problem: nil)

@@ -75,6 +75,22 @@ import Testing
     #expect(value.problem == .invalidFX(from: "USD", to: "GBP"))
   }
 
+  @Test func aValueBeyond38DigitsAtTwoPlacesIsOutOfRange() {
+    // A 38-digit whole amount needs 40 digits at 2 places: out of range, never shown at scale 0.
+    let whole = Valuation.convert(
+      d("99999999999999999999999999999999999999"), currency: "GBP", accountCurrency: "GBP", fx: fx([]))
+    #expect(whole.value == nil)
+    #expect(whole.problem == .outOfRange)
+    let fits = Valuation.convert(
+      d("999999999999999999999999999999999999.99"), currency: "GBP", accountCurrency: "GBP", fx: fx([]))
+    #expect(fits.value?.description == "999999999999999999999999999999999999.99")
+    // 39 digits at 2 places fit in 128 bits but not in 38 digits.
+    let over = Valuation.marketValue(
+      quantity: d("999999999999999999999999999999999999.99"), price: d("2"), quoteFactor: d("1"),
+      priceCurrency: "GBP", accountCurrency: "GBP", fx: fx([]))
+    #expect(over.problem == .outOfRange)
+  }
+
   @Test func sumsAreExactPast64BitsAnd38Digits() {
     let big = d("999999999999999999999999999999999999.99")  // 38 digits
     var sum = MoneySum()
