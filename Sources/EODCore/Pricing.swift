@@ -102,7 +102,8 @@ public enum FXConversion: Sendable, Equatable {
     switch self {
     // Fewer places than `places`: scaled up exactly, nil when that does not fit (never the
     // amount left at its own scale).
-    case .identity: return amount.scale <= places ? amount.rescaled(to: places) : amount.rounded(places: places)
+    case .identity:
+      return amount.scale <= places ? amount.rescaled(to: places) : amount.rounded(places: places)
     case .direct(let rate):
       return amount.multiplying(rate)?.rounded(places: places) ?? convert(product: [amount], places: places)
     case .inverse(let rate): return amount.divided(by: rate, places: places)
