@@ -157,6 +157,22 @@ struct AccountProcessor {
       for index in bundle.positions.indices {
         let position = bundle.positions[index]
         var resource: String { "\(accountID)/\(position.instrumentID)" }
+        // Valued as they are, with a warning (contract 1.1). A negative price is INVALID, not 0.
+        let priceUsed = reference.instruments[position.instrumentID]?.price?.price
+        for warning in PositionWarning.warnings(quantity: position.quantity, price: priceUsed) {
+          switch warning {
+          case .zeroPrice:
+            out.issues.append(
+              issue(
+                .warning, .zeroPrice, .position, resource, "price",
+                "latest price for \(position.instrumentID) is 0; valued at 0"))
+          case .negativeQuantity:
+            out.issues.append(
+              issue(
+                .warning, .negativeQuantity, .position, resource, "quantity",
+                "quantity \(position.quantity) is below 0; valued as it is"))
+          }
+        }
         guard let instrument = reference.instruments[position.instrumentID] else {
           out.issues.append(
             issue(
@@ -209,23 +225,6 @@ struct AccountProcessor {
               .warning, .stalePrice, .position, resource, "price",
               "latest price for \(instrument.id) is from \(price.date) (more than \(PriceSelection.freshDays) days old)"
             ))
-        }
-        if converted.problem != .invalidPrice {
-          for warning in PositionWarning.warnings(quantity: position.quantity, price: instrument.price?.price)
-          {
-            switch warning {
-            case .zeroPrice:
-              out.issues.append(
-                issue(
-                  .warning, .zeroPrice, .position, resource, "price",
-                  "latest price for \(instrument.id) is 0; valued at 0"))
-            case .negativeQuantity:
-              out.issues.append(
-                issue(
-                  .warning, .negativeQuantity, .position, resource, "quantity",
-                  "quantity \(position.quantity) is below 0; valued as it is"))
-            }
-          }
         }
         if let value = converted.value {
           positionsValue.add(value)

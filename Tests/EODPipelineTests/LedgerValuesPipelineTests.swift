@@ -81,13 +81,14 @@ private func d(_ text: String) -> ExactDecimal { ExactDecimal(text) ?? .zero }
       INSERT INTO instruments VALUES ('XQA', NULL, NULL, 'QA fund', 'FUND', 'QAA', '1');
       INSERT INTO instruments VALUES ('XQB', NULL, NULL, 'QB fund', 'FUND', 'QBB', '1');
       INSERT INTO instruments VALUES ('XQC', NULL, NULL, 'QC fund', 'FUND', 'QCC', '1');
+      INSERT INTO instruments VALUES ('XQN', NULL, NULL, 'QN fund', 'FUND', 'QNN', '1');
       INSERT INTO prices VALUES ('XNEG', '$D', '-1.50'), ('XZERO', '$D', '0'), ('XSHORT', '$D', '2.00'),
-        ('XQA', '$D', '10'), ('XQB', '$D', '10'), ('XQC', '$D', '10');
+        ('XQA', '$D', '10'), ('XQB', '$D', '10'), ('XQC', '$D', '10'), ('XQN', '$D', '10');
       INSERT INTO fx_rates VALUES ('$D', 'QAA', 'GBP', '0'), ('$D', 'GBP', 'QAA', '2'),
-        ('$D', 'QBB', 'GBP', '-1'), ('$D', 'QCC', 'GBP', '0');
+        ('$D', 'QBB', 'GBP', '-1'), ('$D', 'QCC', 'GBP', '0'), ('$D', 'QNN', 'GBP', '-1'), ('$D', 'GBP', 'QNN', '4');
       INSERT INTO positions VALUES ('$A', 'XNEG', '10', '0', NULL), ('$A', 'XZERO', '10', '0', NULL),
         ('$A', 'XSHORT', '-10', '0', NULL), ('$A', 'XQA', '10', '0', NULL), ('$A', 'XQB', '10', '0', NULL),
-        ('$A', 'XQC', '10', '0', NULL);
+        ('$A', 'XQC', '10', '0', NULL), ('$A', 'XQN', '10', '0', NULL);
       INSERT INTO cash_balances VALUES ('$A', 'QBB', '100'), ('$A', 'QAA', '50');
       INSERT INTO transactions VALUES ('TXQB', '$A', 'DEPOSIT', 'SETTLED', '$D', '$D', NULL, NULL, '100', 'QBB',
         NULL), ('TXQC', '$A', 'FEE', 'SETTLED', '$D', '$D', NULL, NULL, '-5', 'QCC', NULL);
@@ -113,6 +114,10 @@ private func d(_ text: String) -> ExactDecimal { ExactDecimal(text) ?? .zero }
     #expect(try position("XQA")["market_value"] == "50.00")
     #expect(try position("XQA")["fx_rate"] == "0.5000000000")
     #expect(try run.findings("\(a)/XQA").isEmpty)
+    // FX -1 on the direct rate with an inverse: the inverse too.
+    #expect(try position("XQN")["market_value"] == "25.00")
+    #expect(try position("XQN")["fx_rate"] == "0.2500000000")
+    #expect(try run.findings("\(a)/XQN").isEmpty)
     // FX -1 and 0 without an inverse: unconverted, MISSING_FX and INVALID_FX.
     #expect(try position("XQB")["market_value"] == "")
     #expect(try run.findings("\(a)/XQB") == ["MISSING_FX", "INVALID_FX"])

@@ -86,20 +86,25 @@ adv_case value-negative-quantity case_value_negative_quantity "a negative quanti
 
 case_value_fx_zero_with_inverse() {
   val_setup || return
-  val_run "INSERT INTO instruments VALUES ('XQA', NULL, NULL, 'QA fund', 'FUND', 'QAA', '1');
-    INSERT INTO prices VALUES ('XQA', '\$D', '10');
-    INSERT INTO fx_rates VALUES ('\$D', 'QAA', 'GBP', '0'), ('\$D', 'GBP', 'QAA', '2');
-    INSERT INTO positions VALUES ('\$A', 'XQA', '10', '0', NULL);
-    INSERT INTO cash_balances VALUES ('\$A', 'QAA', '50');" || return
+  val_run "INSERT INTO instruments VALUES ('XQA', NULL, NULL, 'QA fund', 'FUND', 'QAA', '1'),
+      ('XQN', NULL, NULL, 'QN fund', 'FUND', 'QNN', '1');
+    INSERT INTO prices VALUES ('XQA', '\$D', '10'), ('XQN', '\$D', '10');
+    INSERT INTO fx_rates VALUES ('\$D', 'QAA', 'GBP', '0'), ('\$D', 'GBP', 'QAA', '2'),
+      ('\$D', 'QNN', 'GBP', '-1'), ('\$D', 'GBP', 'QNN', '4');
+    INSERT INTO positions VALUES ('\$A', 'XQA', '10', '0', NULL), ('\$A', 'XQN', '10', '0', NULL);
+    INSERT INTO cash_balances VALUES ('\$A', 'QAA', '50'), ('\$A', 'QNN', '50');" || return
   adv_expect_rc 0 || return
   val_check '
-p = [r for r in rows("positions") if r["account_id"] == A and r["instrument_id"] == "XQA"][0]
-if p["market_value"] != "50.00" or p["fx_rate"] != "0.5000000000": fail(f"row {p}")
-c = [r for r in rows("cash") if r["account_id"] == A and r["currency"] == "QAA"][0]
-if c["value"] != "25.00": fail(f"cash {c}")
-if dq(A + "/XQA") or dq(A + "/QAA"): fail("findings %s %s" % (dq(A + "/XQA"), dq(A + "/QAA")))'
+for instrument, value, rate in (("XQA", "50.00", "0.5000000000"), ("XQN", "25.00", "0.2500000000")):
+    p = [r for r in rows("positions") if r["account_id"] == A and r["instrument_id"] == instrument][0]
+    if p["market_value"] != value or p["fx_rate"] != rate: fail(f"row {p}")
+for currency, value in (("QAA", "25.00"), ("QNN", "12.50")):
+    c = [r for r in rows("cash") if r["account_id"] == A and r["currency"] == currency][0]
+    if c["value"] != value: fail(f"cash {c}")
+for key in ("/XQA", "/QAA", "/XQN", "/QNN"):
+    if dq(A + key): fail("findings %s %s" % (key, dq(A + key)))'
 }
-adv_case value-fx-zero-with-inverse case_value_fx_zero_with_inverse "FX rate 0 on the direct rate with a usable inverse: converted by the inverse, no finding"
+adv_case value-fx-invalid-with-inverse case_value_fx_zero_with_inverse "FX rate 0 and -1 on the direct rate with a usable inverse: converted by the inverse, no finding"
 
 case_value_fx_invalid_no_inverse() {
   val_setup || return
