@@ -48,7 +48,10 @@ final class FirmRun: @unchecked Sendable {
   private static let recordChunk = 4096
   private var seenClients: Set<String> = []
   /// The control figures of each file, exact at any size.
-  private var totals: [ExtractKind: ControlFigures] = [:]
+  private var positionFigures = ControlFigures()
+  private var cashFigures = ControlFigures()
+  private var transactionFigures = ControlFigures()
+  private var valuationFigures = ControlFigures()
   private let clock = ContinuousClock()
   private var valueTime = Duration.zero
   private var renderTime = Duration.zero
@@ -153,14 +156,10 @@ final class FirmRun: @unchecked Sendable {
       renderTime += clock.now - t1
       valueTime += t1 - t0
       let currency = bundle.account.currency
-      totals[.positions, default: ControlFigures()].add(
-        out.controlPositions, rows: out.positions.rowCount, currency: currency)
-      totals[.cash, default: ControlFigures()].add(
-        out.controlCash, rows: out.cash.rowCount, currency: currency)
-      totals[.transactions, default: ControlFigures()].add(
-        out.controlTransactions, rows: out.transactions.rowCount, currency: currency)
-      totals[.valuations, default: ControlFigures()].add(
-        out.controlValuations, rows: out.valuation.rowCount, currency: currency)
+      positionFigures.add(out.controlPositions, rows: out.positions.rowCount, currency: currency)
+      cashFigures.add(out.controlCash, rows: out.cash.rowCount, currency: currency)
+      transactionFigures.add(out.controlTransactions, rows: out.transactions.rowCount, currency: currency)
+      valuationFigures.add(out.controlValuations, rows: out.valuation.rowCount, currency: currency)
       issues.append(contentsOf: out.issues)
       if let record = out.record {
         let key = history.knownKey(bundle.account.id)
@@ -256,6 +255,10 @@ final class FirmRun: @unchecked Sendable {
     let recordStarted = clock.now
     defer { outcome.timings.record = FirmRun.milliseconds(clock.now - recordStarted) }
     let ordered = templates.compactMap { writers[$0.0] }
+    let totals: [ExtractKind: ControlFigures] = [
+      .positions: positionFigures, .cash: cashFigures, .transactions: transactionFigures,
+      .valuations: valuationFigures,
+    ]
     let files = try ExtractJob.finishFiles(ordered, totals: totals, settings: settings)
     // Nothing goes under a final name, and nothing is recorded, before the snapshot passed.
     if let refused = gate.wait() { throw PipelineError(snapshot: refused) }

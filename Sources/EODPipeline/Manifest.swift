@@ -70,10 +70,24 @@ public struct ControlFigures: Sendable, Equatable {
 
   /// Every currency's total together (adds different currencies: kept for schema 1).
   public var total = MoneySum()
-  public var byCurrency: [String: CurrencyFigures] = [:]
+  /// The distinct accounts with rows in the file.
   public var accounts = 0
+  /// Per account currency, in the order first seen; the last one used is tried first (a firm's
+  /// accounts are mostly in one currency), so no hashing per account.
+  private var currencies: [String] = []
+  private var perCurrency: [CurrencyFigures] = []
+  private var last = 0
 
   public init() {}
+
+  /// Per account currency: the sum and the rows.
+  public var byCurrency: [String: CurrencyFigures] {
+    Dictionary(zip(currencies, perCurrency), uniquingKeysWith: { first, _ in first })
+  }
+
+  public static func == (lhs: ControlFigures, rhs: ControlFigures) -> Bool {
+    lhs.total == rhs.total && lhs.accounts == rhs.accounts && lhs.byCurrency == rhs.byCurrency
+  }
 
   /// Adds one account's rows (all in its `currency`) and the sum of their amounts.
   mutating func add(_ amount: MoneySum?, rows: Int, currency: String) {
@@ -81,8 +95,17 @@ public struct ControlFigures: Sendable, Equatable {
     accounts += 1
     let amount = amount ?? MoneySum()
     total.add(amount)
-    byCurrency[currency, default: CurrencyFigures()].total.add(amount)
-    byCurrency[currency, default: CurrencyFigures()].rows += rows
+    if last >= currencies.count || currencies[last] != currency {
+      if let index = currencies.firstIndex(of: currency) {
+        last = index
+      } else {
+        currencies.append(currency)
+        perCurrency.append(CurrencyFigures())
+        last = currencies.count - 1
+      }
+    }
+    perCurrency[last].total.add(amount)
+    perCurrency[last].rows += rows
   }
 
   /// The column a file's control total adds up.
