@@ -158,8 +158,8 @@ struct AccountProcessor {
         let position = bundle.positions[index]
         var resource: String { "\(accountID)/\(position.instrumentID)" }
         // Valued as they are, with a warning (contract 1.1). A negative price is INVALID, not 0.
-        let priceUsed = reference.instruments[position.instrumentID]?.price?.price
-        for warning in PositionWarning.warnings(quantity: position.quantity, price: priceUsed) {
+        let known = reference.instruments[position.instrumentID]
+        for warning in PositionWarning.warnings(quantity: position.quantity, price: known?.price?.price) {
           switch warning {
           case .zeroPrice:
             out.issues.append(
@@ -173,7 +173,7 @@ struct AccountProcessor {
                 "quantity \(position.quantity) is below 0; valued as it is"))
           }
         }
-        guard let instrument = reference.instruments[position.instrumentID] else {
+        guard let instrument = known else {
           out.issues.append(
             issue(
               .error, .unknownInstrument, .position, resource, "instrument_id",
