@@ -33,6 +33,14 @@ public struct DataQualityIssue: Sendable, Hashable {
     public static let unknownClient = Code("UNKNOWN_CLIENT")
     /// An exact value did not fit in 38 digits.
     public static let valueOutOfRange = Code("VALUE_OUT_OF_RANGE")
+    /// The latest price is negative: the position is not valued (contract 1.1).
+    public static let invalidPrice = Code("INVALID_PRICE")
+    /// An FX rate of zero or below left an amount unconverted (contract 1.1).
+    public static let invalidFX = Code("INVALID_FX")
+    /// The price used is 0: the position is valued at 0 (contract 1.1).
+    public static let zeroPrice = Code("ZERO_PRICE")
+    /// A position's quantity is below 0; it is valued as it is (contract 1.1).
+    public static let negativeQuantity = Code("NEGATIVE_QUANTITY")
     /// Performance was carried across a gap in the history (`--allow-gap`).
     public static let historyGap = Code("HISTORY_GAP")
   }

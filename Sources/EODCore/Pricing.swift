@@ -6,6 +6,12 @@ public enum PriceStatus: String, Sendable {
   case stale = "STALE"
   /// No price on or before the business date. Not valued.
   case missing = "MISSING"
+  /// The latest price on or before the business date is negative: unusable, not valued
+  /// (contract 1.1; data_quality error `INVALID_PRICE`).
+  case invalid = "INVALID"
+
+  /// Whether a position with this status is valued (OK and STALE are; MISSING and INVALID not).
+  public var isUsable: Bool { self == .ok || self == .stale }
 }
 
 /// A price chosen for a business date.
@@ -25,9 +31,18 @@ public enum PriceSelection {
   /// Calendar days a price stays `OK`.
   public static let freshDays = 5
 
-  /// The status of a price dated `priceDate` used on `businessDate`.
+  /// The status of a price dated `priceDate` used on `businessDate`, by its age alone.
   public static func status(priceDate: CivilDate, businessDate: CivilDate) -> PriceStatus {
     priceDate.days(to: businessDate) <= freshDays ? .ok : .stale
+  }
+
+  /// The status of `price`, dated `priceDate`, used on `businessDate`: `INVALID` when the price
+  /// is negative (a ledger should not hold one), else by its age. A zero price is usable (it
+  /// values at 0, with a `ZERO_PRICE` warning).
+  public static func status(price: ExactDecimal, priceDate: CivilDate, businessDate: CivilDate)
+    -> PriceStatus
+  {
+    price.isNegative ? .invalid : status(priceDate: priceDate, businessDate: businessDate)
   }
 
   /// The latest price on or before the business date, from (date, price) pairs in any order.
@@ -41,7 +56,8 @@ public enum PriceSelection {
     }
     guard let best else { return nil }
     return SelectedPrice(
-      price: best.price, date: best.date, status: status(priceDate: best.date, businessDate: businessDate))
+      price: best.price, date: best.date,
+      status: status(price: best.price, priceDate: best.date, businessDate: businessDate))
   }
 }
 
@@ -84,7 +100,10 @@ public enum FXConversion: Sendable, Equatable {
   /// size. Nil when the result does not fit or the rate is zero.
   public func convert(_ amount: ExactDecimal, places: Int = 2) -> ExactDecimal? {
     switch self {
-    case .identity: return amount.rounded(places: places)
+    // Fewer places than `places`: scaled up exactly, nil when that does not fit (never the
+    // amount left at its own scale).
+    case .identity:
+      return amount.scale <= places ? amount.rescaled(to: places) : amount.rounded(places: places)
     case .direct(let rate):
       return amount.multiplying(rate)?.rounded(places: places) ?? convert(product: [amount], places: places)
     case .inverse(let rate): return amount.divided(by: rate, places: places)
@@ -120,12 +139,23 @@ public struct FXTable: Sendable {
     rates[key] = (date, rate)
   }
 
-  /// How to convert `from` (already normalised: GBX is GBP here) to `to`, or nil if no rate
-  /// either way. A zero rate is treated as absent.
+  /// How to convert `from` (already normalised: GBX is GBP here) to `to`, or nil if no usable
+  /// rate either way. The latest rate of a direction that is zero or below is unusable: that
+  /// direction counts as having no rate (contract 1.1), so the inverse is used if it is usable.
   public func conversion(from: String, to: String) -> FXConversion? {
     if from == to { return .identity }
-    if let direct = rates[FXTable.key(from, to)], !direct.rate.isZero { return .direct(direct.rate) }
-    if let inverse = rates[FXTable.key(to, from)], !inverse.rate.isZero { return .inverse(inverse.rate) }
+    if let direct = rates[FXTable.key(from, to)], direct.rate.signum > 0 { return .direct(direct.rate) }
+    if let inverse = rates[FXTable.key(to, from)], inverse.rate.signum > 0 { return .inverse(inverse.rate) }
     return nil
+  }
+
+  /// Whether the latest rate of either direction between `from` and `to` is zero or below: when
+  /// ``conversion(from:to:)`` is nil, this says the pair is unconverted because of an unusable
+  /// rate (`INVALID_FX`) rather than for want of any rate.
+  public func hasUnusableRate(from: String, to: String) -> Bool {
+    guard from != to else { return false }
+    if let direct = rates[FXTable.key(from, to)], direct.rate.signum <= 0 { return true }
+    if let inverse = rates[FXTable.key(to, from)], inverse.rate.signum <= 0 { return true }
+    return false
   }
 }

@@ -92,6 +92,11 @@ public struct ExtractFileSummary: Sendable, Equatable {
   public var sha256: String
   /// Name and value of each control total.
   public var controlTotals: [(String, String)]
+  /// The same total per account currency, with row counts, and the distinct accounts (manifest
+  /// schema 1.1); nil for data_quality, whose rows have no account currency.
+  public var figures: ControlFigures?
+  /// The columns (CSV header or JSON key) that identify a row: the extract's sort key.
+  public var keyColumns: [String]
 
   public static func == (lhs: ExtractFileSummary, rhs: ExtractFileSummary) -> Bool {
     lhs.name == rhs.name && lhs.sha256 == rhs.sha256 && lhs.rows == rhs.rows
@@ -473,19 +478,16 @@ public enum ExtractJob {
 
   /// Completes every file under its temporary name: sizes, hashes, rows, control totals.
   static func finishFiles(
-    _ writers: [ExtractFileWriter], totals: [ExtractKind: Money], settings: FirmSettings
+    _ writers: [ExtractFileWriter], totals: [ExtractKind: ControlFigures], settings: FirmSettings
   ) throws -> [ExtractFileSummary] {
     var files: [ExtractFileSummary] = []
     for writer in writers {
       let (bytes, sha) = try writer.finish()
       var controls: [(String, String)] = []
-      switch writer.kind {
-      case .positions: controls = [("market_value", totals[.positions]?.description ?? "0.00")]
-      case .cash: controls = [("value", totals[.cash]?.description ?? "0.00")]
-      case .transactions:
-        controls = [("amount_account_currency", totals[.transactions]?.description ?? "0.00")]
-      case .valuations: controls = [("total_value", totals[.valuations]?.description ?? "0.00")]
-      case .dataQuality: controls = []
+      let figures: ControlFigures? =
+        writer.kind == .dataQuality ? nil : totals[writer.kind] ?? ControlFigures()
+      if let figures, let name = ControlFigures.totalName(writer.kind) {
+        controls = [(name, figures.total.description)]
       }
       let compression: String
       if case .gzip = settings.encoding { compression = "gzip" } else { compression = "none" }
@@ -494,7 +496,8 @@ public enum ExtractJob {
           name: writer.fileName, path: writer.finalPath, extract: writer.kind,
           template: writer.encoder.template.name,
           format: settings.format, compression: compression, rows: writer.rows, bytes: bytes, sha256: sha,
-          controlTotals: controls))
+          controlTotals: controls, figures: figures,
+          keyColumns: ControlFigures.keyColumns(writer.encoder.template, format: settings.format)))
     }
     return files
   }

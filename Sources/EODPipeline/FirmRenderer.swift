@@ -26,10 +26,12 @@ struct AccountProcessor {
     var valuation = RowBuffer(fieldCount: ExtractKind.valuations.fields.count)
     var issues: [DataQualityIssue] = []
     var record: PerformanceRecord?
-    var controlPositions: Money?
-    var controlCash: Money?
-    var controlTransactions: Money?
-    var controlValuations: Money?
+    /// The exact sums of the account's shown amounts (market_value, value,
+    /// amount_account_currency, total_value), all in its currency: nil when the file shows none.
+    var controlPositions: MoneySum?
+    var controlCash: MoneySum?
+    var controlTransactions: MoneySum?
+    var controlValuations: MoneySum?
 
     mutating func reset() {
       positions.removeAll()
@@ -137,8 +139,9 @@ struct AccountProcessor {
       row.append(ccy)
     }
 
-    var positionsValue = Money(significand: 0, scale: 2)
-    var cashValue = Money(significand: 0, scale: 2)
+    // Exact at any size: a sum too long for 38 digits is shown empty and reported, never wrapped.
+    var positionsValue = MoneySum()
+    var cashValue = MoneySum()
     var unpriced = 0
     var valued: [ValuedPosition] = []
     swap(&valued, &work.valued)
@@ -154,7 +157,23 @@ struct AccountProcessor {
       for index in bundle.positions.indices {
         let position = bundle.positions[index]
         var resource: String { "\(accountID)/\(position.instrumentID)" }
-        guard let instrument = reference.instruments[position.instrumentID] else {
+        // Valued as they are, with a warning (contract 1.1). A negative price is INVALID, not 0.
+        let known = reference.instruments[position.instrumentID]
+        for warning in PositionWarning.warnings(quantity: position.quantity, price: known?.price?.price) {
+          switch warning {
+          case .zeroPrice:
+            out.issues.append(
+              issue(
+                .warning, .zeroPrice, .position, resource, "price",
+                "latest price for \(position.instrumentID) is 0; valued at 0"))
+          case .negativeQuantity:
+            out.issues.append(
+              issue(
+                .warning, .negativeQuantity, .position, resource, "quantity",
+                "quantity \(position.quantity) is below 0; valued as it is"))
+          }
+        }
+        guard let instrument = known else {
           out.issues.append(
             issue(
               .error, .unknownInstrument, .position, resource, "instrument_id",
@@ -176,11 +195,23 @@ struct AccountProcessor {
             issue(
               .warning, .missingPrice, .position, resource, "price",
               "no price for \(instrument.id) on or before \(dateText); not valued"))
+        case .invalidPrice:
+          out.issues.append(
+            issue(
+              .error, .invalidPrice, .position, resource, "price",
+              "latest price for \(instrument.id) (\(instrument.price?.date.description ?? "")) is negative: "
+                + "\(instrument.price?.price.description ?? ""); not valued"))
         case .missingFX(let from, let to):
           out.issues.append(
             issue(
               .warning, .missingFX, .position, resource, "fx_rate",
               "no FX rate \(from)->\(to) or \(to)->\(from) on or before \(dateText); not valued"))
+        case .invalidFX(let from, let to):
+          out.issues.append(
+            issue(
+              .warning, .missingFX, .position, resource, "fx_rate",
+              "no usable FX rate \(from)->\(to) or \(to)->\(from) on or before \(dateText); not valued"))
+          out.issues.append(invalidFX(.position, resource, "fx_rate", from, to))
         case .outOfRange:
           out.issues.append(
             issue(
@@ -195,8 +226,8 @@ struct AccountProcessor {
               "latest price for \(instrument.id) is from \(price.date) (more than \(PriceSelection.freshDays) days old)"
             ))
         }
-        if let value = converted.value, let sum = positionsValue.adding(value) {
-          positionsValue = sum
+        if let value = converted.value {
+          positionsValue.add(value)
         } else {
           unpriced += 1
         }
@@ -215,26 +246,32 @@ struct AccountProcessor {
         let converted = Valuation.convert(
           balance.balance, currency: balance.currency, accountCurrency: ccy, fx: reference.fx)
         var resource: String { "\(accountID)/\(balance.currency)" }
-        if case .missingFX(let from, let to) = converted.problem {
+        switch converted.problem {
+        case .missingFX(let from, let to):
           out.issues.append(
             issue(
               .warning, .missingFX, .cash, resource, "fx_rate",
               "no FX rate \(from)->\(to) or \(to)->\(from) on or before \(dateText); not valued"))
-        } else if converted.problem == .outOfRange {
+        case .invalidFX(let from, let to):
+          out.issues.append(
+            issue(
+              .warning, .missingFX, .cash, resource, "fx_rate",
+              "no usable FX rate \(from)->\(to) or \(to)->\(from) on or before \(dateText); not valued"))
+          out.issues.append(invalidFX(.cash, resource, "fx_rate", from, to))
+        case .outOfRange:
           out.issues.append(
             issue(.error, .valueOutOfRange, .cash, resource, "value", "the value does not fit in 38 digits"))
+        case .missingPrice, .invalidPrice, nil: break
         }
-        if let value = converted.value, let sum = cashValue.adding(value) { cashValue = sum }
+        if let value = converted.value { cashValue.add(value) }
         cashRows.append(ValuedCash(index: index, converted: converted))
       }
-      let total = positionsValue.adding(cashValue)
-      var controlPositions = Money(significand: 0, scale: 2)
+      let total = positionsValue.adding(cashValue).money
       for entry in valued {
         let position = bundle.positions[entry.index]
         let instrument = entry.instrument
         let converted = entry.converted
         let value = converted.value
-        if let value, let sum = controlPositions.adding(value) { controlPositions = sum }
         let price = instrument?.price
         // Field order: ExtractKind.positions.fields (only when the file is made).
         if writesPositions {
@@ -250,7 +287,8 @@ struct AccountProcessor {
           out.positions.append(price?.date)
           // An unknown instrument has no price either: MISSING (the column is never empty).
           out.positions.append((price?.status ?? .missing).rawValue)
-          out.positions.append(price != nil ? converted.conversion?.displayRate : nil)
+          // No rate shown where no usable price is (MISSING, INVALID).
+          out.positions.append(price?.status.isUsable == true ? converted.conversion?.displayRate : nil)
           out.positions.append(value)
           out.positions.append(position.bookCost)
           out.positions.append(value.flatMap { $0.subtracting(position.bookCost)?.rounded(places: 2) })
@@ -262,12 +300,11 @@ struct AccountProcessor {
           out.positions.endRow()
         }
       }
-      out.controlPositions = controlPositions
-      var controlCash = Money(significand: 0, scale: 2)
+      // The file's rows are the values summed above, so their sums are the control totals.
+      out.controlPositions = positionsValue
       for entry in cashRows {
         let balance = bundle.cash[entry.index]
         let converted = entry.converted
-        if let value = converted.value, let sum = controlCash.adding(value) { controlCash = sum }
         // Field order: ExtractKind.cash.fields (only when the file is made).
         if writesCash {
           out.cash.append(dateText)
@@ -286,29 +323,44 @@ struct AccountProcessor {
           out.cash.endRow()
         }
       }
-      out.controlCash = controlCash
+      out.controlCash = cashValue
     }
 
     // Transactions: all the snapshot holds for the account, and the day's external flows.
-    var net = Money(significand: 0, scale: 2)
-    var inflow = Money(significand: 0, scale: 2)
-    var controlTransactions = Money(significand: 0, scale: 2)
+    var net = MoneySum()
+    var inflow = MoneySum()
+    var controlTransactions = MoneySum()
     for transaction in bundle.transactions {
       let converted = Valuation.convert(
         transaction.amount, currency: transaction.currency, accountCurrency: ccy, fx: reference.fx)
       let isFlow = ExternalFlows.isFlow(type: transaction.type, status: transaction.status)
-      if let value = converted.value {
-        if let sum = controlTransactions.adding(value) { controlTransactions = sum }
-        if isFlow {
-          net = net.adding(value) ?? net
-          if value.signum > 0 { inflow = inflow.adding(value) ?? inflow }
+      let leftOut = isFlow ? "; the flow is left out of net_external_flow and the return" : ""
+      switch converted.problem {
+      case nil:
+        if let value = converted.value {
+          controlTransactions.add(value)
+          if isFlow {
+            net.add(value)
+            if value.signum > 0 { inflow.add(value) }
+          }
         }
-      } else if case .missingFX(let from, let to) = converted.problem {
+      case .missingFX(let from, let to):
         out.issues.append(
           issue(
             isFlow ? .error : .warning, .missingFX, .transaction, transaction.id, "amount_account_currency",
-            "no FX rate \(from)->\(to) or \(to)->\(from) on or before \(dateText)"
-              + (isFlow ? "; the flow is left out of net_external_flow and the return" : "")))
+            "no FX rate \(from)->\(to) or \(to)->\(from) on or before \(dateText)" + leftOut))
+      case .invalidFX(let from, let to):
+        out.issues.append(
+          issue(
+            isFlow ? .error : .warning, .missingFX, .transaction, transaction.id, "amount_account_currency",
+            "no usable FX rate \(from)->\(to) or \(to)->\(from) on or before \(dateText)" + leftOut))
+        out.issues.append(invalidFX(.transaction, transaction.id, "amount_account_currency", from, to))
+      case .outOfRange:
+        out.issues.append(
+          issue(
+            .error, .valueOutOfRange, .transaction, transaction.id, "amount_account_currency",
+            "the converted amount does not fit in 38 digits; not converted" + leftOut))
+      case .missingPrice, .invalidPrice: break
       }
       let txRef = transaction.externalRef
       if let txRef, let problem = ExternalReference.problem(txRef) {
@@ -347,14 +399,71 @@ struct AccountProcessor {
     out.controlTransactions = controlTransactions
 
     guard shown else { return }
-    guard let total = positionsValue.adding(cashValue) else {
-      throw PipelineError(code: .internalError, detail: "account \(accountID): total value overflows")
+    let totalSum = positionsValue.adding(cashValue)
+    // Each figure exactly, or empty with VALUE_OUT_OF_RANGE when it does not fit in 38 digits.
+    func fitting(_ sum: MoneySum, _ field: String) -> Money? {
+      if let money = sum.money { return money }
+      out.issues.append(
+        issue(
+          .error, .valueOutOfRange, .account, accountID, field,
+          "\(field) \(sum) does not fit in 38 digits; left empty"))
+      return nil
     }
-    let flows = ExternalFlows(net: net, inflow: inflow)
-    let previous = try history.previous(accountID)
-    let record = Performance.advance(
-      previous: previous, date: date, value: total, flows: flows, opensToday: account.openedOn == date)
-    out.record = record
+    let positionsMoney = fitting(positionsValue, "positions_value")
+    let cashMoney = fitting(cashValue, "cash_value")
+    let total = fitting(totalSum, "total_value")
+    let netMoney = fitting(net, "net_external_flow")
+    var figures = Performance.Figures.empty
+    // The history keeps values and flows in 64-bit cents: an account beyond that has no
+    // performance today (and no history row) rather than failing its firm.
+    if let total, let netMoney, let inflowMoney = inflow.money,
+      Int64(exactly: total.significand) != nil, Int64(exactly: netMoney.significand) != nil,
+      Int64(exactly: inflowMoney.significand) != nil
+    {
+      let flows = ExternalFlows(net: netMoney, inflow: inflowMoney)
+      let previous = try history.previous(accountID)
+      let record = Performance.advance(
+        previous: previous, date: date, value: total, flows: flows, opensToday: account.openedOn == date)
+      out.record = record
+      figures = try performance(record, accountID: accountID, history: history, issues: &out.issues)
+    } else {
+      out.issues.append(
+        issue(
+          .error, .valueOutOfRange, .account, accountID, "return_1d",
+          "the account's value or external flows do not fit the performance history (64-bit cents); "
+            + "no returns today and no history row for \(dateText)"))
+    }
+    func ratio(_ x: Double?) -> String? { x.flatMap { RatioFormat.fixed($0, places: 8) } }
+    // Field order: ExtractKind.valuations.fields (only when the file is made).
+    if writesValuations {
+      appendAccountColumns(to: &out.valuation)
+      out.valuation.append(positionsMoney)
+      out.valuation.append(cashMoney)
+      out.valuation.append(total)
+      out.valuation.append(integer: unpriced)
+      out.valuation.append(netMoney)
+      out.valuation.append(ratio(figures.daily))
+      out.valuation.append(ratio(figures.monthToDate))
+      out.valuation.append(ratio(figures.quarterToDate))
+      out.valuation.append(ratio(figures.yearToDate))
+      out.valuation.append(ratio(figures.oneYear))
+      out.valuation.append(ratio(figures.inceptionToDate))
+      out.valuation.append(ratio(figures.inceptionToDateAnnualised))
+      out.valuation.append(ratio(figures.moneyWeighted))
+      out.valuation.append(ratio(figures.moneyWeightedAnnualised))
+      out.valuation.append(figures.startDate)
+      out.valuation.append(firm.name)
+      out.valuation.append(account.openedOn)
+      out.valuation.append(account.closedOn)
+      out.valuation.endRow()
+    }
+    out.controlValuations = total.map { MoneySum($0) } ?? MoneySum()
+  }
+
+  /// The account's return figures for `record` (empty on a baseline day).
+  func performance(
+    _ record: PerformanceRecord, accountID: String, history: HistoryReader, issues: inout [DataQualityIssue]
+  ) throws(PipelineError) -> Performance.Figures {
     var figures = Performance.Figures.empty
     if record.kind != .baseline {
       let yearAgo = Performance.oneYearWindowStart(for: date)
@@ -372,37 +481,23 @@ struct AccountProcessor {
       figures = Performance.figures(
         for: record, windowStart: window, cashFlows: cashFlows, baselineValue: baselineValue)
       if record.undefinedReturn {
-        out.issues.append(
+        issues.append(
           issue(
             .warning, .performanceUndefined, .account, accountID, "return_1d",
             "previous value plus inflows is 0 but the value changed; the daily return is undefined"))
       }
     }
-    func ratio(_ x: Double?) -> String? { x.flatMap { RatioFormat.fixed($0, places: 8) } }
-    // Field order: ExtractKind.valuations.fields (only when the file is made).
-    if writesValuations {
-      appendAccountColumns(to: &out.valuation)
-      out.valuation.append(positionsValue)
-      out.valuation.append(cashValue)
-      out.valuation.append(total)
-      out.valuation.append(integer: unpriced)
-      out.valuation.append(net)
-      out.valuation.append(ratio(figures.daily))
-      out.valuation.append(ratio(figures.monthToDate))
-      out.valuation.append(ratio(figures.quarterToDate))
-      out.valuation.append(ratio(figures.yearToDate))
-      out.valuation.append(ratio(figures.oneYear))
-      out.valuation.append(ratio(figures.inceptionToDate))
-      out.valuation.append(ratio(figures.inceptionToDateAnnualised))
-      out.valuation.append(ratio(figures.moneyWeighted))
-      out.valuation.append(ratio(figures.moneyWeightedAnnualised))
-      out.valuation.append(figures.startDate)
-      out.valuation.append(firm.name)
-      out.valuation.append(account.openedOn)
-      out.valuation.append(account.closedOn)
-      out.valuation.endRow()
-    }
-    out.controlValuations = total
+    return figures
+  }
+
+  /// An `INVALID_FX` finding: an unusable rate left the amount unconverted.
+  func invalidFX(
+    _ type: DataQualityIssue.ResourceType, _ id: String, _ field: String, _ from: String, _ to: String
+  ) -> DataQualityIssue {
+    issue(
+      .error, .invalidFX, type, id, field,
+      "the latest FX rate \(from)->\(to) or \(to)->\(from) on or before \(dateText) is zero or below; "
+        + "not converted")
   }
 }
 

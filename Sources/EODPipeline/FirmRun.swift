@@ -47,10 +47,11 @@ final class FirmRun: @unchecked Sendable {
   private var records: [[PendingRecord]] = []
   private static let recordChunk = 4096
   private var seenClients: Set<String> = []
-  private var totalPositions = Money(significand: 0, scale: 2)
-  private var totalCash = Money(significand: 0, scale: 2)
-  private var totalTransactions = Money(significand: 0, scale: 2)
-  private var totalValuations = Money(significand: 0, scale: 2)
+  /// The control figures of each file, exact at any size.
+  private var positionFigures = ControlFigures()
+  private var cashFigures = ControlFigures()
+  private var transactionFigures = ControlFigures()
+  private var valuationFigures = ControlFigures()
   private let clock = ContinuousClock()
   private var valueTime = Duration.zero
   private var renderTime = Duration.zero
@@ -154,13 +155,11 @@ final class FirmRun: @unchecked Sendable {
       try valuations?.append(out.valuation)
       renderTime += clock.now - t1
       valueTime += t1 - t0
-      func add(_ total: inout Money, _ value: Money?) {
-        if let value, let sum = total.adding(value) { total = sum }
-      }
-      add(&totalPositions, out.controlPositions)
-      add(&totalCash, out.controlCash)
-      add(&totalTransactions, out.controlTransactions)
-      add(&totalValuations, out.controlValuations)
+      let currency = bundle.account.currency
+      positionFigures.add(out.controlPositions, rows: out.positions.rowCount, currency: currency)
+      cashFigures.add(out.controlCash, rows: out.cash.rowCount, currency: currency)
+      transactionFigures.add(out.controlTransactions, rows: out.transactions.rowCount, currency: currency)
+      valuationFigures.add(out.controlValuations, rows: out.valuation.rowCount, currency: currency)
       issues.append(contentsOf: out.issues)
       if let record = out.record {
         let key = history.knownKey(bundle.account.id)
@@ -246,13 +245,6 @@ final class FirmRun: @unchecked Sendable {
     }
   }
 
-  private var totals: [ExtractKind: Money] {
-    [
-      .positions: totalPositions, .cash: totalCash, .transactions: totalTransactions,
-      .valuations: totalValuations,
-    ]
-  }
-
   /// Completes every file under its temporary name, waits for the snapshot's verdict, then puts
   /// the files in place and records the run: in the run's history-writer transaction (committed
   /// once every firm is done) when the writer has written the records, else in a transaction of
@@ -263,6 +255,10 @@ final class FirmRun: @unchecked Sendable {
     let recordStarted = clock.now
     defer { outcome.timings.record = FirmRun.milliseconds(clock.now - recordStarted) }
     let ordered = templates.compactMap { writers[$0.0] }
+    let totals: [ExtractKind: ControlFigures] = [
+      .positions: positionFigures, .cash: cashFigures, .transactions: transactionFigures,
+      .valuations: valuationFigures,
+    ]
     let files = try ExtractJob.finishFiles(ordered, totals: totals, settings: settings)
     // Nothing goes under a final name, and nothing is recorded, before the snapshot passed.
     if let refused = gate.wait() { throw PipelineError(snapshot: refused) }

@@ -3,7 +3,9 @@ import EODRender
 
 /// The manifest: the set's control document, written and delivered last.
 public enum Manifest {
-  public static let schemaVersion = "1"
+  /// 1.1 adds, per file, `control_totals_by_currency`, `accounts` and `key_columns`; nothing of
+  /// 1 is removed or renamed.
+  public static let schemaVersion = "1.1"
 
   static func string(_ value: String) -> String {
     var bytes: [UInt8] = []
@@ -38,11 +40,103 @@ public enum Manifest {
       ]
       let totals = file.controlTotals.map { "\(string($0.0)): \(string($0.1))" }.joined(separator: ", ")
       parts.append("\"control_totals\": {\(totals)}")
+      if let figures = file.figures, let name = ControlFigures.totalName(file.extract) {
+        // Sorted by currency code: deterministic.
+        let byCurrency = figures.byCurrency.keys.sorted().map { currency in
+          let entry = figures.byCurrency[currency] ?? ControlFigures.CurrencyFigures()
+          return
+            "\(string(currency)): {\(string(name)): \(string(entry.total.description)), \"rows\": \(entry.rows)}"
+        }
+        parts.append("\"control_totals_by_currency\": {\(byCurrency.joined(separator: ", "))}")
+        parts.append("\"accounts\": \(figures.accounts)")
+      }
+      parts.append("\"key_columns\": [\(file.keyColumns.map(string).joined(separator: ", "))]")
       fileTexts.append("    {" + parts.joined(separator: ", ") + "}")
     }
     lines.append("  \"files\": [\n" + fileTexts.joined(separator: ",\n") + "\n  ],")
     lines.append("  \"data_quality\": {\"errors\": \(errors), \"warnings\": \(warnings)}")
     lines.append("}")
     return lines.joined(separator: "\n") + "\n"
+  }
+}
+
+/// A file's control figures (manifest schema 1.1): the exact sum of its amount column, that sum
+/// and the row count per account currency, and the number of distinct accounts with rows in it.
+public struct ControlFigures: Sendable, Equatable {
+  public struct CurrencyFigures: Sendable, Equatable {
+    public var total = MoneySum()
+    public var rows = 0
+  }
+
+  /// Every currency's total together (adds different currencies: kept for schema 1).
+  public var total = MoneySum()
+  /// The distinct accounts with rows in the file.
+  public var accounts = 0
+  /// Per account currency, in the order first seen; the last one used is tried first (a firm's
+  /// accounts are mostly in one currency), so no hashing per account.
+  private var currencies: [String] = []
+  private var perCurrency: [CurrencyFigures] = []
+  private var last = 0
+
+  public init() {}
+
+  /// Per account currency: the sum and the rows.
+  public var byCurrency: [String: CurrencyFigures] {
+    Dictionary(zip(currencies, perCurrency), uniquingKeysWith: { first, _ in first })
+  }
+
+  public static func == (lhs: ControlFigures, rhs: ControlFigures) -> Bool {
+    lhs.total == rhs.total && lhs.accounts == rhs.accounts && lhs.byCurrency == rhs.byCurrency
+  }
+
+  /// Adds one account's rows (all in its `currency`) and the sum of their amounts.
+  mutating func add(_ amount: MoneySum?, rows: Int, currency: String) {
+    guard rows > 0 else { return }
+    accounts += 1
+    let amount = amount ?? MoneySum()
+    total.add(amount)
+    if last >= currencies.count || currencies[last] != currency {
+      if let index = currencies.firstIndex(of: currency) {
+        last = index
+      } else {
+        currencies.append(currency)
+        perCurrency.append(CurrencyFigures())
+        last = currencies.count - 1
+      }
+    }
+    perCurrency[last].total.add(amount)
+    perCurrency[last].rows += rows
+  }
+
+  /// The column a file's control total adds up.
+  public static func totalName(_ extract: ExtractKind) -> String? {
+    switch extract {
+    case .positions: return "market_value"
+    case .cash: return "value"
+    case .transactions: return "amount_account_currency"
+    case .valuations: return "total_value"
+    case .dataQuality: return nil
+    }
+  }
+
+  /// The fields that identify a row of `extract`: its sort key in the contract.
+  public static func keyFields(_ extract: ExtractKind) -> [String] {
+    switch extract {
+    case .positions: return ["account_id", "instrument_id"]
+    case .cash: return ["account_id", "currency"]
+    case .transactions: return ["account_id", "trade_date", "transaction_id"]
+    case .valuations: return ["account_id"]
+    case .dataQuality: return ["severity", "code", "resource_type", "resource_id"]
+    }
+  }
+
+  /// The key fields as the file names them (CSV header, or JSON key), for those the template
+  /// shows.
+  static func keyColumns(_ template: Template, format: ExtractFormat) -> [String] {
+    keyFields(template.extract).compactMap { name in
+      guard let column = template.columns.first(where: { $0.field.name == name }) else { return nil }
+      if format == .csv || column.header != column.field.name { return column.header }
+      return column.field.jsonKey
+    }
   }
 }

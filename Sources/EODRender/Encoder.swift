@@ -37,7 +37,9 @@ public struct RowEncoder: Sendable {
     fieldIndexes = template.columns.map(\.fieldIndex)
     jsonKeyBytes = jsonKeys.reduce(0) { $0 + $1.count }
     isText = template.columns.map { $0.field.kind == .text }
-    neutralises = template.columns.map { template.formulaSafe && $0.field.freeText }
+    // Every text column (identifiers, references, codes, names, messages), decided by the
+    // column's type and not by the value's shape; decimal and integer columns stay numbers.
+    neutralises = template.columns.map { template.formulaSafe && $0.field.kind == .text }
     isBare = template.columns.map { $0.field.kind == .integer }
     maxUses = Dictionary(grouping: template.columns, by: \.fieldIndex).values.map(\.count).max() ?? 1
   }

@@ -35,7 +35,8 @@ public struct Field: Sendable, Equatable {
 
   public var name: String
   public var kind: Kind
-  /// Free text the firm or platform typed (names, messages): what formula neutralising applies to.
+  /// Free text the firm or platform typed (names, messages). Formula neutralising applies to every
+  /// text field, not only these (a spreadsheet runs a formula in an identifier as well).
   public var freeText: Bool
 
   init(_ name: String, _ kind: Kind = .text, freeText: Bool = false) {

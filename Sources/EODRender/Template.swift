@@ -38,7 +38,7 @@ public struct Template: Sendable, Equatable {
   public var extract: ExtractKind
   public var version: Int
   public var columns: [Column]
-  /// Neutralise spreadsheet formulas in free-text fields (prefix `'` to a value starting with
+  /// Neutralise spreadsheet formulas in every text field (prefix `'` to a value starting with
   /// `=`, `+`, `-`, `@`, tab or CR).
   public var formulaSafe: Bool
   /// `positions.v1`.

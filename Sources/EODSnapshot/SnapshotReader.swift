@@ -217,7 +217,7 @@ public final class SnapshotReader {
         let price = try decimal(statement, 2, table: "prices", key: "\(id)/\(dateText)", column: "price")
         prices[id] = SelectedPrice(
           price: price, date: priceDate,
-          status: PriceSelection.status(priceDate: priceDate, businessDate: date))
+          status: PriceSelection.status(price: price, priceDate: priceDate, businessDate: date))
       }
     } catch {
       throw snapshotError(error, table: "prices")

@@ -67,6 +67,56 @@ import Testing
     #expect(tampered.output.contains("market_value"), "\(tampered.output)")
   }
 
+  /// The contract 1.1 values a ledger should not hold, put into every snapshot of a series with
+  /// `sqlite3`: a negative and a zero price, a negative quantity, FX 0 on a direct rate with an
+  /// inverse, FX -1 with and without one, for positions, cash and flows. The oracle learnt the rules
+  /// from the contract's text; the job must agree (rows, data_quality, valuations, manifests).
+  @Test func handEditedLedgerValuesAgreeWithTheOracle() throws {
+    let dir = try Binary.scratch("oracle-values")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let generated = try Binary.run(
+      ["generate", dir + "/snapshots", "--edge", "--days", "3", "--accounts", "60", "--seed", "7"])
+    #expect(generated.status == 0, "\(generated.stderr)")
+    let account = "AC00000001"
+    let paths = try FileManager.default.contentsOfDirectory(atPath: dir + "/snapshots").filter {
+      $0.hasSuffix(".sqlite")
+    }
+    #expect(paths.count == 3)
+    for name in paths {
+      let date = String(name.dropFirst("ledger-".count).prefix(10))
+      let sql = """
+        INSERT INTO instruments VALUES ('XNEG', 'GB00XNEG0001', NULL, 'Negative plc', 'EQUITY', 'GBP', '1'),
+          ('XZERO', NULL, NULL, 'Zero plc', 'EQUITY', 'GBP', '1'), ('XSHORT', NULL, NULL, 'Short plc', 'EQUITY', 'GBP', '1'),
+          ('XQA', NULL, NULL, 'QA fund', 'FUND', 'QAA', '1'), ('XQB', NULL, NULL, 'QB fund', 'FUND', 'QBB', '1'),
+          ('XQN', NULL, NULL, 'QN fund', 'FUND', 'QNN', '1');
+        INSERT INTO prices VALUES ('XNEG', '\(date)', '-1.50'), ('XZERO', '\(date)', '0'), ('XSHORT', '\(date)', '2.00'),
+          ('XQA', '\(date)', '10'), ('XQB', '\(date)', '10'), ('XQN', '\(date)', '10');
+        INSERT INTO fx_rates VALUES ('\(date)', 'QAA', 'GBP', '0'), ('\(date)', 'GBP', 'QAA', '2'),
+          ('\(date)', 'QBB', 'GBP', '-1'), ('\(date)', 'QNN', 'GBP', '-1'), ('\(date)', 'GBP', 'QNN', '4');
+        INSERT INTO positions VALUES ('\(account)', 'XNEG', '10', '0', NULL), ('\(account)', 'XZERO', '10', '0', NULL),
+          ('\(account)', 'XSHORT', '-10', '0', NULL), ('\(account)', 'XQA', '10', '0', NULL),
+          ('\(account)', 'XQB', '10', '0', NULL), ('\(account)', 'XQN', '10', '5', NULL);
+        INSERT INTO cash_balances VALUES ('\(account)', 'QBB', '100'), ('\(account)', 'QAA', '50');
+        INSERT INTO transactions VALUES
+          ('TXQB\(date)', '\(account)', 'DEPOSIT', 'SETTLED', '\(date)', '\(date)', NULL, NULL, '100', 'QBB', NULL),
+          ('TXQA\(date)', '\(account)', 'DEPOSIT', 'SETTLED', '\(date)', '\(date)', NULL, NULL, '100', 'QAA', NULL);
+        """
+      let edited = try Binary.run(program: "/usr/bin/env", ["sqlite3", dir + "/snapshots/" + name, sql])
+      #expect(edited.status == 0, "\(edited.stderr)")
+    }
+    let backfill = try Binary.run(
+      [
+        "backfill", "--snapshots", dir + "/snapshots", "--state", dir + "/state.sqlite", "--out",
+        dir + "/out",
+        "--templates", OracleTests.root + "/templates",
+      ])
+    #expect(backfill.status == 0, "\(backfill.stderr)")
+    let agreed = try check(dir + "/snapshots", dir + "/out")
+    #expect(agreed.status == 0, "\(agreed.output)")
+    #expect(agreed.output.contains("oracle check: agrees"), "\(agreed.output)")
+    #expect(agreed.output.contains("MANIFESTS 9 checked, 0 differences"), "\(agreed.output)")
+  }
+
   func gunzip(_ path: String) throws -> String {
     try Binary.run(program: "/bin/gzip", ["-dc", path]).stdout
   }

@@ -29,11 +29,12 @@ import Testing
         + "AC1/INS1,\"two\nlines\"\r\nAC1/INS1,\r\nAC1/INS1,=SUM(A1)\r\n")
   }
 
-  @Test func formulaSafeNeutralisesOnlyFreeText() throws {
+  @Test func formulaSafeNeutralisesEveryTextColumn() throws {
     let layout = try template(
       "extract data_quality\nversion 2\noption formula_safe\ncolumn resource_id\ncolumn message\n")
     var rows = [row("=HYPERLINK(\"x\")"), row("+1"), row("-1"), row("@x"), row("\tx"), row("ok")]
     rows.append(["2026-10-05", "F", "WARNING", "C", "POSITION", "=not free text", "f", nil])
+    rows.append(["2026-10-05", "F", "WARNING", "C", "POSITION", "-A1-B1", "f", "\rx"])
     let text = encode(layout, .csv, rows)
     let lines = text.components(separatedBy: "\r\n")
     #expect(lines[1] == "AC1/INS1,\"'=HYPERLINK(\"\"x\"\")\"")
@@ -42,7 +43,26 @@ import Testing
     #expect(lines[4] == "AC1/INS1,'@x")
     #expect(lines[5] == "AC1/INS1,'\tx")
     #expect(lines[6] == "AC1/INS1,ok")
-    #expect(lines[7] == "=not free text,")
+    // Identifiers and references too (issue 11: `=HYPERLINK(…)` in an account id, `-A1-B1`).
+    #expect(lines[7] == "'=not free text,")
+    #expect(lines[8] == "'-A1-B1,\"'\rx\"")
+  }
+
+  @Test func formulaSafeLeavesNumbersNumbers() throws {
+    let layout = try template(
+      "extract positions\nversion 2\noption formula_safe\ncolumn account_id\ncolumn isin\n"
+        + "column quantity\ncolumn market_value\n")
+    var values = [String?](repeating: nil, count: ExtractKind.positions.fields.count)
+    values[4] = "@SUM(1+1)"
+    values[9] = "+1+cmd|x"
+    values[13] = "-12.5"
+    values[19] = "-3.20"
+    let csv = encode(layout, .csv, [values])
+    #expect(csv == "account_id,isin,quantity,market_value\r\n'@SUM(1+1),'+1+cmd|x,-12.5,-3.20\r\n")
+    let json = encode(layout, .json, [values])
+    #expect(
+      json == #"{"accountId":"'@SUM(1+1)","isin":"'+1+cmd|x","quantity":"-12.5","marketValue":"-3.20"}"#
+        + "\n")
   }
 
   @Test func jsonLinesUseCamelCaseStringsAndNull() throws {

@@ -6,7 +6,9 @@
 SNAPSHOT_DIR holds ledger-*.sqlite; JOB_OUT_DIR is where `eod-extract backfill` (or `run`, date
 by date, one state store, CSV) wrote that series' extracts. Every firm and date the oracles make
 is compared: positions, cash, transactions (every column; decimals exactly, fx_rate to 1e-10),
-data_quality (the set of code and resource_id), valuations (returns to 1e-8, mwr to 1e-6).
+data_quality (the set of code and resource_id), valuations (returns to 1e-8, mwr to 1e-6), and
+each manifest's control totals (overall, and per account currency with rows and accounts from
+schema 1.1).
 Prints what differs; exit status 0 when nothing does, 1 otherwise. Python 3 standard library only.
 """
 import glob
@@ -43,6 +45,9 @@ def main():
         print(text, end="")
         failed |= code != 0
         code, text = run(os.path.join(HERE, "compare_valuations.py"), valuations, job_out, "--binary")
+        print(text, end="")
+        failed |= code != 0
+        code, text = run(os.path.join(HERE, "compare_manifests.py"), snapshots, extracts, valuations, job_out)
         print(text, end="")
         failed |= code != 0
     print("oracle check:", "DIFFERENCES" if failed else "agrees", f"({len(files)} snapshots)")

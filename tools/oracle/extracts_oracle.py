@@ -93,11 +93,23 @@ class Snap:
         """(multiplier as exact-ish Decimal, kind) or None. kind: 'same', 'direct', 'inverse'."""
         if x == a:
             return (Decimal(1), "same")
-        if (x, a) in self.fx and self.fx[(x, a)] != 0:
+        # Contract 1.1: the latest rate of a direction that is zero or below is unusable; that
+        # direction counts as having no rate.
+        if (x, a) in self.fx and self.fx[(x, a)] > 0:
             return (self.fx[(x, a)], "direct")
-        if (a, x) in self.fx and self.fx[(a, x)] != 0:
+        if (a, x) in self.fx and self.fx[(a, x)] > 0:
             return (self.fx[(a, x)], "inverse")
         return None
+
+    def unusable(self, x, a):
+        """Whether an unusable latest rate (<= 0) of either direction is why x->a has no rate."""
+        return x != a and any(k in self.fx and self.fx[k] <= 0 for k in ((x, a), (a, x)))
+
+    def missing_fx(self, dq, x, a, rtype, rid, field):
+        """MISSING_FX, and INVALID_FX too when an unusable rate left the amount unconverted."""
+        dq.add(("WARNING", "MISSING_FX", rtype, rid, field))
+        if self.unusable(x, a):
+            dq.add(("ERROR", "INVALID_FX", rtype, rid, field))
 
     def shown(self, acc):
         if acc["opened"] > self.date:
@@ -150,12 +162,22 @@ def run(snap_path, outdir):
             quantity = Decimal(qty)
             px = S.price.get(iid)
             price = price_date = status = fxd = mv = None
+            # Contract 1.1 warnings: valued as they are.
+            if quantity < 0:
+                dq.add(("WARNING", "NEGATIVE_QUANTITY", "POSITION", f"{aid}/{iid}", "quantity"))
+            if px is not None and Decimal(px[1]) == 0:
+                dq.add(("WARNING", "ZERO_PRICE", "POSITION", f"{aid}/{iid}", "price"))
             if inst is None:
                 status = "MISSING"
                 dq.add(("ERROR", "UNKNOWN_INSTRUMENT", "POSITION", f"{aid}/{iid}", "instrument_id"))
             elif px is None:
                 status = "MISSING"
                 dq.add(("WARNING", "MISSING_PRICE", "POSITION", f"{aid}/{iid}", "price"))
+            elif Decimal(px[1]) < 0:
+                # A negative price is unusable: INVALID, unvalued; price and date shown as held.
+                price_date, price = px
+                status = "INVALID"
+                dq.add(("ERROR", "INVALID_PRICE", "POSITION", f"{aid}/{iid}", "price"))
             else:
                 price_date, price = px
                 age = (S.d - dt.date.fromisoformat(price_date)).days
@@ -169,7 +191,7 @@ def run(snap_path, outdir):
                     pccy = "GBP"
                 r = S.rate(pccy, acc["ccy"])
                 if r is None:
-                    dq.add(("WARNING", "MISSING_FX", "POSITION", f"{aid}/{iid}", "fx_rate"))
+                    S.missing_fx(dq, pccy, acc["ccy"], "POSITION", f"{aid}/{iid}", "fx_rate")
                 else:
                     fxd = fx_display(r)
                     mv = convert(quantity * p * Decimal(inst["qf"]), r)
@@ -180,7 +202,7 @@ def run(snap_path, outdir):
             r = S.rate(ccy if ccy != "GBX" else "GBP", acc["ccy"])
             b = Decimal(bal) * (Decimal("0.01") if ccy == "GBX" else 1)
             if r is None:
-                dq.add(("WARNING", "MISSING_FX", "CASH", f"{aid}/{ccy}", "fx_rate"))
+                S.missing_fx(dq, ccy if ccy != "GBX" else "GBP", acc["ccy"], "CASH", f"{aid}/{ccy}", "fx_rate")
                 fxd = val = None
             else:
                 fxd = fx_display(r)
@@ -223,7 +245,7 @@ def run(snap_path, outdir):
             r = S.rate(ccy if ccy != "GBX" else "GBP", acc["ccy"])
             if r is None:
                 aac = None
-                dq.add(("WARNING", "MISSING_FX", "TRANSACTION", tid, "fx_rate"))
+                S.missing_fx(dq, ccy if ccy != "GBX" else "GBP", acc["ccy"], "TRANSACTION", tid, "fx_rate")
             else:
                 aac = convert(Decimal(amt) * (Decimal("0.01") if ccy == "GBX" else 1), r)
             tr, tbad = ref(tref)

@@ -100,9 +100,10 @@ class Snapshot:
             ccy = "GBP"
         if ccy == acc_ccy:
             return amount
-        if (ccy, acc_ccy) in self.fx:
+        # Contract 1.1: a latest rate of zero or below counts as no rate for its direction.
+        if self.fx.get((ccy, acc_ccy), 0) > 0:
             return amount * self.fx[(ccy, acc_ccy)]
-        if (acc_ccy, ccy) in self.fx:
+        if self.fx.get((acc_ccy, ccy), 0) > 0:
             return amount / self.fx[(acc_ccy, ccy)]
         return None
 
@@ -215,6 +216,9 @@ def main():
                     unpriced += 1
                     continue
                 _, px = s.price[iid]
+                if px < 0:  # contract 1.1: a negative price is INVALID, not valued
+                    unpriced += 1
+                    continue
                 mv = s.convert(qty * px * D(inst[2]), inst[1], accy)
                 if mv is None:
                     unpriced += 1
