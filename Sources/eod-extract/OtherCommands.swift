@@ -1,5 +1,6 @@
 import ArgumentParser
 import EODOps
+import EODSnapshot
 import EODState
 import Foundation
 
@@ -23,8 +24,34 @@ struct CheckConfig: AsyncParsableCommand {
           .nothingDone, "\(file): \(check.problems.filter { $0.severity == .error }.count) problem(s)")
       }
       print(configuration.describePlan(businessDate: date))
+      // With the date's snapshot present: a configured firm it does not have would fail alone.
+      if let date {
+        let missing = try missingFirms(configuration, date: date)
+        for (index, firm) in missing {
+          print(
+            "error: firms[\(index)].firm_id: \(firm) is not in the snapshot of \(date) "
+              + "(\(configuration.snapshotPath(for: date))); the run would fail this firm (exit 1)")
+        }
+        if !missing.isEmpty {
+          throw Failure(.nothingDone, "\(file): \(missing.count) configured firm(s) missing from the snapshot")
+        }
+      }
       return .success
     }
+  }
+}
+
+/// The configured firms (index, id) that the date's snapshot does not have; none when the
+/// snapshot is not there yet.
+func missingFirms(_ configuration: JobConfiguration, date: String) throws -> [(Int, String)] {
+  let path = configuration.snapshotPath(for: date)
+  guard FileManager.default.fileExists(atPath: path) else { return [] }
+  let present: Set<String>
+  do { present = Set(try SnapshotReader(path: path).firms().map(\.id)) } catch {
+    throw Failure(.nothingDone, "snapshot \(path): \(error)")
+  }
+  return configuration.firms.enumerated().filter { !present.contains($0.element.firmID) }.map {
+    ($0.offset, $0.element.firmID)
   }
 }
 

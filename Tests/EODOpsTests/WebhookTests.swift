@@ -70,6 +70,7 @@ final class ScriptedTransport: WebhookTransport {
       policy: WebhookRetryPolicy(
         maxAttempts: 5, baseDelay: .milliseconds(100), maxDelay: .seconds(2), totalTimeout: .seconds(120),
         requestTimeout: .seconds(5)),
+      transport: URLSessionWebhookTransport(addresses: .allowAll),  // the server is on loopback
       sleep: { recorder.record($0) })
     let secret = "s3cret-key"
     let event = try WebhookEvent.delivered(
@@ -127,7 +128,8 @@ final class ScriptedTransport: WebhookTransport {
     ])
     defer { server.stop() }
     let sender = WebhookSender(
-      policy: WebhookRetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(10), totalTimeout: .seconds(120)))
+      policy: WebhookRetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(10), totalTimeout: .seconds(120)),
+      transport: URLSessionWebhookTransport(addresses: .allowAll))
     let event = WebhookEvent.failed(
       firmID: "F002", businessDate: "2025-01-02", runID: "run-1",
       problem: ProblemDetails(
@@ -158,7 +160,8 @@ final class ScriptedTransport: WebhookTransport {
     let server = try TestHTTPServer(responses: [.init(status: 400), .init(status: 200)])
     defer { server.stop() }
     let recorder = SleepRecorder()
-    let sender = WebhookSender(sleep: { recorder.record($0) })
+    let sender = WebhookSender(
+      transport: URLSessionWebhookTransport(addresses: .allowAll), sleep: { recorder.record($0) })
     let event = try WebhookEvent.delivered(
       firmID: "F1", businessDate: "2025-01-02", runID: "r", manifestJSON: manifest)
     let outcome = await sender.send(
@@ -276,7 +279,7 @@ final class ScriptedTransport: WebhookTransport {
     let recorder = SleepRecorder()
     let sender = WebhookSender(
       policy: WebhookRetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(1), requestTimeout: .seconds(2)),
-      sleep: { recorder.record($0) })
+      transport: URLSessionWebhookTransport(addresses: .allowAll), sleep: { recorder.record($0) })
     let event = try WebhookEvent.delivered(
       firmID: "F1", businessDate: "2025-01-02", runID: "r", manifestJSON: manifest)
     let outcome = await sender.send(event, to: WebhookEndpoint(url: url, secret: [1]), logger: logger)
