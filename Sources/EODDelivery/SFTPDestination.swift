@@ -230,7 +230,8 @@ public struct SFTPDestination: Destination {
           logger.info(
             "file placed",
             metadata: [
-              "file": "\(item.fileName)", "outcome": "\(outcome.rawValue)", "attempts": .stringConvertible(attempts),
+              "file": "\(item.fileName)", "outcome": "\(outcome.rawValue)",
+              "attempts": .stringConvertible(attempts),
             ])
           break
         } catch {

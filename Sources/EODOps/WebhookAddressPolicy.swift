@@ -135,7 +135,8 @@ public struct WebhookAddressPolicy: Sendable, Equatable, Codable {
     let addresses = WebhookAddress(literal: host).map { [$0] } ?? resolve(host)
     guard !addresses.isEmpty else {
       return .failure(
-        WebhookAddressRefusal(host: host, detail: "\(host) does not resolve to any address", unresolved: true))
+        WebhookAddressRefusal(host: host, detail: "\(host) does not resolve to any address", unresolved: true)
+      )
     }
     for address in addresses {
       if let why = refusal(address) {

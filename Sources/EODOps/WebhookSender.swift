@@ -331,7 +331,8 @@ public struct WebhookSender: Sendable {
         case 200..<300:
           attempts.append(attempt)
           logger.info(
-            "webhook delivered", metadata: ["status": .stringConvertible(response.status), "attempts": .stringConvertible(number)])
+            "webhook delivered",
+            metadata: ["status": .stringConvertible(response.status), "attempts": .stringConvertible(number)])
           return WebhookOutcome(
             eventID: event.id, endpoint: endpoint.displayName, attempts: attempts,
             result: .success(response.status))

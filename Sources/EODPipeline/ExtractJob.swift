@@ -366,7 +366,8 @@ public enum ExtractJob {
     logger.info(
       "snapshot read",
       metadata: [
-        "step": "read", "read_ms": .stringConvertible(FirmRun.milliseconds(readTime)), "firms": .stringConvertible(runs.count),
+        "step": "read", "read_ms": .stringConvertible(FirmRun.milliseconds(readTime)),
+        "firms": .stringConvertible(runs.count),
         "processing_threads": .stringConvertible(workers),
       ])
     for run in runs { run.endRows() }
@@ -375,7 +376,8 @@ public enum ExtractJob {
       logger.info(
         "history written",
         metadata: [
-          "step": "record", "rows": .stringConvertible(writer.rows), "write_ms": .stringConvertible(FirmRun.milliseconds(writer.busy)),
+          "step": "record", "rows": .stringConvertible(writer.rows),
+          "write_ms": .stringConvertible(FirmRun.milliseconds(writer.busy)),
         ])
     }
     var outcomes: [FirmOutcome] = []

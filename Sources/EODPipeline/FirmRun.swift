@@ -207,9 +207,12 @@ final class FirmRun: @unchecked Sendable {
         "firm done",
         metadata: [
           "step": "extract", "duration_ms": .stringConvertible(Int(outcome.seconds * 1000)),
-          "value_ms": .stringConvertible(outcome.timings.value), "render_ms": .stringConvertible(outcome.timings.render),
-          "record_ms": .stringConvertible(outcome.timings.record), "files": .stringConvertible(outcome.files.count),
-          "data_quality_errors": .stringConvertible(outcome.errors), "data_quality_warnings": .stringConvertible(outcome.warnings),
+          "value_ms": .stringConvertible(outcome.timings.value),
+          "render_ms": .stringConvertible(outcome.timings.render),
+          "record_ms": .stringConvertible(outcome.timings.record),
+          "files": .stringConvertible(outcome.files.count),
+          "data_quality_errors": .stringConvertible(outcome.errors),
+          "data_quality_warnings": .stringConvertible(outcome.warnings),
         ])
     }
     return outcome

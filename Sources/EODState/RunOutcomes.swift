@@ -41,7 +41,8 @@ public struct FirmStatus: Sendable, Equatable {
 
   public static func == (lhs: FirmStatus, rhs: FirmStatus) -> Bool {
     lhs.firmID == rhs.firmID && lhs.lastWritten?.date == rhs.lastWritten?.date
-      && lhs.lastWritten?.runID == rhs.lastWritten?.runID && lhs.lastDelivered?.date == rhs.lastDelivered?.date
+      && lhs.lastWritten?.runID == rhs.lastWritten?.runID
+      && lhs.lastDelivered?.date == rhs.lastDelivered?.date
       && lhs.lastDelivered?.runID == rhs.lastDelivered?.runID && lhs.lastFailure == rhs.lastFailure
   }
 }

@@ -33,7 +33,8 @@ struct CheckConfig: AsyncParsableCommand {
               + "(\(configuration.snapshotPath(for: date))); the run would fail this firm (exit 1)")
         }
         if !missing.isEmpty {
-          throw Failure(.nothingDone, "\(file): \(missing.count) configured firm(s) missing from the snapshot")
+          throw Failure(
+            .nothingDone, "\(file): \(missing.count) configured firm(s) missing from the snapshot")
         }
       }
       return .success

@@ -27,7 +27,8 @@ struct Status: AsyncParsableCommand {
       for firm in firms {
         var line = "\(firm.firmID):"
         if let delivered = firm.lastDelivered {
-          line += " delivered \(delivered.date) (run \(delivered.runID), \(delivered.deliveredAt) to \(delivered.destination))"
+          line +=
+            " delivered \(delivered.date) (run \(delivered.runID), \(delivered.deliveredAt) to \(delivered.destination))"
         } else {
           line += " never delivered"
         }
@@ -35,13 +36,15 @@ struct Status: AsyncParsableCommand {
           line += "; last written \(written.date) (run \(written.runID))"
         }
         if let failure = firm.lastFailure {
-          line += "; last failure \(failure.failedAt): \(failure.step) of \(failure.businessDate) (run \(failure.runID)): \(failure.error)"
+          line +=
+            "; last failure \(failure.failedAt): \(failure.step) of \(failure.businessDate) (run \(failure.runID)): \(failure.error)"
         }
         print(line)
       }
       if let lastRun {
         print(
-          "last run that did nothing: \(lastRun.failedAt), exit \(lastRun.exitCode) (run \(lastRun.runID)): \(lastRun.error)")
+          "last run that did nothing: \(lastRun.failedAt), exit \(lastRun.exitCode) (run \(lastRun.runID)): \(lastRun.error)"
+        )
       }
       return .success
     }
@@ -70,7 +73,8 @@ struct Status: AsyncParsableCommand {
     }
     let object: [String: Any] = ["firms": list, "last_run_failure": failure(lastRun)]
     guard
-      let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+      let data = try? JSONSerialization.data(
+        withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
     else { return "{}" }
     return String(decoding: data, as: UTF8.self)
   }
