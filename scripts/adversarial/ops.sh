@@ -27,7 +27,8 @@ EOF
 }
 
 # A python3 HTTP server on 127.0.0.1 (port in ./http.port, requests logged to ./http.log, one
-# line "METHOD PATH" each): 307 to /stolen for every path but /stolen. Stopped after 60 s at most.
+# line "METHOD PATH" each): 307 to /stolen for every path but /stolen. It ends by itself after
+# 60 s at most, or when ./http.stop appears.
 ops_redirect_server() {
   cat >server.py <<'EOF'
 import sys
@@ -44,17 +45,29 @@ class H(BaseHTTPRequestHandler):
             self.send_response(307)
             self.send_header("Location", "http://127.0.0.1:%d/stolen" % self.server.server_address[1])
         self.send_header("Content-Length", "0"); self.end_headers()
+import os, time
 s = HTTPServer(("127.0.0.1", 0), H)
+s.timeout = 0.5
 open("http.port.tmp", "w").write(str(s.server_address[1]))
-import os; os.rename("http.port.tmp", "http.port")
-s.serve_forever()
+os.rename("http.port.tmp", "http.port")
+deadline = time.time() + 60          # ends by itself: no signal needed (SIGTERM may be blocked)
+while time.time() < deadline and not os.path.exists("http.stop"):
+    s.handle_request()
 EOF
-  timeout 60 python3 server.py >/dev/null 2>&1 &
+  timeout -s KILL 70 python3 server.py >/dev/null 2>&1 &
   OPS_SERVER_PID=$!
   local i; for i in $(seq 1 100); do [ -s http.port ] && return 0; sleep 0.05; done
   adv_why "the local HTTP server did not start"
 }
-ops_stop_server() { kill "$OPS_SERVER_PID" 2>/dev/null; wait "$OPS_SERVER_PID" 2>/dev/null; return 0; }
+# Stops the server: a stop file it polls for, then SIGKILL (SIGTERM is blocked in processes
+# started by the test runner).
+ops_stop_server() {
+  : >http.stop
+  local i; for i in $(seq 1 40); do kill -0 "$OPS_SERVER_PID" 2>/dev/null || break; sleep 0.05; done
+  kill -KILL "$OPS_SERVER_PID" 2>/dev/null
+  wait "$OPS_SERVER_PID" 2>/dev/null
+  return 0
+}
 
 webhooks_block() {
   printf 'webhooks:\n  %s\n  max_attempts: 3\n  base_delay_seconds: 0.1\n  total_seconds: 10\n  request_timeout_seconds: 3\n  endpoints:\n    - url: %s\n      secret_env: OPS_SECRET\n' "$2" "$1"
@@ -66,7 +79,7 @@ case_ops_webhook_redirect() {
   adv_series snaps || return
   ops_redirect_server || return
   ops_config "$(webhooks_block "http://127.0.0.1:$(cat http.port)/hook" "allow_private_addresses: true")"
-  OPS_SECRET=s3cret timeout 120 "$ADV_BIN" run --config config.yaml --date 2026-10-01 >"$CASE/.out" 2>"$CASE/.err" </dev/null
+  OPS_SECRET=s3cret timeout -s KILL 120 "$ADV_BIN" run --config config.yaml --date 2026-10-01 >"$CASE/.out" 2>"$CASE/.err" </dev/null
   ADV_RC=$?
   ops_stop_server
   grep -q "/stolen" http.log 2>/dev/null && { adv_why "the 307 was followed: the signed body was re-posted to /stolen"; return; }
@@ -84,7 +97,7 @@ case_ops_webhook_metadata() {
   OPS_SECRET=x adv_run check-config config.yaml
   [ "$ADV_RC" = 2 ] || { adv_why "check-config accepted https://169.254.169.254 (exit $ADV_RC); run not tried"; return; }
   grep -q "169.254.169.254" "$CASE/.out" || { adv_why "check-config did not name the address"; return; }
-  OPS_SECRET=x timeout 30 "$ADV_BIN" run --config config.yaml --date 2026-10-01 >"$CASE/.out" 2>"$CASE/.err" </dev/null
+  OPS_SECRET=x timeout -s KILL 30 "$ADV_BIN" run --config config.yaml --date 2026-10-01 >"$CASE/.out" 2>"$CASE/.err" </dev/null
   ADV_RC=$?
   [ -e dest/FIRM001 ] && { adv_why "the run delivered with a refused webhook endpoint"; return; }
   adv_expect_rc 2
