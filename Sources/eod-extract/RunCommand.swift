@@ -115,6 +115,8 @@ struct Run: AsyncParsableCommand {
       let recorder = RunOutcomeRecorder(runID: runID, configPath: config, requestedFirms: firms)
       do {
         return try await perform(runID: runID, recorder: recorder, logger: logger)
+      } catch let error where error is ValidationError || error is ExitCode || error is CleanExit {
+        throw error  // usage: the argument parser's own exit
       } catch {
         throw recorder.fatal(error, logger: logger)
       }
