@@ -50,6 +50,9 @@ final class RunOutcomeRecorder {
         "exit_code": .stringConvertible(Int(code.rawValue)), "error_code": "\(errorCode)",
         "error": "\(message)",
       ])
+    // At a terminal the log line is for a person too: the message as it reads (several lines
+    // for a configuration's problems). Where logs are JSON, the JSON line is the only one.
+    if isatty(STDERR_FILENO) == 1 { FileHandle.standardError.write(Data("eod-extract: \(message)\n".utf8)) }
     let firms = requestedFirms.isEmpty ? configuredFirms() : requestedFirms
     writeMetrics(exitCode: code, failedFirms: code == .alreadyRunning ? [] : firms, logger: logger)
     if code != .alreadyRunning, let store {
