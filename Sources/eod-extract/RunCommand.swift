@@ -107,184 +107,169 @@ struct Run: AsyncParsableCommand {
   }
 
   func run() async throws {
-    try await withExitCodes {
-      var logger = makeLogger()
-      // One run id from the start, so that even a run that stops early logs and records it.
-      let runID = UUID().uuidString.lowercased()
-      logger[metadataKey: "run_id"] = "\(runID)"
-      let recorder = RunOutcomeRecorder(runID: runID, configPath: config, requestedFirms: firms)
-      do {
-        return try await perform(runID: runID, recorder: recorder, logger: logger)
-      } catch let error where error is ValidationError || error is ExitCode || error is CleanExit {
-        throw error  // usage: the argument parser's own exit
-      } catch {
-        throw recorder.fatal(error, logger: logger)
+    try await withRunOutcome(configPath: config, requestedFirms: firms) { runID, recorder, logger in
+      let plan = try makePlan()
+      recorder.businessDate = plan.configuration != nil ? RunPlan.dateOfSnapshot(plan.snapshot) : ""
+      let lock = try lockState(plan.statePath, logger: logger)
+      defer { lock.release() }
+      let store = try openStore(plan.statePath)
+      recorder.store = store
+      // A test hook (documented in docs/operations.md as test-only): an internal error after the
+      // lock is taken, to check what exit 70 leaves behind.
+      if ProcessInfo.processInfo.environment["EOD_TEST_INTERNAL_ERROR"] == "1" {
+        throw Failure(.internalError, "internal error forced by EOD_TEST_INTERNAL_ERROR (a test hook)")
       }
-    }
-  }
-
-  func perform(runID: String, recorder: RunOutcomeRecorder, logger: Logger) async throws -> EODExitCode {
-    let plan = try makePlan()
-    recorder.businessDate = plan.configuration != nil ? RunPlan.dateOfSnapshot(plan.snapshot) : ""
-    let lock = try lockState(plan.statePath, logger: logger)
-    defer { lock.release() }
-    let store = try openStore(plan.statePath)
-    recorder.store = store
-    // A test hook (documented in docs/operations.md as test-only): an internal error after the
-    // lock is taken, to check what exit 70 leaves behind.
-    if ProcessInfo.processInfo.environment["EOD_TEST_INTERNAL_ERROR"] == "1" {
-      throw Failure(.internalError, "internal error forced by EOD_TEST_INTERNAL_ERROR (a test hook)")
-    }
-    // On-demand idempotency: a replay of a completed request reports what it printed and delivers
-    // nothing; a retry of a request that failed does again only what failed.
-    var keyRecord: (IdempotencyKey, String, Date)?
-    var previous: (outcome: IdempotencyOutcome, manifests: String)?
-    var selectedFirms = plan.firms
-    if let idempotencyKey {
-      let key: IdempotencyKey
-      do { key = try IdempotencyKey(parsing: idempotencyKey) } catch {
-        throw Failure(.nothingDone, "\(error)")
-      }
-      let fingerprint = IdempotencyKey.requestFingerprint(
-        firmIDs: firms, businessDate: plan.snapshot,
-        options: [
-          "resend": "\(resend)", "format": output.format.rawValue, "compression": output.compression,
-          "extracts": output.extracts.map(\.rawValue).sorted().joined(separator: ","),
-          "allow_gap": "\(allowGap)",
-        ])
-      let stored = try store.idempotencyRecord(key.rawValue)
-      switch IdempotencyKey.decide(
-        stored: stored.map {
-          IdempotencyKey.Record(key: key, fingerprint: $0.fingerprint, firstUsedAt: $0.createdAt)
-        },
-        fingerprint: fingerprint, now: Clock.now())
-      {
-      case .replay:
-        let outcome =
-          try store.idempotencyOutcome(key.rawValue)
-          ?? IdempotencyOutcome(exitCode: 0, failedFirms: [], report: "")
-        if outcome.exitCode == 0 || outcome.failedFirms.isEmpty {
-          // Completed: what it printed, as it printed it (a key stored before outcomes were
-          // kept: its manifests); nothing is sent again.
-          let text = outcome.report.isEmpty ? stored?.result ?? "" : outcome.report
-          print(text, terminator: text.hasSuffix("\n") || text.isEmpty ? "" : "\n")
+      // On-demand idempotency: a replay of a completed request reports what it printed and delivers
+      // nothing; a retry of a request that failed does again only what failed.
+      var keyRecord: (IdempotencyKey, String, Date)?
+      var previous: (outcome: IdempotencyOutcome, manifests: String)?
+      var selectedFirms = plan.firms
+      if let idempotencyKey {
+        let key: IdempotencyKey
+        do { key = try IdempotencyKey(parsing: idempotencyKey) } catch {
+          throw Failure(.nothingDone, "\(error)")
+        }
+        let fingerprint = IdempotencyKey.requestFingerprint(
+          firmIDs: firms, businessDate: plan.snapshot,
+          options: [
+            "resend": "\(resend)", "format": output.format.rawValue, "compression": output.compression,
+            "extracts": output.extracts.map(\.rawValue).sorted().joined(separator: ","),
+            "allow_gap": "\(allowGap)",
+          ])
+        let stored = try store.idempotencyRecord(key.rawValue)
+        switch IdempotencyKey.decide(
+          stored: stored.map {
+            IdempotencyKey.Record(key: key, fingerprint: $0.fingerprint, firstUsedAt: $0.createdAt)
+          },
+          fingerprint: fingerprint, now: Clock.now())
+        {
+        case .replay:
+          let outcome =
+            try store.idempotencyOutcome(key.rawValue)
+            ?? IdempotencyOutcome(exitCode: 0, failedFirms: [], report: "")
+          if outcome.exitCode == 0 || outcome.failedFirms.isEmpty {
+            // Completed: what it printed, as it printed it (a key stored before outcomes were
+            // kept: its manifests); nothing is sent again.
+            let text = outcome.report.isEmpty ? stored?.result ?? "" : outcome.report
+            print(text, terminator: text.hasSuffix("\n") || text.isEmpty ? "" : "\n")
+            logger.notice(
+              "idempotency key seen before: the completed run's output is repeated, nothing delivered",
+              metadata: [
+                "idempotency_key": "\(key)", "first_exit_code": .stringConvertible(outcome.exitCode),
+              ])
+            return outcome.exitCode == 0 ? .success : .someFirmsFailed
+          }
           logger.notice(
-            "idempotency key seen before: the completed run's output is repeated, nothing delivered",
+            "idempotency key seen before: the first run did not complete; doing again what failed",
             metadata: [
               "idempotency_key": "\(key)", "first_exit_code": .stringConvertible(outcome.exitCode),
+              "firms": .array(outcome.failedFirms.map { .string($0) }),
             ])
-          return outcome.exitCode == 0 ? .success : .someFirmsFailed
-        }
-        logger.notice(
-          "idempotency key seen before: the first run did not complete; doing again what failed",
-          metadata: [
-            "idempotency_key": "\(key)", "first_exit_code": .stringConvertible(outcome.exitCode),
-            "firms": .array(outcome.failedFirms.map { .string($0) }),
-          ])
-        previous = (outcome, stored?.result ?? "")
-        selectedFirms = outcome.failedFirms
-        keyRecord = (key, fingerprint, stored?.createdAt ?? Clock.now())
-      case .conflict:
-        throw Failure(
-          .nothingDone, "idempotency key \(key) was used for a different request within 72 hours")
-      case .proceed:
-        keyRecord = (key, fingerprint, Clock.now())
-      }
-    }
-    var printed: [String] = []
-    func say(_ line: String) {
-      print(line)
-      printed.append(line)
-    }
-    let started = Date()
-    var jobOptions = JobOptions(
-      snapshotPath: plan.snapshot, outputDirectory: plan.outputDirectory, firmIDs: selectedFirms,
-      templates: plan.templates, defaultSettings: plan.defaultSettings, firmSettings: plan.firmSettings,
-      allowGap: allowGap, runID: runID, workerCount: max(1, output.workers), clock: { Clock.now() })
-    // A configured firm missing from the snapshot fails alone (docs/operations.md).
-    jobOptions.missingFirmsFailAlone = plan.configuration != nil || previous != nil
-    // One pass over the snapshot feeds every firm; `concurrency` is how many threads value and
-    // render them meanwhile (docs/operations.md).
-    if let concurrency = plan.configuration?.concurrency { jobOptions.processingThreads = concurrency }
-    if isatty(STDERR_FILENO) == 1 {
-      // On a terminal (an on-demand run), a progress bar on stderr.
-      jobOptions.progress = { done, total, outcome in
-        let width = 30
-        let filled = width * done / max(1, total)
-        let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-        let line = "\r[\(bar)] \(done)/\(total) firms (\(outcome.firmID))" + (done == total ? "\n" : "")
-        FileHandle.standardError.write(Data(line.utf8))
-      }
-    }
-    let report = try ExtractJob.run(jobOptions, store: store, logger: logger)
-    recorder.businessDate = report.businessDate.description
-    for line in summaryLines(report) { say(line) }
-    var failed = Set(report.failedFirms.map(\.firmID))
-    var deliveries: [DeliveryOutcome] = []
-    if plan.deliverAll {
-      deliveries = await DeliveryStep.deliver(
-        report, destinations: plan.destinations(for: report), store: store, resend: resend,
-        clock: { Clock.now() }, logger: logger)
-      for delivery in deliveries {
-        switch delivery.status {
-        case .delivered:
-          say(
-            "\(report.businessDate) \(delivery.firmID): delivered to \(delivery.destination): \(delivery.sent.count) files sent, \(delivery.skipped.count) already delivered"
-          )
-        case .alreadyDelivered:
-          say(
-            "\(report.businessDate) \(delivery.firmID): already delivered to \(delivery.destination); nothing sent (use --resend to send again)"
-          )
-        case .failed:
-          failed.insert(delivery.firmID)
-          say(
-            "\(report.businessDate) \(delivery.firmID): DELIVERY FAILED: \(delivery.error.map(\.description) ?? "unknown")"
-          )
+          previous = (outcome, stored?.result ?? "")
+          selectedFirms = outcome.failedFirms
+          keyRecord = (key, fingerprint, stored?.createdAt ?? Clock.now())
+        case .conflict:
+          throw Failure(
+            .nothingDone, "idempotency key \(key) was used for a different request within 72 hours")
+        case .proceed:
+          keyRecord = (key, fingerprint, Clock.now())
         }
       }
-    }
-    let stale = Set(report.firms.flatMap(\.staleDates)).sorted()
-    if !stale.isEmpty && resend, let configuration = plan.configuration {
-      // A restatement with --resend: re-issue every later date whose extracts are now stale.
-      for date in stale {
-        var later = jobOptions
-        later.snapshotPath = configuration.snapshotPath(for: date.description)
-        later.runID = UUID().uuidString.lowercased()
-        later.previousBusinessDate = nil
-        let reissued = try ExtractJob.run(later, store: store, logger: logger)
-        for line in summaryLines(reissued) { say(line) }
-        failed.formUnion(reissued.failedFirms.map(\.firmID))
-        for delivery in await DeliveryStep.deliver(
-          reissued, destinations: plan.destinations(for: reissued), store: store, resend: true,
+      var printed: [String] = []
+      func say(_ line: String) {
+        print(line)
+        printed.append(line)
+      }
+      let started = Date()
+      var jobOptions = JobOptions(
+        snapshotPath: plan.snapshot, outputDirectory: plan.outputDirectory, firmIDs: selectedFirms,
+        templates: plan.templates, defaultSettings: plan.defaultSettings, firmSettings: plan.firmSettings,
+        allowGap: allowGap, runID: runID, workerCount: max(1, output.workers), clock: { Clock.now() })
+      // A configured firm missing from the snapshot fails alone (docs/operations.md).
+      jobOptions.missingFirmsFailAlone = plan.configuration != nil || previous != nil
+      // One pass over the snapshot feeds every firm; `concurrency` is how many threads value and
+      // render them meanwhile (docs/operations.md).
+      if let concurrency = plan.configuration?.concurrency { jobOptions.processingThreads = concurrency }
+      if isatty(STDERR_FILENO) == 1 {
+        // On a terminal (an on-demand run), a progress bar on stderr.
+        jobOptions.progress = { done, total, outcome in
+          let width = 30
+          let filled = width * done / max(1, total)
+          let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+          let line = "\r[\(bar)] \(done)/\(total) firms (\(outcome.firmID))" + (done == total ? "\n" : "")
+          FileHandle.standardError.write(Data(line.utf8))
+        }
+      }
+      let report = try ExtractJob.run(jobOptions, store: store, logger: logger)
+      recorder.businessDate = report.businessDate.description
+      for line in summaryLines(report) { say(line) }
+      var failed = Set(report.failedFirms.map(\.firmID))
+      var deliveries: [DeliveryOutcome] = []
+      if plan.deliverAll {
+        deliveries = await DeliveryStep.deliver(
+          report, destinations: plan.destinations(for: report), store: store, resend: resend,
           clock: { Clock.now() }, logger: logger)
-        {
-          say("\(date) \(delivery.firmID): re-issued: \(delivery.status)")
-          if delivery.status == .failed { failed.insert(delivery.firmID) }
+        for delivery in deliveries {
+          switch delivery.status {
+          case .delivered:
+            say(
+              "\(report.businessDate) \(delivery.firmID): delivered to \(delivery.destination): \(delivery.sent.count) files sent, \(delivery.skipped.count) already delivered"
+            )
+          case .alreadyDelivered:
+            say(
+              "\(report.businessDate) \(delivery.firmID): already delivered to \(delivery.destination); nothing sent (use --resend to send again)"
+            )
+          case .failed:
+            failed.insert(delivery.firmID)
+            say(
+              "\(report.businessDate) \(delivery.firmID): DELIVERY FAILED: \(delivery.error.map(\.description) ?? "unknown")"
+            )
+          }
         }
       }
+      let stale = Set(report.firms.flatMap(\.staleDates)).sorted()
+      if !stale.isEmpty && resend, let configuration = plan.configuration {
+        // A restatement with --resend: re-issue every later date whose extracts are now stale.
+        for date in stale {
+          var later = jobOptions
+          later.snapshotPath = configuration.snapshotPath(for: date.description)
+          later.runID = UUID().uuidString.lowercased()
+          later.previousBusinessDate = nil
+          let reissued = try ExtractJob.run(later, store: store, logger: logger)
+          for line in summaryLines(reissued) { say(line) }
+          failed.formUnion(reissued.failedFirms.map(\.firmID))
+          for delivery in await DeliveryStep.deliver(
+            reissued, destinations: plan.destinations(for: reissued), store: store, resend: true,
+            clock: { Clock.now() }, logger: logger)
+          {
+            say("\(date) \(delivery.firmID): re-issued: \(delivery.status)")
+            if delivery.status == .failed { failed.insert(delivery.firmID) }
+          }
+        }
+      }
+      let exitCode: EODExitCode = failed.isEmpty ? .success : .someFirmsFailed
+      await plan.notify(report: report, deliveries: deliveries, logger: logger)
+      plan.writeMetrics(
+        report: report, deliveries: deliveries, seconds: Date().timeIntervalSince(started), failed: failed,
+        logger: logger, started: recorder.started)
+      recorder.recordFirmFailures(report: report, deliveries: deliveries, exitCode: exitCode, logger: logger)
+      if let (key, fingerprint, firstUsed) = keyRecord {
+        // The outcome the key stands for: what every run under it printed, in order; the manifests
+        // of the firms whose sets are complete (delivered, when delivering); the firms still failed.
+        let result =
+          (previous?.manifests ?? "")
+          + report.firms.filter { !failed.contains($0.firmID) }.compactMap(\.manifest).joined(separator: "")
+        let lines = printed.map { $0 + "\n" }.joined()
+        try store.saveIdempotencyRecord(
+          key.rawValue, fingerprint: fingerprint, createdAt: firstUsed, result: result)
+        try store.saveIdempotencyOutcome(
+          key.rawValue,
+          IdempotencyOutcome(
+            exitCode: Int(exitCode.rawValue), failedFirms: failed.sorted(),
+            report: (previous?.outcome.report ?? "") + lines))
+      }
+      return exitCode
     }
-    let exitCode: EODExitCode = failed.isEmpty ? .success : .someFirmsFailed
-    await plan.notify(report: report, deliveries: deliveries, logger: logger)
-    plan.writeMetrics(
-      report: report, deliveries: deliveries, seconds: Date().timeIntervalSince(started), failed: failed,
-      logger: logger, started: recorder.started)
-    recorder.recordFirmFailures(report: report, deliveries: deliveries, exitCode: exitCode, logger: logger)
-    if let (key, fingerprint, firstUsed) = keyRecord {
-      // The outcome the key stands for: what every run under it printed, in order; the manifests
-      // of the firms whose sets are complete (delivered, when delivering); the firms still failed.
-      let result =
-        (previous?.manifests ?? "")
-        + report.firms.filter { !failed.contains($0.firmID) }.compactMap(\.manifest).joined(separator: "")
-      let lines = printed.map { $0 + "\n" }.joined()
-      try store.saveIdempotencyRecord(
-        key.rawValue, fingerprint: fingerprint, createdAt: firstUsed, result: result)
-      try store.saveIdempotencyOutcome(
-        key.rawValue,
-        IdempotencyOutcome(
-          exitCode: Int(exitCode.rawValue), failedFirms: failed.sorted(),
-          report: (previous?.outcome.report ?? "") + lines))
-    }
-    return exitCode
   }
 
   func makePlan() throws -> RunPlan {

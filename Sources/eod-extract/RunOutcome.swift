@@ -1,3 +1,4 @@
+import ArgumentParser
 import EODOps
 import EODPipeline
 import EODState
@@ -126,4 +127,26 @@ func rfc3339(_ date: Date) -> String {
   formatter.formatOptions = [.withInternetDateTime]
   formatter.timeZone = TimeZone(identifier: "UTC")
   return formatter.string(from: date)
+}
+
+/// `withExitCodes` for `run`: one run id from the start (so that even a run that stops early logs
+/// and records it), and every failure made visible by a ``RunOutcomeRecorder`` before it ends the
+/// process. Argument-parser errors keep their own exit.
+func withRunOutcome(
+  configPath: String?, requestedFirms: [String],
+  _ body: (String, RunOutcomeRecorder, Logger) async throws -> EODExitCode
+) async throws {
+  try await withExitCodes {
+    var logger = makeLogger()
+    let runID = UUID().uuidString.lowercased()
+    logger[metadataKey: "run_id"] = "\(runID)"
+    let recorder = RunOutcomeRecorder(runID: runID, configPath: configPath, requestedFirms: requestedFirms)
+    do {
+      return try await body(runID, recorder, logger)
+    } catch let error where error is ValidationError || error is ExitCode || error is CleanExit {
+      throw error
+    } catch {
+      throw recorder.fatal(error, logger: logger)
+    }
+  }
 }
