@@ -45,6 +45,7 @@ import Testing
     #expect(!requests.contains { ($0["path"] as? String) == "/stolen" }, "the redirect was followed")
     #expect(run.stderr.contains("redirect") && run.stderr.contains("307"), "\(run.stderr)")
     #expect(!run.stderr.contains("\"webhook delivered\""), "logged as delivered: \(run.stderr)")
+    _ = Self.jsonLines(run.stderr)
   }
 
   @Test func theCloudMetadataAddressAndLoopbackAreRefusedWithoutTheAllowKey() throws {
@@ -289,6 +290,10 @@ import Testing
         && ($0["body"] as? String)?.contains("FIRM009") == true
     }
     #expect(!failed.isEmpty, "an extract.failed webhook for FIRM009: \(receiver.requests())")
+    // Every log line of a run with failures and retried webhooks parses; numbers are numbers.
+    let lines = Self.jsonLines(run.stderr)
+    let delivered = lines.filter { $0["message"] as? String == "webhook delivered" }
+    #expect(!delivered.isEmpty && delivered.allSatisfy { $0["status"] is Int && $0["attempts"] is Int })
     let status = try Binary.run(["status", "--state", job.state])
     #expect(status.stdout.contains("FIRM009: never delivered; last failure"), "\(status.stdout)")
     #expect(status.stdout.contains("FIRM001: delivered \(OpsJob.date)"), "\(status.stdout)")
