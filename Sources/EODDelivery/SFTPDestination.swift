@@ -179,6 +179,10 @@ public struct SFTPDestination: Destination {
     if Set(set.files.map(\.fileName) + [set.manifest.fileName]).count != set.files.count + 1 {
       return .failure(reject(.configuration, nil, "the set names the same file twice"))
     }
+    if SFTPURL.climbs(configuration.remoteBase) {
+      return .failure(
+        reject(.configuration, nil, "the remote base path must not contain a '..' component (remote_dir)"))
+    }
     let directory =
       configuration.mirrorLocalLayout
       ? Self.join(configuration.remoteBase, set.firmID, set.businessDate) : configuration.remoteBase
@@ -226,7 +230,8 @@ public struct SFTPDestination: Destination {
           logger.info(
             "file placed",
             metadata: [
-              "file": "\(item.fileName)", "outcome": "\(outcome.rawValue)", "attempts": "\(attempts)",
+              "file": "\(item.fileName)", "outcome": "\(outcome.rawValue)",
+              "attempts": .stringConvertible(attempts),
             ])
           break
         } catch {
@@ -250,7 +255,7 @@ public struct SFTPDestination: Destination {
             logger.warning(
               "transient failure, retrying on a new connection",
               metadata: [
-                "file": "\(item.fileName)", "attempt": "\(attempts)", "delay": "\(delay)",
+                "file": "\(item.fileName)", "attempt": .stringConvertible(attempts), "delay": "\(delay)",
                 "error": "\(sftpError)",
               ])
             observer?(

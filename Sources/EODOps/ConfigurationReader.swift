@@ -366,7 +366,7 @@ struct ConfigurationReader {
   mutating func readWebhooks(_ node: Node?) -> WebhookConfiguration? {
     let allowed = [
       "max_attempts", "base_delay_seconds", "max_delay_seconds", "total_seconds", "request_timeout_seconds",
-      "endpoints",
+      "endpoints", "allow_private_addresses", "allowed_cidrs",
     ]
     let map = node.map { mapping($0, "webhooks", allowed: allowed) } ?? [:]
     guard let map else { return nil }
@@ -392,12 +392,32 @@ struct ConfigurationReader {
         problem("webhooks.endpoints", list, "expected a list of endpoints (- url: ...)")
       }
     }
-    guard let attempts, let base, let maxDelay, let total, let request else { return nil }
+    // Which addresses endpoints may have (public ones only unless allowed: docs/operations.md).
+    let allowPrivate =
+      map["allow_private_addresses"].map { bool($0, "webhooks.allow_private_addresses") } ?? false
+    var cidrs: [WebhookCIDR] = []
+    if let list = map["allowed_cidrs"] {
+      if case .sequence(let sequence) = list {
+        for (index, item) in sequence.enumerated() {
+          let path = "webhooks.allowed_cidrs[\(index)]"
+          guard let text = string(item, path) else { continue }
+          if let cidr = WebhookCIDR(text) {
+            cidrs.append(cidr)
+          } else {
+            problem(path, item, "'\(text)' is not an IPv4 or IPv6 network (ADDRESS/BITS)")
+          }
+        }
+      } else {
+        problem("webhooks.allowed_cidrs", list, "expected a list of networks (- 10.1.0.0/16)")
+      }
+    }
+    guard let attempts, let base, let maxDelay, let total, let request, let allowPrivate else { return nil }
     return WebhookConfiguration(
       policy: WebhookRetryPolicyConfiguration(
         maxAttempts: attempts, baseDelay: base, maxDelay: maxDelay, totalTimeout: total,
         requestTimeout: request),
-      endpoints: endpoints)
+      endpoints: endpoints,
+      addresses: WebhookAddressPolicy(allowPrivateAddresses: allowPrivate, allowedCIDRs: cidrs))
   }
 
   mutating func readSecret(
@@ -514,6 +534,11 @@ struct ConfigurationReader {
     if let text = remote {
       if !text.hasPrefix("/") {
         problem(Self.join(path, "remote_dir"), map["remote_dir"], "must be an absolute path, got '\(text)'")
+        remote = nil
+      } else if text.split(separator: "/").contains("..") {
+        problem(
+          Self.join(path, "remote_dir"), map["remote_dir"],
+          "must not contain a '..' component (it would climb out of the receiving directory), got '\(text)'")
         remote = nil
       } else {
         _ = checkPlaceholders(

@@ -92,6 +92,15 @@ extension JobConfiguration {
 
     for (index, endpoint) in webhooks.endpoints.enumerated() {
       checker.secret(endpoint.secret, "webhooks.endpoints[\(index)]", prefix: "secret")
+      // The address rule the run applies, checked here too (a host name is looked up).
+      if let host = URL(string: endpoint.url)?.host, !host.isEmpty,
+        case .failure(let refusal) = webhooks.addresses.check(host: host)
+      {
+        // A name that does not resolve here may resolve where the job runs: a warning.
+        checker.problem(
+          "webhooks.endpoints[\(index)].url", refusal.description,
+          severity: refusal.unresolved ? .warning : .error)
+      }
     }
 
     var destinations: [String: Int] = [:]

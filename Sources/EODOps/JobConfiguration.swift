@@ -253,6 +253,8 @@ public struct WebhookEndpointConfiguration: Sendable, Equatable, Codable {
 public struct WebhookConfiguration: Sendable, Equatable, Codable {
   public var policy: WebhookRetryPolicyConfiguration
   public var endpoints: [WebhookEndpointConfiguration]
+  /// `allow_private_addresses` and `allowed_cidrs`: which addresses endpoints may have.
+  public var addresses = WebhookAddressPolicy()
 }
 
 /// ``WebhookRetryPolicy`` as configured.

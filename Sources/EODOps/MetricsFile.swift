@@ -78,10 +78,21 @@ public struct MetricDescriptor: Sendable, Hashable {
   public static let runExitCode = MetricDescriptor(
     name: "eod_run_exit_code", kind: .gauge, help: "Exit code of the last eod-extract run.", labelNames: [])
 
+  /// Unix time of the last failure of a firm (its extract or delivery, or a run that stopped
+  /// before any firm: exit 2 or 70).
+  public static let lastFailureTimestamp = MetricDescriptor(
+    name: "eod_last_failure_timestamp_seconds", kind: .gauge,
+    help: "Unix time of the last failure of a firm's extract or delivery (or of a run that did nothing).",
+    labelNames: ["firm"])
+  /// Unix time of the last run's start, whatever its outcome.
+  public static let lastAttemptTimestamp = MetricDescriptor(
+    name: "eod_run_last_attempt_timestamp_seconds", kind: .gauge,
+    help: "Unix time the last eod-extract run started, whatever its outcome.", labelNames: [])
+
   /// Every metric `eod-extract` writes.
   public static let standard: [MetricDescriptor] = [
     .lastSuccessTimestamp, .extractRows, .extractBytes, .stepDuration, .dataQualityIssues,
-    .deliveryAttempts, .runExitCode,
+    .deliveryAttempts, .runExitCode, .lastFailureTimestamp, .lastAttemptTimestamp,
   ]
 }
 

@@ -114,7 +114,7 @@ public final class RunLock: Sendable {
       }
       writePID(fd: fd)
       logger.debug(
-        "run lock acquired", metadata: ["lock_file": "\(lockPath)", "pid": "\(getpid())"])
+        "run lock acquired", metadata: ["lock_file": "\(lockPath)", "pid": .stringConvertible(getpid())])
       return RunLock(lockPath: lockPath, descriptor: fd)
     }
     throw RunLockError(

@@ -75,28 +75,59 @@ public protocol WebhookTransport: Sendable {
 }
 
 /// The default transport: Foundation's `URLSession` (FoundationNetworking on Linux), ephemeral,
-/// no cookies or cache.
+/// no cookies or cache, **no redirects** (a 3xx is returned as it is, a permanent failure), and
+/// only to addresses its ``WebhookAddressPolicy`` allows: the host is resolved and every address
+/// checked before each attempt; an `http://` request is then sent to the checked address itself
+/// (the `Host` header keeps the name), so a second lookup cannot swap it. An `https://` request
+/// is sent by name (certificate checking needs it): libcurl looks the name up again, so a DNS
+/// answer that changes between the check and the connection is the remaining window
+/// (docs/security.md).
 public struct URLSessionWebhookTransport: WebhookTransport {
   private let session: URLSession
+  public let addresses: WebhookAddressPolicy
+  private let resolve: @Sendable (String) -> [WebhookAddress]
 
-  public init() {
+  public init(
+    addresses: WebhookAddressPolicy = WebhookAddressPolicy(),
+    resolve: @escaping @Sendable (String) -> [WebhookAddress] = { WebhookAddressPolicy.resolve($0) }
+  ) {
     let configuration = URLSessionConfiguration.ephemeral
     configuration.httpCookieStorage = nil
     configuration.urlCache = nil
     configuration.httpShouldSetCookies = false
     configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
-    session = URLSession(configuration: configuration)
+    configuration.connectionProxyDictionary = [:]
+    session = URLSession(configuration: configuration, delegate: NoRedirects(), delegateQueue: nil)
+    self.addresses = addresses
+    self.resolve = resolve
   }
 
   public func post(url: URL, headers: [String: String], body: Data, timeout: Duration) async throws
     -> WebhookHTTPResponse
   {
-    var request = URLRequest(url: url)
+    guard let host = url.host else { throw URLError(.badURL) }
+    var target = url
+    var hostHeader: String?
+    if addresses != .allowAll {
+      let checked = try addresses.check(host: host, resolve: resolve).get()
+      if url.scheme?.lowercased() == "http", WebhookAddress(literal: host) == nil,
+        let pinned = checked.first(where: { $0.bytes.count == 4 }) ?? checked.first,
+        var parts = URLComponents(url: url, resolvingAgainstBaseURL: false)
+      {
+        parts.host = pinned.bytes.count == 16 ? "[\(pinned)]" : pinned.description
+        if let pinnedURL = parts.url {
+          target = pinnedURL
+          hostHeader = url.port.map { "\(host):\($0)" } ?? host
+        }
+      }
+    }
+    var request = URLRequest(url: target)
     request.httpMethod = "POST"
     request.httpBody = body
     request.timeoutInterval =
       Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
     for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
+    if let hostHeader { request.setValue(hostHeader, forHTTPHeaderField: "Host") }
     let (_, response) = try await session.data(for: request)
     guard let http = response as? HTTPURLResponse else {
       throw URLError(.badServerResponse)
@@ -109,13 +140,24 @@ public struct URLSessionWebhookTransport: WebhookTransport {
   }
 }
 
+/// Refuses every redirect: the 3xx response itself is what the request returns.
+private final class NoRedirects: NSObject, URLSessionTaskDelegate, @unchecked Sendable {
+  func urlSession(
+    _ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
+    newRequest request: URLRequest, completionHandler: @escaping @Sendable (URLRequest?) -> Void
+  ) {
+    completionHandler(nil)
+  }
+}
+
 /// Why a webhook was not delivered. Returned, never thrown into delivery logic.
 public struct WebhookFailure: Error, CustomStringConvertible, Sendable {
   public struct Code: Hashable, Sendable, CustomStringConvertible {
     public let rawValue: String
     public init(_ rawValue: String) { self.rawValue = rawValue }
     public var description: String { rawValue }
-    /// The receiver answered with a status that retrying will not fix (4xx but 408/429, 3xx).
+    /// The receiver answered with a status that retrying will not fix (4xx but 408/429, and
+    /// every 3xx: redirects are never followed).
     public static let rejected = Code("rejected")
     /// Every attempt failed with a retryable status or network error.
     public static let attemptsExhausted = Code("attempts-exhausted")
@@ -123,6 +165,9 @@ public struct WebhookFailure: Error, CustomStringConvertible, Sendable {
     public static let timeBudgetExhausted = Code("time-budget-exhausted")
     /// The endpoint URL is not http(s).
     public static let invalidEndpoint = Code("invalid-endpoint")
+    /// The endpoint's host is, or resolves to, an address the configuration does not allow
+    /// (loopback, link-local, private...). Not retried.
+    public static let addressRefused = Code("address-refused")
     /// The task was cancelled.
     public static let cancelled = Code("cancelled")
   }
@@ -286,7 +331,8 @@ public struct WebhookSender: Sendable {
         case 200..<300:
           attempts.append(attempt)
           logger.info(
-            "webhook delivered", metadata: ["status": "\(response.status)", "attempts": "\(number)"])
+            "webhook delivered",
+            metadata: ["status": .stringConvertible(response.status), "attempts": .stringConvertible(number)])
           return WebhookOutcome(
             eventID: event.id, endpoint: endpoint.displayName, attempts: attempts,
             result: .success(response.status))
@@ -296,11 +342,21 @@ public struct WebhookSender: Sendable {
           }
         case 408, 500..<600:
           break
+        case 300..<400:
+          attempts.append(attempt)
+          return finish(
+            .rejected, response.status,
+            "the receiver answered \(response.status), a redirect: redirects are never followed (the signed "
+              + "body is not sent anywhere else) and a 3xx is a permanent failure")
         default:
           attempts.append(attempt)
           return finish(
             .rejected, response.status, "the receiver answered \(response.status), which is not retried")
         }
+      } catch let refusal as WebhookAddressRefusal {
+        attempt.error = refusal.detail
+        attempts.append(attempt)
+        return finish(.addressRefused, lastStatus, refusal.description)
       } catch {
         if Task.isCancelled {
           attempts.append(attempt)
@@ -325,8 +381,8 @@ public struct WebhookSender: Sendable {
       logger.debug(
         "webhook attempt failed; retrying",
         metadata: [
-          "attempt": "\(number)", "status": "\(attempt.status.map(String.init) ?? "-")",
-          "error": "\(attempt.error ?? "-")", "wait_ms": "\(Self.milliseconds(wait))",
+          "attempt": .stringConvertible(number), "status": "\(attempt.status.map(String.init) ?? "-")",
+          "error": "\(attempt.error ?? "-")", "wait_ms": .stringConvertible(Self.milliseconds(wait)),
         ])
       do {
         try await sleep(wait)

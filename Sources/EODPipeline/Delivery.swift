@@ -131,7 +131,7 @@ public enum DeliveryStep {
       let sent = try await destination.deliver(set, resend: resend, logger: logger)
       record(sent)
       outcome.sent = sent
-      logger.info("delivered", metadata: ["destination": "\(name)", "files": "\(sent.count)"])
+      logger.info("delivered", metadata: ["destination": "\(name)", "files": .stringConvertible(sent.count)])
     } catch {
       record(error.completed)
       outcome.sent = error.completed

@@ -54,6 +54,10 @@ public struct JobOptions: Sendable {
   public var clock: @Sendable () -> Date
   /// Told of each firm as it completes (done so far, total, the outcome), from a worker thread.
   public var progress: (@Sendable (Int, Int, FirmOutcome) -> Void)?
+  /// A firm of `firmIDs` that the snapshot does not have fails alone (a configured firm: its
+  /// outcome has the error, the others run) instead of stopping the run (a firm asked for on
+  /// the command line).
+  public var missingFirmsFailAlone = false
 
   public init(
     snapshotPath: String, outputDirectory: String, firmIDs: [String] = [], templates: TemplateLibrary,
@@ -181,7 +185,7 @@ public enum ExtractJob {
           "snapshot validated",
           metadata: [
             "step": "validate", "snapshot": "\(snapshotPath)",
-            "duration_ms": "\(Int(Date().timeIntervalSince(started) * 1000))",
+            "duration_ms": .stringConvertible(Int(Date().timeIntervalSince(started) * 1000)),
             "checked_in_pass": "\(skipped.sorted().joined(separator: ","))",
           ])
       } catch {
@@ -214,9 +218,14 @@ public enum ExtractJob {
       throw refusal() ?? PipelineError(snapshot: error)
     }
     var firms = allFirms
+    var missing: [String] = []
     if !options.firmIDs.isEmpty {
       let known = Set(allFirms.map(\.id))
       for id in options.firmIDs where !known.contains(id) {
+        if options.missingFirmsFailAlone {
+          missing.append(id)
+          continue
+        }
         if let refused = refusal() { throw refused }
         throw PipelineError(
           code: .unknownFirm, firmID: id, detail: "firm \(id) is not in snapshot \(options.snapshotPath)")
@@ -367,8 +376,9 @@ public enum ExtractJob {
     logger.info(
       "snapshot read",
       metadata: [
-        "step": "read", "read_ms": "\(FirmRun.milliseconds(readTime))", "firms": "\(runs.count)",
-        "processing_threads": "\(workers)",
+        "step": "read", "read_ms": .stringConvertible(FirmRun.milliseconds(readTime)),
+        "firms": .stringConvertible(runs.count),
+        "processing_threads": .stringConvertible(workers),
       ])
     for run in runs { run.endRows() }
     if let writer {
@@ -376,7 +386,8 @@ public enum ExtractJob {
       logger.info(
         "history written",
         metadata: [
-          "step": "record", "rows": "\(writer.rows)", "write_ms": "\(FirmRun.milliseconds(writer.busy))",
+          "step": "record", "rows": .stringConvertible(writer.rows),
+          "write_ms": .stringConvertible(FirmRun.milliseconds(writer.busy)),
         ])
     }
     var outcomes: [FirmOutcome] = []
@@ -408,6 +419,17 @@ public enum ExtractJob {
     if let refused = refusal() {
       FileSystem.removeEmptyDirectories(under: options.outputDirectory)
       throw refused
+    }
+    for id in missing {
+      let error = PipelineError(
+        code: .unknownFirm, firmID: id,
+        detail: "firm \(id) is configured but not in snapshot \(options.snapshotPath); the other firms ran")
+      var firmLogger = logger
+      firmLogger[metadataKey: "firm"] = "\(id)"
+      firmLogger.error("firm failed: \(error)")
+      var outcome = FirmOutcome(firmID: id, directory: "")
+      outcome.error = error
+      outcomes.append(outcome)
     }
     return RunReport(
       runID: options.runID, businessDate: date, snapshotPath: options.snapshotPath, firms: outcomes)

@@ -205,10 +205,13 @@ final class FirmRun: @unchecked Sendable {
       logger.info(
         "firm done",
         metadata: [
-          "step": "extract", "duration_ms": "\(Int(outcome.seconds * 1000))",
-          "value_ms": "\(outcome.timings.value)", "render_ms": "\(outcome.timings.render)",
-          "record_ms": "\(outcome.timings.record)", "files": "\(outcome.files.count)",
-          "data_quality_errors": "\(outcome.errors)", "data_quality_warnings": "\(outcome.warnings)",
+          "step": "extract", "duration_ms": .stringConvertible(Int(outcome.seconds * 1000)),
+          "value_ms": .stringConvertible(outcome.timings.value),
+          "render_ms": .stringConvertible(outcome.timings.render),
+          "record_ms": .stringConvertible(outcome.timings.record),
+          "files": .stringConvertible(outcome.files.count),
+          "data_quality_errors": .stringConvertible(outcome.errors),
+          "data_quality_warnings": .stringConvertible(outcome.warnings),
         ])
     }
     return outcome

@@ -39,9 +39,9 @@ public struct SFTPIdentity: Sendable, CustomStringConvertible {
     self.passphrase = passphrase
   }
 
-  /// The key path only; the passphrase is never shown.
+  /// Neither the key's path nor the passphrase: descriptions reach logs (docs/sftp.md).
   public var description: String {
-    passphrase == nil ? privateKeyPath : "\(privateKeyPath) (with passphrase)"
+    passphrase == nil ? "identity file" : "identity file (with passphrase)"
   }
 }
 
@@ -164,6 +164,9 @@ public struct SFTPURL: Sendable, Hashable, CustomStringConvertible {
       port = value
     }
     guard let path = SFTPURL.percentDecode(rawPath), !path.contains("\0") else { throw bad("invalid path") }
+    if SFTPURL.climbs(path) {
+      throw bad("the destination's base path must not contain a '..' component")
+    }
     self.endpoint = SFTPEndpoint(host: String(host), port: port, user: user)
     self.path = path
   }
@@ -172,6 +175,12 @@ public struct SFTPURL: Sendable, Hashable, CustomStringConvertible {
   public var description: String {
     let shownHost = endpoint.host.contains(":") ? "[\(endpoint.host)]" : endpoint.host
     return "sftp://\(endpoint.user)@\(shownHost):\(endpoint.port)\(path.hasPrefix("/") ? "" : "/")\(path)"
+  }
+
+  /// Whether a remote path has a `..` component (refused: a base path never climbs out of
+  /// where the receiving firm put it).
+  public static func climbs(_ path: String) -> Bool {
+    path.split(separator: "/", omittingEmptySubsequences: true).contains("..")
   }
 
   static func percentDecode(_ text: Substring) -> String? {

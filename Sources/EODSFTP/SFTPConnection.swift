@@ -86,14 +86,14 @@ public final class SFTPConnection {
     switch LocalFile.mode(keyPath) {
     case .failure(let code):
       throw fail(
-        .privateKeyUnreadable, .authenticate, path: keyPath,
-        "cannot read the private key file: \(LocalFile.describe(code))")
+        .privateKeyUnreadable, .authenticate,
+        "cannot read the identity (private key) file: \(LocalFile.describe(code))")
     case .success(let mode):
       if mode & 0o077 != 0 {
         throw fail(
-          .privateKeyPermissions, .authenticate, path: keyPath,
-          "the private key file has mode 0\(String(mode, radix: 8)) and is readable by group or others; "
-            + "refusing to use it (run: chmod 600 \(keyPath))")
+          .privateKeyPermissions, .authenticate,
+          "the identity (private key) file has mode 0\(String(mode, radix: 8)) and is readable by group or "
+            + "others; refusing to use it (run chmod 600 on it)")
       }
     }
 
@@ -132,7 +132,7 @@ public final class SFTPConnection {
       if rc != 0 {
         logger.warning(
           "libssh2 did not accept the host key method preference",
-          metadata: ["methods": "\(methods)", "code": "\(rc)"])
+          metadata: ["methods": "\(methods)", "code": .stringConvertible(rc)])
       }
     }
 
@@ -210,7 +210,8 @@ public final class SFTPConnection {
     }
 
     // Authentication.
-    let auth = try session.call(.authenticate, path: keyPath, deadline: bound(timeouts.operation)) {
+    // The key's path is never put in an error (errors reach the logs): "the identity file".
+    let auth = try session.call(.authenticate, path: nil, deadline: bound(timeouts.operation)) {
       LibSSH2.authenticate(
         pointer, user: endpoint.user, privateKeyPath: keyPath, passphrase: identity.passphrase)
     }
@@ -223,15 +224,15 @@ public final class SFTPConnection {
       }
       if auth == LibSSH2.errorFile {
         throw session.error(
-          .privateKeyUnreadable, .authenticate, path: keyPath, rc: auth,
+          .privateKeyUnreadable, .authenticate, path: nil, rc: auth,
           "could not load the private key (wrong passphrase, or an unsupported key format)." + hint)
       }
       if auth == LibSSH2.errorAuthenticationFailed || auth == LibSSH2.errorPublicKeyUnverified {
         throw session.error(
-          .authenticationFailed, .authenticate, path: keyPath, rc: auth,
+          .authenticationFailed, .authenticate, path: nil, rc: auth,
           "the server refused public-key authentication for user \(endpoint.user)." + hint)
       }
-      throw session.failure(.authenticate, path: keyPath, rc: auth)
+      throw session.failure(.authenticate, path: nil, rc: auth)
     }
 
     let interval = Int(timeouts.keepaliveInterval.components.seconds)
@@ -269,13 +270,13 @@ public final class SFTPConnection {
       if line.hasPrefix("@") {
         logger.warning(
           "skipping a known_hosts line with a marker (@cert-authority/@revoked are not supported)",
-          metadata: ["file": "\(path)", "line": "\(number)"])
+          metadata: ["file": "\(path)", "line": .stringConvertible(number)])
         continue
       }
       if LibSSH2.knownHostsReadLine(known.pointer, line) != 0 {
         logger.warning(
           "skipping a known_hosts line libssh2 cannot parse",
-          metadata: ["file": "\(path)", "line": "\(number)"])
+          metadata: ["file": "\(path)", "line": .stringConvertible(number)])
       }
     }
   }

@@ -22,6 +22,7 @@ struct EODExtract: AsyncParsableCommand {
       """,
     subcommands: [
       Run.self, Demo.self, Generate.self, Backfill.self, History.self, CheckConfig.self, Deliveries.self,
+      Status.self,
     ],
     defaultSubcommand: nil)
 }
@@ -87,11 +88,18 @@ func makeLogger() -> Logger {
   return Logger(label: "eod-extract")
 }
 
+/// A failure already logged (as one log line, JSON where logs are JSON): only its exit code is left.
+struct Reported: Error {
+  var code: EODExitCode
+}
+
 /// Runs `body`, turning failures into the documented exit codes.
 func withExitCodes(_ body: () async throws -> EODExitCode) async throws {
   let code: EODExitCode
   do {
     code = try await body()
+  } catch let reported as Reported {
+    code = reported.code
   } catch let failure as Failure {
     FileHandle.standardError.write(Data("eod-extract: \(failure.message)\n".utf8))
     code = failure.code
@@ -123,25 +131,32 @@ func openStore(_ path: String) throws -> StateStore {
 
 /// Prints a run's summary for a person.
 func printSummary(_ report: RunReport) {
+  for line in summaryLines(report) { print(line) }
+}
+
+/// A run's summary, one line per firm (and notes under it).
+func summaryLines(_ report: RunReport) -> [String] {
+  var lines: [String] = []
   for firm in report.firms {
     if let error = firm.error {
-      print("\(report.businessDate) \(firm.firmID): FAILED: \(error)")
+      lines.append("\(report.businessDate) \(firm.firmID): FAILED: \(error)")
       continue
     }
     let rows = firm.files.map { "\($0.extract.rawValue)=\($0.rows)" }.joined(separator: " ")
-    print(
+    lines.append(
       "\(report.businessDate) \(firm.firmID): \(rows) data_quality: \(firm.errors) errors, \(firm.warnings) warnings -> \(firm.directory)"
     )
     if !firm.staleDates.isEmpty {
       let dates = firm.staleDates.map(\.description).joined(separator: ", ")
-      print(
+      lines.append(
         "  restated: the extracts of \(dates) are now stale; with --config, run again with --resend to re-issue them, "
           + "or re-run those dates (eod-extract backfill --from)")
     }
     if let from = firm.gapCarriedFrom {
-      print("  performance carried across a gap in the history after \(from) (--allow-gap)")
+      lines.append("  performance carried across a gap in the history after \(from) (--allow-gap)")
     }
   }
+  return lines
 }
 
 struct Generate: AsyncParsableCommand {

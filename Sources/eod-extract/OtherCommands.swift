@@ -1,6 +1,7 @@
 import ArgumentParser
 import EODCore
 import EODOps
+import EODSnapshot
 import EODState
 import Foundation
 
@@ -42,8 +43,35 @@ struct CheckConfig: AsyncParsableCommand {
       }
       print(configuration.describePlan(businessDate: described))
       if let notBusiness { print(notBusiness) }
+      // With the date's snapshot present: a configured firm it does not have would fail alone.
+      if let described, notBusiness == nil {
+        let missing = try missingFirms(configuration, date: described)
+        for (index, firm) in missing {
+          print(
+            "error: firms[\(index)].firm_id: \(firm) is not in the snapshot of \(described) "
+              + "(\(configuration.snapshotPath(for: described))); the run would fail this firm (exit 1)")
+        }
+        if !missing.isEmpty {
+          throw Failure(
+            .nothingDone, "\(file): \(missing.count) configured firm(s) missing from the snapshot")
+        }
+      }
       return .success
     }
+  }
+}
+
+/// The configured firms (index, id) that the date's snapshot does not have; none when the
+/// snapshot is not there yet.
+func missingFirms(_ configuration: JobConfiguration, date: String) throws -> [(Int, String)] {
+  let path = configuration.snapshotPath(for: date)
+  guard FileManager.default.fileExists(atPath: path) else { return [] }
+  let present: Set<String>
+  do { present = Set(try SnapshotReader(path: path).firms().map(\.id)) } catch {
+    throw Failure(.nothingDone, "snapshot \(path): \(error)")
+  }
+  return configuration.firms.enumerated().filter { !present.contains($0.element.firmID) }.map {
+    ($0.offset, $0.element.firmID)
   }
 }
 

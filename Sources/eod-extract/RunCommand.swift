@@ -114,8 +114,7 @@ struct Run: AsyncParsableCommand {
   }
 
   func run() async throws {
-    try await withExitCodes {
-      let logger = makeLogger()
+    try await withRunOutcome(configPath: config, requestedFirms: firms) { runID, recorder, logger in
       let plan = try makePlan()
       if let warning = plan.calendarWarning { logger.warning("\(warning)") }
       if let (date, reason) = plan.notBusinessDay {
@@ -125,11 +124,21 @@ struct Run: AsyncParsableCommand {
         print(message)
         return .success
       }
+      recorder.businessDate = plan.configuration != nil ? RunPlan.dateOfSnapshot(plan.snapshot) : ""
       let lock = try lockState(plan.statePath, logger: logger)
       defer { lock.release() }
       let store = try openStore(plan.statePath)
-      // On-demand idempotency: a replay returns the first result and delivers nothing.
-      var keyRecord: (IdempotencyKey, String)?
+      recorder.store = store
+      // A test hook (documented in docs/operations.md as test-only): an internal error after the
+      // lock is taken, to check what exit 70 leaves behind.
+      if ProcessInfo.processInfo.environment["EOD_TEST_INTERNAL_ERROR"] == "1" {
+        throw Failure(.internalError, "internal error forced by EOD_TEST_INTERNAL_ERROR (a test hook)")
+      }
+      // On-demand idempotency: a replay of a completed request reports what it printed and delivers
+      // nothing; a retry of a request that failed does again only what failed.
+      var keyRecord: (IdempotencyKey, String, Date)?
+      var previous: (outcome: IdempotencyOutcome, manifests: String)?
+      var selectedFirms = plan.firms
       if let idempotencyKey {
         let key: IdempotencyKey
         do { key = try IdempotencyKey(parsing: idempotencyKey) } catch {
@@ -150,25 +159,50 @@ struct Run: AsyncParsableCommand {
           fingerprint: fingerprint, now: Clock.now())
         {
         case .replay:
-          print(stored?.result ?? "")
-          FileHandle.standardError.write(
-            Data(
-              "eod-extract: idempotency key \(key) seen before: first result returned, nothing delivered\n"
-                .utf8))
-          return .success
+          let outcome =
+            try store.idempotencyOutcome(key.rawValue)
+            ?? IdempotencyOutcome(exitCode: 0, failedFirms: [], report: "")
+          if outcome.exitCode == 0 || outcome.failedFirms.isEmpty {
+            // Completed: what it printed, as it printed it (a key stored before outcomes were
+            // kept: its manifests); nothing is sent again.
+            let text = outcome.report.isEmpty ? stored?.result ?? "" : outcome.report
+            print(text, terminator: text.hasSuffix("\n") || text.isEmpty ? "" : "\n")
+            logger.notice(
+              "idempotency key seen before: the completed run's output is repeated, nothing delivered",
+              metadata: [
+                "idempotency_key": "\(key)", "first_exit_code": .stringConvertible(outcome.exitCode),
+              ])
+            return outcome.exitCode == 0 ? .success : .someFirmsFailed
+          }
+          logger.notice(
+            "idempotency key seen before: the first run did not complete; doing again what failed",
+            metadata: [
+              "idempotency_key": "\(key)", "first_exit_code": .stringConvertible(outcome.exitCode),
+              "firms": .array(outcome.failedFirms.map { .string($0) }),
+            ])
+          previous = (outcome, stored?.result ?? "")
+          selectedFirms = outcome.failedFirms
+          keyRecord = (key, fingerprint, stored?.createdAt ?? Clock.now())
         case .conflict:
           throw Failure(
             .nothingDone, "idempotency key \(key) was used for a different request within 72 hours")
         case .proceed:
-          keyRecord = (key, fingerprint)
+          keyRecord = (key, fingerprint, Clock.now())
         }
+      }
+      var printed: [String] = []
+      func say(_ line: String) {
+        print(line)
+        printed.append(line)
       }
       let started = Date()
       var jobOptions = JobOptions(
-        snapshotPath: plan.snapshot, outputDirectory: plan.outputDirectory, firmIDs: plan.firms,
+        snapshotPath: plan.snapshot, outputDirectory: plan.outputDirectory, firmIDs: selectedFirms,
         templates: plan.templates, defaultSettings: plan.defaultSettings, firmSettings: plan.firmSettings,
-        allowGap: allowGap, workerCount: max(1, output.workers), clock: { Clock.now() })
+        allowGap: allowGap, runID: runID, workerCount: max(1, output.workers), clock: { Clock.now() })
       jobOptions.calendar = plan.calendar
+      // A configured firm missing from the snapshot fails alone (docs/operations.md).
+      jobOptions.missingFirmsFailAlone = plan.configuration != nil || previous != nil
       // One pass over the snapshot feeds every firm; `concurrency` is how many threads value and
       // render them meanwhile (docs/operations.md).
       if let concurrency = plan.configuration?.concurrency { jobOptions.processingThreads = concurrency }
@@ -183,7 +217,8 @@ struct Run: AsyncParsableCommand {
         }
       }
       let report = try ExtractJob.run(jobOptions, store: store, logger: logger)
-      printSummary(report)
+      recorder.businessDate = report.businessDate.description
+      for line in summaryLines(report) { say(line) }
       var failed = Set(report.failedFirms.map(\.firmID))
       var deliveries: [DeliveryOutcome] = []
       if plan.deliverAll {
@@ -193,16 +228,16 @@ struct Run: AsyncParsableCommand {
         for delivery in deliveries {
           switch delivery.status {
           case .delivered:
-            print(
+            say(
               "\(report.businessDate) \(delivery.firmID): delivered to \(delivery.destination): \(delivery.sent.count) files sent, \(delivery.skipped.count) already delivered"
             )
           case .alreadyDelivered:
-            print(
+            say(
               "\(report.businessDate) \(delivery.firmID): already delivered to \(delivery.destination); nothing sent (use --resend to send again)"
             )
           case .failed:
             failed.insert(delivery.firmID)
-            print(
+            say(
               "\(report.businessDate) \(delivery.firmID): DELIVERY FAILED: \(delivery.error.map(\.description) ?? "unknown")"
             )
           }
@@ -217,27 +252,39 @@ struct Run: AsyncParsableCommand {
           later.runID = UUID().uuidString.lowercased()
           later.previousBusinessDate = nil
           let reissued = try ExtractJob.run(later, store: store, logger: logger)
-          printSummary(reissued)
+          for line in summaryLines(reissued) { say(line) }
           failed.formUnion(reissued.failedFirms.map(\.firmID))
           for delivery in await DeliveryStep.deliver(
             reissued, destinations: plan.destinations(for: reissued), store: store, resend: true,
             clock: { Clock.now() }, logger: logger)
           {
-            print("\(date) \(delivery.firmID): re-issued: \(delivery.status)")
+            say("\(date) \(delivery.firmID): re-issued: \(delivery.status)")
             if delivery.status == .failed { failed.insert(delivery.firmID) }
           }
         }
       }
+      let exitCode: EODExitCode = failed.isEmpty ? .success : .someFirmsFailed
       await plan.notify(report: report, deliveries: deliveries, logger: logger)
       plan.writeMetrics(
         report: report, deliveries: deliveries, seconds: Date().timeIntervalSince(started), failed: failed,
-        logger: logger)
-      if let (key, fingerprint) = keyRecord {
-        let result = report.firms.compactMap(\.manifest).joined(separator: "")
+        logger: logger, started: recorder.started)
+      recorder.recordFirmFailures(report: report, deliveries: deliveries, exitCode: exitCode, logger: logger)
+      if let (key, fingerprint, firstUsed) = keyRecord {
+        // The outcome the key stands for: what every run under it printed, in order; the manifests
+        // of the firms whose sets are complete (delivered, when delivering); the firms still failed.
+        let result =
+          (previous?.manifests ?? "")
+          + report.firms.filter { !failed.contains($0.firmID) }.compactMap(\.manifest).joined(separator: "")
+        let lines = printed.map { $0 + "\n" }.joined()
         try store.saveIdempotencyRecord(
-          key.rawValue, fingerprint: fingerprint, createdAt: Clock.now(), result: result)
+          key.rawValue, fingerprint: fingerprint, createdAt: firstUsed, result: result)
+        try store.saveIdempotencyOutcome(
+          key.rawValue,
+          IdempotencyOutcome(
+            exitCode: Int(exitCode.rawValue), failedFirms: failed.sorted(),
+            report: (previous?.outcome.report ?? "") + lines))
       }
-      return failed.isEmpty ? .success : .someFirmsFailed
+      return exitCode
     }
   }
 
@@ -280,7 +327,7 @@ struct Run: AsyncParsableCommand {
           hostKeys: SFTPHostKeyPolicy(knownHostsPath: knownHosts, trustOnFirstUse: trustOnFirstUse),
           allowCreateDirectories: createDirs)
       } catch {
-        throw Failure(.nothingDone, "\(error)")
+        throw Failure(.nothingDone, "--destination: \(error)")
       }
       plan.oneOffDestination = SFTPDestination(configuration: sftp)
       plan.deliverAll = true

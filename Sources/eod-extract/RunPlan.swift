@@ -140,6 +140,13 @@ struct RunPlan {
     }
   }
 
+  /// The business date a configured snapshot path stands for (its `YYYY-MM-DD`), or "".
+  static func dateOfSnapshot(_ path: String) -> String {
+    guard let range = path.range(of: #"\d{4}-\d{2}-\d{2}"#, options: [.regularExpression, .backwards])
+    else { return "" }
+    return String(path[range])
+  }
+
   static func settings(_ firm: FirmConfiguration, configuration: JobConfiguration) throws -> FirmSettings {
     var versions: [ExtractKind: Int] = [:]
     var extracts: Set<ExtractKind> = []
@@ -200,7 +207,9 @@ struct RunPlan {
         logger.error("webhook endpoint \(item.url): \(error)")
       }
     }
-    let sender = WebhookSender(policy: configuration.webhooks.policy.policy)
+    let sender = WebhookSender(
+      policy: configuration.webhooks.policy.policy,
+      transport: URLSessionWebhookTransport(addresses: configuration.webhooks.addresses))
     let byFirm = Dictionary(deliveries.map { ($0.firmID, $0) }, uniquingKeysWith: { $1 })
     for firm in report.firms {
       let date = report.businessDate.description
@@ -238,12 +247,18 @@ struct RunPlan {
 
   /// The Prometheus textfile, written atomically, when configured.
   func writeMetrics(
-    report: RunReport, deliveries: [DeliveryOutcome], seconds: Double, failed: Set<String>, logger: Logger
+    report: RunReport, deliveries: [DeliveryOutcome], seconds: Double, failed: Set<String>, logger: Logger,
+    started: Date = Clock.now()
   ) {
     guard let path = configuration?.metricsFile else { return }
     var metrics = MetricsFile()
     metrics.carryForward(.lastSuccessTimestamp, fromFileAt: path)
+    metrics.carryForward(.lastFailureTimestamp, fromFileAt: path)
     do {
+      try metrics.set(.lastAttemptTimestamp, started.timeIntervalSince1970)
+      for firm in failed.sorted() {
+        try metrics.set(.lastFailureTimestamp, labels: ["firm": firm], Clock.now().timeIntervalSince1970)
+      }
       for firm in report.firms {
         if !failed.contains(firm.firmID) {
           try metrics.set(

@@ -255,7 +255,8 @@ func sqlite(_ database: String, _ sql: String) throws -> String {
 /// each request's `Webhook-Signature` itself with `hmac` and logs one JSON line per request.
 ///
 /// Modes: `script` answers 500, then 429 with `Retry-After: 1`, then 200, per event id;
-/// `fail` always answers 500; `hang` logs the request and answers only after 60 s.
+/// `fail` always answers 500; `hang` logs the request and answers only after 60 s; `redirect`
+/// answers 307 to `/stolen` on itself (which would answer 500 and log the re-posted body).
 final class WebhookReceiver {
   let process: Process
   let logPath: String
@@ -296,7 +297,9 @@ final class WebhookReceiver {
             with lock:
                 n = attempts.get(event_id, 0) + 1
                 attempts[event_id] = n
-            if mode == "fail":
+            if mode == "redirect" and self.path != "/stolen":
+                status = 307
+            elif mode == "fail":
                 status = 500
             elif mode == "hang":
                 status = 200
@@ -314,6 +317,8 @@ final class WebhookReceiver {
             if mode == "hang":
                 time.sleep(60)
             self.send_response(status)
+            if status == 307:
+                self.send_header("Location", "http://127.0.0.1:%d/stolen" % self.server.server_address[1])
             if status == 429:
                 self.send_header("Retry-After", "1")
             self.send_header("Content-Length", "0")
@@ -361,9 +366,13 @@ final class WebhookReceiver {
   }
 
   /// The `webhooks:` block pointing at this receiver, with small retry bounds.
-  func configuration(maxAttempts: Int, requestTimeout: Double = 5, total: Double = 15) -> String {
+  /// `allowPrivate`: the receiver is on loopback, which webhooks refuse unless allowed.
+  func configuration(
+    maxAttempts: Int, requestTimeout: Double = 5, total: Double = 15, allowPrivate: Bool = true
+  ) -> String {
     """
     webhooks:
+      allow_private_addresses: \(allowPrivate)
       max_attempts: \(maxAttempts)
       base_delay_seconds: 0.1
       max_delay_seconds: 0.4

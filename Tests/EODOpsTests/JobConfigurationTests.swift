@@ -55,6 +55,7 @@ struct ConfigFixture {
       operation_seconds: 300
       overall_seconds: 3600
     webhooks:
+      allow_private_addresses: true  # the second endpoint is on loopback
       endpoints:
         - url: https://hooks.example.com/eod
           \(secretLine)

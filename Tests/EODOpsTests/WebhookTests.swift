@@ -70,6 +70,7 @@ final class ScriptedTransport: WebhookTransport {
       policy: WebhookRetryPolicy(
         maxAttempts: 5, baseDelay: .milliseconds(100), maxDelay: .seconds(2), totalTimeout: .seconds(120),
         requestTimeout: .seconds(5)),
+      transport: URLSessionWebhookTransport(addresses: .allowAll),  // the server is on loopback
       sleep: { recorder.record($0) })
     let secret = "s3cret-key"
     let event = try WebhookEvent.delivered(
@@ -127,7 +128,8 @@ final class ScriptedTransport: WebhookTransport {
     ])
     defer { server.stop() }
     let sender = WebhookSender(
-      policy: WebhookRetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(10), totalTimeout: .seconds(120)))
+      policy: WebhookRetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(10), totalTimeout: .seconds(120)),
+      transport: URLSessionWebhookTransport(addresses: .allowAll))
     let event = WebhookEvent.failed(
       firmID: "F002", businessDate: "2025-01-02", runID: "run-1",
       problem: ProblemDetails(
@@ -158,7 +160,8 @@ final class ScriptedTransport: WebhookTransport {
     let server = try TestHTTPServer(responses: [.init(status: 400), .init(status: 200)])
     defer { server.stop() }
     let recorder = SleepRecorder()
-    let sender = WebhookSender(sleep: { recorder.record($0) })
+    let sender = WebhookSender(
+      transport: URLSessionWebhookTransport(addresses: .allowAll), sleep: { recorder.record($0) })
     let event = try WebhookEvent.delivered(
       firmID: "F1", businessDate: "2025-01-02", runID: "r", manifestJSON: manifest)
     let outcome = await sender.send(
@@ -276,7 +279,7 @@ final class ScriptedTransport: WebhookTransport {
     let recorder = SleepRecorder()
     let sender = WebhookSender(
       policy: WebhookRetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(1), requestTimeout: .seconds(2)),
-      sleep: { recorder.record($0) })
+      transport: URLSessionWebhookTransport(addresses: .allowAll), sleep: { recorder.record($0) })
     let event = try WebhookEvent.delivered(
       firmID: "F1", businessDate: "2025-01-02", runID: "r", manifestJSON: manifest)
     let outcome = await sender.send(event, to: WebhookEndpoint(url: url, secret: [1]), logger: logger)
@@ -345,5 +348,71 @@ final class ScriptedTransport: WebhookTransport {
     let object = try #require(try JSONSerialization.jsonObject(with: event.body()) as? [String: Any])
     #expect(object["firm_id"] as? String == "F\"1")
     #expect((object["problem"] as? [String: Any])?["detail"] as? String == "line1\nline2 \u{01} \\ \"q\"")
+  }
+}
+
+/// Issue 11: webhooks go only to public addresses unless the configuration allows others, and
+/// the check is on what a name resolves to, not only on the literal.
+@Suite struct WebhookAddressTests {
+  let logger = Logger(label: "test")
+
+  @Test func refusedRangesAndTheAllowRules() throws {
+    let policy = WebhookAddressPolicy()
+    for refused in [
+      "169.254.169.254", "127.0.0.1", "127.8.9.10", "::1", "10.1.2.3", "172.16.0.1", "172.31.255.255",
+      "192.168.1.1", "fc00::1", "fd12::1", "fe80::1", "0.0.0.0", "::ffff:127.0.0.1", "::ffff:169.254.169.254",
+    ] {
+      let address = try #require(WebhookAddress(literal: refused), "\(refused)")
+      #expect(policy.refusal(address) != nil, "\(refused) must be refused")
+    }
+    for allowed in ["93.184.216.34", "172.32.0.1", "2606:4700::1111", "8.8.8.8"] {
+      let address = try #require(WebhookAddress(literal: allowed))
+      #expect(policy.refusal(address) == nil, "\(allowed) is public")
+    }
+    let cidr = WebhookAddressPolicy(allowedCIDRs: [try #require(WebhookCIDR("10.20.0.0/16"))])
+    #expect(cidr.refusal(try #require(WebhookAddress(literal: "10.20.3.4"))) == nil)
+    #expect(cidr.refusal(try #require(WebhookAddress(literal: "10.21.3.4"))) != nil)
+    #expect(cidr.refusal(try #require(WebhookAddress(literal: "169.254.169.254"))) != nil)
+    #expect(WebhookAddressPolicy.allowAll.refusal(try #require(WebhookAddress(literal: "127.0.0.1"))) == nil)
+    #expect(WebhookCIDR("10.0.0.0/33") == nil && WebhookCIDR("nope") == nil)
+  }
+
+  @Test func aNameThatResolvesToAnyRefusedAddressIsRefused() {
+    let policy = WebhookAddressPolicy()
+    let answer: @Sendable (String) -> [WebhookAddress] = { _ in
+      [WebhookAddress(literal: "93.184.216.34"), WebhookAddress(literal: "169.254.169.254")].compactMap { $0 }
+    }
+    guard case .failure(let refusal) = policy.check(host: "hooks.example.com", resolve: answer) else {
+      Issue.record("a name with a link-local answer must be refused")
+      return
+    }
+    #expect(refusal.detail.contains("169.254.169.254"))
+  }
+
+  /// A host name that resolves to loopback is refused before any byte is sent; allowed by a
+  /// network list, the request goes to the checked address (the name kept in `Host`).
+  @Test func theResolvedAddressIsCheckedAndUsed() async throws {
+    let server = try TestHTTPServer(responses: [.init(status: 204)])
+    defer { server.stop() }
+    let url = try #require(URL(string: "http://localhost:\(server.port)/hook"))
+    let event = try WebhookEvent.delivered(
+      firmID: "F1", businessDate: "2025-01-02", runID: "r", manifestJSON: Data("{}".utf8))
+    let refused = await WebhookSender(sleep: { _ in }).send(
+      event, to: WebhookEndpoint(url: url, secret: [1]), logger: logger)
+    guard case .failure(let failure) = refused.result else {
+      Issue.record("localhost must be refused by default")
+      return
+    }
+    #expect(failure.code == .addressRefused, "\(failure)")
+    #expect(server.requests.isEmpty, "nothing was sent")
+
+    let allowed = WebhookSender(
+      transport: URLSessionWebhookTransport(
+        addresses: WebhookAddressPolicy(allowedCIDRs: [try #require(WebhookCIDR("127.0.0.0/8"))]),
+        resolve: { _ in [WebhookAddress(literal: "127.0.0.1")].compactMap { $0 } }),
+      sleep: { _ in })
+    let outcome = await allowed.send(event, to: WebhookEndpoint(url: url, secret: [1]), logger: logger)
+    #expect(outcome.succeeded, "\(outcome.result)")
+    #expect(server.requests.first?.headers["host"] == "localhost:\(server.port)")
   }
 }

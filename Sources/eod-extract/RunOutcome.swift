@@ -1,0 +1,152 @@
+import ArgumentParser
+import EODOps
+import EODPipeline
+import EODState
+import Foundation
+import Logging
+
+/// Makes every outcome of `run` visible, the fatal ones included (exit 2, 3, 70): one log line
+/// with the run id, the error and its code (JSON where logs are JSON), the metrics file
+/// rewritten (exit code, last attempt, last failure per firm), and the failure recorded in the
+/// state store for `eod-extract status` (not on exit 3: the store belongs to the run holding
+/// its lock).
+final class RunOutcomeRecorder {
+  let runID: String
+  let started: Date
+  let configPath: String?
+  /// Firms asked for on the command line (`--firm`); else the configuration's.
+  let requestedFirms: [String]
+  var store: StateStore?
+  var businessDate = ""
+
+  init(runID: String, configPath: String?, requestedFirms: [String]) {
+    self.runID = runID
+    self.configPath = configPath
+    self.requestedFirms = requestedFirms
+    started = Clock.now()
+  }
+
+  /// The exit code, a short error code and the message of an error that ends a run.
+  static func classify(_ error: any Error) -> (EODExitCode, String, String) {
+    switch error {
+    case let failure as Failure:
+      return (failure.code, failure.code == .internalError ? "internal-error" : "refused", failure.message)
+    case let error as PipelineError:
+      return (error.code == .internalError ? .internalError : .nothingDone, error.code.rawValue, "\(error)")
+    case let error as RunLockError:
+      return (error.code == .alreadyRunning ? .alreadyRunning : .nothingDone, error.code.rawValue, "\(error)")
+    case let error as StateStoreError:
+      return (.nothingDone, "state-store-\(error.code.rawValue)", "\(error)")
+    default:
+      return (.internalError, "internal-error", "\(error)")
+    }
+  }
+
+  /// Logs, writes the metrics and records the failure; returns what ends the process.
+  func fatal(_ error: any Error, logger: Logger) -> Reported {
+    let (code, errorCode, message) = Self.classify(error)
+    logger.error(
+      "run failed",
+      metadata: [
+        "exit_code": .stringConvertible(Int(code.rawValue)), "error_code": "\(errorCode)",
+        "error": "\(message)",
+      ])
+    // At a terminal the log line is for a person too: the message as it reads (several lines
+    // for a configuration's problems). Where logs are JSON, the JSON line is the only one.
+    if isatty(STDERR_FILENO) == 1 { FileHandle.standardError.write(Data("eod-extract: \(message)\n".utf8)) }
+    let firms = requestedFirms.isEmpty ? configuredFirms() : requestedFirms
+    writeMetrics(exitCode: code, failedFirms: code == .alreadyRunning ? [] : firms, logger: logger)
+    if code != .alreadyRunning, let store {
+      let entry = FailureEntry(
+        firmID: "", businessDate: businessDate, runID: runID, step: "run", error: message,
+        failedAt: rfc3339(Clock.now()), exitCode: Int(code.rawValue))
+      do { try store.recordFailures([entry]) } catch {
+        logger.error("cannot record the failure in the state store: \(error)")
+      }
+    }
+    return Reported(code: code)
+  }
+
+  private var configuration: JobConfiguration? {
+    guard let configPath else { return nil }
+    return try? JobConfiguration.load(contentsOf: configPath)
+  }
+
+  private func configuredFirms() -> [String] { configuration?.firms.map(\.firmID) ?? [] }
+
+  /// The metrics of a run that stopped before its firms' outcomes: exit code, last attempt,
+  /// last failure for each firm it was to process; last success and earlier failures carried.
+  func writeMetrics(exitCode: EODExitCode, failedFirms: [String], logger: Logger) {
+    guard let path = configuration?.metricsFile else { return }
+    var metrics = MetricsFile()
+    metrics.carryForward(.lastSuccessTimestamp, fromFileAt: path)
+    metrics.carryForward(.lastFailureTimestamp, fromFileAt: path)
+    do {
+      try metrics.set(.runExitCode, Double(exitCode.rawValue))
+      try metrics.set(.lastAttemptTimestamp, started.timeIntervalSince1970)
+      for firm in failedFirms {
+        try metrics.set(.lastFailureTimestamp, labels: ["firm": firm], Clock.now().timeIntervalSince1970)
+      }
+      try metrics.write(to: path)
+    } catch {
+      logger.error("cannot write metrics \(path): \(error)")
+    }
+  }
+
+  /// Records each failed firm of a completed run (extract or delivery) for `status`.
+  func recordFirmFailures(
+    report: RunReport, deliveries: [DeliveryOutcome], exitCode: EODExitCode, logger: Logger
+  ) {
+    guard let store else { return }
+    let now = rfc3339(Clock.now())
+    var entries: [FailureEntry] = []
+    for firm in report.firms {
+      if let error = firm.error {
+        entries.append(
+          FailureEntry(
+            firmID: firm.firmID, businessDate: report.businessDate.description, runID: report.runID,
+            step: "extract", error: "\(error)", failedAt: now, exitCode: Int(exitCode.rawValue)))
+      }
+    }
+    for delivery in deliveries where delivery.status == .failed {
+      entries.append(
+        FailureEntry(
+          firmID: delivery.firmID, businessDate: report.businessDate.description, runID: report.runID,
+          step: "deliver", error: delivery.error.map(\.description) ?? "delivery failed", failedAt: now,
+          exitCode: Int(exitCode.rawValue)))
+    }
+    do { try store.recordFailures(entries) } catch {
+      logger.error("cannot record the failures in the state store: \(error)")
+    }
+  }
+}
+
+/// RFC 3339 UTC, seconds.
+func rfc3339(_ date: Date) -> String {
+  let formatter = ISO8601DateFormatter()
+  formatter.formatOptions = [.withInternetDateTime]
+  formatter.timeZone = TimeZone(identifier: "UTC")
+  return formatter.string(from: date)
+}
+
+/// `withExitCodes` for `run`: one run id from the start (so that even a run that stops early logs
+/// and records it), and every failure made visible by a ``RunOutcomeRecorder`` before it ends the
+/// process. Argument-parser errors keep their own exit.
+func withRunOutcome(
+  configPath: String?, requestedFirms: [String],
+  _ body: (String, RunOutcomeRecorder, Logger) async throws -> EODExitCode
+) async throws {
+  try await withExitCodes {
+    var logger = makeLogger()
+    let runID = UUID().uuidString.lowercased()
+    logger[metadataKey: "run_id"] = "\(runID)"
+    let recorder = RunOutcomeRecorder(runID: runID, configPath: configPath, requestedFirms: requestedFirms)
+    do {
+      return try await body(runID, recorder, logger)
+    } catch let error where error is ValidationError || error is ExitCode || error is CleanExit {
+      throw error
+    } catch {
+      throw recorder.fatal(error, logger: logger)
+    }
+  }
+}
