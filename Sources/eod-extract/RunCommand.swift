@@ -110,6 +110,7 @@ struct Run: AsyncParsableCommand {
     try await withExitCodes {
       let logger = makeLogger()
       let plan = try makePlan()
+      try ExtractJob.checkSnapshotFile(plan.snapshot)
       let lock = try lockState(plan.statePath, logger: logger)
       defer { lock.release() }
       let store = try openStore(plan.statePath)
