@@ -109,6 +109,8 @@ import Testing
       PRAGMA journal_mode = \(journal);
       DELETE FROM prices WHERE instrument_id = '\(instrument)';
       INSERT INTO prices SELECT '\(instrument)', value, '1000' FROM snapshot_info WHERE key = 'business_date';
+      DELETE FROM positions WHERE instrument_id = '\(instrument)'
+        AND account_id IN (SELECT account_id FROM accounts WHERE currency <> 'GBP');
       UPDATE positions SET quantity = '1' WHERE instrument_id = '\(instrument)';
       """)
     let stop = StopFlag()
