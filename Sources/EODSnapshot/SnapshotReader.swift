@@ -156,7 +156,8 @@ public final class SnapshotReader {
   func checkReferences(_ table: SnapshotSchema.Table) throws(SnapshotError) {
     let key = table.key.map { "COALESCE(CAST(\($0) AS TEXT), 'NULL')" }.joined(separator: " || '/' || ")
     for column in table.columns {
-      guard let target = table.references[column.name], let targetKey = SnapshotSchema.table(target)?.key.first
+      guard let target = table.references[column.name],
+        let targetKey = SnapshotSchema.table(target)?.key.first
       else { continue }
       let name = column.name
       do {
