@@ -150,6 +150,13 @@ struct HandedAccount: Sendable {
   let bundle: AccountBundle
 }
 
+/// The syntax-check thread's own connection to the snapshot (`@unchecked Sendable`: handed to
+/// that thread, and used by it alone).
+final class ValidationReader: @unchecked Sendable {
+  let reader: SnapshotReader
+  init(_ reader: SnapshotReader) { self.reader = reader }
+}
+
 /// The nightly job over one snapshot: validate, value, render, compress, write, record history.
 public enum ExtractJob {
   /// Runs the snapshot. Throws only when nothing can be done (bad snapshot, unknown firm, gap);
@@ -159,9 +166,15 @@ public enum ExtractJob {
   {
     var logger = logger
     logger[metadataKey: "run_id"] = "\(options.runID)"
+    // Both connections to the snapshot are opened first, each in one read transaction held for
+    // the run, and must find the file as the first found it; each checks it again when its
+    // reading is done, before anything is put in place (a file changed meanwhile is refused).
     let reader: SnapshotReader
+    let validation: ValidationReader
     do {
       reader = try SnapshotReader(path: options.snapshotPath)
+      validation = ValidationReader(
+        try SnapshotReader(path: options.snapshotPath, expecting: reader.identity))
     } catch {
       throw PipelineError(snapshot: error)
     }
@@ -173,13 +186,15 @@ public enum ExtractJob {
     let passFirms = options.firmIDs.isEmpty ? nil : Set(options.firmIDs)
     let checkedInPass = AccountCursor.checksRows(firmIDs: passFirms)
     let skipped = checkedInPass ? SnapshotReader.checkedWhileRead : []
-    let gate = ValidationGate(parts: checkedInPass ? 2 : 1)
+    // Part 2: the file unchanged after the pass.
+    let gate = ValidationGate(parts: checkedInPass ? 3 : 2)
     let validationLogger = logger
     let snapshotPath = options.snapshotPath
     Thread.detachNewThread {
       let started = Date()
       do throws(SnapshotError) {
-        try SnapshotReader(path: snapshotPath).validate(skipping: skipped)
+        try validation.reader.validate(skipping: skipped)
+        try validation.reader.verifyUnchanged()
         gate.finish(part: 0, nil)
         validationLogger.info(
           "snapshot validated",
@@ -202,9 +217,18 @@ public enum ExtractJob {
         return error
       }
     }
+    func unchanged() -> SnapshotError? {
+      do throws(SnapshotError) {
+        try reader.verifyUnchanged()
+        return nil
+      } catch {
+        return error
+      }
+    }
     // On every early exit, the snapshot's verdict comes first.
     func refusal() -> PipelineError? {
       if checkedInPass && !gate.isFinished(part: 1) { gate.finish(part: 1, checkSkippedTables()) }
+      if !gate.isFinished(part: 2) { gate.finish(part: 2, unchanged()) }
       return gate.wait().map { PipelineError(snapshot: $0) }
     }
     let date = reader.businessDate
@@ -364,7 +388,7 @@ public enum ExtractJob {
     if let readError { for run in runs { run.fail(PipelineError(snapshot: readError)) } }
     if checkedInPass {
       if let readError, let table = readError.table, skipped.contains(table),
-        [.missingValue, .malformedDecimal, .malformedDate].contains(readError.code)
+        SnapshotError.Code.rowProblems.contains(readError.code)
       {
         gate.finish(part: 1, readError)
       } else if readError != nil {
@@ -373,6 +397,7 @@ public enum ExtractJob {
         gate.finish(part: 1, nil)
       }
     }
+    gate.finish(part: 2, unchanged())
     logger.info(
       "snapshot read",
       metadata: [

@@ -47,6 +47,20 @@ enum SQLiteC {
 
   static func exec(_ db: DB, _ sql: String) -> Int32 { sqlite3_exec(db, sql, nil, nil, nil) }
 
+  /// Reads `count` bytes at `offset` of the main database file through the connection's own file
+  /// handle (no descriptor of ours is opened or closed: closing one would drop the process's
+  /// POSIX locks on the file). Nil when the file is shorter or cannot be read.
+  static func readMainFile(_ db: DB, count: Int, offset: Int64) -> [UInt8]? {
+    var pointer: UnsafeMutableRawPointer?
+    guard sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &pointer) == SQLITE_OK,
+      let file = pointer?.assumingMemoryBound(to: sqlite3_file.self), let methods = file.pointee.pMethods,
+      let read = methods.pointee.xRead
+    else { return nil }
+    var bytes = [UInt8](repeating: 0, count: count)
+    let rc = bytes.withUnsafeMutableBytes { read(file, $0.baseAddress, Int32(count), offset) }
+    return rc == SQLITE_OK ? bytes : nil
+  }
+
   static func busyTimeout(_ db: DB, milliseconds: Int32) { sqlite3_busy_timeout(db, milliseconds) }
 
   static func isAutocommit(_ db: DB) -> Bool { sqlite3_get_autocommit(db) != 0 }

@@ -74,6 +74,12 @@ public final class SQLiteConnection {
     guard rc == SQLiteC.ok else { throw error(rc, sql: nil) }
   }
 
+  /// `count` bytes at `offset` of the database file, read through the connection's own file
+  /// handle (e.g. the header); nil when the file is shorter or cannot be read.
+  public func readFileBytes(count: Int, offset: Int64 = 0) -> [UInt8]? {
+    SQLiteC.readMainFile(handle, count: count, offset: offset)
+  }
+
   /// Rows changed by the last statement.
   public var changes: Int { SQLiteC.changes(handle) }
 

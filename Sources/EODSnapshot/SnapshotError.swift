@@ -19,6 +19,21 @@ public struct SnapshotError: Error, CustomStringConvertible, Sendable {
     public static let malformedDate = Code("malformed-date")
     /// A required value is NULL or missing (e.g. `snapshot_info.business_date`).
     public static let missingValue = Code("missing-value")
+    /// A primary key's value appears in more than one row (the table does not enforce its key).
+    public static let duplicateKey = Code("duplicate-key")
+    /// A row names a firm, client or account the snapshot does not hold.
+    public static let unknownReference = Code("unknown-reference")
+    /// A text value is not valid UTF-8.
+    public static let invalidText = Code("invalid-utf8")
+    /// The path is not a regular file (a FIFO, a directory, a device).
+    public static let notRegularFile = Code("not-a-regular-file")
+    /// The file changed while the run read it (another writer): its rows would mix two states.
+    public static let changedWhileRead = Code("changed-while-read")
+
+    /// The codes of a bad value in a row (as opposed to a bad file or schema).
+    public static let rowProblems: Set<Code> = [
+      .missingValue, .malformedDecimal, .malformedDate, .duplicateKey, .unknownReference, .invalidText,
+    ]
   }
 
   public var code: Code

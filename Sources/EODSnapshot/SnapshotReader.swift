@@ -12,17 +12,75 @@ public final class SnapshotReader {
   /// `snapshot_info.generated_at`, if present.
   public let generatedAt: String?
   let db: SQLiteConnection
+  /// The file as it was before this connection read anything (``SnapshotFileIdentity``).
+  public let identity: SnapshotFileIdentity
 
-  public init(path: String) throws(SnapshotError) {
+  /// Opens the snapshot read-only (`SQLITE_OPEN_READONLY` and `PRAGMA query_only`) and starts the
+  /// connection's one read transaction, held until the reader is released: every query sees the
+  /// same state of the file, and in rollback-journal mode no other connection can commit a change
+  /// to it meanwhile. The file must be a regular file (checked first, without blocking).
+  ///
+  /// - Parameter expecting: the identity another reader of the same run recorded; a file whose
+  ///   identity differs now (it changed in between) is refused (`changed-while-read`).
+  public init(path: String, expecting: SnapshotFileIdentity? = nil) throws(SnapshotError) {
     self.path = path
-    do {
-      db = try SQLiteConnection(path: path, mode: .readOnly)
-      try db.execute("PRAGMA query_only = 1; PRAGMA cache_size = -2000; PRAGMA temp_store = MEMORY")
-    } catch {
-      throw SnapshotError(code: .unreadable, path: path, detail: "cannot open: \(error.message)")
+    // The identity is taken before and after the connection takes its read lock: equal, no
+    // commit came in between, and it is the state the connection reads. A file that keeps
+    // changing while it is opened is refused.
+    var opened: (SQLiteConnection, SnapshotFileIdentity)?
+    // Checked before SQLite opens the file: opening a FIFO would block until a writer came.
+    try SnapshotFileIdentity.checkRegular(path: path)
+    for _ in 0..<5 {
+      let connection: SQLiteConnection
+      do {
+        connection = try SQLiteConnection(path: path, mode: .readOnly)
+        try connection.execute("PRAGMA query_only = 1; PRAGMA cache_size = -2000; PRAGMA temp_store = MEMORY")
+      } catch {
+        throw SnapshotError(code: .unreadable, path: path, detail: "cannot open: \(error.message)")
+      }
+      let before = try SnapshotFileIdentity.current(path: path, connection: connection)
+      if let expecting, expecting != before {
+        throw SnapshotError(
+          code: .changedWhileRead, path: path,
+          detail:
+            "the file changed while the run read it (first read: \(expecting); now: \(before)): refused rather than mixing two states"
+        )
+      }
+      do {
+        // The first read takes the read lock, held until the connection is closed.
+        try connection.execute("BEGIN DEFERRED")
+        _ = try connection.scalarInt("SELECT COUNT(*) FROM sqlite_master")
+      } catch {
+        throw SnapshotError(code: .unreadable, path: path, detail: "cannot read: \(error.message)")
+      }
+      if try SnapshotFileIdentity.current(path: path, connection: connection) == before {
+        opened = (connection, before)
+        break
+      }
     }
+    guard let (connection, identity) = opened else {
+      throw SnapshotError(
+        code: .changedWhileRead, path: path,
+        detail: "the file kept changing while it was opened (5 attempts): refused rather than mixing states")
+    }
+    db = connection
+    self.identity = identity
     try SnapshotReader.checkSchema(db, path: path)
     let db = self.db
+    do {
+      let repeated = try db.prepare(
+        "SELECT key, COUNT(*) FROM snapshot_info GROUP BY key HAVING COUNT(*) > 1 ORDER BY key LIMIT 1")
+      if try repeated.step() {
+        let key = repeated.text(0) ?? "NULL"
+        throw SnapshotError(
+          code: .duplicateKey, path: path, table: "snapshot_info", rowKey: key, column: "key",
+          detail: "key '\(key.prefix(60))' appears in more than one row: \(SnapshotReader.notUnique)")
+      }
+    } catch let error as SnapshotError {
+      throw error
+    } catch {
+      throw SnapshotError(code: .unreadable, path: path, table: "snapshot_info", detail: "\(error)")
+    }
     func info(_ key: String) throws(SnapshotError) -> String? {
       do {
         return try db.scalarText("SELECT value FROM snapshot_info WHERE key = ?", [.text(key)])
@@ -52,6 +110,95 @@ public final class SnapshotReader {
     }
     businessDate = date
     generatedAt = try info("generated_at")
+  }
+
+  /// Refuses the snapshot if the file is no longer as it was when this reader opened it (a write
+  /// to the file or its WAL, or another file put at its path): called when a reader's work is
+  /// done, before anything read from it is put in place.
+  public func verifyUnchanged() throws(SnapshotError) {
+    let now = try SnapshotFileIdentity.current(path: path, connection: db)
+    guard now == identity else {
+      throw SnapshotError(
+        code: .changedWhileRead, path: path,
+        detail:
+          "the file changed while the run read it (before: \(identity); after: \(now)): refused rather than mixing two states"
+      )
+    }
+  }
+
+  /// Whether SQLite itself keeps `table`'s primary key unique: a unique index (the declared
+  /// primary key's, or any other, not partial) on the key's columns or some of them.
+  func enforcesKey(_ table: SnapshotSchema.Table) throws(SnapshotError) -> Bool {
+    do {
+      let indexes = try db.prepare("SELECT name, \"unique\", partial FROM pragma_index_list(?)")
+      try indexes.bind([.text(table.name)])
+      var unique: [String] = []
+      while try indexes.step() {
+        if indexes.int64(1) != 0 && indexes.int64(2) == 0, let name = indexes.text(0) { unique.append(name) }
+      }
+      let key = Set(table.key)
+      for name in unique {
+        let columns = try db.prepare("SELECT name FROM pragma_index_info(?)")
+        try columns.bind([.text(name)])
+        var names: [String?] = []
+        while try columns.step() { names.append(columns.text(0)) }
+        if !names.isEmpty && names.allSatisfy({ $0.map(key.contains) ?? false }) { return true }
+      }
+      return false
+    } catch {
+      throw snapshotError(error, table: table.name)
+    }
+  }
+
+  /// Refuses a row of `table` that names a firm, client or account the snapshot lacks: the
+  /// smallest unknown value of each referencing column, then its first row. Each distinct value
+  /// is looked up once (a position's account_id is read from the index on it), not every row.
+  func checkReferences(_ table: SnapshotSchema.Table) throws(SnapshotError) {
+    let key = table.key.map { "COALESCE(CAST(\($0) AS TEXT), 'NULL')" }.joined(separator: " || '/' || ")
+    for column in table.columns {
+      guard let target = table.references[column.name],
+        let targetKey = SnapshotSchema.table(target)?.key.first
+      else { continue }
+      let name = column.name
+      do {
+        let unknown = try db.prepare(
+          """
+          SELECT v FROM (SELECT DISTINCT \(name) AS v FROM \(table.name) WHERE \(name) IS NOT NULL)
+          WHERE v NOT IN (SELECT \(targetKey) FROM \(target)) ORDER BY v LIMIT 1
+          """)
+        guard try unknown.step() else { continue }
+        let row = try db.prepare(
+          "SELECT \(key), CAST(\(name) AS TEXT) FROM \(table.name) WHERE \(name) IN (SELECT v FROM (\(unknown.sql))) LIMIT 1"
+        )
+        guard try row.step() else { continue }
+        throw SnapshotError(
+          code: .unknownReference, path: path, table: table.name, rowKey: row.text(0) ?? "?", column: name,
+          detail: "value '\(row.text(1)?.prefix(60) ?? "NULL")' \(SnapshotReader.unknown(target, targetKey))")
+      } catch {
+        throw snapshotError(error, table: table.name)
+      }
+    }
+  }
+
+  /// Refuses a key value that appears in more than one row of `table` (for a table that does not
+  /// enforce its key): the first in key order.
+  func checkUniqueKey(_ table: SnapshotSchema.Table) throws(SnapshotError) {
+    guard try !enforcesKey(table) else { return }
+    let columns = table.key.joined(separator: ", ")
+    let key = table.key.map { "COALESCE(CAST(\($0) AS TEXT), 'NULL')" }.joined(separator: " || '/' || ")
+    do {
+      let statement = try db.prepare(
+        "SELECT \(key), COUNT(*) FROM \(table.name) GROUP BY \(columns) HAVING COUNT(*) > 1 ORDER BY \(columns) LIMIT 1"
+      )
+      guard try statement.step() else { return }
+      let rowKey = statement.text(0) ?? "?"
+      throw SnapshotError(
+        code: .duplicateKey, path: path, table: table.name, rowKey: rowKey,
+        column: table.key.joined(separator: ","),
+        detail: "key '\(rowKey.prefix(80))' appears in more than one row: \(SnapshotReader.notUnique)")
+    } catch {
+      throw snapshotError(error, table: table.name)
+    }
   }
 
   static func checkSchema(_ db: SQLiteConnection, path: String) throws(SnapshotError) {
@@ -87,6 +234,11 @@ public final class SnapshotReader {
   static let notDecimal =
     "is not a plain decimal of at most 38 digits and 36 decimal places (optional '-', digits, optional '.' and digits)"
   static let notDate = "is not a YYYY-MM-DD date"
+  static let notUTF8 = "is not valid UTF-8"
+  static let notUnique = "a primary key must be unique"
+  static func unknown(_ table: String, _ column: String) -> String {
+    "names no row of \(table) (\(column)): every row's firm, client and account must exist"
+  }
 
   /// Checks every decimal and date in every table (but `skipped`), and that required values are
   /// present: one scan per table. Throws for the first bad value, naming table, row key and column.
@@ -100,10 +252,15 @@ public final class SnapshotReader {
         guard let bytes else { return 0 }
         return CivilDate.parse(bytes) == nil ? 1 : 0
       }
+      try db.registerFunction("eod_bad_utf8") { bytes in
+        guard let bytes else { return 0 }
+        return UTF8Check.isValid(bytes) ? 0 : 1
+      }
     } catch {
       throw SnapshotError(code: .unreadable, path: path, detail: error.message)
     }
     for table in SnapshotSchema.tables where !skipped.contains(table.name) {
+      try checkReferences(table)
       let key = table.key.map { "COALESCE(CAST(\($0) AS TEXT), 'NULL')" }.joined(separator: " || '/' || ")
       var checks: [(sql: String, column: String, code: SnapshotError.Code, what: String)] = []
       for column in table.columns {
@@ -112,7 +269,8 @@ public final class SnapshotReader {
           checks.append(("\(name) IS NULL", name, .missingValue, SnapshotReader.isNULL))
         }
         switch column.kind {
-        case .text: break
+        case .text:
+          checks.append(("eod_bad_utf8(\(name))", name, .invalidText, SnapshotReader.notUTF8))
         case .decimal:
           checks.append(
             (
@@ -127,16 +285,14 @@ public final class SnapshotReader {
             ))
         }
       }
-      guard !checks.isEmpty else { continue }
       let flags = checks.map { "(\($0.sql))" }.joined(separator: ", ")
       let columns = checks.map { "CAST(\($0.column) AS TEXT)" }.joined(separator: ", ")
       let condition = checks.map { "(\($0.sql))" }.joined(separator: " OR ")
       let sql = "SELECT \(key), \(flags), \(columns) FROM \(table.name) WHERE \(condition) LIMIT 1"
       do {
         let statement = try db.prepare(sql)
-        guard try statement.step() else { continue }
-        let rowKey = statement.text(0) ?? "?"
-        for (index, check) in checks.enumerated() where statement.int64(1 + index) != 0 {
+        let rowKey = try statement.step() ? statement.text(0) ?? "?" : nil
+        for (index, check) in checks.enumerated() where rowKey != nil && statement.int64(1 + index) != 0 {
           let value = statement.text(1 + checks.count + index).map { "'\($0.prefix(60))' " } ?? ""
           throw SnapshotError(
             code: check.code, path: path, table: table.name, rowKey: rowKey, column: check.column,
@@ -147,6 +303,7 @@ public final class SnapshotReader {
       } catch {
         throw SnapshotError(code: .unreadable, path: path, table: table.name, detail: "\(error)")
       }
+      try checkUniqueKey(table)
     }
   }
 
@@ -186,10 +343,15 @@ public final class SnapshotReader {
     do {
       let statement = try db.prepare("SELECT firm_id, name, base_currency FROM firms ORDER BY firm_id")
       while try statement.step() {
-        firms.append(
-          Firm(
-            id: statement.text(0) ?? "", name: statement.text(1) ?? "", baseCurrency: statement.text(2) ?? "")
-        )
+        let firm = Firm(
+          id: statement.text(0) ?? "", name: statement.text(1) ?? "", baseCurrency: statement.text(2) ?? "")
+        // In key order, a repeated firm_id (a table that does not enforce its key) is the last one.
+        if let last = firms.last, last.id == firm.id, statement.compareText(0, Array(last.id.utf8)) == 0 {
+          throw SnapshotError(
+            code: .duplicateKey, path: path, table: "firms", rowKey: firm.id, column: "firm_id",
+            detail: "key '\(firm.id.prefix(80))' appears in more than one row: \(SnapshotReader.notUnique)")
+        }
+        firms.append(firm)
       }
     } catch {
       throw snapshotError(error, table: "firms")
@@ -323,6 +485,10 @@ public final class AccountCursor {
   public static func checksRows(firmIDs: Set<String>?) -> Bool { firmIDs?.count != 1 }
   private let positionsCheck: RowCheck?
   private let cashCheck: RowCheck?
+  /// The key of the previous positions and cash row, when the table does not enforce its key and
+  /// the cursor checks rows: a repeated key is adjacent in key order.
+  private var positionsKeys: RepeatedKey?
+  private var cashKeys: RepeatedKey?
   /// The decimals of the positions and cash rows the cursor is on, parsed by the check.
   private var positionsDecimals: [ExactDecimal?] = Array(repeating: nil, count: 5)
   private var cashDecimals: [ExactDecimal?] = Array(repeating: nil, count: 3)
@@ -335,10 +501,13 @@ public final class AccountCursor {
     let db = reader.db
     wanted = firmIDs
     checksRows = AccountCursor.checksRows(firmIDs: firmIDs)
-    positionsCheck =
-      checksRows ? SnapshotSchema.tables.first { $0.name == "positions" }.map(RowCheck.init) : nil
-    cashCheck =
-      checksRows ? SnapshotSchema.tables.first { $0.name == "cash_balances" }.map(RowCheck.init) : nil
+    let positionsCheck = checksRows ? SnapshotSchema.table("positions").map(RowCheck.init) : nil
+    let cashCheck = checksRows ? SnapshotSchema.table("cash_balances").map(RowCheck.init) : nil
+    self.positionsCheck = positionsCheck
+    self.cashCheck = cashCheck
+    // SQLite keeps a key unique where it has a unique index on it: no check needed there.
+    if let check = positionsCheck, try !reader.enforcesKey(check.table) { positionsKeys = RepeatedKey() }
+    if let check = cashCheck, try !reader.enforcesKey(check.table) { cashKeys = RepeatedKey() }
     do {
       let accountColumns = """
         a.account_id, a.client_id, a.wrapper, a.currency, a.opened_on, a.closed_on, a.external_ref,
@@ -408,11 +577,24 @@ public final class AccountCursor {
   private func checkPositionsRow() throws(SnapshotError) {
     if positionsPending, let check = positionsCheck {
       try reader.checkRow(positions, check, decimals: &positionsDecimals)
+      if positionsKeys != nil, positionsKeys?.repeats(positions) == true {
+        throw reader.duplicateRow(positions, check.table)
+      }
     }
   }
 
   private func checkCashRow() throws(SnapshotError) {
-    if cashPending, let check = cashCheck { try reader.checkRow(cash, check, decimals: &cashDecimals) }
+    if cashPending, let check = cashCheck {
+      try reader.checkRow(cash, check, decimals: &cashDecimals)
+      if cashKeys != nil, cashKeys?.repeats(cash) == true { throw reader.duplicateRow(cash, check.table) }
+    }
+  }
+
+  /// A positions or cash row whose account_id is in no account (the merge passed it): refused
+  /// when the cursor checks rows.
+  private func orphan(_ statement: SQLiteStatement, _ check: RowCheck?) -> SnapshotError? {
+    guard let check else { return nil }
+    return reader.unknownAccount(statement, check.table)
   }
 
   /// Every row the cursor lands on is checked once, whether it is used or skipped.
@@ -428,8 +610,14 @@ public final class AccountCursor {
 
   /// Steps every child cursor past the rows of the account `id` (not wanted).
   private func skipRows(of id: [UInt8]) throws {
-    while positionsPending, let order = positions.compareText(0, id), order <= 0 { try stepPositions() }
-    while cashPending, let order = cash.compareText(0, id), order <= 0 { try stepCash() }
+    while positionsPending, let order = positions.compareText(0, id), order <= 0 {
+      if order < 0, let error = orphan(positions, positionsCheck) { throw error }
+      try stepPositions()
+    }
+    while cashPending, let order = cash.compareText(0, id), order <= 0 {
+      if order < 0, let error = orphan(cash, cashCheck) { throw error }
+      try stepCash()
+    }
     while transactionsPending, let order = transactions.compareText(0, id), order <= 0 {
       transactionsPending = try transactions.step()
     }
@@ -443,11 +631,9 @@ public final class AccountCursor {
       var firmID = ""
       while true {
         guard try accounts.step() else {
-          // Rows after the last account (of no account) are checked all the same.
-          if checksRows {
-            while positionsPending { try stepPositions() }
-            while cashPending { try stepCash() }
-          }
+          // Rows after the last account are of no account: refused when rows are checked.
+          if positionsPending, let error = orphan(positions, positionsCheck) { throw error }
+          if cashPending, let error = orphan(cash, cashCheck) { throw error }
           return nil
         }
         id = accounts.text(0) ?? ""
@@ -467,6 +653,7 @@ public final class AccountCursor {
         clientKnown: accounts.int64(8) != 0)
       var bundle = AccountBundle(account: account, positions: [], cash: [], transactions: [])
       while positionsPending, let order = positions.compareText(0, idBytes), order <= 0 {
+        if order < 0, let error = orphan(positions, positionsCheck) { throw error }
         if order == 0 {
           let instrument = positions.text(1) ?? ""
           bundle.positions.append(
@@ -483,6 +670,7 @@ public final class AccountCursor {
         try stepPositions()
       }
       while cashPending, let order = cash.compareText(0, idBytes), order <= 0 {
+        if order < 0, let error = orphan(cash, cashCheck) { throw error }
         if order == 0 {
           let currency = cash.text(1) ?? ""
           bundle.cash.append(
@@ -517,11 +705,55 @@ public final class AccountCursor {
   }
 }
 
+extension SnapshotReader {
+  /// The key of the row `statement` is on (its columns are the table's, in schema order).
+  func rowKey(_ statement: SQLiteStatement, _ table: SnapshotSchema.Table) -> String {
+    table.key.map { name in
+      table.columns.firstIndex { $0.name == name }.flatMap { statement.text($0) } ?? "NULL"
+    }.joined(separator: "/")
+  }
+
+  func duplicateRow(_ statement: SQLiteStatement, _ table: SnapshotSchema.Table) -> SnapshotError {
+    let key = rowKey(statement, table)
+    return SnapshotError(
+      code: .duplicateKey, path: path, table: table.name, rowKey: key,
+      column: table.key.joined(separator: ","),
+      detail: "key '\(key.prefix(80))' appears in more than one row: \(SnapshotReader.notUnique)")
+  }
+
+  func unknownAccount(_ statement: SQLiteStatement, _ table: SnapshotSchema.Table) -> SnapshotError {
+    SnapshotError(
+      code: .unknownReference, path: path, table: table.name, rowKey: rowKey(statement, table),
+      column: "account_id",
+      detail:
+        "value '\(statement.text(0)?.prefix(60) ?? "NULL")' \(SnapshotReader.unknown("accounts", "account_id"))"
+    )
+  }
+}
+
+/// The previous row's key columns (the first `count` of the statement), to find a key repeated
+/// in a table read in key order that does not enforce its key.
+struct RepeatedKey {
+  private var previous: [[UInt8]]? = nil
+  private let count = 2
+
+  /// Whether the row `statement` is on has the previous row's key; remembers its key.
+  mutating func repeats(_ statement: SQLiteStatement) -> Bool {
+    var key: [[UInt8]] = []
+    key.reserveCapacity(count)
+    for index in 0..<count {
+      key.append(statement.withTextBytes(index) { $0.map { Array($0) } ?? [] })
+    }
+    defer { previous = key }
+    return previous == key
+  }
+}
+
 /// What ``SnapshotReader/validate(skipping:)`` checks of each column of a table, as a plan the
 /// per-row check runs without touching the schema's Strings.
 struct RowCheck {
   let table: SnapshotSchema.Table
-  private enum Step: UInt8 { case none, notNull, decimal, date }
+  private enum Step: UInt8 { case text, decimal, date }
   /// Per column: what to check; `nullable` says whether NULL passes.
   private let steps: [(step: Step, nullable: Bool)]
 
@@ -529,7 +761,7 @@ struct RowCheck {
     self.table = table
     steps = table.columns.map { column in
       switch column.kind {
-      case .text: return (column.nullable ? .none : .notNull, column.nullable)
+      case .text: return (.text, column.nullable)
       case .decimal: return (.decimal, column.nullable)
       case .date: return (.date, column.nullable)
       }
@@ -544,7 +776,6 @@ struct RowCheck {
     steps.withUnsafeBufferPointer { steps in
       for index in 0..<steps.count {
         let (step, nullable) = steps[index]
-        if step == .none { continue }
         let storage = statement.storageClass(index)
         if storage == .null {
           if step == .decimal { decimals[index] = nil }
@@ -552,7 +783,9 @@ struct RowCheck {
           return (index, .missingValue, SnapshotReader.isNULL)
         }
         switch step {
-        case .none, .notNull: continue
+        case .text:
+          let valid = statement.withTextBytes(index) { bytes in bytes.map { UTF8Check.isValid($0) } ?? true }
+          if !valid { return (index, .invalidText, SnapshotReader.notUTF8) }
         case .decimal:
           let value =
             storage == .text ? statement.withTextBytes(index) { $0.flatMap { ExactDecimal.parse($0) } } : nil

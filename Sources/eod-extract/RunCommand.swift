@@ -125,6 +125,7 @@ struct Run: AsyncParsableCommand {
         return .success
       }
       recorder.businessDate = plan.configuration != nil ? RunPlan.dateOfSnapshot(plan.snapshot) : ""
+      try ExtractJob.checkSnapshotFile(plan.snapshot)
       let lock = try lockState(plan.statePath, logger: logger)
       defer { lock.release() }
       let store = try openStore(plan.statePath)

@@ -282,9 +282,10 @@ import Testing
       "book_cost", "positions",
       "UPDATE positions SET book_cost = CAST('12.5' AS BLOB) WHERE rowid = (SELECT MAX(p.rowid) FROM positions p JOIN accounts a USING (account_id) WHERE a.firm_id = 'FIRM001')"
     ),
-    // Positions of no account, sorting after every account: a good one, then a bad one.
+    // Positions of no account, sorting after every account: a good one, then a bad one. The
+    // first is refused for its account (unknown-reference) before the second's bad value.
     (
-      "quantity", "positions",
+      "account_id", "positions",
       "INSERT INTO positions(account_id, instrument_id, quantity, book_cost, external_ref) SELECT 'ZZ-A', instrument_id, '1', '1.00', NULL FROM instruments LIMIT 1; "
         + "INSERT INTO positions(account_id, instrument_id, quantity, book_cost, external_ref) SELECT 'ZZ-B', instrument_id, 'x', '1.00', NULL FROM instruments LIMIT 1"
     ),

@@ -40,22 +40,10 @@ import Testing
 
   @Test func onePassGivesEveryFirmItsOwnAccountsInOrder() throws {
     let path = try snapshot("one-pass")
-    // Rows whose account is not in the accounts table, sorting before, between and after real
-    // accounts: a firm's own query leaves them out, and so must the single pass.
-    let db = try SQLiteConnection(path: path, mode: .readWrite)
-    for orphan in ["AA-ORPHAN", "AC00000010-ORPHAN", "ZZ-ORPHAN"] {
-      try db.execute(
-        """
-        INSERT INTO positions(account_id, instrument_id, quantity, book_cost, external_ref)
-          SELECT '\(orphan)', instrument_id, '1', '1.00', NULL FROM instruments LIMIT 2;
-        INSERT INTO cash_balances(account_id, currency, balance) VALUES ('\(orphan)', 'GBP', '5.00');
-        """)
-    }
     let reader = try SnapshotReader(path: path)
     let firms = try reader.firms().map(\.id)
     #expect(firms.count == 3)
     let all = try read(reader.accounts(ofFirms: nil))
-    #expect(!all.contains { $0.account.id.hasSuffix("ORPHAN") })
     #expect(all.map(\.account.id) == all.map(\.account.id).sorted())
     var total = 0
     for firm in firms {
@@ -69,5 +57,39 @@ import Testing
     let two = Set(firms.prefix(2))
     let selected = try read(reader.accounts(ofFirms: two))
     #expect(selected.map(signature) == all.filter { two.contains($0.account.firmID) }.map(signature))
+  }
+
+  /// Rows whose account is not in the accounts table, sorting before, between and after real
+  /// accounts, are refused by a pass that reads every row (all firms, or several; a pass of one
+  /// firm reads only its accounts' rows, and the syntax-check thread refuses them), whether the
+  /// account around them is wanted or skipped: never dropped in silence.
+  @Test(arguments: ["AA-ORPHAN", "AC00000010-ORPHAN", "ZZ-ORPHAN"], ["positions", "cash_balances"])
+  func aRowOfNoAccountIsRefusedByThePass(orphan: String, table: String) throws {
+    let path = try snapshot("orphan-\(orphan)-\(table)")
+    let db = try SQLiteConnection(path: path, mode: .readWrite)
+    if table == "positions" {
+      try db.execute(
+        """
+        INSERT INTO positions(account_id, instrument_id, quantity, book_cost, external_ref)
+          SELECT '\(orphan)', instrument_id, '1', '1.00', NULL FROM instruments LIMIT 2
+        """)
+    } else {
+      try db.execute(
+        "INSERT INTO cash_balances(account_id, currency, balance) VALUES ('\(orphan)', 'GBP', '5.00')")
+    }
+    let reader = try SnapshotReader(path: path)
+    let firms = try reader.firms().map(\.id)
+    for wanted in [nil, Set(firms.suffix(2))] as [Set<String>?] {
+      do {
+        _ = try read(reader.accounts(ofFirms: wanted))
+        Issue.record("\(wanted.map { $0.sorted() } ?? []): the row of \(orphan) was dropped in silence")
+      } catch let error as SnapshotError {
+        #expect(error.code == .unknownReference)
+        #expect(error.table == table && error.column == "account_id")
+        #expect(error.rowKey?.hasPrefix(orphan + "/") == true, "\(error)")
+      }
+    }
+    // The full check says the same of the table.
+    #expect(throws: SnapshotError.self) { try SnapshotReader(path: path).validate() }
   }
 }
