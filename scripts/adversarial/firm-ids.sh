@@ -73,9 +73,9 @@ adv_case firm-id-invalid-utf8 case_firm_id_bad_utf8 "invalid UTF-8 in a firm_id 
 case_firm_id_all_firms() {
   adv_series snaps --days 1 --accounts 30 --firms 2 || return
   local s; s="$(adv_first snaps)"
-  adv_sql "$s" "PRAGMA foreign_keys=OFF; UPDATE firms SET firm_id='../../../esc' WHERE firm_id='FIRM002';
-    UPDATE clients SET firm_id='../../../esc' WHERE firm_id='FIRM002';
-    UPDATE accounts SET firm_id='../../../esc' WHERE firm_id='FIRM002';" || return
+  adv_sql "$s" "PRAGMA foreign_keys=OFF; UPDATE firms SET firm_id='../esc' WHERE firm_id='FIRM002';
+    UPDATE clients SET firm_id='../esc' WHERE firm_id='FIRM002';
+    UPDATE accounts SET firm_id='../esc' WHERE firm_id='FIRM002';" || return
   mkdir -p d/a/b out deliv
   cat >config.yaml <<YAML
 version: 1
