@@ -143,16 +143,39 @@ public final class GzipFileWriter {
   ///   - onOutput: Called with every chunk of bytes written to the file, in order, never
   ///     concurrently, on a worker thread; the buffer is valid only during the call.
   /// - Throws: `CompressionError` with `.invalidConfiguration` or `.openFailed` (naming the path).
-  public init(
+  public convenience init(
     path: String, configuration: Configuration = Configuration(), pool: CompressionPool? = nil,
     onOutput: (@Sendable (UnsafeRawBufferPointer) -> Void)? = nil
   ) throws(CompressionError) {
-    let (encoder, workers, inFlight) = try configuration.validated()
-    self.path = path
+    let validated = try configuration.validated()
+    try self.init(
+      file: try OutputFile(path: path), validated: validated, configuration: configuration, pool: pool,
+      onOutput: onOutput)
+  }
+
+  /// Creates `name` in `directory` (exclusively, never through a symlink, with the tree's file
+  /// mode) and starts the workers. The file is opened only while a block is written to it, so
+  /// any number of such writers hold no descriptor between blocks.
+  public convenience init(
+    directory: OutputDirectory, name: String, configuration: Configuration = Configuration(),
+    pool: CompressionPool? = nil, onOutput: (@Sendable (UnsafeRawBufferPointer) -> Void)? = nil
+  ) throws(CompressionError) {
+    let validated = try configuration.validated()
+    try self.init(
+      file: try OutputFile(directory: directory, name: name), validated: validated,
+      configuration: configuration, pool: pool, onOutput: onOutput)
+  }
+
+  private init(
+    file: OutputFile, validated: (encoder: BlockEncoder, workers: Int, inFlight: Int),
+    configuration: Configuration, pool: CompressionPool?,
+    onOutput: (@Sendable (UnsafeRawBufferPointer) -> Void)?
+  ) throws(CompressionError) {
+    let (encoder, workers, inFlight) = validated
+    self.path = file.path
     self.configuration = configuration
     blockSize = configuration.blockSize
     if case .gzip = encoder { isGzip = true } else { isGzip = false }
-    let file = try OutputFile(path: path)
     if let pool {
       privatePool = nil
       pipeline = BlockPipeline(encoder: encoder, pool: pool, file: file, onOutput: onOutput)

@@ -191,6 +191,7 @@ struct ConfigurationReader {
       "concurrency",
       "retry", "timeouts", "webhooks", "metrics_file", "all_firms", "default_destination", "firms",
       "calendar",
+      "file_mode", "directory_mode",
     ]
     guard let top = mapping(root, "", allowed: topKeys, required: ["snapshot", "state_store", "output_dir"])
     else {
@@ -232,6 +233,8 @@ struct ConfigurationReader {
         "node_exporter's textfile collector reads only *.prom files", severity: .warning)
     }
     let allFirms = top["all_firms"].map { bool($0, "all_firms") } ?? false
+    let fileMode = top["file_mode"].flatMap { mode($0, "file_mode") }
+    let directoryMode = top["directory_mode"].flatMap { mode($0, "directory_mode") }
     var defaultDestination: DestinationConfiguration?
     if let node = top["default_destination"] {
       defaultDestination = readDestination(node, "default_destination")
@@ -298,6 +301,8 @@ struct ConfigurationReader {
       retry: retry, timeouts: timeouts, webhooks: webhooks, metricsFile: metrics, allFirms: allFirms,
       defaultDestination: defaultDestination, firms: firms)
     configuration.calendar = calendar ?? nil
+    configuration.fileMode = fileMode
+    configuration.directoryMode = directoryMode
     return configuration
   }
 
@@ -318,6 +323,24 @@ struct ConfigurationReader {
       zone = name
     }
     return CalendarConfiguration(holidaysFile: holidays, timeZone: zone)
+  }
+
+  /// A permission mode in octal (`"0640"`, `0750`): 0-0777, owner bits not below `r` (files) —
+  /// the job must be able to read back and replace what it writes.
+  mutating func mode(_ node: Node?, _ path: String) -> Int? {
+    guard let text = string(node, path) else { return nil }
+    guard let value = JobConfiguration.parseMode(text) else {
+      problem(path, node, "expected an octal mode such as 0640 (0 to 0777), got '\(text)'")
+      return nil
+    }
+    let owner = path == "directory_mode" ? 0o700 : 0o600
+    if value & owner != owner {
+      problem(
+        path, node,
+        "the owner must keep \(String(owner, radix: 8)) (the job reads and replaces what it writes)")
+      return nil
+    }
+    return value
   }
 
   mutating func readRetry(_ node: Node?) -> RetryConfiguration? {

@@ -295,6 +295,10 @@ public struct JobConfiguration: Sendable, Equatable, Codable {
   public var timeouts: TimeoutConfiguration
   public var webhooks: WebhookConfiguration
   public var metricsFile: String?
+  /// `file_mode`: mode of the files written under the output directory (nil: 0640).
+  public var fileMode: Int? = nil
+  /// `directory_mode`: mode of the directories made under it (nil: 0750).
+  public var directoryMode: Int? = nil
   /// Also extract firms found in the snapshot but not listed, to ``defaultDestination``.
   public var allFirms: Bool
   /// For unlisted firms when ``allFirms``: always a local directory containing `{firm}`.
@@ -396,6 +400,15 @@ public struct JobConfiguration: Sendable, Equatable, Codable {
   enum CodingKeys: String, CodingKey {
     case sourcePath, snapshotPattern, stateStore, outputDirectory, templatesDirectory, format, compression
     case concurrency, retry, timeouts, webhooks, metricsFile, allFirms, defaultDestination, firms, calendar
+    case fileMode, directoryMode
+  }
+
+  /// An octal permission mode, `0640` or `640`, 0...0o777; nil otherwise.
+  public static func parseMode(_ text: String) -> Int? {
+    guard !text.isEmpty, text.count <= 4, text.allSatisfy({ ("0"..."7").contains($0) }),
+      let value = Int(text, radix: 8), (0...0o777).contains(value)
+    else { return nil }
+    return value
   }
 }
 

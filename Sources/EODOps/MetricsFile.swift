@@ -188,10 +188,15 @@ public struct MetricsFile: Sendable {
   public func write(to path: String) throws(MetricsError) {
     let url = URL(fileURLWithPath: path)
     let directory = url.deletingLastPathComponent().path
-    let temporary = directory + "/." + url.lastPathComponent + ".tmp.\(getpid())"
+    // A fresh name, created exclusively and never through a symlink: a file or link planted
+    // under the name is refused (the write fails, naming it), never followed or overwritten.
+    let temporary =
+      directory + "/." + url.lastPathComponent + ".tmp.\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
     let bytes = Array(render().utf8)
-    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw Self.failure(path, "cannot create \(temporary)") }
+    let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+    guard fd >= 0 else {
+      throw Self.failure(path, "cannot create \(temporary) (created exclusively, never followed)")
+    }
     var written = 0
     while written < bytes.count {
       let result = bytes.withUnsafeBytes { buffer in

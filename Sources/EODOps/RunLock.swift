@@ -65,9 +65,23 @@ public final class RunLock: Sendable {
 
   deinit { release() }
 
-  /// The lock file path for a state store: `<state file>.lock`.
+  /// The lock file path for a state store: `<state file>.lock`, where the state file is the
+  /// path with every symlink resolved (`realpath`; of its directory when the file does not exist
+  /// yet), so two paths to one store (a symlink alias) take the same lock.
   public static func lockPath(forStateStore stateStorePath: String) -> String {
-    stateStorePath + ".lock"
+    if let resolved = realPath(stateStorePath) { return resolved + ".lock" }
+    let url = URL(fileURLWithPath: stateStorePath)
+    let directory = url.deletingLastPathComponent().path
+    if let resolved = realPath(directory) {
+      return (resolved == "/" ? "" : resolved) + "/" + url.lastPathComponent + ".lock"
+    }
+    return stateStorePath + ".lock"
+  }
+
+  private static func realPath(_ path: String) -> String? {
+    guard let resolved = realpath(path, nil) else { return nil }
+    defer { free(resolved) }
+    return String(cString: resolved)
   }
 
   /// Takes the lock for a state store at once, or fails with ``RunLockError/Code-swift.struct/alreadyRunning``.
@@ -84,12 +98,22 @@ public final class RunLock: Sendable {
   public static func acquire(lockPath: String, logger: Logger) throws(RunLockError) -> RunLock {
     // The file may be replaced between open and flock; retry a few times if the inode changed.
     for _ in 0..<5 {
-      let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+      // Never through a symlink: a link planted at the lock's name is refused, not followed
+      // (the file it points to would be truncated by the PID written below).
+      let fd = open(lockPath, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0o600)
       if fd < 0 {
         let err = errno
+        let why =
+          err == ELOOP
+          ? "the lock file is a symbolic link (never followed); remove it" : String(cString: strerror(err))
         throw RunLockError(
-          code: .cannotOpen, lockPath: lockPath,
-          detail: "cannot open or create the lock file: \(String(cString: strerror(err)))")
+          code: .cannotOpen, lockPath: lockPath, detail: "cannot open or create the lock file: \(why)")
+      }
+      var kind = stat()
+      if fstat(fd, &kind) != 0 || (kind.st_mode & S_IFMT) != S_IFREG {
+        close(fd)
+        throw RunLockError(
+          code: .cannotOpen, lockPath: lockPath, detail: "the lock file is not a regular file")
       }
       if flock(fd, LOCK_EX | LOCK_NB) != 0 {
         let err = errno
@@ -106,7 +130,7 @@ public final class RunLock: Sendable {
       }
       var held = stat()
       var onDisk = stat()
-      guard fstat(fd, &held) == 0, stat(lockPath, &onDisk) == 0,
+      guard fstat(fd, &held) == 0, lstat(lockPath, &onDisk) == 0,
         held.st_ino == onDisk.st_ino, held.st_dev == onDisk.st_dev
       else {
         close(fd)

@@ -58,6 +58,9 @@ public struct JobOptions: Sendable {
   /// outcome has the error, the others run) instead of stopping the run (a firm asked for on
   /// the command line).
   public var missingFirmsFailAlone = false
+  /// Modes of the files and directories the run creates under the output directory (default
+  /// 0640 and 0750, whatever the umask).
+  public var fileModes = FileModes()
 
   public init(
     snapshotPath: String, outputDirectory: String, firmIDs: [String] = [], templates: TemplateLibrary,
@@ -252,11 +255,16 @@ public enum ExtractJob {
         }
         if let refused = refusal() { throw refused }
         throw PipelineError(
-          code: .unknownFirm, firmID: id, detail: "firm \(id) is not in snapshot \(options.snapshotPath)")
+          code: .unknownFirm, firmID: FirmIdentifier.displayed(id),
+          detail: "firm \(FirmIdentifier.displayed(id)) is not in snapshot \(options.snapshotPath)")
       }
       let wanted = Set(options.firmIDs)
       firms = allFirms.filter { wanted.contains($0.id) }
     }
+    // A firm id names directories and files: one that is not 1-64 of [A-Za-z0-9_-] fails its
+    // firm alone, before any path is made from it (its accounts are skipped by the pass).
+    let selected = firms
+    firms = selected.filter { FirmIdentifier.isValid($0.id) }
     // Every template is checked now, before any file is written.
     var templates: [String: [(ExtractKind, Template)]] = [:]
     for firm in firms {
@@ -335,6 +343,14 @@ public enum ExtractJob {
       writer?.rollback()
     }
     writer?.start()
+    // The output directory: everything below it is made through descriptors that never follow
+    // a symlink (EODCompression.OutputTree). A failure to open it fails every firm.
+    let tree: Result<OutputTree, PipelineError>
+    do throws(CompressionError) {
+      tree = .success(try OutputTree(path: options.outputDirectory, modes: options.fileModes))
+    } catch {
+      tree = .failure(PipelineError(output: error, firmID: nil))
+    }
     var runs: [FirmRun] = []
     for (index, firm) in firms.enumerated() {
       var firmLogger = logger
@@ -343,7 +359,7 @@ public enum ExtractJob {
         FirmRun(
           firm: firm, index: index, date: date, reference: reference, templates: templates[firm.id] ?? [],
           options: options, gapCarriedFrom: gaps[firm.id], store: stores[index % workers], writer: writer,
-          pool: pool, logger: firmLogger))
+          pool: pool, tree: tree, logger: firmLogger))
     }
     var byID: [String: Int] = [:]
     for run in runs { byID[run.firm.id] = run.index }
@@ -442,10 +458,13 @@ public enum ExtractJob {
     for worker in stores { worker.releaseReads() }
     do { try store.checkpoint() } catch { logger.warning("\(error)") }
     if let refused = refusal() {
-      FileSystem.removeEmptyDirectories(under: options.outputDirectory)
+      // Only the directories this run made (and OUT if it made it) go, if empty.
+      if case .success(let tree) = tree { tree.removeCreatedDirectories() }
       throw refused
     }
-    for id in missing {
+    var reported = withInvalidFirms(outcomes, selected: selected, logger: logger)
+    for configured in missing {
+      let id = FirmIdentifier.displayed(configured)
       let error = PipelineError(
         code: .unknownFirm, firmID: id,
         detail: "firm \(id) is configured but not in snapshot \(options.snapshotPath); the other firms ran")
@@ -454,10 +473,37 @@ public enum ExtractJob {
       firmLogger.error("firm failed: \(error)")
       var outcome = FirmOutcome(firmID: id, directory: "")
       outcome.error = error
-      outcomes.append(outcome)
+      reported.append(outcome)
     }
     return RunReport(
-      runID: options.runID, businessDate: date, snapshotPath: options.snapshotPath, firms: outcomes)
+      runID: options.runID, businessDate: date, snapshotPath: options.snapshotPath,
+      firms: reported)
+  }
+
+  /// The outcomes of the valid firms with a failed one for each firm whose id is not a valid
+  /// firm id, in the snapshot's order. Such a firm's id is shown escaped (``FirmIdentifier/displayed(_:)``)
+  /// everywhere, in its outcome too: nothing is written or delivered for it.
+  static func withInvalidFirms(_ outcomes: [FirmOutcome], selected: [Firm], logger: Logger) -> [FirmOutcome] {
+    guard outcomes.count != selected.count else { return outcomes }
+    var valid = outcomes.makeIterator()
+    var merged: [FirmOutcome] = []
+    for firm in selected {
+      if let problem = FirmIdentifier.problem(firm.id) {
+        let shown = FirmIdentifier.displayed(firm.id)
+        var outcome = FirmOutcome(firmID: shown, directory: "")
+        outcome.error = PipelineError(
+          code: .invalidFirmID, firmID: shown,
+          detail: "\(problem): the firm is not processed and nothing is written or delivered for it "
+            + "(a firm id names directories and files: 1-64 of A-Z, a-z, 0-9, '-', '_')")
+        var firmLogger = logger
+        firmLogger[metadataKey: "firm"] = "\(shown)"
+        firmLogger.error("firm failed: \(outcome.error.map(\.description) ?? "")")
+        merged.append(outcome)
+      } else if let next = valid.next() {
+        merged.append(next)
+      }
+    }
+    return merged
   }
 
   static func fileName(
@@ -502,20 +548,21 @@ public enum ExtractJob {
 
   /// Finishes the data files, puts them in place, and writes the manifest last.
   static func complete(
-    firm: Firm, date: CivilDate, writers: [ExtractFileWriter], files: [ExtractFileSummary],
-    options: JobOptions,
+    firm: Firm, date: CivilDate, directory: OutputDirectory, writers: [ExtractFileWriter],
+    files: [ExtractFileSummary], options: JobOptions,
     reader: SnapshotReader, outcome: inout FirmOutcome
   ) throws {
     let manifestName = "\(firm.id)_manifest_\(date.compact).json"
     let manifestPath = outcome.directory + "/" + manifestName
     // A consumer waiting for the manifest must never pair an old manifest with new files.
-    unlink(manifestPath)
-    for writer in writers { try FileSystem.rename(writer.temporaryPath, to: writer.finalPath) }
+    try directory.removeIfPresent(manifestName)
+    for writer in writers { try directory.rename(writer.temporaryName, to: writer.fileName) }
     let manifest = Manifest.render(
       firmID: firm.id, date: date, runID: options.runID, generatedAt: iso8601(options.clock()), files: files,
       snapshotGeneratedAt: reader.generatedAt, errors: outcome.errors, warnings: outcome.warnings)
     let bytes = Array(manifest.utf8)
-    try FileSystem.writeAtomically(bytes, to: manifestPath, runID: options.runID)
+    try directory.writeFile(
+      bytes, name: manifestName, temporaryName: "." + manifestName + ".part-" + options.runID)
     outcome.files = files
     outcome.manifestPath = manifestPath
     outcome.manifest = manifest

@@ -27,6 +27,8 @@ final class FirmRun: @unchecked Sendable {
   private let started = Date()
 
   private var writers: [ExtractKind: ExtractFileWriter] = [:]
+  /// `OUT/<firm_id>/<date>`, reached without following symlinks (nil when it could not be made).
+  private var directory: OutputDirectory?
   private var positions: ExtractFileWriter?
   private var cash: ExtractFileWriter?
   private var transactions: ExtractFileWriter?
@@ -67,7 +69,7 @@ final class FirmRun: @unchecked Sendable {
   init(
     firm: Firm, index: Int, date: CivilDate, reference: ReferenceData, templates: [(ExtractKind, Template)],
     options: JobOptions, gapCarriedFrom: CivilDate?, store: StateStore, writer: HistoryWriter?,
-    pool: CompressionPool, logger: Logger
+    pool: CompressionPool, tree: Result<OutputTree, PipelineError>, logger: Logger
   ) {
     self.firm = firm
     self.index = index
@@ -90,9 +92,15 @@ final class FirmRun: @unchecked Sendable {
     self.processor = processor
     history = StoreHistory(store: store, firmID: firm.id, date: date)
     do {
-      try FileSystem.makeDirectory(outcome.directory)
+      let directory: OutputDirectory
+      do {
+        directory = try tree.get().directory([firm.id, date.description])
+      } catch let error as CompressionError {
+        throw PipelineError(output: error, firmID: firm.id)
+      }
+      self.directory = directory
       // Temporary files a killed run left here are ours (the run lock is held): remove them.
-      FileSystem.removeTemporaryFiles(in: outcome.directory)
+      FileSystem.removeTemporaryFiles(in: directory)
       // Every firm's files are open at once, each filling its own block: small blocks keep that
       // memory down, get compressed while the snapshot is still being read, and (with libdeflate)
       // compress slightly better than 1 MiB ones.
@@ -105,7 +113,7 @@ final class FirmRun: @unchecked Sendable {
         do {
           writers[kind] = try ExtractFileWriter(
             kind: kind, encoder: RowEncoder(template: template, format: settings.format),
-            directory: outcome.directory, fileName: name, runID: options.runID, configuration: configuration,
+            directory: directory, fileName: name, runID: options.runID, configuration: configuration,
             pool: pool)
         } catch {
           throw PipelineError(output: error, firmID: firm.id)
@@ -321,8 +329,12 @@ final class FirmRun: @unchecked Sendable {
     _ ordered: [ExtractFileWriter], files: [ExtractFileSummary], reader: SnapshotReader, store: StateStore,
     outcome: inout FirmOutcome
   ) throws {
+    guard let directory else {
+      throw PipelineError(code: .internalError, firmID: firm.id, detail: "the firm's directory was not made")
+    }
     try ExtractJob.complete(
-      firm: firm, date: date, writers: ordered, files: files, options: options, reader: reader,
+      firm: firm, date: date, directory: directory, writers: ordered, files: files, options: options,
+      reader: reader,
       outcome: &outcome)
     try store.recordRun(
       date: date, firmID: firm.id, runID: options.runID, snapshot: options.snapshotPath,

@@ -28,6 +28,8 @@ final class ExtractFileWriter {
   let finalPath: String
   let temporaryPath: String
   let fileName: String
+  let temporaryName: String
+  let directory: OutputDirectory
   let writer: GzipFileWriter
   let hash = HashBox()
   /// Room for a flush's worth of rows and the largest account's next rows without growing.
@@ -38,16 +40,20 @@ final class ExtractFileWriter {
   static let flushSize = 32 * 1024
 
   init(
-    kind: ExtractKind, encoder: RowEncoder, directory: String, fileName: String, runID: String,
+    kind: ExtractKind, encoder: RowEncoder, directory: OutputDirectory, fileName: String, runID: String,
     configuration: GzipFileWriter.Configuration, pool: CompressionPool? = nil
   ) throws(CompressionError) {
     self.kind = kind
     self.encoder = encoder
     self.fileName = fileName
-    finalPath = directory + "/" + fileName
-    temporaryPath = directory + "/." + fileName + ".part-" + runID
+    self.directory = directory
+    temporaryName = "." + fileName + ".part-" + runID
+    finalPath = directory.path + "/" + fileName
+    temporaryPath = directory.path + "/" + temporaryName
     let hash = self.hash
-    writer = try GzipFileWriter(path: temporaryPath, configuration: configuration, pool: pool) {
+    writer = try GzipFileWriter(
+      directory: directory, name: temporaryName, configuration: configuration, pool: pool
+    ) {
       hash.update($0)
     }
     var header: [UInt8] = []
@@ -98,82 +104,16 @@ final class ExtractFileWriter {
   /// Stops and removes the temporary file (also after `finish`, before the rename).
   func abandon() {
     writer.abandon()
-    unlink(temporaryPath)
+    directory.remove(temporaryName)
   }
 }
 
 enum FileSystem {
-  /// Creates a directory and its parents.
-  static func makeDirectory(_ path: String) throws(PipelineError) {
-    do {
-      try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    } catch {
-      throw PipelineError(
-        code: .output, detail: "cannot create directory \(path): \(error.localizedDescription)")
-    }
-  }
-
-  /// Atomically replaces `to` with `from` (same directory).
-  static func rename(_ from: String, to: String) throws(PipelineError) {
-    if Foundation.rename(from, to) != 0 {
-      let reason = String(cString: strerror(errno))
-      throw PipelineError(code: .output, detail: "cannot rename \(from) to \(to): \(reason)")
-    }
-  }
-
-  /// Writes bytes to `path` via a temporary file, fsync and rename.
-  static func writeAtomically(_ bytes: [UInt8], to path: String, runID: String) throws(PipelineError) {
-    let directory = (path as NSString).deletingLastPathComponent
-    let name = (path as NSString).lastPathComponent
-    let temporary = directory + "/." + name + ".part-" + runID
-    let fd = open(temporary, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0o644)
-    guard fd >= 0 else {
-      throw PipelineError(
-        code: .output, detail: "cannot create \(temporary): \(String(cString: strerror(errno)))")
-    }
-    var offset = 0
-    var failure: String?
-    bytes.withUnsafeBytes { raw in
-      while offset < raw.count {
-        let written = write(fd, raw.baseAddress.map { $0 + offset }, raw.count - offset)
-        if written < 0 {
-          if errno == EINTR { continue }
-          failure = String(cString: strerror(errno))
-          return
-        }
-        offset += written
-      }
-    }
-    if failure == nil && fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
-    close(fd)
-    if let failure {
-      unlink(temporary)
-      throw PipelineError(code: .output, detail: "cannot write \(temporary): \(failure)")
-    }
-    try rename(temporary, to: path)
-  }
-
-  /// Removes the empty directories left under `root` (and `root` itself if it ends up empty),
-  /// after a refused snapshot.
-  static func removeEmptyDirectories(under root: String) {
-    let manager = FileManager.default
-    guard let entries = try? manager.subpathsOfDirectory(atPath: root) else { return }
-    for relative in entries.sorted(by: { $0.count > $1.count }) {
-      let path = root + "/" + relative
-      if (try? manager.contentsOfDirectory(atPath: path))?.isEmpty == true {
-        try? manager.removeItem(atPath: path)
-      }
-    }
-    if (try? manager.contentsOfDirectory(atPath: root))?.isEmpty == true {
-      try? manager.removeItem(atPath: root)
-    }
-  }
-
   /// Removes `.NAME.part-RUNID` files: what a killed run left behind.
-  static func removeTemporaryFiles(in directory: String) {
-    guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+  static func removeTemporaryFiles(in directory: OutputDirectory) {
+    guard let names = try? directory.names() else { return }
     for name in names where name.hasPrefix(".") && name.contains(".part-") {
-      unlink(directory + "/" + name)
+      directory.remove(name)
     }
   }
 

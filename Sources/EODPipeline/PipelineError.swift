@@ -16,6 +16,8 @@ public struct PipelineError: Error, CustomStringConvertible, Sendable {
     public static let badConfiguration = Code("bad-configuration")
     /// A `--firm` the snapshot does not have.
     public static let unknownFirm = Code("unknown-firm")
+    /// A firm's id is not 1-64 of `[A-Za-z0-9_-]`: that firm is failed alone, nothing written.
+    public static let invalidFirmID = Code("invalid-firm-id")
     /// The history has a gap before this date.
     public static let historyGap = Code("history-gap")
     /// The state store failed.

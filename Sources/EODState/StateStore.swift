@@ -1,5 +1,6 @@
 import EODCore
 import EODSQLite
+import Foundation
 
 /// Why the state store failed: which file, which step, SQLite's words.
 public struct StateStoreError: Error, CustomStringConvertible, Sendable {
@@ -35,6 +36,10 @@ public final class StateStore {
   /// ``save(_:)``'s statements (history, latest) by rows per statement.
   var multiRowStatements: [Int: (history: SQLiteStatement, latest: SQLiteStatement)] = [:]
   private var accountKeys: [String: Int64] = [:]
+  /// The state file's device and inode when this connection opened it: checked before and after
+  /// every commit, so a store removed or replaced while the job runs (the connection would go
+  /// on writing to a file no path reaches) is an error, never a history claimed recorded.
+  private var identity: FileIdentity?
   /// Whether this connection holds a read transaction for a night's history reads (see
   /// ``holdReads()``). Only then are the two caches below used: the data cannot change under them.
   private(set) var holdingReads = false
@@ -122,6 +127,28 @@ public final class StateStore {
     } catch {
       throw StateStoreError(code: .unavailable, path: path, step: "open", detail: "\(error)")
     }
+    identity = FileIdentity(path: path)
+    if identity == nil {
+      throw StateStoreError(
+        code: .unavailable, path: path, step: "open",
+        detail: "the state file cannot be found after opening it")
+    }
+  }
+
+  /// Throws when the file at ``path`` is no longer the file this connection opened (removed,
+  /// its directory removed, or replaced by another file).
+  public func checkIdentity(_ step: String) throws(StateStoreError) {
+    guard let identity else { return }
+    guard let now = FileIdentity(path: path) else {
+      throw StateStoreError(
+        code: .unavailable, path: path, step: step,
+        detail: "the state file (or its directory) was removed while the job ran: nothing written is kept")
+    }
+    if now != identity {
+      throw StateStoreError(
+        code: .unavailable, path: path, step: step,
+        detail: "the state file was replaced by another file while the job ran: nothing written is kept")
+    }
   }
 
   /// Format 1 kept the history in account order and had no `latest`: copy the history into date
@@ -189,7 +216,15 @@ public final class StateStore {
   /// Runs `body` in one transaction: all of a date's writes land together or not at all.
   public func transaction<T>(_ step: String, _ body: () throws -> T) throws(StateStoreError) -> T {
     releaseReads()
-    return try wrap(step) { try db.transaction(body) }
+    let result = try wrap(step) {
+      try db.transaction { () throws -> T in
+        let result = try body()
+        try checkIdentity(step + " (before commit)")
+        return result
+      }
+    }
+    try checkIdentity(step + " (after commit)")
+    return result
   }
 
   /// Opens a write transaction that stays open across calls (the run's history writer: see
@@ -202,7 +237,9 @@ public final class StateStore {
 
   /// Commits the transaction of ``beginWrite()``.
   public func commitWrite() throws(StateStoreError) {
+    try checkIdentity("commit")
     try wrap("commit") { try db.execute("COMMIT") }
+    try checkIdentity("after commit")
   }
 
   /// Rolls back the transaction of ``beginWrite()``, if one is still open.
@@ -305,4 +342,19 @@ extension Money {
   }
 
   init(cents: Int64) { self.init(significand: Int128(cents), scale: 2) }
+}
+
+/// A file's device and inode (by path, following symlinks as SQLite does).
+struct FileIdentity: Equatable {
+  let device: UInt64
+  let inode: UInt64
+
+  init?(path: String) {
+    guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+      let device = (attributes[.systemNumber] as? NSNumber)?.uint64Value,
+      let inode = (attributes[.systemFileNumber] as? NSNumber)?.uint64Value
+    else { return nil }
+    self.device = device
+    self.inode = inode
+  }
 }

@@ -48,6 +48,36 @@ struct OutputOptions: ParsableArguments {
   )
   var extracts: [ExtractKind] = []
 
+  @Option(
+    help: "Mode (octal) of the files written under the output directory (default 0640, whatever the umask).")
+  var fileMode: String?
+
+  @Option(help: "Mode (octal) of the directories made under the output directory (default 0750).")
+  var directoryMode: String?
+
+  /// The modes of what a run creates: the options, else the configuration's keys, else 0640/0750.
+  func fileModes(configured: JobConfiguration? = nil) throws -> FileModes {
+    func parse(_ text: String?, _ name: String, owner: Int) throws -> UInt32? {
+      guard let text else { return nil }
+      guard let value = JobConfiguration.parseMode(text), value & owner == owner else {
+        throw ValidationError(
+          "--\(name) must be an octal mode 0-0777 that keeps the owner's \(String(owner, radix: 8)), not '\(text)'"
+        )
+      }
+      return UInt32(value)
+    }
+    var modes = FileModes()
+    if let mode = try parse(fileMode, "file-mode", owner: 0o600) ?? configured?.fileMode.map(UInt32.init) {
+      modes.file = mode
+    }
+    if let mode = try parse(directoryMode, "directory-mode", owner: 0o700)
+      ?? configured?.directoryMode.map(UInt32.init)
+    {
+      modes.directory = mode
+    }
+    return modes
+  }
+
   /// The extracts chosen on the command line, nil for all.
   var extractSet: Set<ExtractKind>? { extracts.isEmpty ? nil : Set(extracts) }
 
@@ -356,6 +386,7 @@ struct Backfill: AsyncParsableCommand {
           // without, from the folder.
           previousBusinessDate: businessCalendar == nil ? previous : nil, workerCount: max(1, output.workers))
         if let businessCalendar { options.calendar = businessCalendar }
+        options.fileModes = try output.fileModes()
         let report = try ExtractJob.run(options, store: store, logger: logger)
         failed = failed || !report.failedFirms.isEmpty
         let done = (selected.firstIndex(where: { $0.path == entry.path }) ?? index) + 1

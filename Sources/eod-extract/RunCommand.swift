@@ -207,6 +207,7 @@ struct Run: AsyncParsableCommand {
       // One pass over the snapshot feeds every firm; `concurrency` is how many threads value and
       // render them meanwhile (docs/operations.md).
       if let concurrency = plan.configuration?.concurrency { jobOptions.processingThreads = concurrency }
+      jobOptions.fileModes = try output.fileModes(configured: plan.configuration)
       if isatty(STDERR_FILENO) == 1 {
         // On a terminal (an on-demand run), a progress bar on stderr.
         jobOptions.progress = { done, total, outcome in
