@@ -66,8 +66,23 @@ adv_case firm-id-newline case_firm_id_newline "a newline in a firm_id neither ma
 case_firm_id_rtl() { adv_firm_id_case "'FIRM' || char(8238) || '200'"; }
 adv_case firm-id-rtl-override case_firm_id_rtl "a right-to-left override (U+202E) in a firm_id is refused and shown escaped"
 
-case_firm_id_bad_utf8() { adv_firm_id_case "CAST(X'4649524DFF' AS TEXT)"; }
-adv_case firm-id-invalid-utf8 case_firm_id_bad_utf8 "invalid UTF-8 in a firm_id is refused and shown escaped"
+# Invalid UTF-8 is a broken snapshot (the contract's integrity rule), not only a bad id: the whole
+# snapshot is refused (exit 2, table and column named), nothing is written, no raw byte is shown.
+case_firm_id_bad_utf8() {
+  adv_series snaps --days 1 --accounts 30 --firms 2 || return
+  local s; s="$(adv_first snaps)"
+  adv_sql "$s" "PRAGMA foreign_keys=OFF; UPDATE firms SET firm_id=CAST(X'4649524DFF' AS TEXT) WHERE firm_id='FIRM002';
+    UPDATE clients SET firm_id=CAST(X'4649524DFF' AS TEXT) WHERE firm_id='FIRM002';
+    UPDATE accounts SET firm_id=CAST(X'4649524DFF' AS TEXT) WHERE firm_id='FIRM002';" || return
+  mkdir -p out
+  adv_run run --snapshot "$s" --state state.sqlite --init-state --out out
+  adv_expect_rc 2 || return
+  grep -q "invalid-utf8" "$CASE/.err" && grep -q "firm_id" "$CASE/.err" ||
+    { adv_why "the refusal does not name invalid UTF-8 and firm_id: $(tail -c 300 "$CASE/.err")"; return; }
+  [ -z "$(find out -type f | head -n 1)" ] || { adv_why "files written: $(find out -type f | head -n 3)"; return; }
+  if LC_ALL=C grep -qP '\xff' "$CASE/.out" "$CASE/.err"; then adv_why "the raw byte reached the output"; return; fi
+}
+adv_case firm-id-invalid-utf8 case_firm_id_bad_utf8 "invalid UTF-8 in a firm_id refuses the snapshot (exit 2), nothing written, no raw byte shown"
 
 # Configuration mode, all_firms: true: the bad firm is not extracted and not delivered anywhere.
 case_firm_id_all_firms() {
