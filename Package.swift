@@ -69,7 +69,7 @@ let package = Package(
       name: "eod-extract",
       dependencies: [
         "EODPipeline", "EODSnapshotGen", "EODOps", "EODDelivery", "EODSFTP", "EODState", "EODCore",
-        "EODRender",
+        "EODRender", "EODSnapshot",
         "EODCompression",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),

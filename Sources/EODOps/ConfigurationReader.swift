@@ -213,7 +213,18 @@ struct ConfigurationReader {
         snapshot = nil
       }
     }
-    let stateStore = path(top["state_store"], "state_store")
+    // `state_store: PATH`, or `state_store: {path: PATH, create: true}` to let the run create a
+    // missing store (otherwise a missing store stops the run).
+    var stateStore: String?
+    var stateStoreCreate = false
+    if case .mapping = top["state_store"] {
+      let entries = mapping(
+        top["state_store"], "state_store", allowed: ["path", "create"], required: ["path"])
+      stateStore = entries?["path"].flatMap { path($0, "state_store.path") }
+      stateStoreCreate = entries?["create"].flatMap { bool($0, "state_store.create") } ?? false
+    } else {
+      stateStore = path(top["state_store"], "state_store")
+    }
     let outputDirectory = path(top["output_dir"], "output_dir")
     let templates = top["templates_dir"].flatMap { path($0, "templates_dir") }
     let format = top["format"].map { choice($0, "format", ExtractFileFormat.self) } ?? ExtractFileFormat.csv
@@ -290,11 +301,13 @@ struct ConfigurationReader {
     guard let snapshot, let stateStore, let outputDirectory, let format, let compression, let concurrency,
       let retry, let timeouts, let webhooks, let allFirms
     else { return nil }
-    return JobConfiguration(
+    var configuration = JobConfiguration(
       sourcePath: nil, snapshotPattern: snapshot, stateStore: stateStore, outputDirectory: outputDirectory,
       templatesDirectory: templates, format: format, compression: compression, concurrency: concurrency,
       retry: retry, timeouts: timeouts, webhooks: webhooks, metricsFile: metrics, allFirms: allFirms,
       defaultDestination: defaultDestination, firms: firms)
+    configuration.stateStoreCreate = stateStoreCreate
+    return configuration
   }
 
   mutating func readRetry(_ node: Node?) -> RetryConfiguration? {

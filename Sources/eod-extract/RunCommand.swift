@@ -31,8 +31,14 @@ struct Run: AsyncParsableCommand {
   @Option(help: "The snapshot file (SQLite, schema version 1). Without --config.")
   var snapshot: String?
 
-  @Option(help: "The state store (SQLite; created if missing). Without --config.")
+  @Option(help: "The state store (SQLite; must exist unless --init-state). Without --config.")
   var state: String?
+
+  @Flag(
+    help:
+      "Create the state store if it is missing (the first night). Without it, a missing store stops the run: a mistyped path never starts an empty history."
+  )
+  var initState = false
 
   @Option(help: "Output directory: files go to OUT/<firm_id>/<business_date>/. Without --config.")
   var out: String?
@@ -78,6 +84,7 @@ struct Run: AsyncParsableCommand {
   var idempotencyKey: String?
 
   @OptionGroup var output: OutputOptions
+  @OptionGroup var logging: LoggingOptions
 
   func validate() throws {
     if config == nil {
@@ -108,11 +115,12 @@ struct Run: AsyncParsableCommand {
 
   func run() async throws {
     try await withExitCodes {
-      let logger = makeLogger()
+      let logger = logging.makeLogger()
       let plan = try makePlan()
-      let lock = try lockState(plan.statePath, logger: logger)
+      try checkOutputDirectory(plan.outputDirectory)
+      let (lock, store) = try openStateForWriting(
+        plan.statePath, create: initState || plan.configuration?.stateStoreCreate == true, logger: logger)
       defer { lock.release() }
-      let store = try openStore(plan.statePath)
       // On-demand idempotency: a replay returns the first result and delivers nothing.
       var keyRecord: (IdempotencyKey, String)?
       if let idempotencyKey {
@@ -156,14 +164,11 @@ struct Run: AsyncParsableCommand {
       // One pass over the snapshot feeds every firm; `concurrency` is how many threads value and
       // render them meanwhile (docs/operations.md).
       if let concurrency = plan.configuration?.concurrency { jobOptions.processingThreads = concurrency }
-      if isatty(STDERR_FILENO) == 1 {
+      if logging.showsProgress {
         // On a terminal (an on-demand run), a progress bar on stderr.
+        let started = Date()
         jobOptions.progress = { done, total, outcome in
-          let width = 30
-          let filled = width * done / max(1, total)
-          let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-          let line = "\r[\(bar)] \(done)/\(total) firms (\(outcome.firmID))" + (done == total ? "\n" : "")
-          FileHandle.standardError.write(Data(line.utf8))
+          ProgressBar(total: total, unit: "firms", started: started).draw(done, label: outcome.firmID)
         }
       }
       let report = try ExtractJob.run(jobOptions, store: store, logger: logger)

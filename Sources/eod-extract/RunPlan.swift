@@ -65,7 +65,7 @@ struct RunPlan {
     let businessDate: CivilDate
     if let date, date != "yesterday" {
       guard let parsed = CivilDate(date) else {
-        throw Failure(.nothingDone, "--date '\(date)' is not YYYY-MM-DD or 'yesterday'")
+        throw Failure(.usage, "--date '\(date)' is not YYYY-MM-DD or 'yesterday'")
       }
       businessDate = parsed
     } else {
@@ -79,8 +79,7 @@ struct RunPlan {
       businessDate = now.adding(days: -1)
     }
     for firm in firms where configuration.firm(firm) == nil {
-      throw Failure(
-        .nothingDone, "firm \(firm) is not in the configuration \(configuration.sourcePath ?? "")")
+      throw Failure(.usage, "--firm \(firm) is not in the configuration \(configuration.sourcePath ?? "")")
     }
     let selected = firms.isEmpty ? configuration.firms.map(\.firmID) : firms
     self.init(
