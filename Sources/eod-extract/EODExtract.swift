@@ -398,7 +398,7 @@ struct Backfill: AsyncParsableCommand {
             bar.note("\(entry.date) \(firm.firmID): FAILED: \(firm.error.map(\.description) ?? "")")
           }
           bar.draw(done, label: entry.date.description)
-        } else {
+        } else if !logging.quiet {
           print(
             "backfill \(done)/\(selected.count) \(entry.date): \(report.firms.count) firms, \(report.failedFirms.count) failed"
           )
