@@ -20,7 +20,9 @@ struct AdversarialTests {
 
   @Test(arguments: cases) func caseIsSafe(_ name: String) throws {
     let result = try Binary.run(program: "/bin/bash", [Self.script, "--bin", Binary.path, "--case", name])
-    let line = result.stdout.split(separator: "\n").first { $0.contains(" \(name) ") || $0.hasSuffix(" \(name)") }
+    let line = result.stdout.split(separator: "\n").first {
+      $0.contains(" \(name) ") || $0.hasSuffix(" \(name)")
+    }
     #expect(line?.hasPrefix("safe ") == true, "\(result.stdout)\(result.stderr)")
     #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
     #expect(result.stdout.contains("1 safe, 0 DEFECT"), "\(result.stdout)")

@@ -326,7 +326,8 @@ import Testing
     defer { job.remove() }
     let key = "5f0c2a9e-8b7d-4c3e-a1f2-9e8d7c6b5a40"
     let flags = [
-      "run", "--init-state", "--snapshot", job.dir + "/snap/ledger-\(OpsJob.date).sqlite", "--state", job.state, "--out",
+      "run", "--init-state", "--snapshot", job.dir + "/snap/ledger-\(OpsJob.date).sqlite", "--state",
+      job.state, "--out",
       job.out,
       "--idempotency-key", key,
     ]
