@@ -45,7 +45,7 @@ let package = Package(
     .target(
       name: "EODDelivery",
       dependencies: [
-        "EODSFTP", "EODState",
+        "EODSFTP", "EODState", "EODOps",
         .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "Logging", package: "swift-log"),
       ]),
@@ -56,7 +56,7 @@ let package = Package(
         .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "Logging", package: "swift-log"),
       ]),
-    .target(name: "EODSnapshotGen", dependencies: ["EODCore", "EODSQLite"]),
+    .target(name: "EODSnapshotGen", dependencies: ["EODCore", "EODSQLite", "EODOps"]),
     .target(
       name: "EODPipeline",
       dependencies: [

@@ -23,10 +23,10 @@ public enum SystemErrorText {
   public static func reason(_ error: any Error) -> String {
     let bridged = error as NSError
     if bridged.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(bridged.code))) }
-    if let underlying = bridged.userInfo[NSUnderlyingErrorKey] as? NSError,
-      underlying.domain == NSPOSIXErrorDomain
+    if let underlying = bridged.userInfo[NSUnderlyingErrorKey] as? any Error,
+      (underlying as NSError).domain == NSPOSIXErrorDomain
     {
-      return String(cString: strerror(Int32(underlying.code)))
+      return String(cString: strerror(Int32((underlying as NSError).code)))
     }
     guard bridged.domain == NSCocoaErrorDomain else { return "\(error)" }
     switch bridged.code {

@@ -1,5 +1,6 @@
 import Crypto
 import EODCompression
+import EODOps
 import EODRender
 import Foundation
 
@@ -109,7 +110,7 @@ enum FileSystem {
       try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     } catch {
       throw PipelineError(
-        code: .output, detail: "cannot create directory \(path): \(error.localizedDescription)")
+        code: .output, detail: "cannot create directory \(path): \(SystemErrorText.reason(error))")
     }
   }
 

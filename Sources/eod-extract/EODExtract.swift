@@ -24,6 +24,7 @@ struct EODExtract: AsyncParsableCommand {
         3   another run holds the state store's lock
         64  usage: unknown option, bad value, options that do not go together
         70  internal error (a bug): nothing can be assumed about the run
+
       Shell completion: eod-extract --generate-completion-script bash|zsh|fish
       """,
     version: VersionText.text,

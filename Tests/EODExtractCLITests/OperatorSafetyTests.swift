@@ -247,11 +247,18 @@ import Testing
     // 0: every firm written.
     #expect(
       try code(["run", "--init-state", "--snapshot", day1, "--state", state, "--out", dir + "/out"]) == 0)
-    // 1: a firm failed, the other written (a file where its date folder goes).
+    // 1: a firm failed, the other written (a file where its folder goes), said in words.
     let day2 = dir + "/snap/ledger-2026-10-02.sqlite"
-    try FileManager.default.createDirectory(atPath: dir + "/out/FIRM002", withIntermediateDirectories: true)
-    try "x".write(toFile: dir + "/out/FIRM002/2026-10-02", atomically: true, encoding: .utf8)
-    #expect(try code(["run", "--snapshot", day2, "--state", state, "--out", dir + "/out"]) == 1)
+    try FileManager.default.removeItem(atPath: dir + "/out/FIRM002")
+    try "x".write(toFile: dir + "/out/FIRM002", atomically: true, encoding: .utf8)
+    let partial = try Binary.run(["run", "--snapshot", day2, "--state", state, "--out", dir + "/out"])
+    #expect(partial.status == 1, "\(partial.stdout)\(partial.stderr)")
+    #expect(
+      partial.stdout.contains("FIRM002: FAILED") && partial.stdout.contains("Not a directory"),
+      "\(partial.stdout)")
+    for raw in Self.rawFoundation {
+      #expect(!(partial.stdout + partial.stderr).contains(raw), "\(partial.stdout)\(partial.stderr)")
+    }
     // 2: nothing done (a missing snapshot, a missing state store, an output that is a file).
     #expect(
       try code(["run", "--snapshot", dir + "/nope.sqlite", "--state", state, "--out", dir + "/out"]) == 2)
