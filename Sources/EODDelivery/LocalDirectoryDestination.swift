@@ -74,7 +74,8 @@ public struct LocalDirectoryDestination: Destination {
         throw error
       } catch {
         try? FileManager.default.removeItem(atPath: temporary)
-        throw fail(.remoteRefused, item.fileName, "cannot write \(temporary): \(SystemErrorText.reason(error))")
+        throw fail(
+          .remoteRefused, item.fileName, "cannot write \(temporary): \(SystemErrorText.reason(error))")
       }
       done.append(
         DeliveredFile(

@@ -124,7 +124,8 @@ public enum SnapshotGenerator {
       try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     } catch {
       throw GeneratorError(
-        code: .fileSystem, message: "cannot create the output directory: \(SystemErrorText.reason(error))", path: directory)
+        code: .fileSystem, message: "cannot create the output directory: \(SystemErrorText.reason(error))",
+        path: directory)
     }
     var world = World(options: options, start: start)
     var paths: [String] = []
