@@ -20,6 +20,7 @@ struct Run: AsyncParsableCommand {
       or with everything on the command line:
         eod-extract run --snapshot FILE --state FILE --out DIR [--destination sftp://USER@HOST:PORT/PATH \\
           --identity KEYFILE --known-hosts FILE]
+      The state store must exist; --init-state (or state_store.create: true) creates a missing one.
       """)
 
   @Option(help: "The job configuration file (YAML; see docs/operations.md).")
