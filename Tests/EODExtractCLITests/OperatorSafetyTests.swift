@@ -326,6 +326,10 @@ import Testing
     ] {
       #expect(FileManager.default.fileExists(atPath: prefix + "/" + file), "not installed: \(file)")
     }
+    let manual = try String(contentsOfFile: prefix + "/share/man/man1/eod-extract.1", encoding: .utf8)
+    for word in [".TH EOD-EXTRACT 1", "backfill", "--init-state", "Exit codes"] {
+      #expect(manual.contains(word), "the man page lacks \(word)")
+    }
     let elsewhere = dir + "/elsewhere"
     try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: true)
     func installedRun(_ arguments: [String]) throws -> Binary.Result {
