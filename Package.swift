@@ -45,7 +45,7 @@ let package = Package(
     .target(
       name: "EODDelivery",
       dependencies: [
-        "EODSFTP", "EODState",
+        "EODSFTP", "EODState", "EODOps",
         .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "Logging", package: "swift-log"),
       ]),
@@ -57,7 +57,7 @@ let package = Package(
         .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "Logging", package: "swift-log"),
       ]),
-    .target(name: "EODSnapshotGen", dependencies: ["EODCore", "EODSQLite"]),
+    .target(name: "EODSnapshotGen", dependencies: ["EODCore", "EODSQLite", "EODOps"]),
     .target(
       name: "EODPipeline",
       dependencies: [
@@ -70,7 +70,7 @@ let package = Package(
       name: "eod-extract",
       dependencies: [
         "EODPipeline", "EODSnapshotGen", "EODOps", "EODDelivery", "EODSFTP", "EODState", "EODCore",
-        "EODRender",
+        "EODRender", "EODSnapshot",
         "EODCompression",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),

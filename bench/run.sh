@@ -157,7 +157,7 @@ log_field_seconds() { # message field logfile
 }
 
 # eod-extract run with the repository's templates: "${RUN[@]}" --snapshot S --state T --out D ...
-RUN=("$BIN" run --templates "$TEMPLATES")
+RUN=("$BIN" run --init-state --templates "$TEMPLATES")
 
 log "mode $MODE, $REPS repetitions (median reported), binary $BIN, work $WORK"
 log "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -352,7 +352,7 @@ LATE=$(nth_snapshot "$H/snapshots" "$LATE_DAY")
 BEFORE_EARLY=$(snapshot_date "$(nth_snapshot "$H/snapshots" $((EARLY_DAY - 1)))")
 BEFORE_LATE=$(snapshot_date "$(nth_snapshot "$H/snapshots" $((LATE_DAY - 1)))")
 log "   $GEN_HIST_SECS s; backfilling to day $((EARLY_DAY - 1)) ($BEFORE_EARLY)"
-timed backfill-early "$BIN" backfill --snapshots "$H/snapshots" --state "$H/state.sqlite" --to "$BEFORE_EARLY" \
+timed backfill-early "$BIN" backfill --init-state --snapshots "$H/snapshots" --state "$H/state.sqlite" --to "$BEFORE_EARLY" \
   --templates "$TEMPLATES"
 BACKFILL_SECS=$SECS
 
@@ -373,7 +373,7 @@ EARLY_STATE_BYTES=$(state_bytes "$H/run.sqlite")
 copy_state "$H/state.sqlite" "$H/short.sqlite"
 
 log "   backfilling to day $((LATE_DAY - 1)) ($BEFORE_LATE)"
-timed backfill-late "$BIN" backfill --snapshots "$H/snapshots" --state "$H/state.sqlite" \
+timed backfill-late "$BIN" backfill --init-state --snapshots "$H/snapshots" --state "$H/state.sqlite" \
   --from "$(snapshot_date "$EARLY")" --to "$BEFORE_LATE" --templates "$TEMPLATES"
 BACKFILL_SECS=$(calc "$BACKFILL_SECS + $SECS" 1)
 log "   timing the run of day $LATE_DAY ($(snapshot_date "$LATE"))"

@@ -1,4 +1,5 @@
 import Crypto
+import EODOps
 import Foundation
 import Logging
 
@@ -27,7 +28,7 @@ public struct LocalDirectoryDestination: Destination {
     do {
       try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     } catch {
-      throw fail(.remoteRefused, nil, "cannot create \(directory): \(error.localizedDescription)")
+      throw fail(.remoteRefused, nil, "cannot create \(directory): \(SystemErrorText.reason(error))")
     }
     for item in set.files + [set.manifest] {
       let target = directory + "/" + item.fileName
@@ -73,7 +74,8 @@ public struct LocalDirectoryDestination: Destination {
         throw error
       } catch {
         try? FileManager.default.removeItem(atPath: temporary)
-        throw fail(.remoteRefused, item.fileName, "cannot write \(temporary): \(error.localizedDescription)")
+        throw fail(
+          .remoteRefused, item.fileName, "cannot write \(temporary): \(SystemErrorText.reason(error))")
       }
       done.append(
         DeliveredFile(

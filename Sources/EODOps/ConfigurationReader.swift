@@ -215,7 +215,18 @@ struct ConfigurationReader {
         snapshot = nil
       }
     }
-    let stateStore = path(top["state_store"], "state_store")
+    // `state_store: PATH`, or `state_store: {path: PATH, create: true}` to let the run create a
+    // missing store (otherwise a missing store stops the run).
+    var stateStore: String?
+    var stateStoreCreate = false
+    if case .mapping = top["state_store"] {
+      let entries = mapping(
+        top["state_store"], "state_store", allowed: ["path", "create"], required: ["path"])
+      stateStore = entries?["path"].flatMap { path($0, "state_store.path") }
+      stateStoreCreate = entries?["create"].flatMap { bool($0, "state_store.create") } ?? false
+    } else {
+      stateStore = path(top["state_store"], "state_store")
+    }
     let outputDirectory = path(top["output_dir"], "output_dir")
     let templates = top["templates_dir"].flatMap { path($0, "templates_dir") }
     let format = top["format"].map { choice($0, "format", ExtractFileFormat.self) } ?? ExtractFileFormat.csv
@@ -303,6 +314,7 @@ struct ConfigurationReader {
     configuration.calendar = calendar ?? nil
     configuration.fileMode = fileMode
     configuration.directoryMode = directoryMode
+    configuration.stateStoreCreate = stateStoreCreate
     return configuration
   }
 

@@ -50,6 +50,13 @@ extension JobConfiguration {
     if FileSystem.isDirectory(stateStore) {
       checker.problem("state_store", "\(stateStore) is a directory; give the state store file")
     }
+    if !stateStoreCreate, !FileManager.default.fileExists(atPath: stateStore) {
+      checker.problem(
+        "state_store",
+        "\(stateStore) does not exist and state_store.create is not true: the run will stop (exit 2); "
+          + "for the first night set state_store: {path: ..., create: true} or run once with --init-state",
+        severity: .warning)
+    }
     checker.directoryCreatable(outputDirectory, "output_dir")
     if let metricsFile { checker.parentWritable(metricsFile, "metrics_file", what: "metrics file") }
     if let calendar {

@@ -14,10 +14,13 @@ public enum EODExitCode: Int32, Sendable, CaseIterable, CustomStringConvertible 
   case success = 0
   /// Some firms failed; the others were delivered.
   case someFirmsFailed = 1
-  /// Nothing was done: bad configuration, unusable snapshot, or bad usage.
+  /// Nothing was done: bad configuration, unusable snapshot, state store or output directory.
   case nothingDone = 2
   /// Another run holds the state store's lock.
   case alreadyRunning = 3
+  /// The command line is wrong (an unknown option, a bad value, options that do not go together):
+  /// sysexits' EX_USAGE, as the argument parser gives.
+  case usage = 64
   /// An internal error (a bug): nothing can be assumed about the run.
   case internalError = 70
 
@@ -27,6 +30,7 @@ public enum EODExitCode: Int32, Sendable, CaseIterable, CustomStringConvertible 
     case .someFirmsFailed: "some firms failed"
     case .nothingDone: "nothing done"
     case .alreadyRunning: "already running"
+    case .usage: "usage error"
     case .internalError: "internal error"
     }
   }

@@ -285,6 +285,9 @@ public struct JobConfiguration: Sendable, Equatable, Codable {
   /// Snapshot path pattern with `{date}` (YYYY-MM-DD), or `{yyyy}`, `{mm}`, `{dd}`, `{yyyymmdd}`.
   public var snapshotPattern: String
   public var stateStore: String
+  /// `state_store.create: true`: a missing state store is created (with a log line); otherwise a
+  /// missing store stops the run, so a mistyped path never starts an empty history.
+  public var stateStoreCreate = false
   public var outputDirectory: String
   public var templatesDirectory: String?
   public var format: ExtractFileFormat

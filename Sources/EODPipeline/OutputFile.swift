@@ -1,5 +1,6 @@
 import Crypto
 import EODCompression
+import EODOps
 import EODRender
 import Foundation
 

@@ -1,4 +1,5 @@
 import EODCore
+import EODOps
 import EODSnapshot
 import Foundation
 
@@ -19,7 +20,7 @@ public enum SnapshotSeries {
     } catch {
       throw PipelineError(
         code: .badConfiguration,
-        detail: "cannot list snapshots in \(directory): \(error.localizedDescription)")
+        detail: "cannot list snapshots in \(directory): \(SystemErrorText.reason(error))")
     }
     var entries: [Entry] = []
     var seen: [CivilDate: String] = [:]

@@ -10,11 +10,23 @@ public struct TemplateLibrary: Sendable {
   public init(directory: String) throws(TemplateError) {
     self.directory = directory
     let names: [String]
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) else {
+      throw TemplateError(
+        file: directory, line: nil, detail: "templates directory: no such file or directory")
+    }
+    guard isDirectory.boolValue else {
+      throw TemplateError(file: directory, line: nil, detail: "templates directory: is not a directory")
+    }
+    guard access(directory, R_OK | X_OK) == 0 else {
+      throw TemplateError(
+        file: directory, line: nil, detail: "templates directory: \(String(cString: strerror(errno)))")
+    }
     do {
       names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".tmpl") }
         .sorted()
     } catch {
-      throw TemplateError(file: directory, line: nil, detail: "cannot list the templates directory: \(error)")
+      throw TemplateError(file: directory, line: nil, detail: "cannot list the templates directory")
     }
     for name in names {
       let path = directory + "/" + name
@@ -41,24 +53,34 @@ public struct TemplateLibrary: Sendable {
     return template
   }
 
-  /// Finds the standard templates directory: `$EOD_TEMPLATES`, else `./templates`, else a
-  /// `templates` folder beside or above the executable (as in a checkout's `.build`).
-  public static func defaultDirectory(executablePath: String) -> String {
-    let manager = FileManager.default
+  /// Where the standard templates are looked for, in order: `$EOD_TEMPLATES`, `./templates`,
+  /// the installed place `PREFIX/share/eod-extract/templates` for an executable in `PREFIX/bin`,
+  /// and a `templates` folder beside or above the executable (a checkout's `.build/...`).
+  public static func searchDirectories(executablePath: String) -> [String] {
+    var directories: [String] = []
     if let fromEnvironment = ProcessInfo.processInfo.environment["EOD_TEMPLATES"], !fromEnvironment.isEmpty {
-      return fromEnvironment
+      directories.append(fromEnvironment)
     }
-    func hasTemplates(_ directory: String) -> Bool {
-      manager.fileExists(atPath: directory + "/positions.v1.tmpl")
-    }
-    let cwd = manager.currentDirectoryPath + "/templates"
-    if hasTemplates(cwd) { return cwd }
-    var directory = URL(fileURLWithPath: executablePath).resolvingSymlinksInPath().deletingLastPathComponent()
+    directories.append(FileManager.default.currentDirectoryPath + "/templates")
+    // The executable as the system runs it: /proc/self/exe when argv[0] is a bare name found on PATH.
+    var executable = URL(fileURLWithPath: executablePath)
+    if !executablePath.contains("/"), let running = Bundle.main.executableURL { executable = running }
+    let folder = executable.resolvingSymlinksInPath().deletingLastPathComponent()
+    directories.append(
+      folder.deletingLastPathComponent().appendingPathComponent("share/eod-extract/templates")
+        .standardizedFileURL
+        .path)
+    var directory = folder
     for _ in 0..<6 {
-      let candidate = directory.appendingPathComponent("templates").path
-      if hasTemplates(candidate) { return candidate }
+      directories.append(directory.appendingPathComponent("templates").standardizedFileURL.path)
       directory = directory.deletingLastPathComponent()
     }
-    return cwd
+    var seen: Set<String> = []
+    return directories.filter { seen.insert($0).inserted }
+  }
+
+  /// Whether `directory` holds the standard templates (a `positions.v1.tmpl` at least).
+  public static func holdsStandardTemplates(_ directory: String) -> Bool {
+    FileManager.default.fileExists(atPath: directory + "/positions.v1.tmpl")
   }
 }

@@ -1,4 +1,5 @@
 import EODCore
+import EODOps
 import EODSQLite
 import Foundation
 
@@ -126,7 +127,8 @@ public enum SnapshotGenerator {
       try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     } catch {
       throw GeneratorError(
-        code: .fileSystem, message: "cannot create the output directory (\(error))", path: directory)
+        code: .fileSystem, message: "cannot create the output directory: \(SystemErrorText.reason(error))",
+        path: directory)
     }
     var world = World(options: options, start: start)
     var paths: [String] = []

@@ -11,13 +11,22 @@ public struct StateStoreError: Error, CustomStringConvertible, Sendable {
     public static let unavailable = Code("unavailable")
     public static let incompatible = Code("incompatible")
     public static let outOfRange = Code("out-of-range")
+    /// The file is not a state store (another SQLite file, a snapshot, a text file): refused, untouched.
+    public static let notAStateStore = Code("not-a-state-store")
+    /// No file at the path, and creating one was not asked for.
+    public static let missing = Code("missing")
   }
   public var code: Code
   public var path: String
   public var step: String
   public var detail: String
 
-  public var description: String { "state store \(path): \(step) failed [\(code)]: \(detail)" }
+  public var description: String {
+    switch code {
+    case .notAStateStore, .missing: "state store \(path): \(detail)"
+    default: "state store \(path): \(step) failed [\(code)]: \(detail)"
+    }
+  }
 }
 
 /// The job's own state in one SQLite file: each account's performance history, the runs, the
@@ -29,6 +38,10 @@ public struct StateStoreError: Error, CustomStringConvertible, Sendable {
 /// A format-1 store (history in account order, no `latest`) is converted when first opened.
 public final class StateStore {
   public static let formatVersion = "2"
+  /// `PRAGMA application_id` of every state store ("EODS"): how a store is told from any other
+  /// SQLite file. Stores of earlier versions (format 1 or 2, application_id 0) are recognised by
+  /// their tables and stamped when first opened.
+  public static let applicationID: Int32 = 0x454F_4453
   public let path: String
   let db: SQLiteConnection
   private var statements: [String: SQLiteStatement] = [:]
@@ -70,8 +83,19 @@ public final class StateStore {
   ///
   /// - Parameter cacheKibibytes: SQLite's page cache for this connection (default 8000 KiB).
   ///   Connections that only read a night's history in key order need little.
-  public init(path: String, cacheKibibytes: Int = 8000) throws(StateStoreError) {
+  /// Any existing file that is not a state store (see ``identify(path:)``) is refused before
+  /// anything is written to it.
+  ///
+  /// - Parameter createIfMissing: create a new, empty store when no file is at `path`; when
+  ///   false, a missing file is an error (code ``StateStoreError/Code/missing``).
+  public init(path: String, cacheKibibytes: Int = 8000, createIfMissing: Bool = true) throws(StateStoreError)
+  {
     self.path = path
+    if try StateStore.identify(path: path) == .missing && !createIfMissing {
+      throw StateStoreError(
+        code: .missing, path: path, step: "open",
+        detail: "no such file (a new store is created only when asked)")
+    }
     do {
       db = try SQLiteConnection(path: path, mode: .create)
       try db.execute(
@@ -100,18 +124,22 @@ public final class StateStore {
           key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, created_at INTEGER NOT NULL, result TEXT NOT NULL);
         """)
       let versionQuery = "SELECT value FROM meta WHERE key = 'format_version'"
-      if try db.scalarText(versionQuery) != StateStore.formatVersion {
+      let stamp = "PRAGMA application_id = \(StateStore.applicationID);"
+      if try db.scalarInt("PRAGMA application_id") != Int64(StateStore.applicationID)
+        || db.scalarText(versionQuery) != StateStore.formatVersion
+      {
         // Create or convert under the write lock: another connection may be doing the same.
         try db.transaction {
           switch try db.scalarText(versionQuery) {
           case nil:
             try db.execute(
               StateStore.historySchema
-                + "INSERT INTO meta(key, value) VALUES ('format_version', '\(StateStore.formatVersion)');")
+                + "INSERT INTO meta(key, value) VALUES ('format_version', '\(StateStore.formatVersion)');"
+                + stamp)
           case "1":
-            try db.execute(StateStore.migrationFrom1)
+            try db.execute(StateStore.migrationFrom1 + stamp)
           case StateStore.formatVersion:
-            break
+            try db.execute(stamp)
           case let version?:
             throw StateStoreError(
               code: .incompatible, path: path, step: "open",
@@ -149,6 +177,76 @@ public final class StateStore {
         code: .unavailable, path: path, step: step,
         detail: "the state file was replaced by another file while the job ran: nothing written is kept")
     }
+  }
+
+  /// What is at a path given as a state store.
+  public enum Identity: Equatable, Sendable {
+    /// No file: a new store would be created.
+    case missing
+    /// A state store (stamped, or an earlier version's recognised by its tables).
+    case stateStore
+  }
+
+  /// The tables every state store of format 1 or 2 has.
+  static let ownTables: Set<String> = ["meta", "accounts", "history", "flows", "runs"]
+
+  /// Tells a state store from any other file without writing to it: the SQLite header's
+  /// application_id, or (for stores made before it was set) the tables and the format version.
+  /// Anything else throws ``StateStoreError/Code/notAStateStore`` naming what was found.
+  public static func identify(path: String) throws(StateStoreError) -> Identity {
+    func refuse(_ detail: String) -> StateStoreError {
+      StateStoreError(
+        code: .notAStateStore, path: path, step: "open",
+        detail: "\(detail); refused, the file is left as it is (give the state store's own file)")
+    }
+    var info = stat()
+    if lstat(path, &info) != 0 {
+      if errno == ENOENT { return .missing }
+      throw StateStoreError(
+        code: .unavailable, path: path, step: "open", detail: String(cString: strerror(errno)))
+    }
+    if (info.st_mode & S_IFMT) == S_IFDIR { throw refuse("is a directory, not a state store file") }
+    guard let file = fopen(path, "rb") else {
+      throw StateStoreError(
+        code: .unavailable, path: path, step: "open", detail: String(cString: strerror(errno)))
+    }
+    var header = [UInt8](repeating: 0, count: 100)
+    let count = fread(&header, 1, 100, file)
+    fclose(file)
+    if count == 0 { throw refuse("is an empty file, not a state store") }
+    guard count == 100, header.starts(with: Array("SQLite format 3\0".utf8)) else {
+      throw refuse("is not a SQLite file, so not a state store")
+    }
+    let application = header[68..<72].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+    if Int32(bitPattern: application) == applicationID { return .stateStore }
+    if application != 0 {
+      throw refuse(
+        "is a SQLite file of another application (application_id \(application)), not a state store")
+    }
+    // No application_id: a store of an earlier version, or some other SQLite file.
+    let tables: Set<String>
+    let version: String?
+    do {
+      let db = try SQLiteConnection(path: path, mode: .readOnly)
+      let list = try db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+      var names: Set<String> = []
+      while try list.step() { names.insert(list.text(0) ?? "") }
+      tables = names
+      version =
+        names.contains("meta")
+        ? try db.scalarText("SELECT value FROM meta WHERE key = 'format_version'") : nil
+    } catch {
+      throw refuse("cannot be read as SQLite (\(error))")
+    }
+    guard ownTables.isSubset(of: tables), let version, ["1", "2"].contains(version) else {
+      let shown = tables.sorted().prefix(6).joined(separator: ", ")
+      throw refuse(
+        tables.isEmpty
+          ? "is a SQLite file with no tables, not a state store"
+          : "is a SQLite file with other tables (\(shown)\(tables.count > 6 ? ", ..." : "")), not a state store"
+      )
+    }
+    return .stateStore
   }
 
   /// Format 1 kept the history in account order and had no `latest`: copy the history into date

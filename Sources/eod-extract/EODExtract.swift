@@ -17,9 +17,17 @@ struct EODExtract: AsyncParsableCommand {
       "The end-of-day extract job: values every account and writes per-firm extracts with a manifest.",
     discussion: """
       Start with `eod-extract demo`: it makes a sample snapshot series and runs it into ./demo-out.
-      Exit codes: 0 all ok; 1 some firms failed (the others were written); 2 nothing done (bad snapshot,
-      configuration or usage); 3 another run holds the state store's lock; 70 internal error.
+      Exit codes:
+        0   every selected firm was written (and delivered)
+        1   some firms failed; the others were written
+        2   nothing done: snapshot, configuration, template, state store or output
+        3   another run holds the state store's lock
+        64  usage: unknown option, bad value, options that do not go together
+        70  internal error (a bug): nothing can be assumed about the run
+
+      Shell completion: eod-extract --generate-completion-script bash|zsh|fish
       """,
+    version: VersionText.text,
     subcommands: [
       Run.self, Demo.self, Generate.self, Backfill.self, History.self, CheckConfig.self, Deliveries.self,
       Status.self,
@@ -35,7 +43,10 @@ struct OutputOptions: ParsableArguments {
   @Option(help: "gzip level 0-9, or 'none' to write uncompressed files.")
   var compression: String = "6"
 
-  @Option(help: "Directory of extract templates (default: ./templates or the one beside the executable).")
+  @Option(
+    help:
+      "Directory of extract templates (default: $EOD_TEMPLATES, ./templates, PREFIX/share/eod-extract/templates for PREFIX/bin/eod-extract, or a templates folder above the executable)."
+  )
   var templates: String?
 
   @Option(help: "Compression threads per file (default: the number of cores).")
@@ -90,12 +101,25 @@ struct OutputOptions: ParsableArguments {
   }
 
   func templateLibrary() throws -> TemplateLibrary {
-    let directory = templates ?? TemplateLibrary.defaultDirectory(executablePath: CommandLine.arguments[0])
+    let directory = try templates ?? OutputOptions.standardTemplatesDirectory()
     do {
       return try TemplateLibrary(directory: directory)
     } catch {
       throw Failure(.nothingDone, "\(error)")
     }
+  }
+
+  /// The first place holding the standard templates (``TemplateLibrary/searchDirectories(executablePath:)``),
+  /// or an error listing every place searched.
+  static func standardTemplatesDirectory() throws -> String {
+    let searched = TemplateLibrary.searchDirectories(executablePath: CommandLine.arguments[0])
+    guard let found = searched.first(where: TemplateLibrary.holdsStandardTemplates) else {
+      throw Failure(
+        .nothingDone,
+        "no templates found; searched: \(searched.joined(separator: ", ")) "
+          + "(give --templates DIR, or templates_dir in the configuration)")
+    }
+    return found
   }
 }
 
@@ -123,40 +147,25 @@ struct Reported: Error {
   var code: EODExitCode
 }
 
-/// Runs `body`, turning failures into the documented exit codes.
+/// Runs `body`, turning failures into the documented exit codes (``exitCode(for:)``, in words:
+/// ``message(for:)``). Usage errors go to the argument parser, which prints the usage and exits 64.
 func withExitCodes(_ body: () async throws -> EODExitCode) async throws {
   let code: EODExitCode
   do {
     code = try await body()
   } catch let reported as Reported {
     code = reported.code
-  } catch let failure as Failure {
-    FileHandle.standardError.write(Data("eod-extract: \(failure.message)\n".utf8))
-    code = failure.code
-  } catch let error as PipelineError {
-    FileHandle.standardError.write(Data("eod-extract: \(error)\n".utf8))
-    code = error.code == .internalError ? .internalError : .nothingDone
-  } catch let error as RunLockError {
-    FileHandle.standardError.write(Data("eod-extract: \(error)\n".utf8))
-    code = error.code == .alreadyRunning ? .alreadyRunning : .nothingDone
-  } catch let error as StateStoreError {
-    FileHandle.standardError.write(Data("eod-extract: \(error)\n".utf8))
-    code = .nothingDone
+  } catch let error as ValidationError {
+    throw error
+  } catch let exit as ExitCode {
+    throw exit
+  } catch let failure as Failure where failure.code == .usage {
+    throw ValidationError(failure.message)
+  } catch {
+    FileHandle.standardError.write(Data("eod-extract: \(message(for: error))\n".utf8))
+    code = exitCode(for: error)
   }
   if code != .success { throw ExitCode(code.rawValue) }
-}
-
-/// Creates the state store's folder if needed, then takes the run lock for it.
-func lockState(_ path: String, logger: Logger) throws -> RunLock {
-  let folder = (path as NSString).deletingLastPathComponent
-  if !folder.isEmpty {
-    try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-  }
-  return try RunLock.acquire(stateStorePath: path, logger: logger)
-}
-
-func openStore(_ path: String) throws -> StateStore {
-  do { return try StateStore(path: path) } catch { throw Failure(.nothingDone, "\(error)") }
 }
 
 /// Prints a run's summary for a person.
@@ -216,6 +225,20 @@ struct Generate: AsyncParsableCommand {
   )
   var calendar: String?
 
+  func validate() throws {
+    guard days >= 1 else { throw ValidationError("--days must be 1 or more, not \(days)") }
+    guard firms >= 1 else { throw ValidationError("--firms must be 1 or more, not \(firms)") }
+    guard accounts >= 1 else { throw ValidationError("--accounts must be 1 or more, not \(accounts)") }
+    guard instruments >= 1 else {
+      throw ValidationError("--instruments must be 1 or more, not \(instruments)")
+    }
+    guard positions >= 0 else { throw ValidationError("--positions must be 0 or more, not \(positions)") }
+    guard (0...1).contains(activity) else {
+      throw ValidationError("--activity must be between 0 and 1, not \(activity)")
+    }
+    guard CivilDate(start) != nil else { throw ValidationError("--start '\(start)' is not YYYY-MM-DD") }
+  }
+
   func run() async throws {
     try await withExitCodes {
       var options = GeneratorOptions(
@@ -230,7 +253,7 @@ struct Generate: AsyncParsableCommand {
       do {
         try SnapshotGenerator.generate(into: directory, options: options) { print($0) }
       } catch {
-        throw Failure(.nothingDone, "\(error)")
+        throw Failure(.nothingDone, SystemErrorText.words(error))
       }
       return .success
     }
@@ -242,33 +265,37 @@ struct Demo: AsyncParsableCommand {
     abstract: "Make a small sample series with the awkward cases and run it, day by day, into a local folder."
   )
 
-  @Option(help: "Folder for the sample snapshots, the state store and the extracts.")
+  @Option(
+    help:
+      "Folder for the sample snapshots, the state store and the extracts: a new or empty folder, or one an earlier demo made (it holds \(Demo.markerName))."
+  )
   var out = "demo-out"
 
   @Option(help: "Business days to make and run.")
   var days = 6
 
   @OptionGroup var output: OutputOptions
+  @OptionGroup var logging: LoggingOptions
 
   func run() async throws {
     try await withExitCodes {
-      let logger = makeLogger()
+      let logger = logging.makeLogger()
+      try Demo.prepareFolder(out)
       let snapshots = out + "/snapshots"
       let paths: [String]
       do {
-        try? FileManager.default.removeItem(atPath: out)
         paths = try SnapshotGenerator.generate(
           into: snapshots,
           options: GeneratorOptions(
             days: days, firms: 3, accounts: 120, instruments: 150, positions: 5, activity: 0.3, seed: 7,
             edge: true))
       } catch {
-        throw Failure(.nothingDone, "\(error)")
+        throw Failure(.nothingDone, SystemErrorText.words(error))
       }
       let statePath = out + "/state.sqlite"
-      let lock = try RunLock.acquire(stateStorePath: statePath, logger: logger)
+      // The demo's own store, in its own folder: always created (nothing else is there).
+      let (lock, store) = try openStateForWriting(statePath, create: true, logger: logger)
       defer { _ = lock }
-      let store = try openStore(statePath)
       let library = try output.templateLibrary()
       var failed = false
       for path in paths {
@@ -288,6 +315,54 @@ struct Demo: AsyncParsableCommand {
       return failed ? .someFirmsFailed : .success
     }
   }
+
+  /// The file that marks a folder as the demo's own.
+  static let markerName = ".eod-extract-demo"
+  /// What a demo writes in its folder, and replaces when run again there.
+  static let ownEntries = [
+    "snapshots", "extracts", "state.sqlite", "state.sqlite-wal", "state.sqlite-shm", "state.sqlite.lock",
+  ]
+
+  /// Makes `folder` ready for a demo: created if missing; an empty folder or an earlier demo's
+  /// (marked) is used, and only the demo's own entries are replaced; anything else stops the demo
+  /// naming the folder, and nothing in it is touched.
+  static func prepareFolder(_ folder: String) throws {
+    let manager = FileManager.default
+    var isDirectory: ObjCBool = false
+    let marker = folder + "/" + markerName
+    if manager.fileExists(atPath: folder, isDirectory: &isDirectory) {
+      guard isDirectory.boolValue else {
+        throw Failure(.nothingDone, "demo folder \(folder): is not a directory")
+      }
+      let entries: [String]
+      do { entries = try manager.contentsOfDirectory(atPath: folder) } catch {
+        throw Failure(.nothingDone, "demo folder \(folder): \(SystemErrorText.reason(error))")
+      }
+      if !entries.isEmpty {
+        // An earlier demo's folder: its marker, or (made before the marker) only the demo's own entries.
+        guard entries.contains(markerName) || entries.allSatisfy(ownEntries.contains) else {
+          throw Failure(
+            .nothingDone,
+            "demo folder \(folder) is not empty and was not made by a demo (no \(markerName)); "
+              + "the demo writes only into a new or empty folder or an earlier demo's: give another --out")
+        }
+        for entry in ownEntries where entries.contains(entry) {
+          do { try manager.removeItem(atPath: folder + "/" + entry) } catch {
+            throw Failure(.nothingDone, "demo folder \(folder)/\(entry): \(SystemErrorText.reason(error))")
+          }
+        }
+      }
+    }
+    do {
+      try manager.createDirectory(atPath: folder, withIntermediateDirectories: true)
+      try Data(
+        "This folder was made by `eod-extract demo`; running the demo into it again replaces \(ownEntries.joined(separator: ", ")) and nothing else.\n"
+          .utf8
+      ).write(to: URL(fileURLWithPath: marker))
+    } catch {
+      throw Failure(.nothingDone, "demo folder \(folder): \(SystemErrorText.reason(error))")
+    }
+  }
 }
 
 struct Backfill: AsyncParsableCommand {
@@ -297,8 +372,11 @@ struct Backfill: AsyncParsableCommand {
   @Option(help: "Folder of snapshot files (*.sqlite); ordered by snapshot_info.business_date, not by name.")
   var snapshots: String
 
-  @Option(help: "The state store (SQLite; created if missing, or continued).")
+  @Option(help: "The state store (SQLite): continued; a missing one is created only with --init-state.")
   var state: String
+
+  @Flag(help: "Create the state store if it is missing (otherwise a missing store stops the backfill).")
+  var initState = false
 
   @Option(help: "Also write each date's extracts here.")
   var out: String?
@@ -316,6 +394,7 @@ struct Backfill: AsyncParsableCommand {
   var calendar: String?
 
   @OptionGroup var output: OutputOptions
+  @OptionGroup var logging: LoggingOptions
 
   func validate() throws {
     let fromDate = try from.map { text -> CivilDate in
@@ -327,13 +406,13 @@ struct Backfill: AsyncParsableCommand {
       return date
     }
     if let fromDate, let toDate, fromDate > toDate {
-      throw ValidationError("--from \(fromDate) is after --to \(toDate): no date to process")
+      throw ValidationError("--from \(fromDate) is after --to \(toDate): no date would be processed")
     }
   }
 
   func run() async throws {
     try await withExitCodes {
-      let logger = makeLogger()
+      let logger = logging.makeLogger()
       let fromDate = from.flatMap { CivilDate($0) }
       let toDate = to.flatMap { CivilDate($0) }
       var businessCalendar: BusinessCalendar?
@@ -342,19 +421,21 @@ struct Backfill: AsyncParsableCommand {
           throw Failure(.nothingDone, "\(error)")
         }
       }
+      if let out { try checkOutputDirectory(out) }
+      let library = try output.templateLibrary()
       let series = try SnapshotSeries.scan(directory: snapshots)
       let selected = series.filter { entry in
         (fromDate.map { entry.date >= $0 } ?? true) && (toDate.map { entry.date <= $0 } ?? true)
       }
-      // Nothing to do is a mistake in the command (a wrong folder or range), said before the
-      // state store is touched.
-      if series.isEmpty {
-        throw ValidationError("no snapshot (*.sqlite) in \(snapshots): nothing to backfill")
+      // Nothing to do is said before the state store is touched: a wrong folder or range.
+      guard !series.isEmpty else {
+        throw Failure(.nothingDone, "no snapshot files (*.sqlite) in \(snapshots): nothing to backfill")
       }
       if selected.isEmpty, let first = series.first, let last = series.last {
-        throw ValidationError(
-          "no snapshot in \(snapshots) between --from \(from ?? "(start)") and --to \(to ?? "(end)"); "
-            + "the folder holds \(first.date) to \(last.date)")
+        throw Failure(
+          .nothingDone,
+          "no snapshot in \(snapshots) is dated from \(from ?? "the start") to \(to ?? "the end") "
+            + "(the folder has \(first.date) to \(last.date))")
       }
       if let businessCalendar, let calendar {
         // A year the holidays file does not list would silently have no holidays.
@@ -365,13 +446,12 @@ struct Backfill: AsyncParsableCommand {
           )
         }
       }
-      let lock = try lockState(state, logger: logger)
+      let (lock, store) = try openStateForWriting(state, create: initState, logger: logger)
       defer { _ = lock }
-      let store = try openStore(state)
-      let library = try output.templateLibrary()
       let scratch = out ?? NSTemporaryDirectory() + "/eod-backfill-\(getpid())"
       defer { if out == nil { try? FileManager.default.removeItem(atPath: scratch) } }
-      let isTerminal = isatty(STDOUT_FILENO) == 1
+      let bar = logging.showsProgress ? ProgressBar(total: selected.count, unit: "dates") : nil
+      bar?.draw(0, label: "")
       var failed = false
       var previous: CivilDate?
       for (index, entry) in series.enumerated() {
@@ -390,15 +470,12 @@ struct Backfill: AsyncParsableCommand {
         let report = try ExtractJob.run(options, store: store, logger: logger)
         failed = failed || !report.failedFirms.isEmpty
         let done = (selected.firstIndex(where: { $0.path == entry.path }) ?? index) + 1
-        if isTerminal {
-          let width = 30
-          let filled = width * done / max(1, selected.count)
-          let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-          print(
-            "\r[\(bar)] \(done)/\(selected.count) \(entry.date)",
-            terminator: done == selected.count ? "\n" : "")
-          FileHandle.standardOutput.synchronizeFile()
-        } else {
+        if let bar {
+          for firm in report.failedFirms {
+            bar.note("\(entry.date) \(firm.firmID): FAILED: \(firm.error.map(\.description) ?? "")")
+          }
+          bar.draw(done, label: entry.date.description)
+        } else if !logging.quiet {
           print(
             "backfill \(done)/\(selected.count) \(entry.date): \(report.firms.count) firms, \(report.failedFirms.count) failed"
           )
@@ -418,10 +495,7 @@ struct History: AsyncParsableCommand {
 
   func run() async throws {
     try await withExitCodes {
-      guard FileManager.default.fileExists(atPath: state) else {
-        throw Failure(.nothingDone, "no state store at \(state)")
-      }
-      let store = try openStore(state)
+      let store = try openStateForReading(state)
       let records = try store.allRecords(accountID: account)
       guard !records.isEmpty else {
         throw Failure(.nothingDone, "account \(account) has no history in \(state)")

@@ -85,10 +85,7 @@ struct Deliveries: AsyncParsableCommand {
 
   func run() async throws {
     try await withExitCodes {
-      guard FileManager.default.fileExists(atPath: state) else {
-        throw Failure(.nothingDone, "no state store at \(state)")
-      }
-      let store = try openStore(state)
+      let store = try openStateForReading(state)
       print(
         "firm_id,business_date,destination,file_name,remote_path,sha256,attempts,outcome,delivered_at,run_id")
       for entry in try store.journal(firmID: firm, businessDate: date) {

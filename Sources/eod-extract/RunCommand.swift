@@ -20,6 +20,7 @@ struct Run: AsyncParsableCommand {
       or with everything on the command line:
         eod-extract run --snapshot FILE --state FILE --out DIR [--destination sftp://USER@HOST:PORT/PATH \\
           --identity KEYFILE --known-hosts FILE]
+      The state store must exist; --init-state (or state_store.create: true) creates a missing one.
       """)
 
   @Option(help: "The job configuration file (YAML; see docs/operations.md).")
@@ -36,8 +37,14 @@ struct Run: AsyncParsableCommand {
   @Option(help: "The snapshot file (SQLite, schema version 1). Without --config.")
   var snapshot: String?
 
-  @Option(help: "The state store (SQLite; created if missing). Without --config.")
+  @Option(help: "The state store (SQLite; must exist unless --init-state). Without --config.")
   var state: String?
+
+  @Flag(
+    help:
+      "Create the state store if it is missing (the first night). Without it, a missing store stops the run: a mistyped path never starts an empty history."
+  )
+  var initState = false
 
   @Option(help: "Output directory: files go to OUT/<firm_id>/<business_date>/. Without --config.")
   var out: String?
@@ -83,6 +90,7 @@ struct Run: AsyncParsableCommand {
   var idempotencyKey: String?
 
   @OptionGroup var output: OutputOptions
+  @OptionGroup var logging: LoggingOptions
 
   func validate() throws {
     if config == nil {
@@ -114,7 +122,8 @@ struct Run: AsyncParsableCommand {
   }
 
   func run() async throws {
-    try await withRunOutcome(configPath: config, requestedFirms: firms) { runID, recorder, logger in
+    try await withRunOutcome(configPath: config, requestedFirms: firms, logging: logging) {
+      runID, recorder, logger in
       let plan = try makePlan()
       if let warning = plan.calendarWarning { logger.warning("\(warning)") }
       if let (date, reason) = plan.notBusinessDay {
@@ -126,9 +135,10 @@ struct Run: AsyncParsableCommand {
       }
       recorder.businessDate = plan.configuration != nil ? RunPlan.dateOfSnapshot(plan.snapshot) : ""
       try ExtractJob.checkSnapshotFile(plan.snapshot)
-      let lock = try lockState(plan.statePath, logger: logger)
+      try checkOutputDirectory(plan.outputDirectory)
+      let (lock, store) = try openStateForWriting(
+        plan.statePath, create: initState || plan.configuration?.stateStoreCreate == true, logger: logger)
       defer { lock.release() }
-      let store = try openStore(plan.statePath)
       recorder.store = store
       // A test hook (documented in docs/operations.md as test-only): an internal error after the
       // lock is taken, to check what exit 70 leaves behind.
@@ -208,14 +218,11 @@ struct Run: AsyncParsableCommand {
       // render them meanwhile (docs/operations.md).
       if let concurrency = plan.configuration?.concurrency { jobOptions.processingThreads = concurrency }
       jobOptions.fileModes = try output.fileModes(configured: plan.configuration)
-      if isatty(STDERR_FILENO) == 1 {
+      if logging.showsProgress {
         // On a terminal (an on-demand run), a progress bar on stderr.
+        let started = Date()
         jobOptions.progress = { done, total, outcome in
-          let width = 30
-          let filled = width * done / max(1, total)
-          let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-          let line = "\r[\(bar)] \(done)/\(total) firms (\(outcome.firmID))" + (done == total ? "\n" : "")
-          FileHandle.standardError.write(Data(line.utf8))
+          ProgressBar(total: total, unit: "firms", started: started).draw(done, label: outcome.firmID)
         }
       }
       let report = try ExtractJob.run(jobOptions, store: store, logger: logger)

@@ -28,18 +28,15 @@ final class RunOutcomeRecorder {
 
   /// The exit code, a short error code and the message of an error that ends a run.
   static func classify(_ error: any Error) -> (EODExitCode, String, String) {
+    let code = exitCode(for: error)
+    let errorCode: String
     switch error {
-    case let failure as Failure:
-      return (failure.code, failure.code == .internalError ? "internal-error" : "refused", failure.message)
-    case let error as PipelineError:
-      return (error.code == .internalError ? .internalError : .nothingDone, error.code.rawValue, "\(error)")
-    case let error as RunLockError:
-      return (error.code == .alreadyRunning ? .alreadyRunning : .nothingDone, error.code.rawValue, "\(error)")
-    case let error as StateStoreError:
-      return (.nothingDone, "state-store-\(error.code.rawValue)", "\(error)")
-    default:
-      return (.internalError, "internal-error", "\(error)")
+    case let error as PipelineError: errorCode = error.code.rawValue
+    case let error as RunLockError: errorCode = error.code.rawValue
+    case let error as StateStoreError: errorCode = "state-store-\(error.code.rawValue)"
+    default: errorCode = code == .internalError ? "internal-error" : "refused"
     }
+    return (code, errorCode, message(for: error))
   }
 
   /// Logs, writes the metrics and records the failure; returns what ends the process.
@@ -133,11 +130,11 @@ func rfc3339(_ date: Date) -> String {
 /// and records it), and every failure made visible by a ``RunOutcomeRecorder`` before it ends the
 /// process. Argument-parser errors keep their own exit.
 func withRunOutcome(
-  configPath: String?, requestedFirms: [String],
+  configPath: String?, requestedFirms: [String], logging: LoggingOptions,
   _ body: (String, RunOutcomeRecorder, Logger) async throws -> EODExitCode
 ) async throws {
   try await withExitCodes {
-    var logger = makeLogger()
+    var logger = logging.makeLogger()
     let runID = UUID().uuidString.lowercased()
     logger[metadataKey: "run_id"] = "\(runID)"
     let recorder = RunOutcomeRecorder(runID: runID, configPath: configPath, requestedFirms: requestedFirms)
@@ -145,6 +142,8 @@ func withRunOutcome(
       return try await body(runID, recorder, logger)
     } catch let error where error is ValidationError || error is ExitCode || error is CleanExit {
       throw error
+    } catch let failure as Failure where failure.code == .usage {
+      throw ValidationError(failure.message)
     } catch {
       throw recorder.fatal(error, logger: logger)
     }

@@ -87,7 +87,7 @@ struct RunPlan {
     switch form {
     case "previous-business-day", "yesterday": return today.adding(days: -1)
     case "today": return today
-    default: throw Failure(.nothingDone, "--date '\(form)' is not \(dateForms)")
+    default: throw Failure(.usage, "--date '\(form)' is not \(dateForms)")
     }
   }
 
@@ -102,8 +102,7 @@ struct RunPlan {
     }
     let businessDate = try RunPlan.resolveDate(date, calendar: calendarSettings, now: Clock.now())
     for firm in firms where configuration.firm(firm) == nil {
-      throw Failure(
-        .nothingDone, "firm \(firm) is not in the configuration \(configuration.sourcePath ?? "")")
+      throw Failure(.usage, "--firm \(firm) is not in the configuration \(configuration.sourcePath ?? "")")
     }
     let selected = firms.isEmpty ? configuration.firms.map(\.firmID) : firms
     self.init(

@@ -17,7 +17,7 @@ struct Status: AsyncParsableCommand {
       guard FileManager.default.fileExists(atPath: state) else {
         throw Failure(.nothingDone, "no state store at \(state)")
       }
-      let store = try openStore(state)
+      let store = try openStateForReading(state)
       let (firms, lastRun) = try store.firmStatuses()
       if json {
         print(Self.json(firms: firms, lastRun: lastRun))

@@ -22,16 +22,20 @@ import Testing
     for (index, name) in try manager.contentsOfDirectory(atPath: dir + "/snap").sorted().enumerated() {
       try manager.moveItem(atPath: "\(dir)/snap/\(name)", toPath: "\(dir)/snap/\(9 - index)-snapshot.sqlite")
     }
-    let full = try Binary.run(["backfill", "--snapshots", dir + "/snap", "--state", dir + "/full.sqlite"])
+    let full = try Binary.run([
+      "backfill", "--init-state", "--snapshots", dir + "/snap", "--state", dir + "/full.sqlite",
+    ])
     #expect(full.status == 0, "\(full.stderr)")
     #expect(full.stdout.contains("backfill 4/4 2026-10-06"))
     let first = try Binary.run([
-      "backfill", "--snapshots", dir + "/snap", "--state", dir + "/part.sqlite", "--to", "2026-10-02",
+      "backfill", "--init-state", "--snapshots", dir + "/snap", "--state", dir + "/part.sqlite", "--to",
+      "2026-10-02",
     ])
     #expect(first.status == 0, "\(first.stderr)")
     #expect(first.stdout.contains("backfill 2/2 2026-10-02"))
     let rest = try Binary.run([
-      "backfill", "--snapshots", dir + "/snap", "--state", dir + "/part.sqlite", "--from", "2026-10-05",
+      "backfill", "--init-state", "--snapshots", dir + "/snap", "--state", dir + "/part.sqlite", "--from",
+      "2026-10-05",
       "--out", dir + "/out",
     ])
     #expect(rest.status == 0, "\(rest.stderr)")
@@ -43,11 +47,13 @@ import Testing
     }
     // Skipping a date is a gap: refused, naming it, unless allowed.
     let day1 = try Binary.run([
-      "backfill", "--snapshots", dir + "/snap", "--state", dir + "/gap.sqlite", "--to", "2026-10-01",
+      "backfill", "--init-state", "--snapshots", dir + "/snap", "--state", dir + "/gap.sqlite", "--to",
+      "2026-10-01",
     ])
     #expect(day1.status == 0)
     let skipping = [
-      "backfill", "--snapshots", dir + "/snap", "--state", dir + "/gap.sqlite", "--from", "2026-10-05",
+      "backfill", "--init-state", "--snapshots", dir + "/snap", "--state", dir + "/gap.sqlite", "--from",
+      "2026-10-05",
     ]
     let refused = try Binary.run(skipping)
     #expect(refused.status == 2)

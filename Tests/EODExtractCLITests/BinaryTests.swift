@@ -73,7 +73,8 @@ struct Binary {
     #expect(generated.status == 0, "\(generated.stderr)")
     for day in ["2026-10-01", "2026-10-02"] {
       let run = try Binary.run([
-        "run", "--snapshot", "\(dir)/snap/ledger-\(day).sqlite", "--state", dir + "/state/state.sqlite",
+        "run", "--init-state", "--snapshot", "\(dir)/snap/ledger-\(day).sqlite", "--state",
+        dir + "/state/state.sqlite",
         "--out",
         dir + "/out",
       ])
@@ -115,17 +116,18 @@ struct Binary {
     try sqlite.run()
     sqlite.waitUntilExit()
     let run = try Binary.run([
-      "run", "--snapshot", snapshot, "--state", dir + "/state.sqlite", "--out", dir + "/out",
+      "run", "--init-state", "--snapshot", snapshot, "--state", dir + "/state.sqlite", "--out", dir + "/out",
     ])
     #expect(run.status == 2)
     #expect(run.stderr.contains("fx_rates"))
     #expect(run.stderr.contains("rate"))
     #expect(!FileManager.default.fileExists(atPath: dir + "/out"))
     let missing = try Binary.run([
-      "run", "--snapshot", dir + "/nope.sqlite", "--state", dir + "/state.sqlite", "--out", dir + "/out",
+      "run", "--init-state", "--snapshot", dir + "/nope.sqlite", "--state", dir + "/state.sqlite", "--out",
+      dir + "/out",
     ])
     #expect(missing.status == 2)
-    let usage = try Binary.run(["run", "--snapshot", snapshot])
+    let usage = try Binary.run(["run", "--init-state", "--snapshot", snapshot])
     #expect(usage.status == 64)
   }
 
@@ -134,7 +136,8 @@ struct Binary {
     defer { try? FileManager.default.removeItem(atPath: dir) }
     _ = try Binary.run(["generate", dir + "/snap", "--days", "1", "--accounts", "12", "--firms", "1"])
     let run = try Binary.run([
-      "run", "--snapshot", dir + "/snap/ledger-2026-10-01.sqlite", "--state", dir + "/state.sqlite", "--out",
+      "run", "--init-state", "--snapshot", dir + "/snap/ledger-2026-10-01.sqlite", "--state",
+      dir + "/state.sqlite", "--out",
       dir + "/out", "--firm", "FIRM999",
     ])
     #expect(run.status == 2)
@@ -161,7 +164,8 @@ struct Binary {
     }
     usleep(200_000)
     let run = try Binary.run([
-      "run", "--snapshot", dir + "/snap/ledger-2026-10-01.sqlite", "--state", dir + "/state.sqlite", "--out",
+      "run", "--init-state", "--snapshot", dir + "/snap/ledger-2026-10-01.sqlite", "--state",
+      dir + "/state.sqlite", "--out",
       dir + "/out",
     ])
     #expect(run.status == 3, "\(run.stderr)")

@@ -111,7 +111,7 @@ struct OpsJob {
     var yaml = """
       version: 1
       snapshot: \(dir)/snap/ledger-{date}.sqlite
-      state_store: \(state)
+      state_store: {path: \(state), create: true}
       output_dir: \(out)
       templates_dir: \(templates)
       compression: 1

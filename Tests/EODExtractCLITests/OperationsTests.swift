@@ -328,7 +328,8 @@ import Testing
     defer { job.remove() }
     let key = "5f0c2a9e-8b7d-4c3e-a1f2-9e8d7c6b5a40"
     let flags = [
-      "run", "--snapshot", job.dir + "/snap/ledger-\(OpsJob.date).sqlite", "--state", job.state, "--out",
+      "run", "--init-state", "--snapshot", job.dir + "/snap/ledger-\(OpsJob.date).sqlite", "--state",
+      job.state, "--out",
       job.out,
       "--idempotency-key", key,
     ]
@@ -521,9 +522,9 @@ import Testing
       #expect(run.status == 2, "\(what): run exited \(run.status)")
       #expect(!FileManager.default.fileExists(atPath: job.out), "\(what): the run wrote something")
     }
-    // A firm the configuration does not cover: usage error, nothing done.
+    // A firm the configuration does not cover: usage error (64), nothing done.
     let unknown = try job.run(["--firm", "FIRM003"])
-    #expect(unknown.status == 2 && unknown.stderr.contains("FIRM003"), "\(unknown.stderr)")
+    #expect(unknown.status == 64 && unknown.stderr.contains("FIRM003"), "\(unknown.stderr)")
     #expect(!FileManager.default.fileExists(atPath: job.out))
   }
 

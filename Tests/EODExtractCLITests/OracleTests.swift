@@ -35,7 +35,8 @@ import Testing
     #expect(generated.status == 0, "\(generated.stderr)")
     let backfill = try Binary.run(
       [
-        "backfill", "--snapshots", dir + "/snapshots", "--state", dir + "/state.sqlite", "--out",
+        "backfill", "--init-state", "--snapshots", dir + "/snapshots", "--state", dir + "/state.sqlite",
+        "--out",
         dir + "/out",
         "--templates", OracleTests.root + "/templates",
       ])

@@ -281,8 +281,13 @@ import Testing
       DROP TABLE latest;
       ALTER TABLE history_old RENAME TO history;
       UPDATE meta SET value = '1' WHERE key = 'format_version';
+      PRAGMA application_id = 0;
       """)
     let converted = try StateStore(path: scratch + "/old.sqlite")
+    // Recognised by its tables (format 1 had no application_id), then stamped.
+    #expect(
+      try SQLiteConnection(path: scratch + "/old.sqlite", mode: .readOnly).scalarInt("PRAGMA application_id")
+        == Int64(StateStore.applicationID))
     let version = try SQLiteConnection(path: scratch + "/old.sqlite", mode: .readOnly).scalarText(
       "SELECT value FROM meta WHERE key = 'format_version'")
     #expect(version == StateStore.formatVersion)

@@ -8,7 +8,7 @@ case_firm_id_dotdot() {
     UPDATE clients SET firm_id='./../../x/owned' WHERE firm_id='FIRM002';
     UPDATE accounts SET firm_id='./../../x/owned' WHERE firm_id='FIRM002';" || return
   mkdir -p deep/a/out
-  adv_run run --snapshot "$s" --state state.sqlite --out deep/a/out
+  adv_run run --init-state --snapshot "$s" --state state.sqlite --out deep/a/out
   [ -e deep/x ] || [ -e x ] && { adv_why "wrote outside OUT: $(find . -path '*x/owned*' | head -n 3)"; return; }
   adv_expect_rc 1
 }

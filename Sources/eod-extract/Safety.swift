@@ -1,0 +1,105 @@
+import ArgumentParser
+import EODOps
+import EODPipeline
+import EODRender
+import EODState
+import Foundation
+import Logging
+
+/// Path names split as strings. Foundation's `NSString` path methods trap on some short relative
+/// paths (`deletingLastPathComponent` of `s`), so the command line never uses them.
+enum PathName {
+  /// The folder holding `path`: `.` for a bare name, `/` for a name at the root.
+  static func parent(of path: String) -> String {
+    var trimmed = Substring(path)
+    while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+    guard let slash = trimmed.lastIndex(of: "/") else { return "." }
+    if slash == trimmed.startIndex { return "/" }
+    return String(trimmed[..<slash])
+  }
+}
+
+/// The one mapping from an error to the documented exit code (docs/operations.md, "Exit codes").
+/// Anything not listed is unexpected: 70.
+func exitCode(for error: any Error) -> EODExitCode {
+  switch error {
+  case let failure as Failure: return failure.code
+  case let error as PipelineError: return error.code == .internalError ? .internalError : .nothingDone
+  case let error as RunLockError: return error.code == .alreadyRunning ? .alreadyRunning : .nothingDone
+  case is StateStoreError, is TemplateError: return .nothingDone
+  case is ValidationError: return .usage
+  default: return .internalError
+  }
+}
+
+/// What a person reads for an error: Foundation's errors in words (``SystemErrorText``), an
+/// unexpected error marked as such.
+func message(for error: any Error) -> String {
+  let words = SystemErrorText.words(error)
+  return exitCode(for: error) == .internalError ? "internal error: \(words)" : words
+}
+
+/// Opens the state store for a command that writes it. The file is identified first: nothing is
+/// written to (or created beside) a file that is not a state store. A missing store is created
+/// only when `create` (`--init-state`, `state_store.create: true`), with a log line saying so;
+/// otherwise the run stops naming the path. Then the run lock is taken and the store opened.
+func openStateForWriting(_ path: String, create: Bool, logger: Logger) throws -> (RunLock, StateStore) {
+  if try StateStore.identify(path: path) == .missing {
+    guard create else {
+      throw Failure(
+        .nothingDone,
+        "no state store at \(path): check the path; to start a new, empty store there, give --init-state "
+          + "(or state_store.create: true in the configuration)")
+    }
+    let folder = PathName.parent(of: path)
+    do {
+      try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    } catch {
+      throw Failure(
+        .nothingDone, "cannot create the state store's folder \(folder): \(SystemErrorText.reason(error))")
+    }
+    logger.notice("creating a new, empty state store (as asked)", metadata: ["path": "\(path)"])
+  }
+  let lock = try RunLock.acquire(stateStorePath: path, logger: logger)
+  let store = try StateStore(path: path, createIfMissing: create)
+  return (lock, store)
+}
+
+/// Opens an existing state store to read it (history, deliveries): never creates one.
+func openStateForReading(_ path: String) throws -> StateStore {
+  try StateStore(path: path, createIfMissing: false)
+}
+
+/// Checks, before anything is read, that the output directory can be used: an existing
+/// directory this process can write in, or a path whose nearest existing folder is one.
+func checkOutputDirectory(_ path: String) throws {
+  var info = stat()
+  if stat(path, &info) == 0 {
+    guard (info.st_mode & S_IFMT) == S_IFDIR else {
+      throw Failure(.nothingDone, "output directory \(path): is not a directory")
+    }
+    guard access(path, W_OK | X_OK) == 0 else {
+      throw Failure(.nothingDone, "output directory \(path): \(String(cString: strerror(errno)))")
+    }
+    return
+  }
+  guard errno == ENOENT || errno == ENOTDIR else {
+    throw Failure(.nothingDone, "output directory \(path): \(String(cString: strerror(errno)))")
+  }
+  // Missing: the run creates it, so its nearest existing folder must allow that.
+  var folder = PathName.parent(of: path)
+  while stat(folder, &info) != 0 {
+    guard errno == ENOENT || errno == ENOTDIR, folder != "/", folder != "." else {
+      throw Failure(.nothingDone, "output directory \(path): \(folder): \(String(cString: strerror(errno)))")
+    }
+    folder = PathName.parent(of: folder)
+  }
+  guard (info.st_mode & S_IFMT) == S_IFDIR else {
+    throw Failure(.nothingDone, "output directory \(path): \(folder) is not a directory")
+  }
+  guard access(folder, W_OK | X_OK) == 0 else {
+    throw Failure(
+      .nothingDone,
+      "output directory \(path): cannot create it in \(folder): \(String(cString: strerror(errno)))")
+  }
+}
