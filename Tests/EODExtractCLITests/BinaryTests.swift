@@ -35,14 +35,21 @@ struct Binary {
     process.executableURL = URL(fileURLWithPath: program)
     process.arguments = arguments
     if let cwd { process.currentDirectoryURL = URL(fileURLWithPath: cwd) }
+    // Standard output through a pipe, standard error through a file: two pipes read one after the
+    // other deadlock once the program writes more than a pipe holds to the second.
     let out = Pipe()
-    let err = Pipe()
+    let errPath = NSTemporaryDirectory() + "eod-cli-stderr-\(UUID().uuidString)"
+    guard FileManager.default.createFile(atPath: errPath, contents: nil),
+      let err = FileHandle(forWritingAtPath: errPath)
+    else { throw CocoaError(.fileWriteUnknown) }
+    defer { try? FileManager.default.removeItem(atPath: errPath) }
     process.standardOutput = out
     process.standardError = err
     try process.run()
     let outData = out.fileHandleForReading.readDataToEndOfFile()
-    let errData = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
+    try err.close()
+    let errData = FileManager.default.contents(atPath: errPath) ?? Data()
     return Result(
       status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
       stderr: String(decoding: errData, as: UTF8.self))

@@ -72,7 +72,7 @@ import Testing
     let yaml = """
       version: 1
       snapshot: \(dir)/snap/ledger-{date}.sqlite
-      state_store: \(dir)/state.sqlite
+      state_store: {path: \(dir)/state.sqlite, create: true}
       output_dir: \(dir)/out
       templates_dir: \(templates)
       compression: 1
@@ -132,7 +132,8 @@ import Testing
     }.sorted()
     #expect(files == (["2026-11-27"] + expected).map { "ledger-\($0).sqlite" })
     let seeded = try Binary.run([
-      "backfill", "--snapshots", dir + "/snap", "--state", dir + "/state.sqlite", "--to", "2026-11-27",
+      "backfill", "--init-state", "--snapshots", dir + "/snap", "--state", dir + "/state.sqlite", "--to",
+      "2026-11-27",
     ])
     try #require(seeded.status == 0, "backfill: \(seeded.stderr)")
 
@@ -167,7 +168,8 @@ import Testing
     // 21, 22, 23, 24, 29, 30, 31 December 2026.
     try Self.generate(dir, start: "2026-12-21", days: 7)
     let seeded = try Binary.run([
-      "backfill", "--snapshots", dir + "/snap", "--state", dir + "/state.sqlite", "--to", "2026-12-24",
+      "backfill", "--init-state", "--snapshots", dir + "/snap", "--state", dir + "/state.sqlite", "--to",
+      "2026-12-24",
       "--calendar", Self.holidays,
     ])
     try #require(seeded.status == 0, "backfill: \(seeded.stderr)")
@@ -191,7 +193,8 @@ import Testing
     try Self.generate(dir, start: "2026-12-21", days: 7)
     try FileManager.default.removeItem(atPath: dir + "/snap/ledger-2026-12-30.sqlite")
     let result = try Binary.run([
-      "backfill", "--snapshots", dir + "/snap", "--state", dir + "/state.sqlite", "--calendar", Self.holidays,
+      "backfill", "--init-state", "--snapshots", dir + "/snap", "--state", dir + "/state.sqlite",
+      "--calendar", Self.holidays,
     ])
     #expect(result.status == 2, "\(result.stdout)")
     #expect(result.stderr.contains("2026-12-30 has not been run"), "\(result.stderr)")
@@ -239,7 +242,8 @@ import Testing
     ])
     try #require(generated.status == 0)
     let backfilled = try Binary.run([
-      "backfill", "--snapshots", dir + "/snap", "--state", dir + "/backfill.sqlite", "--calendar", oldFile,
+      "backfill", "--init-state", "--snapshots", dir + "/snap", "--state", dir + "/backfill.sqlite",
+      "--calendar", oldFile,
     ])
     #expect(backfilled.status == 0, "\(backfilled.stderr)")
     #expect(backfilled.stderr.contains("does not cover 2026"), "\(backfilled.stderr)")

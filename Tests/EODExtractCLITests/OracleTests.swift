@@ -107,7 +107,8 @@ import Testing
     }
     let backfill = try Binary.run(
       [
-        "backfill", "--snapshots", dir + "/snapshots", "--state", dir + "/state.sqlite", "--out",
+        "backfill", "--init-state", "--snapshots", dir + "/snapshots", "--state", dir + "/state.sqlite",
+        "--out",
         dir + "/out",
         "--templates", OracleTests.root + "/templates",
       ])

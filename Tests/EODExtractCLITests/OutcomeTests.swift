@@ -159,7 +159,8 @@ import Testing
     try Data().write(to: URL(fileURLWithPath: knownHosts))
     for url in ["sftp://u@127.0.0.1:1/inbound/../other", "sftp://u@127.0.0.1:1/%2e%2e/x"] {
       let run = try Binary.run([
-        "run", "--snapshot", snapshot, "--state", job.state, "--out", job.out, "--destination", url,
+        "run", "--init-state", "--snapshot", snapshot, "--state", job.state, "--out", job.out,
+        "--destination", url,
         "--identity", key, "--known-hosts", knownHosts,
       ])
       #expect(run.status == 2, "\(url): \(run.stdout)\(run.stderr)")
@@ -188,7 +189,7 @@ import Testing
     // A key readable by others: the delivery fails before any connection, and neither the
     // output nor the logs name the key's path.
     let run = try Binary.run([
-      "run", "--snapshot", snapshot, "--state", job.state, "--out", job.out, "--destination",
+      "run", "--init-state", "--snapshot", snapshot, "--state", job.state, "--out", job.out, "--destination",
       "sftp://u@127.0.0.1:1/inbound", "--identity", key, "--known-hosts", knownHosts,
     ])
     #expect(run.status == 1, "\(run.stdout)\(run.stderr)")

@@ -28,7 +28,8 @@ import Testing
   {
     try Binary.run(
       [
-        "run", "--snapshot", snapshot(dir), "--state", state ?? dir + "/state.sqlite", "--out",
+        "run", "--init-state", "--snapshot", snapshot(dir), "--state", state ?? dir + "/state.sqlite",
+        "--out",
         out ?? dir + "/out",
       ]
         + more)
@@ -64,10 +65,24 @@ import Testing
     ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted()
   }
 
+  /// Invalid UTF-8 in a firm id is a broken snapshot (the contract's integrity rule), so the whole
+  /// snapshot is refused: exit 2, the table named, nothing made under OUT (the adversarial case
+  /// `firm-id-invalid-utf8` checks that no raw byte is shown).
+  @Test func aFirmIdOfInvalidUTF8RefusesTheSnapshot() throws {
+    let dir = try Self.series("firm-id-utf8")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    try Self.renameFirm(dir, "FIRM002", to: "CAST(X'4649524DFF' AS TEXT)")
+    try FileManager.default.createDirectory(atPath: dir + "/a/b/out", withIntermediateDirectories: true)
+    let run = try Self.run(dir, out: dir + "/a/b/out")
+    #expect(run.status == 2, "\(run.stdout)\(run.stderr)")
+    #expect(run.stderr.contains("invalid-utf8") && run.stderr.contains("firm_id"), "\(run.stderr)")
+    #expect(Self.entries(dir + "/a/b/out").isEmpty)
+    #expect(run.stderr.contains("table firms"), "\(run.stderr)")
+  }
+
   @Test(arguments: [
     "'./../../x/owned'", "'..'", "'.'", "''", "'\(String(repeating: "F", count: 65))'",
     "'FIRM' || char(10) || '2026-10-01 FIRM009: ok'", "'FIRM' || char(8238) || '200'",
-    "CAST(X'4649524DFF' AS TEXT)",
   ])
   func aFirmWhoseIdIsNotAPlainNameFailsAloneAndMakesNoPath(_ id: String) throws {
     let dir = try Self.series("firm-id")
@@ -171,7 +186,7 @@ import Testing
     let dir = try Self.series("modes")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let run = try Self.shell(
-      "umask 000; exec \"$BIN\" run --snapshot '\(Self.snapshot(dir))' --state '\(dir)/state.sqlite' --out '\(dir)/new/out'",
+      "umask 000; exec \"$BIN\" run --init-state --snapshot '\(Self.snapshot(dir))' --state '\(dir)/state.sqlite' --out '\(dir)/new/out'",
       cwd: dir)
     #expect(run.status == 0, "\(run.stderr)")
     for path in ["/new", "/new/out", "/new/out/FIRM001", "/new/out/FIRM001/\(Self.date)"] {
@@ -182,7 +197,7 @@ import Testing
     }
     // Configurable: the options.
     let chosen = try Self.shell(
-      "umask 000; exec \"$BIN\" run --snapshot '\(Self.snapshot(dir))' --state '\(dir)/state2.sqlite' --out '\(dir)/out2' --file-mode 0600 --directory-mode 0700",
+      "umask 000; exec \"$BIN\" run --init-state --snapshot '\(Self.snapshot(dir))' --state '\(dir)/state2.sqlite' --out '\(dir)/out2' --file-mode 0600 --directory-mode 0700",
       cwd: dir)
     #expect(chosen.status == 0, "\(chosen.stderr)")
     #expect(Self.mode(dir + "/out2/FIRM002") == 0o700)
@@ -227,7 +242,8 @@ import Testing
     try FileManager.default.createDirectory(atPath: dir + "/state", withIntermediateDirectories: true)
     let launched = try Launched(
       [
-        "run", "--snapshot", Self.snapshot(dir), "--state", dir + "/state/state.sqlite", "--out",
+        "run", "--init-state", "--snapshot", Self.snapshot(dir), "--state", dir + "/state/state.sqlite",
+        "--out",
         dir + "/out",
       ],
       environment: ProcessInfo.processInfo.environment, executable: Binary.path, logs: dir + "/run")
@@ -248,7 +264,7 @@ import Testing
     let dir = try Self.series("many-firms", accounts: 600, firms: 300)
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let run = try Self.shell(
-      "ulimit -n 256; exec \"$BIN\" run --snapshot '\(Self.snapshot(dir))' --state '\(dir)/state.sqlite' --out '\(dir)/out'",
+      "ulimit -n 256; exec \"$BIN\" run --init-state --snapshot '\(Self.snapshot(dir))' --state '\(dir)/state.sqlite' --out '\(dir)/out'",
       cwd: dir)
     #expect(
       run.status == 0, "\(run.stdout.split(separator: "\n").filter { $0.contains("FAILED") }.prefix(3))")

@@ -4,31 +4,36 @@ import Testing
 /// Small things an operator meets: commands that did nothing and said nothing, a stale warning
 /// with nothing stale, the example configuration.
 @Suite(.serialized) struct SmallOperatorTests {
-  /// backfill on an empty folder, or with --from after --to, is a usage error (64) that says
-  /// why; the state store is not created.
-  @Test func backfillWithNothingToDoIsAUsageError() throws {
+  /// backfill on an empty folder, or a range with no snapshot, does nothing and says why (exit 2:
+  /// nothing done, no snapshot); --from after --to is a usage error (64). The state store is not
+  /// created.
+  @Test func backfillWithNothingToDoSaysWhy() throws {
     let dir = try Binary.scratch("small-backfill")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     try FileManager.default.createDirectory(atPath: dir + "/empty", withIntermediateDirectories: true)
-    let empty = try Binary.run(["backfill", "--snapshots", dir + "/empty", "--state", dir + "/s1.sqlite"])
-    #expect(empty.status == 64, "\(empty.stdout) \(empty.stderr)")
-    #expect(empty.stderr.contains("no snapshot (*.sqlite) in \(dir)/empty"), "\(empty.stderr)")
+    let empty = try Binary.run([
+      "backfill", "--init-state", "--snapshots", dir + "/empty", "--state", dir + "/s1.sqlite",
+    ])
+    #expect(empty.status == 2, "\(empty.stdout) \(empty.stderr)")
+    #expect(empty.stderr.contains("no snapshot files (*.sqlite) in \(dir)/empty"), "\(empty.stderr)")
     #expect(!FileManager.default.fileExists(atPath: dir + "/s1.sqlite"))
     let generated = try Binary.run([
       "generate", dir + "/snap", "--days", "2", "--accounts", "3", "--firms", "1", "--instruments", "4",
     ])
     try #require(generated.status == 0)
     let reversed = try Binary.run([
-      "backfill", "--snapshots", dir + "/snap", "--state", dir + "/s2.sqlite", "--from", "2026-10-02", "--to",
+      "backfill", "--init-state", "--snapshots", dir + "/snap", "--state", dir + "/s2.sqlite", "--from",
+      "2026-10-02", "--to",
       "2026-10-01",
     ])
     #expect(reversed.status == 64, "\(reversed.stdout) \(reversed.stderr)")
     #expect(reversed.stderr.contains("--from 2026-10-02 is after --to 2026-10-01"), "\(reversed.stderr)")
     let outside = try Binary.run([
-      "backfill", "--snapshots", dir + "/snap", "--state", dir + "/s3.sqlite", "--from", "2027-01-01",
+      "backfill", "--init-state", "--snapshots", dir + "/snap", "--state", dir + "/s3.sqlite", "--from",
+      "2027-01-01",
     ])
-    #expect(outside.status == 64, "\(outside.stdout) \(outside.stderr)")
-    #expect(outside.stderr.contains("the folder holds 2026-10-01 to 2026-10-02"), "\(outside.stderr)")
+    #expect(outside.status == 2, "\(outside.stdout) \(outside.stderr)")
+    #expect(outside.stderr.contains("(the folder has 2026-10-01 to 2026-10-02)"), "\(outside.stderr)")
     for name in ["s2.sqlite", "s3.sqlite"] {
       #expect(!FileManager.default.fileExists(atPath: dir + "/" + name))
     }
@@ -92,7 +97,9 @@ import Testing
       "generate", dir + "/snap", "--days", "1", "--accounts", "3", "--firms", "1", "--instruments", "4",
     ])
     try #require(generated.status == 0)
-    let run = try Binary.run(["run", "--config", dir + "/config.yaml", "--date", "2026-10-01"])
+    let run = try Binary.run([
+      "run", "--init-state", "--config", dir + "/config.yaml", "--date", "2026-10-01",
+    ])
     #expect(run.status == 0, "\(run.stdout) \(run.stderr)")
     #expect(
       FileManager.default.fileExists(atPath: dir + "/srv/FIRM001/2026-10-01/FIRM001_manifest_20261001.json"),

@@ -106,7 +106,8 @@ struct BinarySFTPTests {
     ])
     #expect(generated.status == 0, "\(generated.output)")
     let result = try eod([
-      "run", "--snapshot", work + "/snap/ledger-2026-10-01.sqlite", "--state", work + "/state.sqlite",
+      "run", "--init-state", "--snapshot", work + "/snap/ledger-2026-10-01.sqlite", "--state",
+      work + "/state.sqlite",
       "--out",
       work + "/out", "--destination",
       "sftp://\(TestSSHServer.userName)@127.0.0.1:\(server.port)\(remote)/missing",

@@ -8,7 +8,7 @@ calendar_config() {
   cat >config.yaml <<YAML
 version: 1
 snapshot: $CASE/snaps/ledger-{date}.sqlite
-state_store: $CASE/state.sqlite
+state_store: {path: $CASE/state.sqlite, create: true}
 output_dir: $CASE/out
 compression: 1
 calendar:

@@ -9,7 +9,7 @@ case_files_symlink_firm() {
   mkdir -p elsewhere/2026-10-01 out
   echo keep >elsewhere/2026-10-01/.x.part-old
   ln -s "$PWD/elsewhere" out/FIRM001
-  adv_run run --snapshot "$s" --state state.sqlite --out out
+  adv_run run --init-state --snapshot "$s" --state state.sqlite --out out
   [ "$(ls -A elsewhere/2026-10-01)" = ".x.part-old" ] || { adv_why "wrote or deleted through the symlink: $(ls -A elsewhere/2026-10-01)"; return; }
   [ -f out/FIRM002/2026-10-01/FIRM002_manifest_20261001.json ] || { adv_why "FIRM002 not written"; return; }
   grep -q 'FIRM001: FAILED' "$CASE/.out" || { adv_why "FIRM001 not reported failed: $(adv_out)"; return; }
@@ -23,7 +23,7 @@ case_files_symlink_date() {
   local s; s="$(adv_first snaps)"
   mkdir -p elsewhere out/FIRM001
   ln -s "$PWD/elsewhere" out/FIRM001/2026-10-01
-  adv_run run --snapshot "$s" --state state.sqlite --out out
+  adv_run run --init-state --snapshot "$s" --state state.sqlite --out out
   [ -z "$(ls -A elsewhere)" ] || { adv_why "wrote through the symlink: $(ls -A elsewhere)"; return; }
   adv_expect_rc 1
 }
@@ -35,7 +35,7 @@ case_files_symlink_lock() {
   local s; s="$(adv_first snaps)"
   echo precious >precious
   ln -s "$PWD/precious" state.sqlite.lock
-  adv_run run --snapshot "$s" --state state.sqlite --out out
+  adv_run run --init-state --snapshot "$s" --state state.sqlite --out out
   [ "$(cat precious)" = precious ] || { adv_why "the lock's target was changed: '$(cat precious)'"; return; }
   adv_expect_rc 2
 }
@@ -45,12 +45,12 @@ adv_case files-symlink-lock case_files_symlink_lock "STATE.lock -> another file:
 case_files_state_alias() {
   adv_series snaps --days 1 --accounts 30 --firms 2 || return
   local s; s="$(adv_first snaps)"
-  adv_run run --snapshot "$s" --state state.sqlite --out out
+  adv_run run --init-state --snapshot "$s" --state state.sqlite --out out
   ln -s "$PWD/state.sqlite" alias.sqlite
   flock -x state.sqlite.lock sleep 4 &
   local holder=$!
   sleep 0.5
-  adv_run run --snapshot "$s" --state alias.sqlite --out out2
+  adv_run run --init-state --snapshot "$s" --state alias.sqlite --out out2
   kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
   adv_expect_rc 3
 }
@@ -65,7 +65,7 @@ case_files_metrics_tmp() {
   cat >config.yaml <<YAML
 version: 1
 snapshot: $PWD/snaps/ledger-{date}.sqlite
-state_store: $PWD/state.sqlite
+state_store: {path: $PWD/state.sqlite, create: true}
 output_dir: $PWD/out
 metrics_file: $PWD/metrics/eod_extract.prom
 all_firms: true
@@ -85,7 +85,7 @@ adv_case files-metrics-tmp-symlink case_files_metrics_tmp "a symlink at the metr
 case_files_modes_umask() {
   adv_series snaps --days 1 --accounts 30 --firms 2 || return
   local s; s="$(adv_first snaps)"
-  (umask 000; "$ADV_BIN" run --snapshot "$s" --state state.sqlite --out out >"$CASE/.out" 2>"$CASE/.err" </dev/null)
+  (umask 000; "$ADV_BIN" run --init-state --snapshot "$s" --state state.sqlite --out out >"$CASE/.out" 2>"$CASE/.err" </dev/null)
   ADV_RC=$?
   local bad
   bad="$(find out -type f ! -perm 0640; find out -type d ! -perm 0750)"
@@ -100,7 +100,7 @@ case_files_refused_keeps_dirs() {
   local s; s="$(adv_first snaps)"
   mkdir -p out/FIRM001 out/empty
   adv_sql "$s" "UPDATE positions SET quantity = '1,5' WHERE rowid = (SELECT MAX(rowid) FROM positions)" || return
-  adv_run run --snapshot "$s" --state state.sqlite --out out
+  adv_run run --init-state --snapshot "$s" --state state.sqlite --out out
   [ -d out/FIRM001 ] && [ -d out/empty ] || { adv_why "pre-existing folders removed: $(ls -A out 2>&1)"; return; }
   adv_expect_rc 2
 }
@@ -111,7 +111,7 @@ case_files_state_removed() {
   adv_series big --days 1 --accounts 10000 --firms 2 || return
   local s; s="$(adv_first big)"
   mkdir -p state
-  "$ADV_BIN" run --snapshot "$s" --state state/state.sqlite --out out >"$CASE/.out" 2>"$CASE/.err" </dev/null &
+  "$ADV_BIN" run --init-state --snapshot "$s" --state state/state.sqlite --out out >"$CASE/.out" 2>"$CASE/.err" </dev/null &
   local pid=$! i=0
   while [ ! -d out/FIRM002/2026-10-01 ] && [ $i -lt 6000 ]; do sleep 0.01; i=$((i + 1)); done
   kill -0 "$pid" 2>/dev/null || { wait "$pid"; adv_why "the run ended before the store could be removed"; return; }
@@ -126,7 +126,7 @@ adv_case files-state-removed-mid-run case_files_state_removed "the state store's
 case_files_many_firms() {
   adv_series many --days 1 --accounts 600 --firms 300 || return
   local s; s="$(adv_first many)"
-  (ulimit -n 256; exec "$ADV_BIN" run --snapshot "$s" --state state.sqlite --out out >"$CASE/.out" 2>"$CASE/.err" </dev/null)
+  (ulimit -n 256; exec "$ADV_BIN" run --init-state --snapshot "$s" --state state.sqlite --out out >"$CASE/.out" 2>"$CASE/.err" </dev/null)
   ADV_RC=$?
   local n; n="$(ls out | wc -l)"
   [ "$n" = 300 ] || { adv_why "$n of 300 firms written: $(grep -m1 FAILED "$CASE/.out")"; return; }

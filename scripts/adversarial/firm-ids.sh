@@ -25,7 +25,7 @@ adv_firm_id_case() {
     UPDATE clients SET firm_id=$expr WHERE firm_id='FIRM002';
     UPDATE accounts SET firm_id=$expr WHERE firm_id='FIRM002';" || return
   mkdir -p work/out
-  cd work && adv_run run --snapshot "../$s" --state ../state.sqlite --out out
+  cd work && adv_run run --init-state --snapshot "../$s" --state ../state.sqlite --out out
   cd ..
   local extra; extra="$(cd work && find . -mindepth 1 -not -path './out' -not -path './out/FIRM001*' | head -n 3)"
   [ -z "$extra" ] || { adv_why "made outside out/FIRM001: $extra"; return; }
@@ -75,7 +75,7 @@ case_firm_id_bad_utf8() {
     UPDATE clients SET firm_id=CAST(X'4649524DFF' AS TEXT) WHERE firm_id='FIRM002';
     UPDATE accounts SET firm_id=CAST(X'4649524DFF' AS TEXT) WHERE firm_id='FIRM002';" || return
   mkdir -p out
-  adv_run run --snapshot "$s" --state state.sqlite --init-state --out out
+  adv_run run --init-state --snapshot "$s" --state state.sqlite --init-state --out out
   adv_expect_rc 2 || return
   grep -q "invalid-utf8" "$CASE/.err" && grep -q "firm_id" "$CASE/.err" ||
     { adv_why "the refusal does not name invalid UTF-8 and firm_id: $(tail -c 300 "$CASE/.err")"; return; }
@@ -95,7 +95,7 @@ case_firm_id_all_firms() {
   cat >config.yaml <<YAML
 version: 1
 snapshot: $PWD/snaps/ledger-{date}.sqlite
-state_store: $PWD/state.sqlite
+state_store: {path: $PWD/state.sqlite, create: true}
 output_dir: $PWD/out
 all_firms: true
 default_destination:

@@ -10,7 +10,7 @@ ops_config() {
   cat >config.yaml <<EOF
 version: 1
 snapshot: $CASE/snaps/ledger-{date}.sqlite
-state_store: $CASE/state.sqlite
+state_store: {path: $CASE/state.sqlite, create: true}
 output_dir: $CASE/out
 templates_dir: $ADV_ROOT/templates
 metrics_file: $CASE/metrics/eod.prom
@@ -140,7 +140,7 @@ adv_case ops-idempotency-failed-first-run case_ops_idempotency_failed_first_run 
 case_ops_sftp_dotdot_destination() {
   adv_series snaps || return
   printf 'x' >key && chmod 600 key && : >known_hosts
-  adv_run run --snapshot "$(adv_first snaps)" --state state.sqlite --out out \
+  adv_run run --init-state --snapshot "$(adv_first snaps)" --state state.sqlite --out out \
     --destination "sftp://u@127.0.0.1:1/inbound/../../etc" --identity key --known-hosts known_hosts
   grep -q -- "--destination" "$CASE/.err" || { adv_why "the error does not name --destination"; return; }
   [ -e out ] && { adv_why "the run wrote extracts before refusing the destination"; return; }
@@ -175,7 +175,7 @@ adv_case ops-sftp-dotdot-remote-dir case_ops_sftp_dotdot_remote_dir "remote_dir 
 case_ops_sftp_key_path_in_logs() {
   adv_series snaps || return
   mkdir -p private-key-folder && printf 'x' >private-key-folder/id && chmod 644 private-key-folder/id && : >known_hosts
-  adv_run run --snapshot "$(adv_first snaps)" --state state.sqlite --out out \
+  adv_run run --init-state --snapshot "$(adv_first snaps)" --state state.sqlite --out out \
     --destination "sftp://u@127.0.0.1:1/inbound" --identity private-key-folder/id --known-hosts known_hosts
   grep -q "private-key-folder" "$CASE/.out" "$CASE/.err" && { adv_why "the key's path is in the output or logs"; return; }
   adv_expect_rc 1

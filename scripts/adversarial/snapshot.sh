@@ -29,7 +29,7 @@ case_snapshot_info_duplicate() {
   local s; s="$(snap_fresh)" || return
   snap_drop_key "$s" snapshot_info || return
   adv_sql "$s" "INSERT INTO snapshot_info VALUES ('business_date', '2026-10-02');" || return
-  adv_run run --snapshot "$s" --state state.sqlite --out out
+  adv_run run --init-state --snapshot "$s" --state state.sqlite --out out
   snap_expect_refused "table snapshot_info" "row business_date" "column key" "duplicate-key"
 }
 adv_case snapshot-info-duplicate case_snapshot_info_duplicate "snapshot_info without its key, two business_date rows: refused (not 'first wins')"
@@ -38,7 +38,7 @@ case_snapshot_positions_duplicate() {
   local s; s="$(snap_fresh)" || return
   snap_drop_key "$s" positions || return
   adv_sql "$s" "INSERT INTO positions SELECT * FROM positions WHERE rowid = 5;" || return
-  adv_run run --snapshot "$s" --state state.sqlite --out out
+  adv_run run --init-state --snapshot "$s" --state state.sqlite --out out
   snap_expect_refused "table positions" "column account_id,instrument_id" "duplicate-key"
 }
 adv_case snapshot-positions-duplicate case_snapshot_positions_duplicate "positions without its key, a row twice: refused, not counted twice"
@@ -48,7 +48,7 @@ case_snapshot_positions_duplicate_one_firm() {
   snap_drop_key "$s" positions || return
   adv_sql "$s" "INSERT INTO positions SELECT p.* FROM positions p JOIN accounts a USING (account_id)
     WHERE a.firm_id = 'FIRM001' LIMIT 1;" || return
-  adv_run run --snapshot "$s" --state state.sqlite --out out --firm FIRM001
+  adv_run run --init-state --snapshot "$s" --state state.sqlite --out out --firm FIRM001
   snap_expect_refused "table positions" "column account_id,instrument_id" "duplicate-key"
 }
 adv_case snapshot-positions-duplicate-one-firm case_snapshot_positions_duplicate_one_firm "the same, a run of one firm (--firm)"
@@ -57,7 +57,7 @@ case_snapshot_cash_duplicate() {
   local s; s="$(snap_fresh)" || return
   snap_drop_key "$s" cash_balances || return
   adv_sql "$s" "INSERT INTO cash_balances SELECT * FROM cash_balances WHERE rowid = 3;" || return
-  adv_run run --snapshot "$s" --state state.sqlite --out out
+  adv_run run --init-state --snapshot "$s" --state state.sqlite --out out
   snap_expect_refused "table cash_balances" "column account_id,currency" "duplicate-key"
 }
 adv_case snapshot-cash-duplicate case_snapshot_cash_duplicate "cash_balances without its key, a row twice: refused, not counted twice"
@@ -66,7 +66,7 @@ case_snapshot_firm_duplicate() {
   local s; s="$(snap_fresh)" || return
   snap_drop_key "$s" firms || return
   adv_sql "$s" "INSERT INTO firms SELECT * FROM firms WHERE firm_id = 'FIRM001';" || return
-  adv_run run --snapshot "$s" --state state.sqlite --out out
+  adv_run run --init-state --snapshot "$s" --state state.sqlite --out out
   snap_expect_refused "table firms" "row FIRM001" "column firm_id" "duplicate-key"
 }
 adv_case snapshot-firm-duplicate case_snapshot_firm_duplicate "firms without its key, FIRM001 twice: refused (no success line with 0 rows)"
@@ -75,7 +75,7 @@ case_snapshot_transaction_duplicate() {
   local s; s="$(snap_fresh)" || return
   snap_drop_key "$s" transactions || return
   adv_sql "$s" "INSERT INTO transactions SELECT * FROM transactions LIMIT 1;" || return
-  adv_run run --snapshot "$s" --state state.sqlite --out out
+  adv_run run --init-state --snapshot "$s" --state state.sqlite --out out
   snap_expect_refused "table transactions" "column transaction_id" "duplicate-key"
 }
 adv_case snapshot-transaction-duplicate case_snapshot_transaction_duplicate "transactions without its key, a transaction twice: refused"
@@ -84,7 +84,7 @@ case_snapshot_null_key() {
   local s; s="$(snap_fresh)" || return
   snap_drop_key "$s" cash_balances || return
   adv_sql "$s" "UPDATE cash_balances SET currency = NULL WHERE rowid = 2;" || return
-  adv_run run --snapshot "$s" --state state.sqlite --out out
+  adv_run run --init-state --snapshot "$s" --state state.sqlite --out out
   snap_expect_refused "table cash_balances" "column currency" "missing-value"
 }
 adv_case snapshot-null-key case_snapshot_null_key "a NULL in a primary key's column: refused"
@@ -92,7 +92,7 @@ adv_case snapshot-null-key case_snapshot_null_key "a NULL in a primary key's col
 case_snapshot_unknown_account_cash() {
   local s; s="$(snap_fresh)" || return
   adv_sql "$s" "INSERT INTO cash_balances VALUES ('AC99999999', 'GBP', '1000000.00');" || return
-  adv_run run --snapshot "$s" --state state.sqlite --out out
+  adv_run run --init-state --snapshot "$s" --state state.sqlite --out out
   snap_expect_refused "table cash_balances" "row AC99999999/GBP" "column account_id" "unknown-reference"
 }
 adv_case snapshot-unknown-account-cash case_snapshot_unknown_account_cash "a 1,000,000 cash balance of an unknown account: refused, not dropped"
@@ -101,7 +101,7 @@ case_snapshot_unknown_account_transaction() {
   local s; s="$(snap_fresh)" || return
   adv_sql "$s" "INSERT INTO transactions SELECT 'TX9999999999', 'AC99999999', 'DEPOSIT', 'SETTLED', value, value,
     NULL, NULL, '1000000.00', 'GBP', NULL FROM snapshot_info WHERE key = 'business_date';" || return
-  adv_run run --snapshot "$s" --state state.sqlite --out out --firm FIRM001
+  adv_run run --init-state --snapshot "$s" --state state.sqlite --out out --firm FIRM001
   snap_expect_refused "table transactions" "row TX9999999999" "column account_id" "unknown-reference"
 }
 adv_case snapshot-unknown-account-transaction case_snapshot_unknown_account_transaction "a 1,000,000 deposit of an unknown account: refused, not dropped"
@@ -109,7 +109,7 @@ adv_case snapshot-unknown-account-transaction case_snapshot_unknown_account_tran
 case_snapshot_unknown_account_position() {
   local s; s="$(snap_fresh)" || return
   adv_sql "$s" "INSERT INTO positions SELECT 'AC99999999', instrument_id, '10', '10.00', NULL FROM instruments LIMIT 1;" || return
-  adv_run run --snapshot "$s" --state state.sqlite --out out
+  adv_run run --init-state --snapshot "$s" --state state.sqlite --out out
   snap_expect_refused "table positions" "column account_id" "unknown-reference"
 }
 adv_case snapshot-unknown-account-position case_snapshot_unknown_account_position "a position of an unknown account: refused"
@@ -117,7 +117,7 @@ adv_case snapshot-unknown-account-position case_snapshot_unknown_account_positio
 case_snapshot_unknown_firm() {
   local s; s="$(snap_fresh)" || return
   adv_sql "$s" "UPDATE accounts SET firm_id = 'FIRM404' WHERE account_id = (SELECT MIN(account_id) FROM accounts);" || return
-  adv_run run --snapshot "$s" --state state.sqlite --out out
+  adv_run run --init-state --snapshot "$s" --state state.sqlite --out out
   snap_expect_refused "table accounts" "column firm_id" "unknown-reference"
 }
 adv_case snapshot-unknown-firm case_snapshot_unknown_firm "an account of a firm the snapshot lacks: refused, not skipped"
@@ -125,7 +125,7 @@ adv_case snapshot-unknown-firm case_snapshot_unknown_firm "an account of a firm 
 case_snapshot_unknown_client() {
   local s; s="$(snap_fresh)" || return
   adv_sql "$s" "UPDATE accounts SET client_id = 'CL99999999' WHERE account_id = (SELECT MIN(account_id) FROM accounts);" || return
-  adv_run run --snapshot "$s" --state state.sqlite --out out
+  adv_run run --init-state --snapshot "$s" --state state.sqlite --out out
   snap_expect_refused "table accounts" "column client_id" "unknown-reference"
 }
 adv_case snapshot-unknown-client case_snapshot_unknown_client "an account of a client the snapshot lacks: refused"
@@ -134,7 +134,7 @@ case_snapshot_unknown_instrument() {
   local s; s="$(snap_fresh)" || return
   adv_sql "$s" "INSERT INTO positions SELECT account_id, 'INS404', '10', '10.00', NULL FROM accounts
     WHERE firm_id = 'FIRM001' ORDER BY account_id LIMIT 1;" || return
-  adv_run run --snapshot "$s" --state state.sqlite --out out
+  adv_run run --init-state --snapshot "$s" --state state.sqlite --out out
   adv_expect_rc 0 || return
   zcat out/FIRM001/*/FIRM001_data_quality_*.csv.gz | grep -q UNKNOWN_INSTRUMENT \
     || adv_why "no UNKNOWN_INSTRUMENT finding in FIRM001's data_quality"
@@ -147,7 +147,7 @@ case_snapshot_invalid_utf8_account() {
   adv_sql "$s" "PRAGMA foreign_keys=OFF;
     UPDATE accounts SET account_id = CAST(X'4143ff3031' AS TEXT) WHERE account_id = '$a';
     UPDATE positions SET account_id = CAST(X'4143ff3031' AS TEXT) WHERE account_id = '$a';" || return
-  adv_run run --snapshot "$s" --state state.sqlite --out out
+  adv_run run --init-state --snapshot "$s" --state state.sqlite --out out
   snap_expect_refused "table accounts" "column account_id" "invalid-utf8"
 }
 adv_case snapshot-invalid-utf8-account case_snapshot_invalid_utf8_account "an invalid-UTF-8 account_id: refused, not valued at 0.00"
@@ -155,7 +155,7 @@ adv_case snapshot-invalid-utf8-account case_snapshot_invalid_utf8_account "an in
 case_snapshot_invalid_utf8_position_ref() {
   local s; s="$(snap_fresh)" || return
   adv_sql "$s" "UPDATE positions SET external_ref = CAST(X'41c0af42' AS TEXT) WHERE rowid = 7;" || return
-  adv_run run --snapshot "$s" --state state.sqlite --out out
+  adv_run run --init-state --snapshot "$s" --state state.sqlite --out out
   snap_expect_refused "table positions" "column external_ref" "invalid-utf8"
 }
 adv_case snapshot-invalid-utf8-position-ref case_snapshot_invalid_utf8_position_ref "an overlong UTF-8 form in a position's external_ref: refused"
@@ -163,7 +163,7 @@ adv_case snapshot-invalid-utf8-position-ref case_snapshot_invalid_utf8_position_
 case_snapshot_fifo() {
   mkfifo snap.fifo || return
   # The run must not hang (the timeout would end it with 124) nor leave the lock taken.
-  timeout 20 "$ADV_BIN" run --snapshot snap.fifo --state state.sqlite --out out >"$CASE/.out" 2>"$CASE/.err" </dev/null
+  timeout 20 "$ADV_BIN" run --init-state --snapshot snap.fifo --state state.sqlite --out out >"$CASE/.out" 2>"$CASE/.err" </dev/null
   ADV_RC=$?
   snap_expect_refused "snap.fifo" "not-a-regular-file" "FIFO"
 }
@@ -171,7 +171,7 @@ adv_case snapshot-fifo case_snapshot_fifo "a FIFO given as the snapshot: refused
 
 case_snapshot_directory() {
   mkdir snapdir || return
-  adv_run run --snapshot snapdir --state state.sqlite --out out
+  adv_run run --init-state --snapshot snapdir --state state.sqlite --out out
   snap_expect_refused "snapdir" "not-a-regular-file"
 }
 adv_case snapshot-directory case_snapshot_directory "a directory given as the snapshot: refused (exit 2)"
@@ -180,7 +180,7 @@ case_snapshot_unchanged_after_run() {
   local s; s="$(snap_fresh)" || return
   local before after
   before="$(sha256sum <"$s")"
-  adv_run run --snapshot "$s" --state state.sqlite --out out
+  adv_run run --init-state --snapshot "$s" --state state.sqlite --out out
   adv_expect_rc 0 || return
   after="$(sha256sum <"$s")"
   [ "$before" = "$after" ] || adv_why "the snapshot's bytes changed during the run"
@@ -229,7 +229,7 @@ PY
   local run mixed=0 refused=0 ok=0
   for run in 1 2 3 4 5; do
     rm -rf out state.sqlite
-    adv_run run --snapshot "$s" --state state.sqlite --out out
+    adv_run run --init-state --snapshot "$s" --state state.sqlite --out out
     if [ "$ADV_RC" = 2 ]; then
       refused=$((refused + 1))
       [ -z "$(find out -type f 2>/dev/null | head -n 1)" ] || { kill "$writer"; adv_why "refused run left files"; return; }

@@ -20,7 +20,7 @@ val_run() {
   sql="${sql//\$B/$VAL_B}"
   sql="${sql//\$D/$VAL_D}"
   adv_sql "$VAL_S" "PRAGMA foreign_keys=OFF; $sql" || { adv_why "sqlite3 edit failed"; return; }
-  adv_run run --snapshot "$VAL_S" --state state.sqlite --out out
+  adv_run run --init-state --snapshot "$VAL_S" --state state.sqlite --out out
 }
 
 # python3 CHECK: a script with helpers rows(kind) (dicts), dq(resource) (set of codes),
@@ -190,7 +190,7 @@ case_value_formula_cells() {
   cat >cfg.yaml <<EOF
 version: 1
 snapshot: snaps/ledger-{date}.sqlite
-state_store: state.sqlite
+state_store: {path: state.sqlite, create: true}
 output_dir: out
 firms:
   - firm_id: $VAL_F
