@@ -22,17 +22,22 @@ public enum ExternalReference {
   public static func problem(_ reference: String) -> Problem? {
     let bytes = reference.utf8
     if bytes.isEmpty { return .empty }
+    if let offset = firstByteOutsideAlphabet(bytes, space: true) { return .invalidCharacter(offset: offset) }
+    if bytes.count > 256 { return .tooLong(length: bytes.count) }
+    return nil
+  }
+
+  /// The offset of the first byte that is not an ASCII letter or digit, `-` or `_` (or a space,
+  /// when `space`): the alphabet of references and, without the space, of firm ids.
+  static func firstByteOutsideAlphabet(_ bytes: String.UTF8View, space: Bool) -> Int? {
     var offset = 0
     for byte in bytes {
       let ok =
         (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
-        || byte == 0x20 || byte == 0x2D || byte == 0x5F
-      if !ok {
-        return .invalidCharacter(offset: offset)
-      }
+        || (space && byte == 0x20) || byte == 0x2D || byte == 0x5F
+      if !ok { return offset }
       offset += 1
     }
-    if bytes.count > 256 { return .tooLong(length: bytes.count) }
     return nil
   }
 

@@ -30,13 +30,8 @@ public enum FirmIdentifier {
   public static func problem(_ id: String) -> Problem? {
     let bytes = id.utf8
     if bytes.isEmpty { return .empty }
-    var offset = 0
-    for byte in bytes {
-      let ok =
-        (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
-        || byte == 0x2D || byte == 0x5F
-      if !ok { return .invalidCharacter(offset: offset) }
-      offset += 1
+    if let offset = ExternalReference.firstByteOutsideAlphabet(bytes, space: false) {
+      return .invalidCharacter(offset: offset)
     }
     if bytes.count > maximumLength { return .tooLong(length: bytes.count) }
     return nil
