@@ -9,6 +9,7 @@ public enum SystemErrorText {
   /// error as its own description.
   public static func words(_ error: any Error) -> String {
     let bridged = error as NSError
+    if bridged.domain == "NSURLErrorDomain" { return networkReason(bridged.code) }
     guard bridged.domain == NSCocoaErrorDomain || bridged.domain == NSPOSIXErrorDomain else {
       return "\(error)"
     }
@@ -48,6 +49,24 @@ public enum SystemErrorText {
       return "the text is not in the expected encoding"
     default:
       return bridged.code >= 512 && bridged.code < 640 ? "cannot write" : "cannot read"
+    }
+  }
+
+  /// A URL-loading failure (webhooks) in words, by its `URLError` code.
+  static func networkReason(_ code: Int) -> String {
+    switch code {
+    case -1001: return "timed out"
+    case -1003: return "host name not found"
+    case -1004: return "connection refused (cannot connect to the host)"
+    case -1005: return "the connection was lost"
+    case -1006: return "DNS lookup failed"
+    case -1009: return "no network"
+    case -1000, -1002: return "bad or unsupported URL"
+    case -1200: return "TLS handshake failed"
+    case -1201, -1202, -1203, -1204: return "the server's TLS certificate is not trusted"
+    case -1206: return "the server asked for a client certificate"
+    case -999: return "cancelled"
+    default: return "network error (URL error \(code))"
     }
   }
 }

@@ -362,7 +362,7 @@ public struct WebhookSender: Sendable {
           attempts.append(attempt)
           return finish(.cancelled, lastStatus, "cancelled")
         }
-        attempt.error = "\(error)"
+        attempt.error = SystemErrorText.words(error)
       }
       guard number < policy.maxAttempts else {
         attempts.append(attempt)

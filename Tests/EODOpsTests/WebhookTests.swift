@@ -122,6 +122,27 @@ final class ScriptedTransport: WebhookTransport {
       header != "v1=" + (try hmacHex(secret: "k", timestamp: "1700000000", body: Data(#"{"a":2}"#.utf8))))
   }
 
+  /// A transport failure is logged and reported in words ("connection refused"), never as a raw
+  /// `NSURLErrorDomain Code=-1004`.
+  @Test func aRefusedConnectionIsSaidInWords() async throws {
+    let server = try TestHTTPServer(responses: [])
+    let url = try server.url
+    server.stop()  // nothing listens on the port any more
+    let sender = WebhookSender(
+      policy: WebhookRetryPolicy(maxAttempts: 1, baseDelay: .milliseconds(10), totalTimeout: .seconds(20)),
+      transport: URLSessionWebhookTransport(addresses: .allowAll))
+    let event = WebhookEvent.failed(
+      firmID: "F002", businessDate: "2025-01-02", runID: "run-1",
+      problem: ProblemDetails(
+        type: ProblemDetails.typeURI(code: "delivery-failed"), title: "Delivery failed", status: 502,
+        detail: "x", runID: "run-1", firmID: "F002"))
+    let outcome = await sender.send(event, to: WebhookEndpoint(url: url, secret: [1]), logger: logger)
+    #expect(!outcome.succeeded)
+    let error = outcome.attempts.first?.error ?? ""
+    #expect(error.contains("connection refused"), "\(error)")
+    #expect(!error.contains("NSURLErrorDomain") && !error.contains("Code="), "\(error)")
+  }
+
   @Test func realRetryAfterWaitWithRealSleep() async throws {
     let server = try TestHTTPServer(responses: [
       .init(status: 503, headers: ["Retry-After": "1"]), .init(status: 204),
