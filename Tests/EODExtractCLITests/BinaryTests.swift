@@ -19,7 +19,7 @@ struct Binary {
     return root.appendingPathComponent(".build/debug/eod-extract").path
   }()
 
-  struct Result {
+  struct Result: Sendable {
     var status: Int32
     var stdout: String
     var stderr: String
@@ -59,6 +59,16 @@ struct Binary {
     let path = NSTemporaryDirectory() + "eod-cli-\(name)-\(UUID().uuidString.prefix(8))"
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
+  }
+}
+
+/// Runs blocking work (child processes a test waits for) on a thread of its own instead of one of
+/// Swift concurrency's shared threads, of which there are as many as cores: a test that waits
+/// minutes on one of them starves the async tests beside it (webhook retries that wait in real
+/// time), which then fail on their time bounds.
+func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+  try await withCheckedThrowingContinuation { continuation in
+    Thread.detachNewThread { continuation.resume(with: Swift.Result { try work() }) }
   }
 }
 

@@ -61,3 +61,18 @@ final class LineCollector: Sendable {
   var lines: [String] { storage.withLock { $0 } }
   func append(_ line: String) { storage.withLock { $0.append(line) } }
 }
+
+/// Runs the jobs of the tasks that prefer it on a dispatch queue of its own instead of Swift
+/// concurrency's shared threads (as many as cores). A test that measures real waits (webhook
+/// retries against a real server) is then not slowed by other suites' tests that block those
+/// threads on child processes, and its time bounds measure the code, not the test machine's load.
+final class DedicatedExecutor: TaskExecutor {
+  static let shared = DedicatedExecutor()
+  private let queue = DispatchQueue(label: "eod.tests.dedicated-executor")
+
+  func enqueue(_ job: consuming ExecutorJob) {
+    let job = UnownedJob(job)
+    let executor = asUnownedTaskExecutor()
+    queue.async { job.runSynchronously(on: executor) }
+  }
+}

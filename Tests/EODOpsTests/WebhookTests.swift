@@ -59,57 +59,60 @@ final class ScriptedTransport: WebhookTransport {
 
   /// A real local HTTP server answers 500, then 429 with Retry-After: 1, then 200.
   @Test func retriesAgainstRealServerHonouringRetryAfter() async throws {
-    let server = try TestHTTPServer(responses: [
-      .init(status: 500, body: "boom"),
-      .init(status: 429, headers: ["Retry-After": "1"]),
-      .init(status: 200, body: "ok"),
-    ])
-    defer { server.stop() }
-    let recorder = SleepRecorder()
-    let sender = WebhookSender(
-      policy: WebhookRetryPolicy(
-        maxAttempts: 5, baseDelay: .milliseconds(100), maxDelay: .seconds(2), totalTimeout: .seconds(120),
-        requestTimeout: .seconds(5)),
-      transport: URLSessionWebhookTransport(addresses: .allowAll),  // the server is on loopback
-      sleep: { recorder.record($0) })
-    let secret = "s3cret-key"
-    let event = try WebhookEvent.delivered(
-      firmID: "F001", businessDate: "2025-01-02", runID: "run-42", manifestJSON: manifest)
-    let outcome = await sender.send(
-      event, to: WebhookEndpoint(url: try server.url, secret: Array(secret.utf8)), logger: logger)
+    // Real waits are measured: on an executor of its own (see DedicatedExecutor).
+    try await withTaskExecutorPreference(DedicatedExecutor.shared) {
+      let server = try TestHTTPServer(responses: [
+        .init(status: 500, body: "boom"),
+        .init(status: 429, headers: ["Retry-After": "1"]),
+        .init(status: 200, body: "ok"),
+      ])
+      defer { server.stop() }
+      let recorder = SleepRecorder()
+      let sender = WebhookSender(
+        policy: WebhookRetryPolicy(
+          maxAttempts: 5, baseDelay: .milliseconds(100), maxDelay: .seconds(2), totalTimeout: .seconds(120),
+          requestTimeout: .seconds(5)),
+        transport: URLSessionWebhookTransport(addresses: .allowAll),  // the server is on loopback
+        sleep: { recorder.record($0) })
+      let secret = "s3cret-key"
+      let event = try WebhookEvent.delivered(
+        firmID: "F001", businessDate: "2025-01-02", runID: "run-42", manifestJSON: manifest)
+      let outcome = await sender.send(
+        event, to: WebhookEndpoint(url: try server.url, secret: Array(secret.utf8)), logger: logger)
 
-    #expect(outcome.succeeded)
-    #expect(outcome.attempts.map(\.status) == [500, 429, 200])
-    let requests = server.requests
-    #expect(requests.count == 3)
-    // Backoff after the 500: within the upper half of the base delay; after the 429: exactly Retry-After.
-    let waits = recorder.waits
-    #expect(waits.count == 2)
-    if waits.count == 2 {
-      #expect(waits[0] >= .milliseconds(50) && waits[0] <= .milliseconds(100))
-      #expect(waits[1] == .seconds(1))
+      #expect(outcome.succeeded)
+      #expect(outcome.attempts.map(\.status) == [500, 429, 200])
+      let requests = server.requests
+      #expect(requests.count == 3)
+      // Backoff after the 500: within the upper half of the base delay; after the 429: exactly Retry-After.
+      let waits = recorder.waits
+      #expect(waits.count == 2)
+      if waits.count == 2 {
+        #expect(waits[0] >= .milliseconds(50) && waits[0] <= .milliseconds(100))
+        #expect(waits[1] == .seconds(1))
+      }
+      for request in requests {
+        #expect(request.method == "POST")
+        #expect(request.path == "/hooks/eod")
+        #expect(request.headers["content-type"] == "application/json")
+        #expect(request.headers["webhook-id"] == event.id)
+        let timestamp = try #require(request.headers["webhook-timestamp"])
+        let seconds = try #require(Int64(timestamp))
+        #expect(abs(Double(seconds) - Date().timeIntervalSince1970) < 60)
+        let expected = try hmacHex(secret: secret, timestamp: timestamp, body: request.body)
+        #expect(request.headers["webhook-signature"] == "v1=" + expected)
+        #expect(request.body == event.body())
+      }
+      // The body is JSON carrying the complete manifest.
+      let lastBody = try #require(requests.last).body
+      let object = try #require(try JSONSerialization.jsonObject(with: lastBody) as? [String: Any])
+      #expect(object["type"] as? String == "extract.delivered")
+      #expect(object["firm_id"] as? String == "F001")
+      #expect(object["business_date"] as? String == "2025-01-02")
+      #expect(object["run_id"] as? String == "run-42")
+      let embedded = try #require(object["manifest"] as? [String: Any])
+      #expect((embedded["files"] as? [Any])?.count == 1)
     }
-    for request in requests {
-      #expect(request.method == "POST")
-      #expect(request.path == "/hooks/eod")
-      #expect(request.headers["content-type"] == "application/json")
-      #expect(request.headers["webhook-id"] == event.id)
-      let timestamp = try #require(request.headers["webhook-timestamp"])
-      let seconds = try #require(Int64(timestamp))
-      #expect(abs(Double(seconds) - Date().timeIntervalSince1970) < 60)
-      let expected = try hmacHex(secret: secret, timestamp: timestamp, body: request.body)
-      #expect(request.headers["webhook-signature"] == "v1=" + expected)
-      #expect(request.body == event.body())
-    }
-    // The body is JSON carrying the complete manifest.
-    let lastBody = try #require(requests.last).body
-    let object = try #require(try JSONSerialization.jsonObject(with: lastBody) as? [String: Any])
-    #expect(object["type"] as? String == "extract.delivered")
-    #expect(object["firm_id"] as? String == "F001")
-    #expect(object["business_date"] as? String == "2025-01-02")
-    #expect(object["run_id"] as? String == "run-42")
-    let embedded = try #require(object["manifest"] as? [String: Any])
-    #expect((embedded["files"] as? [Any])?.count == 1)
   }
 
   /// A tampered body does not verify against the header: the test's HMAC is meaningful.
@@ -144,37 +147,40 @@ final class ScriptedTransport: WebhookTransport {
   }
 
   @Test func realRetryAfterWaitWithRealSleep() async throws {
-    let server = try TestHTTPServer(responses: [
-      .init(status: 503, headers: ["Retry-After": "1"]), .init(status: 204),
-    ])
-    defer { server.stop() }
-    let sender = WebhookSender(
-      policy: WebhookRetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(10), totalTimeout: .seconds(120)),
-      transport: URLSessionWebhookTransport(addresses: .allowAll))
-    let event = WebhookEvent.failed(
-      firmID: "F002", businessDate: "2025-01-02", runID: "run-1",
-      problem: ProblemDetails(
-        type: ProblemDetails.typeURI(code: "delivery-failed"), title: "Delivery failed", status: 502,
-        detail: "sftp: connection refused", runID: "run-1", firmID: "F002"))
-    let outcome = await sender.send(
-      event, to: WebhookEndpoint(url: try server.url, secret: [1, 2, 3]), logger: logger)
-    #expect(outcome.succeeded)
-    let requests = server.requests
-    #expect(requests.count == 2)
-    if requests.count == 2 {
-      #expect(requests[1].receivedAt.timeIntervalSince(requests[0].receivedAt) >= 0.95)
+    // Real waits are measured: on an executor of its own (see DedicatedExecutor).
+    try await withTaskExecutorPreference(DedicatedExecutor.shared) {
+      let server = try TestHTTPServer(responses: [
+        .init(status: 503, headers: ["Retry-After": "1"]), .init(status: 204),
+      ])
+      defer { server.stop() }
+      let sender = WebhookSender(
+        policy: WebhookRetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(10), totalTimeout: .seconds(120)),
+        transport: URLSessionWebhookTransport(addresses: .allowAll))
+      let event = WebhookEvent.failed(
+        firmID: "F002", businessDate: "2025-01-02", runID: "run-1",
+        problem: ProblemDetails(
+          type: ProblemDetails.typeURI(code: "delivery-failed"), title: "Delivery failed", status: 502,
+          detail: "sftp: connection refused", runID: "run-1", firmID: "F002"))
+      let outcome = await sender.send(
+        event, to: WebhookEndpoint(url: try server.url, secret: [1, 2, 3]), logger: logger)
+      #expect(outcome.succeeded)
+      let requests = server.requests
+      #expect(requests.count == 2)
+      if requests.count == 2 {
+        #expect(requests[1].receivedAt.timeIntervalSince(requests[0].receivedAt) >= 0.95)
+      }
+      let firstBody = try #require(requests.first).body
+      let object = try #require(try JSONSerialization.jsonObject(with: firstBody) as? [String: Any])
+      #expect(object["type"] as? String == "extract.failed")
+      let problem = try #require(object["problem"] as? [String: Any])
+      #expect(problem["type"] as? String == "urn:eod-extract:problem:delivery-failed")
+      #expect(problem["title"] as? String == "Delivery failed")
+      #expect(problem["status"] as? Int == 502)
+      #expect(problem["detail"] as? String == "sftp: connection refused")
+      #expect(problem["instance"] as? String == "urn:eod-extract:run:run-1:firm:F002")
+      #expect(problem["run_id"] as? String == "run-1")
+      #expect(problem["firm_id"] as? String == "F002")
     }
-    let firstBody = try #require(requests.first).body
-    let object = try #require(try JSONSerialization.jsonObject(with: firstBody) as? [String: Any])
-    #expect(object["type"] as? String == "extract.failed")
-    let problem = try #require(object["problem"] as? [String: Any])
-    #expect(problem["type"] as? String == "urn:eod-extract:problem:delivery-failed")
-    #expect(problem["title"] as? String == "Delivery failed")
-    #expect(problem["status"] as? Int == 502)
-    #expect(problem["detail"] as? String == "sftp: connection refused")
-    #expect(problem["instance"] as? String == "urn:eod-extract:run:run-1:firm:F002")
-    #expect(problem["run_id"] as? String == "run-1")
-    #expect(problem["firm_id"] as? String == "F002")
   }
 
   @Test func clientErrorIsPermanent() async throws {
