@@ -22,7 +22,7 @@ struct EODExtract: AsyncParsableCommand {
       """,
     subcommands: [
       Run.self, Demo.self, Generate.self, Backfill.self, History.self, CheckConfig.self, Deliveries.self,
-      Status.self,
+      Status.self, Verify.self,
     ],
     defaultSubcommand: nil)
 }
