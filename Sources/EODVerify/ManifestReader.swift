@@ -10,7 +10,8 @@ public struct VerifyError: Error, CustomStringConvertible, Sendable {
     self.detail = detail
   }
 
-  public var description: String { "\(path): \(detail)" }
+  /// Shown safely (control and bidi characters escaped): the path and names come from the set.
+  public var description: String { "\(VerifyReport.shown(path)): \(VerifyReport.shown(detail))" }
 }
 
 /// What a manifest (schema 1 or 1.1) says about one file of its set.

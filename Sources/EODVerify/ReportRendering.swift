@@ -7,28 +7,50 @@ extension VerifyReport {
       + unlisted.map { ($0, Check("unlisted", .failed, "in the folder but not in the manifest")) }
   }
 
+  /// Text safe for a terminal and a one-line-per-problem report: control characters (C0, DEL,
+  /// C1), line and paragraph separators and format characters (bidi overrides, zero-width) are
+  /// shown as `\u{…}` escapes; a name so changed is put in double quotes. A manifest, a file name
+  /// or a cell comes from whoever made the set.
+  static func shown(_ text: String, quoteIfChanged: Bool = false) -> String {
+    var out = ""
+    var changed = false
+    for scalar in text.unicodeScalars {
+      let value = scalar.value
+      if value < 0x20 || (0x7F...0x9F).contains(value) || value == 0x2028 || value == 0x2029
+        || scalar.properties.generalCategory == .format
+      {
+        out += "\\u{" + String(value, radix: 16, uppercase: true) + "}"
+        changed = true
+      } else {
+        out.unicodeScalars.append(scalar)
+      }
+    }
+    return changed && quoteIfChanged ? "\"" + out + "\"" : out
+  }
+
   /// Lines for a person: one per file (`ok` or each failed check), skipped checks as notes, then
   /// a summary.
   public var text: String {
+    func name(_ text: String) -> String { Self.shown(text, quoteIfChanged: true) }
     var lines: [String] = [
-      "set \(set): manifest \(manifest.fileName) (schema \(manifest.schemaVersion), firm \(manifest.firmID), "
-        + "\(manifest.businessDate), \(files.count) files)"
+      "set \(name(set)): manifest \(name(manifest.fileName)) (schema \(name(manifest.schemaVersion)), "
+        + "firm \(name(manifest.firmID)), \(name(manifest.businessDate)), \(files.count) files)"
     ]
     for file in files {
       if file.ok {
         let rows =
           file.checks.first { $0.name == "rows" && $0.status == .passed }.map { ", \($0.detail) rows" } ?? ""
-        lines.append("ok      \(file.name)\(rows)")
+        lines.append("ok      \(name(file.name))\(rows)")
       }
       for check in file.checks where check.status == .failed {
-        lines.append("FAILED  \(file.name) \(check.name): \(check.detail)")
+        lines.append("FAILED  \(name(file.name)) \(check.name): \(Self.shown(check.detail))")
       }
       for check in file.checks where check.status == .skipped {
-        lines.append("skipped \(file.name) \(check.name): \(check.detail)")
+        lines.append("skipped \(name(file.name)) \(check.name): \(Self.shown(check.detail))")
       }
     }
-    for name in unlisted {
-      lines.append("FAILED  \(name) unlisted: in the folder but not in the manifest")
+    for file in unlisted {
+      lines.append("FAILED  \(name(file)) unlisted: in the folder but not in the manifest")
     }
     let count = failures.count
     lines.append(
