@@ -270,6 +270,46 @@ import Testing
     #expect(result.stdout.contains("FAILED  OTHER_manifest_\(Self.stamp).json unlisted:"), "\(result.stdout)")
   }
 
+  /// A set whose manifest is schema 1 (as the job wrote before 1.1: no per-currency figures,
+  /// accounts or key columns) verifies, says which checks it skipped, and still catches a total.
+  @Test func aSchemaOneSetVerifies() throws {
+    let dir = try Binary.scratch("verify-schema1")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let set = try #require(try Self.makeSets(dir, options: []).first)
+    let (manifestPath, _) = try Self.manifest(set)
+    try Self.edit(manifestPath) { text in
+      for pattern in [
+        #", "control_totals_by_currency": \{(?:[^{}]|\{[^{}]*\})*\}"#, #", "accounts": [0-9]+"#,
+        #", "key_columns": \[[^\]]*\]"#,
+      ] {
+        text = text.replacingOccurrences(of: pattern, with: "", options: .regularExpression)
+      }
+      text = text.replacingOccurrences(of: "\"schema_version\": \"1.1\"", with: "\"schema_version\": \"1\"")
+    }
+    let manifestText = try String(contentsOfFile: manifestPath, encoding: .utf8)
+    #expect(!manifestText.contains("control_totals_by_currency") && !manifestText.contains("\"accounts\""))
+    var result = try Self.verify(set)
+    #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
+    #expect(result.stdout.contains("(schema 1,"))
+    let (path, entry) = try Self.file(set, "positions")
+    let name = (path as NSString).lastPathComponent
+    #expect(
+      result.stdout.contains(
+        "skipped \(name) control_totals_by_currency: schema 1 manifest: no per-currency totals to check"))
+    #expect(result.stdout.contains("skipped \(name) accounts: schema 1 manifest: no account count to check"))
+
+    let total = try #require((entry["control_totals"] as? [String: String])?["market_value"])
+    try Self.edit(manifestPath) { text in
+      text = text.replacingOccurrences(
+        of: "{\"market_value\": \"\(total)\"}", with: "{\"market_value\": \"1\(total)\"}")
+    }
+    result = try Self.verify(set)
+    #expect(result.status == 1)
+    #expect(
+      result.stdout.contains("FAILED  \(name) control_total: manifest says market_value 1\(total)"),
+      "\(result.stdout)")
+  }
+
   @Test func anSFTPSetIsAUsageErrorForNow() throws {
     let result = try Binary.run(["verify", "sftp://user@host:22/sets/F1"])
     #expect(result.status == 64)
