@@ -33,6 +33,9 @@ final class ContentChecker {
   private var lastAccount: [UInt8]?
   private var cellProblem: String?
   private var cellProblems = 0
+  /// More distinct account currencies than any real file has (ISO 4217 has under 200).
+  static let maxCurrencies = 1000
+  private var tooManyCurrencies = false
 
   init(entry: ManifestEntry, format: ExtractFormatName, template: Result<Template, TemplateProblem>) {
     self.entry = entry
@@ -132,12 +135,17 @@ final class ContentChecker {
       }
     }
     if let amount { total.add(amount) }
-    if let currency {
+    if let currency, !tooManyCurrencies {
       let code = String(decoding: currency, as: UTF8.self)
-      var figures = byCurrency[code] ?? (MoneySum(), 0)
-      if let amount { figures.total.add(amount) }
-      figures.rows += 1
-      byCurrency[code] = figures
+      if byCurrency[code] == nil && byCurrency.count == Self.maxCurrencies {
+        // Hostile input: the figures kept per currency stay bounded.
+        tooManyCurrencies = true
+      } else {
+        var figures = byCurrency[code] ?? (MoneySum(), 0)
+        if let amount { figures.total.add(amount) }
+        figures.rows += 1
+        byCurrency[code] = figures
+      }
     }
     if let account, account != lastAccount {
       accounts += 1
@@ -257,6 +265,10 @@ final class ContentChecker {
       return Check(
         name, .skipped,
         "the file has no account_currency column: only checked that the figures add up to the total and rows")
+    }
+    if tooManyCurrencies {
+      return Check(
+        name, .failed, "the file has more than \(Self.maxCurrencies) distinct account_currency values")
     }
     var problems: [String] = []
     for currency in Set(claimed.keys).union(byCurrency.keys).sorted() {

@@ -260,3 +260,20 @@ func status(_ report: VerifyReport, _ check: String) -> Check.Status? {
     #expect(report.text.contains("not a file name in the set's folder"))
   }
 }
+
+@Suite struct BoundedFiguresTests {
+  @Test func distinctCurrenciesAreBounded() throws {
+    let set = try HandSet()
+    defer { set.remove() }
+    _ = try set.write(gzip: false)
+    var text = "account_id,account_currency,currency,Note,value\r\n"
+    for index in 0...ContentChecker.maxCurrencies { text += "A\(index),C\(index),GBP,,1.00\r\n" }
+    try text.write(toFile: set.dir + "/F1_cash_20261001.csv", atomically: true, encoding: .utf8)
+    let report = try set.verify()
+    let check = report.files.first?.checks.first { $0.name == "control_totals_by_currency" }
+    #expect(check?.status == .failed)
+    #expect(check?.detail.contains("more than 1000 distinct account_currency values") == true)
+    // The other figures are still counted over every row.
+    #expect(report.files.first?.checks.first { $0.name == "accounts" }?.detail.contains("1001") == true)
+  }
+}
