@@ -11,8 +11,8 @@ struct Verify: AsyncParsableCommand {
       "Check a delivered set against its manifest: every file, its size, hash, rows, header and totals.",
     discussion: """
       SET is a local folder holding <firm>_manifest_<date>.json and its files (e.g. OUT/FIRM001/2026-10-01).
-      Exit codes: 0 every check holds; 1 a check failed (the report names file and check); 2 the manifest
-      is missing or unreadable; 64 usage (an sftp:// SET is not supported yet).
+      Exit codes: 0 every check holds; 1 a check failed (the report names file and check); \
+      2 the manifest is missing or unreadable; 64 usage (an sftp:// SET is not supported yet).
       """)
 
   @Argument(help: "The set's folder.")
