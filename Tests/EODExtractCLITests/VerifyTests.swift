@@ -90,6 +90,53 @@ import Testing
     }
   }
 
+  /// A configured run: a firm on positions.v2 (firm_name, quote_factor) with formula-safe text in
+  /// JSON Lines, another with two extracts in CSV; both delivered sets verify, and the one
+  /// delivered to a local destination too.
+  @Test func configuredTemplatesAndDeliveredSetsVerify() throws {
+    let job = try OpsJob.make("verify-config", accounts: 30, firms: 2)
+    defer { job.remove() }
+    let yaml = """
+      version: 1
+      snapshot: \(job.dir)/snap/ledger-{date}.sqlite
+      state_store: \(job.state)
+      output_dir: \(job.out)
+      templates_dir: \(job.templates)
+      firms:
+        - firm_id: FIRM001
+          format: json
+          extracts: {positions: v2, cash: v1, valuations: v1}
+          features: {formula_safe_csv: true}
+          destination:
+            local_dir: \(job.destination("FIRM001"))
+        - firm_id: FIRM002
+          compression: none
+          extracts: {transactions: v1, data_quality: v1}
+          destination:
+            local_dir: \(job.destination("FIRM002"))
+
+      """
+    try yaml.write(toFile: job.config, atomically: true, encoding: .utf8)
+    let run = try job.run()
+    try #require(run.status == 0, "\(run.stderr)")
+    for firm in ["FIRM001", "FIRM002"] {
+      for set in [job.staged(firm), job.delivered(firm)] {
+        let result = try Self.verify(set, ["--templates", job.templates])
+        #expect(result.status == 0, "\(set): \(result.stdout) \(result.stderr)")
+      }
+    }
+    let json = try Self.verify(job.staged("FIRM001"), ["--templates", job.templates])
+    #expect(json.stdout.contains("(schema 1.1, firm FIRM001, 2026-10-01, 3 files)"), "\(json.stdout)")
+    // The v2 layout is what was checked: the v1 template's header would not match it.
+    let (manifestPath, _) = try Self.manifest(job.staged("FIRM001"))
+    try Self.edit(manifestPath) { $0 = $0.replacingOccurrences(of: "positions.v2", with: "positions.v1") }
+    let mismatched = try Self.verify(job.staged("FIRM001"), ["--templates", job.templates])
+    #expect(mismatched.status == 1)
+    #expect(
+      mismatched.stdout.contains("positions_20261001.json.gz header: the keys of line 1"),
+      "\(mismatched.stdout)")
+  }
+
   /// Fails with exit 1 and names `name` and each of `checks`.
   static func expectFails(_ set: String, _ name: String, _ checks: [String], only: Bool = false) throws {
     let result = try verify(set)
