@@ -44,86 +44,159 @@ public struct VerifyReport: Sendable {
   public var ok: Bool { files.allSatisfy(\.ok) && unlisted.isEmpty }
 }
 
-/// Verifies a delivered set in a local folder against its manifest: every listed file present,
-/// of the listed size and sha256, decompressing cleanly, parsing with the listed rows, the header
-/// of its named template, and footing to the manifest's control totals (exact decimals).
-/// Files are streamed (one chunk and one record at a time).
-public struct SetVerifier: Sendable {
-  public var directory: String
+/// What a set is read from: a local folder, or (in the command line) a folder on an SFTP server.
+public protocol SetStore {
+  /// How the set is shown in reports.
+  var location: String { get }
+  /// Every name in the set's folder, hidden ones included; an error when the folder cannot be
+  /// listed.
+  func names() throws(VerifyError) -> [String]
+  /// What `name` is: a regular file (with its size, if known), something else (a link, folder or
+  /// device: never read), or absent.
+  func kind(_ name: String) -> SetEntryKind
+  /// Reads the regular file `name` chunk by chunk; an error says why it could not be read.
+  func read(_ name: String, chunk: (UnsafeRawBufferPointer) -> Void) throws(VerifyError)
+}
+
+public enum SetEntryKind: Sendable, Equatable {
+  case regular(size: Int?)
+  case other
+  case missing
+}
+
+/// A set in a local folder.
+public struct LocalSetStore: SetStore {
+  public let directory: String
+
+  public init(directory: String) { self.directory = directory }
+
+  public var location: String { directory }
+
+  public func names() throws(VerifyError) -> [String] {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue
+    else {
+      throw VerifyError(path: directory, detail: "not a folder")
+    }
+    do { return try FileManager.default.contentsOfDirectory(atPath: directory) } catch {
+      throw VerifyError(path: directory, detail: "cannot list the folder: \(error.localizedDescription)")
+    }
+  }
+
+  public func kind(_ name: String) -> SetEntryKind {
+    guard let attributes = try? FileManager.default.attributesOfItem(atPath: directory + "/" + name) else {
+      return .missing
+    }
+    guard attributes[.type] as? FileAttributeType == .typeRegular else { return .other }
+    return .regular(size: attributes[.size] as? Int)
+  }
+
+  public func read(_ name: String, chunk: (UnsafeRawBufferPointer) -> Void) throws(VerifyError) {
+    let path = directory + "/" + name
+    guard let handle = FileHandle(forReadingAtPath: path) else {
+      throw VerifyError(path: path, detail: "cannot be opened for reading")
+    }
+    defer { try? handle.close() }
+    while true {
+      let data: Data
+      do {
+        guard let next = try handle.read(upToCount: 1 << 20), !next.isEmpty else { return }
+        data = next
+      } catch {
+        throw VerifyError(path: path, detail: "cannot be read: \(error.localizedDescription)")
+      }
+      data.withUnsafeBytes { chunk($0) }
+    }
+  }
+}
+
+/// Verifies a delivered set against its manifest: every listed file present, of the listed size
+/// and sha256, decompressing cleanly, parsing with the listed rows, the header of its named
+/// template, and footing to the manifest's control totals (exact decimals). Files are streamed
+/// (one chunk and one record at a time).
+public struct SetVerifier {
+  public var store: any SetStore
   public var templates: TemplateLibrary?
   /// Where the templates were looked for (named when one is missing).
   public var templatesDirectory: String
   public var manifestName: String?
 
   public init(
-    directory: String, templates: TemplateLibrary?, templatesDirectory: String, manifestName: String?
+    store: any SetStore, templates: TemplateLibrary?, templatesDirectory: String, manifestName: String?
   ) {
-    self.directory = directory
+    self.store = store
     self.templates = templates
     self.templatesDirectory = templatesDirectory
     self.manifestName = manifestName
+  }
+
+  /// A set in a local folder.
+  public init(
+    directory: String, templates: TemplateLibrary?, templatesDirectory: String, manifestName: String?
+  ) {
+    self.init(
+      store: LocalSetStore(directory: directory), templates: templates,
+      templatesDirectory: templatesDirectory,
+      manifestName: manifestName)
   }
 
   /// The largest manifest read (a real one is a few kilobytes).
   static let maxManifestBytes = 16 << 20
 
   /// The manifest's file name: the one given, else the only `*_manifest_*.json` in the folder.
-  public func findManifest() throws(VerifyError) -> String {
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue
-    else {
-      throw VerifyError(path: directory, detail: "not a folder")
-    }
+  func findManifest(in names: [String]) throws(VerifyError) -> String {
     if let manifestName {
       guard Self.isPlainName(manifestName) else {
         throw VerifyError(path: manifestName, detail: "--manifest must be a file name in the set's folder")
       }
-      guard FileManager.default.fileExists(atPath: directory + "/" + manifestName) else {
-        throw VerifyError(path: directory, detail: "no manifest \(manifestName) in the folder")
+      guard names.contains(manifestName) else {
+        throw VerifyError(path: store.location, detail: "no manifest \(manifestName) in the folder")
       }
       return manifestName
     }
-    let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
     let manifests = names.filter { $0.contains("_manifest_") && $0.hasSuffix(".json") && !$0.hasPrefix(".") }
       .sorted()
     guard let first = manifests.first else {
-      throw VerifyError(path: directory, detail: "no manifest (<firm>_manifest_<date>.json) in the folder")
+      throw VerifyError(
+        path: store.location, detail: "no manifest (<firm>_manifest_<date>.json) in the folder")
     }
     guard manifests.count == 1 else {
       throw VerifyError(
-        path: directory,
+        path: store.location,
         detail: "several manifests (\(manifests.joined(separator: ", "))): choose one with --manifest NAME")
     }
     return first
   }
 
   /// Reads the manifest: an error (the set cannot be verified) when it is missing or unreadable.
-  public func readManifest() throws(VerifyError) -> SetManifest {
-    let name = try findManifest()
-    let path = directory + "/" + name
-    let attributes = try? FileManager.default.attributesOfItem(atPath: path)
-    guard attributes?[.type] as? FileAttributeType == .typeRegular else {
+  func readManifest(in names: [String]) throws(VerifyError) -> SetManifest {
+    let name = try findManifest(in: names)
+    let path = store.location + "/" + name
+    guard case .regular(let size) = store.kind(name) else {
       throw VerifyError(path: path, detail: "the manifest is not a regular file")
     }
-    if let size = attributes?[.size] as? Int, size > Self.maxManifestBytes {
-      throw VerifyError(path: path, detail: "the manifest is larger than 16 MiB: not a manifest")
+    let tooLarge = VerifyError(path: path, detail: "the manifest is larger than 16 MiB: not a manifest")
+    if let size, size > Self.maxManifestBytes { throw tooLarge }
+    var data = Data()
+    var overflow = false
+    try store.read(name) { chunk in
+      if data.count + chunk.count > Self.maxManifestBytes { overflow = true }
+      if !overflow { data.append(contentsOf: chunk) }
     }
-    guard let data = FileManager.default.contents(atPath: path) else {
-      throw VerifyError(path: path, detail: "cannot read the manifest")
-    }
+    if overflow { throw tooLarge }
     return try SetManifest.parse(data, fileName: name)
   }
 
-  /// Verifies the set. Throws only when the manifest is missing or unreadable; every problem of
-  /// the files is in the report.
+  /// Verifies the set. Throws only when the set cannot be verified (no folder, no manifest, an
+  /// unreadable one); every problem of the files is in the report.
   public func verify() throws(VerifyError) -> VerifyReport {
-    let manifest = try readManifest()
+    let present = try store.names()
+    let manifest = try readManifest(in: present)
     var files: [FileReport] = []
     for entry in manifest.files { files.append(verify(entry, manifest: manifest)) }
     let listed = Set(manifest.files.map(\.name) + [manifest.fileName])
-    let present = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
     let unlisted = present.filter { !listed.contains($0) }.sorted()
-    return VerifyReport(set: directory, manifest: manifest, files: files, unlisted: unlisted)
+    return VerifyReport(set: store.location, manifest: manifest, files: files, unlisted: unlisted)
   }
 
   /// A name that stays in the set's folder: no `/`, not `.` or `..`, no NUL.
@@ -142,20 +215,16 @@ public struct SetVerifier: Sendable {
         "the manifest names '\(entry.name)', not a file name in the set's folder: not read")
       return report
     }
-    let path = directory + "/" + entry.name
-    guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else {
+    let path = store.location + "/" + entry.name
+    switch store.kind(entry.name) {
+    case .missing:
       add("present", .failed, "missing from the set")
       return report
-    }
-    guard attributes[.type] as? FileAttributeType == .typeRegular else {
+    case .other:
       add("present", .failed, "not a regular file (a link, folder or device): not read")
       return report
+    case .regular: break
     }
-    guard let handle = FileHandle(forReadingAtPath: path) else {
-      add("present", .failed, "cannot be opened for reading")
-      return report
-    }
-    defer { try? handle.close() }
 
     let gzip = entry.compression.map { $0 == "gzip" } ?? entry.name.hasSuffix(".gz")
     let format: ExtractFormatName =
@@ -169,17 +238,9 @@ public struct SetVerifier: Sendable {
       do { stream = try GunzipStream(path: path) } catch { gzipError = "\(error)" }
     }
     var readError: String?
-    while true {
-      let chunk: Data
-      do {
-        guard let data = try handle.read(upToCount: 1 << 20), !data.isEmpty else { break }
-        chunk = data
-      } catch {
-        readError = "\(error)"
-        break
-      }
-      byteCount += chunk.count
-      chunk.withUnsafeBytes { raw in
+    do {
+      try store.read(entry.name) { raw in
+        byteCount += raw.count
         hasher.update(bufferPointer: raw)
         if !gzip {
           content.feed(raw)
@@ -187,9 +248,11 @@ public struct SetVerifier: Sendable {
           do { try active.feed(raw) { content.feed($0) } } catch { gzipError = "\(error)" }
         }
       }
+    } catch {
+      readError = error.detail
     }
     if let readError {
-      add("present", .failed, "cannot be read: \(readError)")
+      add("present", .failed, readError)
       return report
     }
     add("present", .passed, "present")
