@@ -357,9 +357,12 @@ import Testing
       "\(result.stdout)")
   }
 
-  @Test func anSFTPSetIsAUsageErrorForNow() throws {
-    let result = try Binary.run(["verify", "sftp://user@host:22/sets/F1"])
+  @Test func anSFTPSetNeedsAKeyAndKnownHosts() throws {
+    var result = try Binary.run(["verify", "sftp://user@host:22/sets/F1"])
     #expect(result.status == 64)
-    #expect(result.stderr.contains("not supported yet"), "\(result.stderr)")
+    #expect(result.stderr.contains("needs --identity KEYFILE and --known-hosts FILE"), "\(result.stderr)")
+    result = try Binary.run(["verify", "/tmp/a-local-set", "--identity", "/tmp/key"])
+    #expect(result.status == 64)
+    #expect(result.stderr.contains("go with an sftp:// SET"), "\(result.stderr)")
   }
 }
