@@ -66,12 +66,18 @@ let package = Package(
         .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "Logging", package: "swift-log"),
       ]),
+    // Checks a delivered set against its manifest (the `verify` command).
+    .target(
+      name: "EODVerify",
+      dependencies: [
+        "EODCore", "EODCompression", "EODRender", .product(name: "Crypto", package: "swift-crypto"),
+      ]),
     .executableTarget(
       name: "eod-extract",
       dependencies: [
         "EODPipeline", "EODSnapshotGen", "EODOps", "EODDelivery", "EODSFTP", "EODState", "EODCore",
         "EODRender", "EODSnapshot",
-        "EODCompression",
+        "EODCompression", "EODVerify",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]),
@@ -93,5 +99,6 @@ let package = Package(
       ],
       resources: [.copy("Fixtures")]),
     .testTarget(name: "EODExtractCLITests", dependencies: ["EODSnapshotGen"]),
+    .testTarget(name: "EODVerifyTests", dependencies: ["EODVerify", "EODCompression"]),
   ]
 )

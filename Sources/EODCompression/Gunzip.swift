@@ -122,3 +122,25 @@ final class MultiMemberInflater {
     return error
   }
 }
+
+/// A gunzip fed by the caller, chunk by chunk, for a reader that also hashes and counts the
+/// compressed bytes in the same pass (a verifier). Strict like ``Gunzip``.
+public final class GunzipStream {
+  private let inflater: MultiMemberInflater
+
+  /// `path` only names the input in errors.
+  public init(path: String?) throws(CompressionError) {
+    inflater = try MultiMemberInflater(path: path)
+  }
+
+  /// Decompresses `chunk`, handing the output to `output` in order.
+  public func feed(_ chunk: UnsafeRawBufferPointer, output: (UnsafeRawBufferPointer) -> Void)
+    throws(CompressionError)
+  {
+    try inflater.feed(chunk, output)
+  }
+
+  /// Ends the input: an error when it ended inside a member or held none.
+  @discardableResult
+  public func finish() throws(CompressionError) -> GunzipSummary { try inflater.finish() }
+}

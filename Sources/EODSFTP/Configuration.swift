@@ -95,6 +95,20 @@ public struct SFTPAttributes: Sendable, Equatable {
   public var isDirectory: Bool { mode.map { $0 & 0o170000 == 0o040000 } ?? false }
 }
 
+/// One entry of a remote directory.
+public struct SFTPDirectoryEntry: Sendable, Equatable {
+  public var name: String
+  public var attributes: SFTPAttributes
+
+  public init(name: String, attributes: SFTPAttributes) {
+    self.name = name
+    self.attributes = attributes
+  }
+
+  /// Whether the entry is a regular file (not a link, folder or device), as the server said.
+  public var isRegularFile: Bool { attributes.mode.map { $0 & 0o170000 == 0o100000 } ?? false }
+}
+
 /// What an upload did.
 public struct SFTPUploadReport: Sendable, Equatable {
   /// Bytes written to the server.

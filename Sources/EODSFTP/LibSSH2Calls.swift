@@ -207,6 +207,26 @@ enum LibSSH2 {
     return (0, size, permissions)
   }
 
+  static func openDirectory(_ sftp: SFTP, path: String) -> Handle? {
+    libssh2_sftp_open_ex(sftp, path, UInt32(clamping: path.utf8.count), 0, 0, LIBSSH2_SFTP_OPENDIR)
+  }
+
+  /// One directory entry into `name`: the name's length (0 at the end, negative on error), and
+  /// the entry's size and mode bits when the server gave them (OpenSSH: from `lstat`).
+  static func readDirectory(_ handle: Handle, _ name: UnsafeMutableRawBufferPointer)
+    -> (code: Int, size: UInt64?, permissions: UInt?)
+  {
+    guard let base = name.baseAddress else { return (0, nil, nil) }
+    var attributes = LIBSSH2_SFTP_ATTRIBUTES()
+    let rc = libssh2_sftp_readdir_ex(
+      handle, base.assumingMemoryBound(to: CChar.self), name.count, nil, 0, &attributes)
+    guard rc > 0 else { return (Int(rc), nil, nil) }
+    let size = attributes.flags & UInt(LIBSSH2_SFTP_ATTR_SIZE) != 0 ? attributes.filesize : nil
+    let permissions =
+      attributes.flags & UInt(LIBSSH2_SFTP_ATTR_PERMISSIONS) != 0 ? attributes.permissions : nil
+    return (Int(rc), size, permissions)
+  }
+
   static let directoryTypeBits: UInt = UInt(LIBSSH2_SFTP_S_IFMT)
   static let directoryType: UInt = UInt(LIBSSH2_SFTP_S_IFDIR)
 

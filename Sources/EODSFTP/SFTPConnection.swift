@@ -458,6 +458,44 @@ public final class SFTPConnection {
     return total
   }
 
+  /// The entries of a remote directory (without `.` and `..`), in the server's order, each with
+  /// its attributes as the server gives them (OpenSSH: of the entry itself, a link not followed).
+  public func list(_ directory: String) throws(SFTPError) -> [SFTPDirectoryEntry] {
+    try ensureOpen(.list, path: directory)
+    guard
+      let handle = try session.callForPointer(
+        .list, path: directory, deadline: stepDeadline(),
+        {
+          LibSSH2.openDirectory(sftp.pointer, path: directory)
+        })
+    else {
+      throw session.failure(
+        .list, path: directory, rc: LibSSH2.lastErrno(session.pointer), sftp: sftp.pointer)
+    }
+    let box = FileBox(pointer: handle, sftp: sftp, path: directory)
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 16)
+    defer { buffer.deallocate() }
+    var entries: [SFTPDirectoryEntry] = []
+    while true {
+      var entry: (code: Int, size: UInt64?, permissions: UInt?) = (0, nil, nil)
+      let rc = try session.call(.list, path: directory, deadline: stepDeadline()) {
+        entry = LibSSH2.readDirectory(handle, buffer)
+        return entry.code
+      }
+      if rc < 0 { throw session.failure(.list, path: directory, rc: rc, sftp: sftp.pointer) }
+      if rc == 0 { break }
+      let name = String(decoding: UnsafeRawBufferPointer(rebasing: buffer[0..<rc]), as: UTF8.self)
+      if name == "." || name == ".." { continue }
+      entries.append(
+        SFTPDirectoryEntry(
+          name: name,
+          attributes: SFTPAttributes(
+            size: entry.size.map { Int(clamping: $0) }, mode: entry.permissions.map { Int($0) })))
+    }
+    try box.close(deadline: stepDeadline())
+    return entries
+  }
+
   /// Renames `source` to `target`. SFTP v3 (OpenSSH) refuses when `target` exists.
   public func rename(_ source: String, to target: String) throws(SFTPError) {
     try ensureOpen(.rename, path: source)

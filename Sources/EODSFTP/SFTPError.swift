@@ -66,6 +66,7 @@ public struct SFTPError: Error, CustomStringConvertible, Sendable {
     public static let rename = Step("rename")
     public static let remove = Step("remove")
     public static let read = Step("read")
+    public static let list = Step("list")
     public static let readLocal = Step("read-local")
     public static let disconnect = Step("disconnect")
     public static let parse = Step("parse")
