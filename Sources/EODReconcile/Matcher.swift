@@ -122,14 +122,14 @@ public struct MergeJoin {
       case (nil, let b?): key = b.key
       case (nil, nil): return
       }
-      var groupOurs: [KeyedRow] = []
+      var groupOurs = Group()
       while let row = nextOurs, row.key == key {
-        groupOurs.append(row)
+        groupOurs.add(row)
         nextOurs = ours.next()
       }
-      var groupTheirs: [KeyedRow] = []
+      var groupTheirs = Group()
       while let row = nextTheirs, row.key == key {
-        groupTheirs.append(row)
+        groupTheirs.add(row)
         nextTheirs = theirs.next()
       }
       try join(key: key, groupOurs, groupTheirs, emit)
@@ -141,7 +141,22 @@ public struct MergeJoin {
     try emit(item)
   }
 
-  mutating func join(key: [String], _ ours: [KeyedRow], _ theirs: [KeyedRow], _ emit: (Break) throws -> Void)
+  /// The rows of one side with one key: the first kept, the others counted (memory stays bounded
+  /// however many rows share a key); at most ``maxLines`` line numbers are kept.
+  struct Group {
+    static let maxLines = 20
+    var first: KeyedRow?
+    var count = 0
+    var lines: [Int] = []
+    var isEmpty: Bool { count == 0 }
+    mutating func add(_ row: KeyedRow) {
+      if first == nil { first = row }
+      count += 1
+      if lines.count < Self.maxLines { lines.append(row.line) }
+    }
+  }
+
+  mutating func join(key: [String], _ ours: Group, _ theirs: Group, _ emit: (Break) throws -> Void)
     throws
   {
     counts.oursRows += ours.count
@@ -153,26 +168,26 @@ public struct MergeJoin {
     if theirs.count > 1 {
       try record(
         Break(
-          type: .duplicateKeyTheirs, key: key, theirLines: theirs.map(\.line),
+          type: .duplicateKeyTheirs, key: key, theirLines: theirs.lines,
           detail: "\(theirs.count) rows of theirs have this key"), emit)
     }
     if ours.isEmpty {
-      try record(Break(type: .missingOurs, key: key, theirLines: theirs.map(\.line)), emit)
+      try record(Break(type: .missingOurs, key: key, theirLines: theirs.lines), emit)
       return
     }
     if theirs.isEmpty {
       try record(Break(type: .missingTheirs, key: key), emit)
       return
     }
-    guard ours.count == 1, theirs.count == 1 else { return }
-    let (outcome, breaks) = comparer.compare(key: key, ours: ours[0].values, theirs: theirs[0].values)
+    guard ours.count == 1, theirs.count == 1, let mine = ours.first, let other = theirs.first else { return }
+    let (outcome, breaks) = comparer.compare(key: key, ours: mine.values, theirs: other.values)
     switch outcome {
     case .exact: counts.matchedExactly += 1
     case .withinTolerance: counts.matchedWithinTolerance += 1
     case .beyond:
       counts.rowsWithFieldMismatch += 1
       for var item in breaks {
-        item.theirLines = [theirs[0].line]
+        item.theirLines = [other.line]
         try record(item, emit)
       }
     }

@@ -200,3 +200,16 @@ func decimal(_ text: String) -> ExactDecimal {
     #expect(records[3].malformed?.contains("not closed") == true)
   }
 }
+
+@Suite struct ExampleProfileTests {
+  @Test(arguments: ["positions", "cash", "transactions"])
+  func theRepositorysExamplesAreValid(_ name: String) throws {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .deletingLastPathComponent()
+    let path = root.appendingPathComponent("examples/reconcile/\(name).yaml").path
+    let text = try String(contentsOfFile: path, encoding: .utf8)
+    let profile = try ProfileReader.parse(text, source: path)
+    #expect(profile.extract.rawValue == name)
+    #expect(!profile.comparedFields.isEmpty)
+  }
+}
