@@ -1,5 +1,6 @@
 import Crypto
 import EODCompression
+import EODCore
 import Foundation
 
 /// Why a reconciliation could not be made (exit 2): the set, a file or the output folder.
@@ -424,8 +425,18 @@ final class BreakWriter {
         item.theirLines.map(String.init).joined(separator: " "),
         item.detail,
       ]
-    pending += cells.map(csvField).joined(separator: ",") + "\r\n"
+    pending += cells.map { csvField(Self.neutralised($0)) }.joined(separator: ",") + "\r\n"
     if pending.utf8.count >= 1 << 20 { try flush() }
+  }
+
+  /// A cell a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, tab or CR)
+  /// gets a leading `'`, unless it is a plain decimal number (`-12.5` stays a number). Their values
+  /// come from outside and the breaks file is opened by people.
+  static func neutralised(_ cell: String) -> String {
+    guard let first = cell.unicodeScalars.first, "=+-@\t\r".unicodeScalars.contains(first),
+      ExactDecimal(cell) == nil
+    else { return cell }
+    return "'" + cell
   }
 
   func flush() throws {
