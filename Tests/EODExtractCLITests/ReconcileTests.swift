@@ -215,6 +215,56 @@ import Testing
     #expect(withBOM.status == 0, "\(withBOM.stdout)\(withBOM.stderr)")
   }
 
+  /// The repository's example transactions profile on a file made from our extract: UTF-8 with a
+  /// byte-order mark, amounts in thousands. Our rows without an external reference cannot be
+  /// matched and are reported under the empty key.
+  @Test func exampleTransactionsProfileMatchesAScaledFile() throws {
+    let set = try Self.makeSet("recon-tx")
+    defer { try? FileManager.default.removeItem(atPath: set.dir) }
+    let rows = try Self.ourRows(set, "transactions")
+    let referenced = rows.filter { !$0["transaction_external_ref", default: ""].isEmpty }
+    try #require(!referenced.isEmpty)
+    var text = "\u{FEFF}Reference,Trade Date,Settlement Date,Amount (000s),Currency\r\n"
+    for row in referenced.reversed() {
+      let amount = Self.thousandths(row["amount", default: ""])
+      text +=
+        [
+          row["transaction_external_ref", default: ""], row["trade_date", default: ""],
+          row["settle_date", default: ""], amount, row["currency", default: ""],
+        ].joined(separator: ",") + "\r\n"
+    }
+    let theirs = set.dir + "/tx.csv"
+    try Self.write(theirs, text)
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .deletingLastPathComponent()
+    let result = try Binary.run([
+      "reconcile", "--ours", set.folder, "--extract", "transactions", "--theirs", theirs, "--profile",
+      root.appendingPathComponent("examples/reconcile/transactions.yaml").path, "--out", set.dir + "/recon",
+    ])
+    let unreferenced = rows.count - referenced.count
+    #expect(result.status == (unreferenced == 0 ? 0 : 1), "\(result.stdout)\(result.stderr)")
+    let summary = try #require(
+      JSONSerialization.jsonObject(
+        with: Data(
+          contentsOf: URL(fileURLWithPath: set.dir + "/recon/FIRM001_recon_transactions_20261001.json")))
+        as? [String: Any])
+    #expect(summary["matched_exactly"] as? Int == referenced.count)
+    let byType = try #require(summary["breaks_by_type"] as? [String: Int])
+    #expect(byType["MISSING_THEIRS"] == (unreferenced == 0 ? 0 : 1))
+    #expect(byType["DUPLICATE_KEY_OURS"] == (unreferenced > 1 ? 1 : 0))
+    #expect(summary["breaks"] as? Int == byType.values.reduce(0, +))
+  }
+
+  /// A decimal divided by 1000, by moving its point (no floating point).
+  static func thousandths(_ text: String) -> String {
+    let negative = text.hasPrefix("-")
+    let parts = (negative ? String(text.dropFirst()) : text).split(
+      separator: ".", omittingEmptySubsequences: false)
+    let whole = String(repeating: "0", count: max(0, 4 - parts[0].count)) + parts[0]
+    let fraction = parts.count > 1 ? String(parts[1]) : ""
+    return (negative ? "-" : "") + whole.dropLast(3) + "." + whole.suffix(3) + fraction
+  }
+
   @Test func cannotReconcileExitsTwoAndUsageSixtyFour() throws {
     let set = try Self.makeSet("recon-bad")
     defer { try? FileManager.default.removeItem(atPath: set.dir) }
