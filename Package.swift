@@ -57,6 +57,12 @@ let package = Package(
         .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "Logging", package: "swift-log"),
       ]),
+    .target(
+      name: "EODReconcile",
+      dependencies: [
+        "EODCore", "EODCompression", .product(name: "Yams", package: "Yams"),
+        .product(name: "Crypto", package: "swift-crypto"),
+      ]),
     .target(name: "EODSnapshotGen", dependencies: ["EODCore", "EODSQLite", "EODOps"]),
     .target(
       name: "EODPipeline",
@@ -77,7 +83,7 @@ let package = Package(
       dependencies: [
         "EODPipeline", "EODSnapshotGen", "EODOps", "EODDelivery", "EODSFTP", "EODState", "EODCore",
         "EODRender", "EODSnapshot",
-        "EODCompression", "EODVerify",
+        "EODCompression", "EODVerify", "EODReconcile",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]),
@@ -91,6 +97,7 @@ let package = Package(
       name: "EODSFTPTests",
       dependencies: ["EODSFTP", "EODDelivery", .product(name: "Logging", package: "swift-log")]),
     .testTarget(name: "EODOpsTests", dependencies: ["EODOps"]),
+    .testTarget(name: "EODReconcileTests", dependencies: ["EODReconcile", "EODCore"]),
     .testTarget(
       name: "EODPipelineTests",
       dependencies: [

@@ -1,0 +1,117 @@
+import Foundation
+
+/// A streaming CSV parser: bytes are fed in chunks of any size, records come out whole, each with
+/// the line it starts on. Quoted fields may hold the delimiter, doubled quotes and line breaks.
+public struct CSVRecordParser {
+  public struct Record {
+    public var fields: [[UInt8]]
+    /// The 1-based line the record starts on.
+    public var line: Int
+    /// Why the record is not well-formed CSV, if it is not.
+    public var malformed: String?
+  }
+
+  enum State { case fieldStart, unquoted, quoted, afterQuote }
+
+  let delimiter: UInt8
+  let quote: UInt8?
+  var state = State.fieldStart
+  var fields: [[UInt8]] = []
+  var field: [UInt8] = []
+  var line = 1
+  var recordLine = 1
+  var malformed: String?
+  var recordStarted = false
+
+  public init(delimiter: UInt8, quote: UInt8?) {
+    self.delimiter = delimiter
+    self.quote = quote
+  }
+
+  public mutating func feed(_ bytes: UnsafeRawBufferPointer, _ emit: (Record) -> Void) {
+    for byte in bytes { step(byte, emit) }
+  }
+
+  public mutating func feed(_ bytes: [UInt8], _ emit: (Record) -> Void) {
+    for byte in bytes { step(byte, emit) }
+  }
+
+  /// Ends the input: a last record without a line break is emitted.
+  public mutating func finish(_ emit: (Record) -> Void) {
+    if state == .quoted { malformed = malformed ?? "a quoted field is not closed before the end of the file" }
+    if recordStarted || !field.isEmpty || !fields.isEmpty { endRecord(emit) }
+  }
+
+  mutating func endField() {
+    fields.append(field)
+    field.removeAll(keepingCapacity: true)
+    state = .fieldStart
+  }
+
+  mutating func endRecord(_ emit: (Record) -> Void) {
+    if field.last == 0x0D, state != .quoted { field.removeLast() }
+    fields.append(field)
+    field.removeAll(keepingCapacity: true)
+    let blank = fields.count == 1 && fields[0].isEmpty && malformed == nil
+    if !blank { emit(Record(fields: fields, line: recordLine, malformed: malformed)) }
+    fields.removeAll(keepingCapacity: true)
+    malformed = nil
+    state = .fieldStart
+    recordStarted = false
+  }
+
+  mutating func step(_ byte: UInt8, _ emit: (Record) -> Void) {
+    if !recordStarted {
+      recordStarted = true
+      recordLine = line
+    }
+    if byte == 0x0A { line += 1 }
+    switch state {
+    case .fieldStart:
+      if byte == quote {
+        state = .quoted
+      } else if byte == delimiter {
+        endField()
+      } else if byte == 0x0A {
+        endRecord(emit)
+      } else {
+        field.append(byte)
+        state = .unquoted
+      }
+    case .unquoted:
+      if byte == delimiter {
+        endField()
+      } else if byte == 0x0A {
+        endRecord(emit)
+      } else {
+        if byte == quote { malformed = malformed ?? "a quote inside a field that does not start with one" }
+        field.append(byte)
+      }
+    case .quoted:
+      if byte == quote { state = .afterQuote } else { field.append(byte) }
+    case .afterQuote:
+      if byte == quote {
+        field.append(byte)
+        state = .quoted
+      } else if byte == delimiter {
+        endField()
+      } else if byte == 0x0A {
+        endRecord(emit)
+      } else if byte == 0x0D {
+        field.append(byte)
+      } else {
+        malformed = malformed ?? "text after a closing quote"
+        field.append(byte)
+        state = .unquoted
+      }
+    }
+  }
+}
+
+/// Writes one CSV field as RFC 4180 does (quoted when it holds a comma, a quote or a line break).
+func csvField(_ text: String) -> String {
+  if text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) {
+    return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+  }
+  return text
+}

@@ -1,0 +1,195 @@
+import EODCore
+
+/// One row of a side, reduced to what reconciliation needs: the match key, the compared values
+/// (in ``ReconcileProfile/comparedFields`` order, canonical: decimals with '.', dates as
+/// YYYY-MM-DD) and the line it came from.
+public struct KeyedRow: Sendable, Equatable {
+  public var key: [String]
+  public var values: [String]
+  public var line: Int
+  public init(key: [String], values: [String], line: Int) {
+    self.key = key
+    self.values = values
+    self.line = line
+  }
+
+  /// Key order: field by field, by the UTF-8 bytes (the same on both sides, whatever the locale).
+  public static func keyPrecedes(_ a: [String], _ b: [String]) -> Bool {
+    for (x, y) in zip(a, b) where x != y {
+      return x.utf8.lexicographicallyPrecedes(y.utf8)
+    }
+    return a.count < b.count
+  }
+
+  public static func orderedBefore(_ a: KeyedRow, _ b: KeyedRow) -> Bool {
+    if a.key != b.key { return keyPrecedes(a.key, b.key) }
+    return a.line < b.line
+  }
+}
+
+public enum BreakType: String, Sendable, CaseIterable {
+  case missingOurs = "MISSING_OURS"
+  case missingTheirs = "MISSING_THEIRS"
+  case duplicateKeyOurs = "DUPLICATE_KEY_OURS"
+  case duplicateKeyTheirs = "DUPLICATE_KEY_THEIRS"
+  case fieldMismatch = "FIELD_MISMATCH"
+  case unparseableTheirs = "UNPARSEABLE_THEIRS"
+}
+
+public struct Break: Sendable, Equatable {
+  public var type: BreakType
+  public var key: [String]
+  public var field: String = ""
+  public var ours: String = ""
+  public var theirs: String = ""
+  public var difference: String = ""
+  /// Their line(s) the break concerns, if any.
+  public var theirLines: [Int] = []
+  public var detail: String = ""
+}
+
+public struct MatchCounts: Sendable, Equatable {
+  public var oursRows = 0
+  public var theirsRows = 0
+  public var matchedExactly = 0
+  public var matchedWithinTolerance = 0
+  public var rowsWithFieldMismatch = 0
+  public var breaksByType: [BreakType: Int] = [:]
+  public init() {}
+}
+
+/// Compares one row of ours with one of theirs, field by field.
+public struct FieldComparer: Sendable {
+  public let fields: [String]
+  let kinds: [FieldKind]
+  let tolerances: [Tolerance?]
+
+  public init(profile: ReconcileProfile) {
+    fields = profile.comparedFields
+    kinds = fields.map { profile.extract.kind(of: $0) }
+    tolerances = fields.map { profile.tolerances[$0] }
+  }
+
+  public enum Outcome: Equatable { case exact, withinTolerance, beyond }
+
+  /// The row's outcome and a ``Break`` per field beyond tolerance.
+  public func compare(key: [String], ours: [String], theirs: [String]) -> (Outcome, [Break]) {
+    var outcome = Outcome.exact
+    var breaks: [Break] = []
+    for index in fields.indices {
+      let a = ours[index]
+      let b = theirs[index]
+      if a == b { continue }
+      if kinds[index] == .decimal, let x = ExactDecimal(a), let y = ExactDecimal(b) {
+        if x == y { continue }
+        if let tolerance = tolerances[index], tolerance.holds(ours: x, theirs: y) {
+          if outcome == .exact { outcome = .withinTolerance }
+          continue
+        }
+        outcome = .beyond
+        let difference = x.subtracting(y).map { $0.normalized().description } ?? ""
+        breaks.append(
+          Break(
+            type: .fieldMismatch, key: key, field: fields[index], ours: a, theirs: b, difference: difference))
+        continue
+      }
+      outcome = .beyond
+      breaks.append(Break(type: .fieldMismatch, key: key, field: fields[index], ours: a, theirs: b))
+    }
+    return (outcome, breaks)
+  }
+}
+
+/// Merge-joins two sequences of rows sorted by key (``KeyedRow/orderedBefore``), reporting the
+/// breaks in key order. A key held by several rows of one side is a duplicate break and is not
+/// compared field by field; a key only one side holds is a missing break.
+public struct MergeJoin {
+  let comparer: FieldComparer
+  public private(set) var counts = MatchCounts()
+
+  public init(comparer: FieldComparer) { self.comparer = comparer }
+
+  public mutating func run<A: IteratorProtocol<KeyedRow>, B: IteratorProtocol<KeyedRow>>(
+    ours: inout A, theirs: inout B, emit: (Break) throws -> Void
+  ) throws {
+    var nextOurs = ours.next()
+    var nextTheirs = theirs.next()
+    while nextOurs != nil || nextTheirs != nil {
+      let key: [String]
+      switch (nextOurs, nextTheirs) {
+      case (let a?, let b?): key = KeyedRow.keyPrecedes(b.key, a.key) ? b.key : a.key
+      case (let a?, nil): key = a.key
+      case (nil, let b?): key = b.key
+      case (nil, nil): return
+      }
+      var groupOurs = Group()
+      while let row = nextOurs, row.key == key {
+        groupOurs.add(row)
+        nextOurs = ours.next()
+      }
+      var groupTheirs = Group()
+      while let row = nextTheirs, row.key == key {
+        groupTheirs.add(row)
+        nextTheirs = theirs.next()
+      }
+      try join(key: key, groupOurs, groupTheirs, emit)
+    }
+  }
+
+  mutating func record(_ item: Break, _ emit: (Break) throws -> Void) throws {
+    counts.breaksByType[item.type, default: 0] += 1
+    try emit(item)
+  }
+
+  /// The rows of one side with one key: the first kept, the others counted (memory stays bounded
+  /// however many rows share a key); at most ``maxLines`` line numbers are kept.
+  struct Group {
+    static let maxLines = 20
+    var first: KeyedRow?
+    var count = 0
+    var lines: [Int] = []
+    var isEmpty: Bool { count == 0 }
+    mutating func add(_ row: KeyedRow) {
+      if first == nil { first = row }
+      count += 1
+      if lines.count < Self.maxLines { lines.append(row.line) }
+    }
+  }
+
+  mutating func join(key: [String], _ ours: Group, _ theirs: Group, _ emit: (Break) throws -> Void)
+    throws
+  {
+    counts.oursRows += ours.count
+    counts.theirsRows += theirs.count
+    if ours.count > 1 {
+      try record(
+        Break(type: .duplicateKeyOurs, key: key, detail: "\(ours.count) rows of ours have this key"), emit)
+    }
+    if theirs.count > 1 {
+      try record(
+        Break(
+          type: .duplicateKeyTheirs, key: key, theirLines: theirs.lines,
+          detail: "\(theirs.count) rows of theirs have this key"), emit)
+    }
+    if ours.isEmpty {
+      try record(Break(type: .missingOurs, key: key, theirLines: theirs.lines), emit)
+      return
+    }
+    if theirs.isEmpty {
+      try record(Break(type: .missingTheirs, key: key), emit)
+      return
+    }
+    guard ours.count == 1, theirs.count == 1, let mine = ours.first, let other = theirs.first else { return }
+    let (outcome, breaks) = comparer.compare(key: key, ours: mine.values, theirs: other.values)
+    switch outcome {
+    case .exact: counts.matchedExactly += 1
+    case .withinTolerance: counts.matchedWithinTolerance += 1
+    case .beyond:
+      counts.rowsWithFieldMismatch += 1
+      for var item in breaks {
+        item.theirLines = [other.line]
+        try record(item, emit)
+      }
+    }
+  }
+}

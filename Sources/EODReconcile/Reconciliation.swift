@@ -1,0 +1,451 @@
+import Crypto
+import EODCompression
+import EODCore
+import Foundation
+
+/// Why a reconciliation could not be made (exit 2): the set, a file or the output folder.
+public enum ReconcileError: Error, CustomStringConvertible {
+  case manifest(path: String, reason: String)
+  case unreadable(path: String, reason: String)
+  case cannotWrite(path: String, reason: String)
+
+  public var description: String {
+    switch self {
+    case .manifest(let path, let reason): return "manifest \(path): \(reason)"
+    case .unreadable(let path, let reason): return "\(path): \(reason)"
+    case .cannotWrite(let path, let reason): return "cannot write \(path): \(reason)"
+    }
+  }
+}
+
+public struct ReconcileRequest: Sendable {
+  /// A delivered set: its folder, or its manifest file.
+  public var oursSet: String
+  public var theirsPath: String
+  public var profile: ReconcileProfile
+  /// The profile file's bytes, for its sha256 in the summary.
+  public var profileBytes: [UInt8]
+  public var outDirectory: String
+  /// Rows held in memory per sorted run.
+  public var runSize: Int
+
+  public init(
+    oursSet: String, theirsPath: String, profile: ReconcileProfile, profileBytes: [UInt8],
+    outDirectory: String,
+    runSize: Int = 100_000
+  ) {
+    self.oursSet = oursSet
+    self.theirsPath = theirsPath
+    self.profile = profile
+    self.profileBytes = profileBytes
+    self.outDirectory = outDirectory
+    self.runSize = runSize
+  }
+}
+
+public struct ReconcileResult: Sendable {
+  public var firm: String
+  public var businessDate: String
+  public var counts: MatchCounts
+  public var breaksPath: String
+  public var summaryPath: String
+  public var totalBreaks: Int { counts.breaksByType.values.reduce(0, +) }
+}
+
+/// Reconciles one of our extracts against a counterparty's file (see docs/reconcile.md).
+public enum Reconciler {
+  public static func run(_ request: ReconcileRequest) throws -> ReconcileResult {
+    let profile = request.profile
+    let set = try OurSet.locate(request.oursSet, extract: profile.extract)
+    let fm = FileManager.default
+    var isDirectory: ObjCBool = false
+    if !fm.fileExists(atPath: request.outDirectory, isDirectory: &isDirectory) {
+      do {
+        try fm.createDirectory(atPath: request.outDirectory, withIntermediateDirectories: true)
+      } catch {
+        throw ReconcileError.cannotWrite(path: request.outDirectory, reason: "cannot create the folder")
+      }
+    } else if !isDirectory.boolValue {
+      throw ReconcileError.cannotWrite(path: request.outDirectory, reason: "not a folder")
+    }
+    let work = request.outDirectory + "/.reconcile-\(UUID().uuidString)"
+    do {
+      try fm.createDirectory(atPath: work, withIntermediateDirectories: false)
+    } catch {
+      throw ReconcileError.cannotWrite(path: work, reason: "cannot create the temporary folder")
+    }
+    defer { try? fm.removeItem(atPath: work) }
+
+    let stem = "\(set.firm)_%@_\(profile.extract.rawValue)_\(set.compactDate)"
+    let breaksPath = request.outDirectory + "/" + String(format: stem, "breaks") + ".csv"
+    let summaryPath = request.outDirectory + "/" + String(format: stem, "recon") + ".json"
+    let writer = try BreakWriter(
+      path: work + "/breaks.csv", firm: set.firm, extract: profile.extract.rawValue, keys: profile.keys)
+
+    let ours = ExternalSorter(directory: work, name: "ours", runSize: request.runSize)
+    try readOurs(set, profile: profile, into: ours)
+    let theirs = ExternalSorter(directory: work, name: "theirs", runSize: request.runSize)
+    var unparseable = 0
+    let theirsSHA = try readTheirs(request.theirsPath, profile: profile, into: theirs) { line, reason in
+      unparseable += 1
+      try writer.write(
+        Break(type: .unparseableTheirs, key: [], theirLines: [line], detail: reason), idKey: ["line \(line)"])
+    }
+
+    var join = MergeJoin(comparer: FieldComparer(profile: profile))
+    var oursRows = try ours.sorted()
+    var theirsRows = try theirs.sorted()
+    try join.run(ours: &oursRows, theirs: &theirsRows) { item in try writer.write(item, idKey: item.key) }
+    if let failure = oursRows.failure ?? theirsRows.failure { throw failure }
+    var counts = join.counts
+    if unparseable > 0 { counts.breaksByType[.unparseableTheirs] = unparseable }
+    try writer.close()
+
+    var byType: [String: Int] = [:]
+    for type in BreakType.allCases { byType[type.rawValue] = counts.breaksByType[type] ?? 0 }
+    let summary: [String: Any] = [
+      "firm_id": set.firm,
+      "business_date": set.businessDate,
+      "extract": profile.extract.rawValue,
+      "ours_file": set.fileName,
+      "ours_manifest_sha256": set.manifestSHA256,
+      "theirs_file": URL(fileURLWithPath: request.theirsPath).lastPathComponent,
+      "theirs_sha256": theirsSHA,
+      "profile_sha256": hex(SHA256.hash(data: request.profileBytes)),
+      "match_keys": profile.keys,
+      "compared_fields": profile.comparedFields,
+      "rows_ours": counts.oursRows,
+      "rows_theirs": counts.theirsRows,
+      "matched_exactly": counts.matchedExactly,
+      "matched_within_tolerance": counts.matchedWithinTolerance,
+      "rows_with_field_mismatch": counts.rowsWithFieldMismatch,
+      "breaks_by_type": byType,
+      "breaks": counts.breaksByType.values.reduce(0, +),
+    ]
+    let data: Data
+    do {
+      data = try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys])
+    } catch {
+      throw ReconcileError.cannotWrite(path: summaryPath, reason: "\(error)")
+    }
+    try install(work + "/breaks.csv", at: breaksPath)
+    do {
+      try (data + Data("\n".utf8)).write(to: URL(fileURLWithPath: work + "/recon.json"))
+    } catch {
+      throw ReconcileError.cannotWrite(path: summaryPath, reason: "\(error)")
+    }
+    try install(work + "/recon.json", at: summaryPath)
+    return ReconcileResult(
+      firm: set.firm, businessDate: set.businessDate, counts: counts, breaksPath: breaksPath,
+      summaryPath: summaryPath)
+  }
+
+  static func install(_ from: String, at path: String) throws {
+    if rename(from, path) != 0 {
+      throw ReconcileError.cannotWrite(path: path, reason: String(cString: strerror(errno)))
+    }
+  }
+
+  static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
+    digest.map { String(format: "%02x", $0) }.joined()
+  }
+
+  // MARK: Ours
+
+  static func readOurs(_ set: OurSet, profile: ReconcileProfile, into sorter: ExternalSorter) throws {
+    var parser = CSVRecordParser(delimiter: UInt8(ascii: ","), quote: UInt8(ascii: "\""))
+    var header: [String]?
+    var keyIndexes: [Int] = []
+    var valueIndexes: [Int] = []
+    var failure: (any Error)?
+    let fields = profile.comparedFields
+    func take(_ record: CSVRecordParser.Record) {
+      guard failure == nil else { return }
+      do {
+        if let reason = record.malformed {
+          throw ReconcileError.unreadable(path: set.filePath, reason: "line \(record.line): \(reason)")
+        }
+        let row = record.fields.map { String(decoding: $0, as: UTF8.self) }
+        guard let names = header else {
+          header = row
+          for name in profile.keys + fields where !row.contains(name) {
+            throw ReconcileError.unreadable(path: set.filePath, reason: "the header has no column \(name)")
+          }
+          keyIndexes = profile.keys.compactMap { row.firstIndex(of: $0) }
+          valueIndexes = fields.compactMap { row.firstIndex(of: $0) }
+          return
+        }
+        guard row.count == names.count else {
+          throw ReconcileError.unreadable(
+            path: set.filePath,
+            reason: "line \(record.line) has \(row.count) fields where the header has \(names.count)")
+        }
+        try sorter.add(
+          KeyedRow(key: keyIndexes.map { row[$0] }, values: valueIndexes.map { row[$0] }, line: record.line))
+      } catch {
+        failure = error
+      }
+    }
+    if set.gzip {
+      do {
+        try Gunzip.decompressFile(atPath: set.filePath) { chunk in parser.feed(chunk, take) }
+      } catch {
+        throw ReconcileError.unreadable(path: set.filePath, reason: "\(error)")
+      }
+    } else {
+      try readChunks(set.filePath) { chunk in parser.feed(chunk, take) }
+    }
+    parser.finish(take)
+    if let failure { throw failure }
+    if header == nil { throw ReconcileError.unreadable(path: set.filePath, reason: "the file has no header") }
+  }
+
+  static func readChunks(_ path: String, _ body: ([UInt8]) throws -> Void) throws {
+    guard let handle = FileHandle(forReadingAtPath: path) else {
+      throw ReconcileError.unreadable(path: path, reason: "cannot open the file (missing or not readable)")
+    }
+    defer { try? handle.close() }
+    while true {
+      let chunk: Data
+      do {
+        chunk = try handle.read(upToCount: 1 << 20) ?? Data()
+      } catch {
+        throw ReconcileError.unreadable(path: path, reason: "\(error)")
+      }
+      if chunk.isEmpty { return }
+      try body([UInt8](chunk))
+    }
+  }
+
+  // MARK: Theirs
+
+  /// Reads their file into `sorter`, calling `unparseable` with each row that cannot be read;
+  /// returns the file's sha256.
+  static func readTheirs(
+    _ path: String, profile: ReconcileProfile, into sorter: ExternalSorter,
+    unparseable: (Int, String) throws -> Void
+  ) throws -> String {
+    var parser = CSVRecordParser(delimiter: profile.delimiter, quote: profile.quote)
+    let values = ValueReader(profile: profile)
+    let fields = profile.comparedFields
+    var indexes: [String: Int] = [:]
+    var expectedCount: Int?
+    var needed = 0
+    if !profile.header {
+      for column in profile.columns { indexes[column.ours] = (Int(column.theirs) ?? 1) - 1 }
+      needed = (indexes.values.max() ?? 0) + 1
+    }
+    var failure: (any Error)?
+    var hasher = SHA256()
+    var first = true
+
+    func decode(_ bytes: [UInt8]) -> String? {
+      switch profile.encoding {
+      case .utf8, .utf8BOM: return String(validating: bytes, as: UTF8.self)
+      case .latin1: return String(String.UnicodeScalarView(bytes.map { Unicode.Scalar($0) }))
+      }
+    }
+
+    func take(_ record: CSVRecordParser.Record) {
+      guard failure == nil else { return }
+      do {
+        if profile.header, expectedCount == nil {
+          if let reason = record.malformed {
+            throw ReconcileError.unreadable(path: path, reason: "the header (line \(record.line)): \(reason)")
+          }
+          guard let names = record.fields.map(decode) as? [String] else {
+            throw ReconcileError.unreadable(
+              path: path, reason: "the header is not valid \(profile.encoding.rawValue)")
+          }
+          for column in profile.columns {
+            let found = names.indices.filter { names[$0] == column.theirs }
+            guard found.count == 1 else {
+              throw ReconcileError.unreadable(
+                path: path,
+                reason: found.isEmpty
+                  ? "the header has no column '\(column.theirs)' (the profile maps it to \(column.ours))"
+                  : "the header has the column '\(column.theirs)' \(found.count) times")
+            }
+            indexes[column.ours] = found[0]
+          }
+          expectedCount = names.count
+          return
+        }
+        if let reason = record.malformed {
+          try unparseable(record.line, reason)
+          return
+        }
+        if let expected = expectedCount, record.fields.count != expected {
+          try unparseable(
+            record.line, "\(record.fields.count) fields where the header has \(expected)")
+          return
+        }
+        if record.fields.count < needed {
+          try unparseable(
+            record.line, "\(record.fields.count) fields where the profile reads column \(needed)")
+          return
+        }
+        func value(_ field: String) throws(ValueReader.Unreadable) -> String {
+          guard let index = indexes[field], let text = decode(record.fields[index]) else {
+            throw ValueReader.Unreadable(reason: "\(field) is not valid \(profile.encoding.rawValue)")
+          }
+          return try values.canonical(text, field: field)
+        }
+        let row: KeyedRow
+        do {
+          let key = try profile.keys.map { (field) throws(ValueReader.Unreadable) in try value(field) }
+          if key.allSatisfy(\.isEmpty) { throw ValueReader.Unreadable(reason: "the match key is empty") }
+          row = KeyedRow(
+            key: key, values: try fields.map { (field) throws(ValueReader.Unreadable) in try value(field) },
+            line: record.line)
+        } catch let error as ValueReader.Unreadable {
+          try unparseable(record.line, error.reason)
+          return
+        }
+        try sorter.add(row)
+      } catch {
+        failure = error
+      }
+    }
+
+    try readChunks(path) { chunk in
+      hasher.update(data: chunk)
+      var bytes = chunk
+      if first {
+        first = false
+        if profile.encoding != .latin1, bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
+      }
+      parser.feed(bytes, take)
+      if let failure { throw failure }
+    }
+    parser.finish(take)
+    if let failure { throw failure }
+    if profile.header, expectedCount == nil {
+      throw ReconcileError.unreadable(path: path, reason: "the file is empty (the profile expects a header)")
+    }
+    return hex(hasher.finalize())
+  }
+}
+
+/// Our side: the set's manifest and the extract's file it lists.
+struct OurSet {
+  var firm: String
+  var businessDate: String
+  var compactDate: String
+  var fileName: String
+  var filePath: String
+  var gzip: Bool
+  var manifestSHA256: String
+
+  static func locate(_ set: String, extract: ReconcileExtract) throws -> OurSet {
+    let fm = FileManager.default
+    var isDirectory: ObjCBool = false
+    guard fm.fileExists(atPath: set, isDirectory: &isDirectory) else {
+      throw ReconcileError.manifest(path: set, reason: "no such folder or file")
+    }
+    var manifestPath = set
+    var folder = URL(fileURLWithPath: set).deletingLastPathComponent().path
+    if isDirectory.boolValue {
+      folder = set
+      let names = ((try? fm.contentsOfDirectory(atPath: set)) ?? []).filter {
+        $0.contains("_manifest_") && $0.hasSuffix(".json")
+      }.sorted()
+      guard names.count == 1 else {
+        throw ReconcileError.manifest(
+          path: set,
+          reason: names.isEmpty
+            ? "the folder holds no <firm>_manifest_<date>.json"
+            : "the folder holds several manifests (\(names.joined(separator: ", "))); pass the one to use")
+      }
+      manifestPath = set + "/" + names[0]
+    }
+    guard let bytes = fm.contents(atPath: manifestPath) else {
+      throw ReconcileError.manifest(path: manifestPath, reason: "cannot read it")
+    }
+    guard let object = try? JSONSerialization.jsonObject(with: bytes) as? [String: Any] else {
+      throw ReconcileError.manifest(path: manifestPath, reason: "not a JSON object")
+    }
+    guard let firm = object["firm_id"] as? String, let date = object["business_date"] as? String,
+      let files = object["files"] as? [[String: Any]]
+    else {
+      throw ReconcileError.manifest(path: manifestPath, reason: "firm_id, business_date or files is missing")
+    }
+    guard let entry = files.first(where: { $0["extract"] as? String == extract.rawValue }),
+      let name = entry["name"] as? String, !name.contains("/"), !name.hasPrefix(".")
+    else {
+      throw ReconcileError.manifest(path: manifestPath, reason: "lists no \(extract.rawValue) file")
+    }
+    guard (entry["format"] as? String ?? "csv") == "csv" else {
+      throw ReconcileError.manifest(
+        path: manifestPath,
+        reason: "the \(extract.rawValue) file is JSON Lines; only CSV sets are reconciled yet")
+    }
+    return OurSet(
+      firm: firm, businessDate: date, compactDate: date.filter { $0 != "-" }, fileName: name,
+      filePath: folder + "/" + name,
+      gzip: (entry["compression"] as? String) == "gzip" || name.hasSuffix(".gz"),
+      manifestSHA256: Reconciler.hex(SHA256.hash(data: bytes)))
+  }
+}
+
+/// Writes the breaks CSV, one line a break, each with its stable id.
+final class BreakWriter {
+  let handle: FileHandle
+  let firm: String
+  let extract: String
+  let keyCount: Int
+  var pending = ""
+
+  init(path: String, firm: String, extract: String, keys: [String]) throws {
+    guard FileManager.default.createFile(atPath: path, contents: nil),
+      let handle = FileHandle(forWritingAtPath: path)
+    else { throw ReconcileError.cannotWrite(path: path, reason: "cannot create the file") }
+    self.handle = handle
+    self.firm = firm
+    self.extract = extract
+    keyCount = keys.count
+    pending =
+      (["break_id", "break_type"] + keys + ["field", "ours", "theirs", "difference", "their_lines", "detail"])
+      .joined(separator: ",") + "\r\n"
+  }
+
+  /// A break's id: the first 16 hex digits of the sha256 of firm, extract, key, type and field.
+  static func breakID(firm: String, extract: String, key: [String], type: BreakType, field: String) -> String
+  {
+    let text = ([firm, extract] + key + [type.rawValue, field]).joined(separator: "\u{1F}")
+    return String(Reconciler.hex(SHA256.hash(data: Data(text.utf8))).prefix(16))
+  }
+
+  func write(_ item: Break, idKey: [String]) throws {
+    let id = Self.breakID(firm: firm, extract: extract, key: idKey, type: item.type, field: item.field)
+    let key = item.key.isEmpty ? Array(repeating: "", count: keyCount) : item.key
+    let cells =
+      [id, item.type.rawValue] + key + [
+        item.field, item.ours, item.theirs, item.difference,
+        item.theirLines.map(String.init).joined(separator: " "),
+        item.detail,
+      ]
+    pending += cells.map { csvField(Self.neutralised($0)) }.joined(separator: ",") + "\r\n"
+    if pending.utf8.count >= 1 << 20 { try flush() }
+  }
+
+  /// A cell a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, tab or CR)
+  /// gets a leading `'`, unless it is a plain decimal number (`-12.5` stays a number). Their values
+  /// come from outside and the breaks file is opened by people.
+  static func neutralised(_ cell: String) -> String {
+    guard let first = cell.unicodeScalars.first, "=+-@\t\r".unicodeScalars.contains(first),
+      ExactDecimal(cell) == nil
+    else { return cell }
+    return "'" + cell
+  }
+
+  func flush() throws {
+    try handle.write(contentsOf: Data(pending.utf8))
+    pending = ""
+  }
+
+  func close() throws {
+    try flush()
+    try handle.close()
+  }
+}

@@ -1,0 +1,80 @@
+import ArgumentParser
+import EODOps
+import EODReconcile
+import Foundation
+
+extension ReconcileExtract: ExpressibleByArgument {}
+
+struct Reconcile: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Match one of our extracts against a counterparty's file and report the breaks.",
+    discussion: """
+      Writes <firm>_breaks_<extract>_<date>.csv and <firm>_recon_<extract>_<date>.json into --out.
+      The profile (YAML) says how to read their file; see docs/reconcile.md.
+      Exit codes:
+        0   no breaks
+        1   breaks found (listed in the breaks file)
+        2   cannot reconcile: bad profile, a set or file that cannot be read, --out not writable
+        64  usage
+      """)
+
+  @Option(help: "Our delivered set: its folder (holding <firm>_manifest_<date>.json) or its manifest.")
+  var ours: String
+
+  @Option(help: "The extract to reconcile: positions, cash or transactions.")
+  var extract: ReconcileExtract
+
+  @Option(help: "Their file (CSV as the profile describes).")
+  var theirs: String
+
+  @Option(help: "The profile (YAML) describing their file.")
+  var profile: String
+
+  @Option(help: "Where the breaks and summary are written (created if missing).")
+  var out: String = "."
+
+  @Option(help: .hidden) var runRows: Int = 100_000
+
+  func validate() throws {
+    guard runRows > 0 else { throw ValidationError("--run-rows must be more than 0") }
+  }
+
+  func run() async throws {
+    try await withExitCodes {
+      guard let bytes = FileManager.default.contents(atPath: profile) else {
+        throw Failure(.nothingDone, "profile \(profile): cannot read it")
+      }
+      let parsed: ReconcileProfile
+      do {
+        parsed = try ProfileReader.parse(String(decoding: bytes, as: UTF8.self), source: profile)
+      } catch let error as ProfileError {
+        throw Failure(.nothingDone, error.description)
+      }
+      guard parsed.extract == extract else {
+        throw Failure(
+          .nothingDone,
+          "profile \(profile) is for the \(parsed.extract.rawValue) extract, not \(extract.rawValue)")
+      }
+      let result: ReconcileResult
+      do {
+        result = try Reconciler.run(
+          ReconcileRequest(
+            oursSet: ours, theirsPath: theirs, profile: parsed, profileBytes: [UInt8](bytes),
+            outDirectory: out,
+            runSize: runRows))
+      } catch let error as ReconcileError {
+        throw Failure(.nothingDone, error.description)
+      }
+      let counts = result.counts
+      print(
+        "\(result.firm) \(extract.rawValue) \(result.businessDate): ours \(counts.oursRows) rows, theirs \(counts.theirsRows); matched exactly \(counts.matchedExactly), within tolerance \(counts.matchedWithinTolerance); breaks \(result.totalBreaks)"
+      )
+      for type in BreakType.allCases {
+        if let count = counts.breaksByType[type], count > 0 { print("  \(type.rawValue) \(count)") }
+      }
+      print("breaks: \(result.breaksPath)")
+      print("summary: \(result.summaryPath)")
+      return result.totalBreaks == 0 ? .success : .someFirmsFailed
+    }
+  }
+}

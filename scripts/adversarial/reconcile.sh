@@ -1,0 +1,67 @@
+# Hostile inputs to `eod-extract reconcile` (issue 14): their file and our set come from outside.
+
+# Our set (one firm, cash) in out/, a profile for it in p.yaml; SET is the set's folder.
+recon_setup() {
+  adv_series snaps --days 1 --accounts 30 --firms 1 || return
+  "$ADV_BIN" run --init-state --snapshot "$(adv_first snaps)" --state state.sqlite --out out >/dev/null 2>&1 ||
+    { adv_why "the job did not make the set"; return 1; }
+  SET=out/FIRM001/2026-10-01
+  printf 'extract: cash\ncolumns: {A: account_id, C: currency, B: balance}\nkeys: [account_id, currency]\n' >p.yaml
+}
+
+recon_run() { adv_run reconcile --ours "$SET" --extract cash --theirs "$1" --profile p.yaml --out "${2:-recon}"; }
+
+case_recon_manifest_escape() {
+  recon_setup || return
+  sed -i 's#"name": "FIRM001_cash_20261001.csv.gz"#"name": "../../../../../../etc/hostname"#' "$SET"/FIRM001_manifest_20261001.json
+  printf 'A,C,B\n' >t.csv
+  recon_run t.csv
+  adv_expect_rc 2 || return
+  grep -q 'lists no cash file' "$CASE/.err" || adv_why "the refusal does not say why: $(adv_err)"
+}
+adv_case recon-manifest-escape case_recon_manifest_escape "a manifest naming ../../etc/hostname as the cash file: nothing read outside the set (exit 2)"
+
+case_recon_formula_key() {
+  recon_setup || return
+  printf 'A,C,B\n"=HYPERLINK(""http://x"")",GBP,1\n@SUM(1),GBP,2\n' >t.csv
+  recon_run t.csv
+  adv_expect_rc 1 || return
+  local breaks=recon/FIRM001_breaks_cash_20261001.csv
+  grep -q "\"'=HYPERLINK" "$breaks" && grep -q "'@SUM(1)" "$breaks" ||
+    { adv_why "a formula reached the breaks file as is: $(grep -i 'hyperlink\|sum' "$breaks")"; return; }
+  if grep -q ',=HYPERLINK\|,"=HYPERLINK\|,@SUM' "$breaks"; then adv_why "an un-neutralised formula cell"; fi
+}
+adv_case recon-formula-key case_recon_formula_key "their keys '=HYPERLINK(...)' and '@SUM(1)' reach the breaks file with a leading ' (no formula runs)"
+
+case_recon_unclosed_quote() {
+  recon_setup || return
+  local first; first="$(gzip -dc "$SET"/FIRM001_cash_20261001.csv.gz | sed -n 2p | tr -d '\r')"
+  local account currency balance
+  account="$(echo "$first" | cut -d, -f5)"; currency="$(echo "$first" | cut -d, -f8)"; balance="$(echo "$first" | cut -d, -f9)"
+  printf 'A,C,B\n%s,%s,%s\n"AC1,GBP,1\nAC2,GBP,2\n' "$account" "$currency" "$balance" >t.csv
+  recon_run t.csv
+  adv_expect_rc 1 || return
+  local breaks=recon/FIRM001_breaks_cash_20261001.csv
+  grep -q 'UNPARSEABLE_THEIRS.*,3,.*not closed' "$breaks" || { adv_why "no unparseable break at line 3: $(head -3 "$breaks")"; return; }
+  grep -q '"matched_exactly" : 1' recon/FIRM001_recon_cash_20261001.json || adv_why "the well-formed row was not matched"
+}
+adv_case recon-unclosed-quote case_recon_unclosed_quote "a quote opened and never closed: one UNPARSEABLE_THEIRS at its line, the rows before it still matched (exit 1)"
+
+case_recon_garbage() {
+  recon_setup || return
+  { printf 'A,C,B\n'; head -c 200000 /dev/urandom; } >t.csv
+  recon_run t.csv
+  adv_expect_rc 1 || return
+  [ -s recon/FIRM001_recon_cash_20261001.json ] || adv_why "no summary written"
+}
+adv_case recon-garbage case_recon_garbage "their file is a header and 200 kB of random bytes: breaks reported, no crash (exit 1)"
+
+case_recon_out_is_file() {
+  recon_setup || return
+  printf 'A,C,B\n' >t.csv
+  : >not-a-folder
+  recon_run t.csv not-a-folder
+  adv_expect_rc 2 || return
+  [ ! -s not-a-folder ] || adv_why "the file given as --out was written to"
+}
+adv_case recon-out-is-file case_recon_out_is_file "--out naming a file: exit 2, the file untouched"
