@@ -32,7 +32,10 @@ struct Verify: AsyncParsableCommand {
   @Option(help: "The manifest's file name, when the folder holds several.")
   var manifest: String?
 
-  @Option(help: "Directory of extract templates (default: ./templates or the one beside the executable).")
+  @Option(
+    help:
+      "Directory of extract templates, for the header check (default: the places `run` searches: $EOD_TEMPLATES, ./templates, PREFIX/share/eod-extract/templates)."
+  )
   var templates: String?
 
   @Flag(help: "One JSON document (docs/reconciliation.md) instead of lines for a person.")
