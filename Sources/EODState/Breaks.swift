@@ -62,9 +62,12 @@ public final class BreakDayRecorder {
   /// The earliest business date before this one on which the break was reported, if any.
   public func firstSeen(before id: String) throws(StateStoreError) -> String? {
     try store.wrap("read breaks") {
-      try store.db.scalarText(
-        "SELECT MIN(business_date) FROM break_days WHERE break_id = ? AND business_date < ?",
-        [.text(id), .text(date)])
+      let query = try store.statement(
+        "SELECT MIN(business_date) FROM break_days WHERE break_id = ? AND business_date < ?")
+      try query.bind([.text(id), .text(date)])
+      defer { query.reset() }
+      guard try query.step(), !query.isNull(0) else { return nil }
+      return query.text(0)
     }
   }
 
