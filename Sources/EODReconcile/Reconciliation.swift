@@ -28,6 +28,8 @@ public struct ReconcileRequest: Sendable {
   public var outDirectory: String
   /// Rows held in memory per sorted run.
   public var runSize: Int
+  /// Business days for a break's age.
+  public var calendar: BusinessCalendar = .weekendsOnly
 
   public init(
     oursSet: String, theirsPath: String, profile: ReconcileProfile, profileBytes: [UInt8],
@@ -54,9 +56,17 @@ public struct ReconcileResult: Sendable {
 
 /// Reconciles one of our extracts against a counterparty's file (see docs/reconcile.md).
 public enum Reconciler {
-  public static func run(_ request: ReconcileRequest) throws -> ReconcileResult {
+  /// - Parameter ledger: the break history (`--state`): gives each break's first-seen date and
+  ///   records today's breaks. Without one, a break is first seen on the set's date (age 0).
+  public static func run(_ request: ReconcileRequest, ledger: (any BreakLedger)? = nil) throws
+    -> ReconcileResult
+  {
     let profile = request.profile
     let set = try OurSet.locate(request.oursSet, extract: profile.extract)
+    guard let businessDate = CivilDate(set.businessDate) else {
+      throw ReconcileError.manifest(
+        path: request.oursSet, reason: "business_date \(set.businessDate) is not YYYY-MM-DD")
+    }
     let fm = FileManager.default
     var isDirectory: ObjCBool = false
     if !fm.fileExists(atPath: request.outDirectory, isDirectory: &isDirectory) {
@@ -80,13 +90,22 @@ public enum Reconciler {
     let breaksPath = request.outDirectory + "/" + String(format: stem, "breaks") + ".csv"
     let summaryPath = request.outDirectory + "/" + String(format: stem, "recon") + ".json"
     let writer = try BreakWriter(
-      path: work + "/breaks.csv", firm: set.firm, extract: profile.extract.rawValue, keys: profile.keys)
+      path: work + "/breaks.csv", firm: set.firm, extract: profile.extract.rawValue, keys: profile.keys,
+      date: businessDate, calendar: request.calendar, ledger: ledger)
 
     let ours = ExternalSorter(directory: work, name: "ours", runSize: request.runSize)
-    try readOurs(set, profile: profile, into: ours)
+    var oursTotals = ControlTotals()
+    try readOurs(set, profile: profile, into: ours, totals: &oursTotals)
     let theirs = ExternalSorter(directory: work, name: "theirs", runSize: request.runSize)
     var unparseable = 0
-    let theirsSHA = try readTheirs(request.theirsPath, profile: profile, into: theirs) { line, reason in
+    var theirsTotals = ControlTotals()
+    let totalFields = ControlTotals.fields(profile.extract)
+    let theirsHasTotals =
+      profile.columns.contains { $0.ours == totalFields.amount }
+      && profile.columns.contains { $0.ours == totalFields.currency }
+    let theirsSHA = try readTheirs(
+      request.theirsPath, profile: profile, into: theirs, totals: &theirsTotals, countTotals: theirsHasTotals
+    ) { line, reason in
       unparseable += 1
       try writer.write(
         Break(type: .unparseableTheirs, key: [], theirLines: [line], detail: reason), idKey: ["line \(line)"])
@@ -121,6 +140,11 @@ public enum Reconciler {
       "rows_with_field_mismatch": counts.rowsWithFieldMismatch,
       "breaks_by_type": byType,
       "breaks": counts.breaksByType.values.reduce(0, +),
+      "control_totals": [
+        "field": totalFields.amount, "by": totalFields.currency,
+        "ours": oursTotals.available ? oursTotals.json : NSNull(),
+        "theirs": theirsHasTotals ? theirsTotals.json : NSNull(),
+      ] as [String: Any],
     ]
     let data: Data
     do {
@@ -140,6 +164,14 @@ public enum Reconciler {
       summaryPath: summaryPath)
   }
 
+  /// The firm and business date of a delivered set (its manifest), for the extract.
+  public static func identify(_ set: String, extract: ReconcileExtract) throws -> (
+    firm: String, businessDate: String
+  ) {
+    let found = try OurSet.locate(set, extract: extract)
+    return (found.firm, found.businessDate)
+  }
+
   static func install(_ from: String, at path: String) throws {
     if rename(from, path) != 0 {
       throw ReconcileError.cannotWrite(path: path, reason: String(cString: strerror(errno)))
@@ -152,7 +184,11 @@ public enum Reconciler {
 
   // MARK: Ours
 
-  static func readOurs(_ set: OurSet, profile: ReconcileProfile, into sorter: ExternalSorter) throws {
+  static func readOurs(
+    _ set: OurSet, profile: ReconcileProfile, into sorter: ExternalSorter, totals: inout ControlTotals
+  ) throws {
+    let totalFields = ControlTotals.fields(profile.extract)
+    var totalIndexes: (amount: Int, currency: Int)?
     var parser = CSVRecordParser(delimiter: UInt8(ascii: ","), quote: UInt8(ascii: "\""))
     var header: [String]?
     var keyIndexes: [Int] = []
@@ -173,12 +209,22 @@ public enum Reconciler {
           }
           keyIndexes = profile.keys.compactMap { row.firstIndex(of: $0) }
           valueIndexes = fields.compactMap { row.firstIndex(of: $0) }
+          if let amount = row.firstIndex(of: totalFields.amount),
+            let currency = row.firstIndex(of: totalFields.currency)
+          {
+            totalIndexes = (amount, currency)
+          } else {
+            totals.available = false
+          }
           return
         }
         guard row.count == names.count else {
           throw ReconcileError.unreadable(
             path: set.filePath,
             reason: "line \(record.line) has \(row.count) fields where the header has \(names.count)")
+        }
+        if let totalIndexes {
+          totals.add(currency: row[totalIndexes.currency], amount: row[totalIndexes.amount])
         }
         try sorter.add(
           KeyedRow(key: keyIndexes.map { row[$0] }, values: valueIndexes.map { row[$0] }, line: record.line))
@@ -223,6 +269,7 @@ public enum Reconciler {
   /// returns the file's sha256.
   static func readTheirs(
     _ path: String, profile: ReconcileProfile, into sorter: ExternalSorter,
+    totals: inout ControlTotals, countTotals: Bool,
     unparseable: (Int, String) throws -> Void
   ) throws -> String {
     var parser = CSVRecordParser(delimiter: profile.delimiter, quote: profile.quote)
@@ -298,6 +345,10 @@ public enum Reconciler {
           row = KeyedRow(
             key: key, values: try fields.map { (field) throws(ValueReader.Unreadable) in try value(field) },
             line: record.line)
+          if countTotals {
+            let names = ControlTotals.fields(profile.extract)
+            totals.add(currency: try value(names.currency), amount: try value(names.amount))
+          }
         } catch let error as ValueReader.Unreadable {
           try unparseable(record.line, error.reason)
           return
@@ -388,15 +439,32 @@ struct OurSet {
   }
 }
 
-/// Writes the breaks CSV, one line a break, each with its stable id.
+/// Where breaks are remembered from day to day (the state store's `breaks`, with `--state`).
+public protocol BreakLedger {
+  /// The earliest business date (YYYY-MM-DD) before the reconciled one that reported the break.
+  func firstSeen(before id: String) throws -> String?
+  /// Records the break as reported on the reconciled date.
+  func record(
+    id: String, type: BreakType, key: [String], field: String, ours: String, theirs: String,
+    difference: String
+  ) throws
+}
+
+/// Writes the breaks CSV, one line a break, each with its stable id, first-seen date and age.
 final class BreakWriter {
   let handle: FileHandle
   let firm: String
   let extract: String
   let keyCount: Int
+  let date: CivilDate
+  let calendar: BusinessCalendar
+  let ledger: (any BreakLedger)?
   var pending = ""
 
-  init(path: String, firm: String, extract: String, keys: [String]) throws {
+  init(
+    path: String, firm: String, extract: String, keys: [String], date: CivilDate,
+    calendar: BusinessCalendar = .weekendsOnly, ledger: (any BreakLedger)? = nil
+  ) throws {
     guard FileManager.default.createFile(atPath: path, contents: nil),
       let handle = FileHandle(forWritingAtPath: path)
     else { throw ReconcileError.cannotWrite(path: path, reason: "cannot create the file") }
@@ -404,8 +472,13 @@ final class BreakWriter {
     self.firm = firm
     self.extract = extract
     keyCount = keys.count
+    self.date = date
+    self.calendar = calendar
+    self.ledger = ledger
     pending =
-      (["break_id", "break_type"] + keys + ["field", "ours", "theirs", "difference", "their_lines", "detail"])
+      (["break_id", "break_type"] + keys + [
+        "field", "ours", "theirs", "difference", "their_lines", "detail", "first_seen", "age_business_days",
+      ])
       .joined(separator: ",") + "\r\n"
   }
 
@@ -419,14 +492,28 @@ final class BreakWriter {
   func write(_ item: Break, idKey: [String]) throws {
     let id = Self.breakID(firm: firm, extract: extract, key: idKey, type: item.type, field: item.field)
     let key = item.key.isEmpty ? Array(repeating: "", count: keyCount) : item.key
+    var first = date
+    if let ledger {
+      if let earlier = try ledger.firstSeen(before: id), let parsed = CivilDate(earlier), parsed < date {
+        first = parsed
+      }
+      try ledger.record(
+        id: id, type: item.type, key: key, field: item.field, ours: item.ours, theirs: item.theirs,
+        difference: item.difference)
+    }
     let cells =
       [id, item.type.rawValue] + key + [
         item.field, item.ours, item.theirs, item.difference,
         item.theirLines.map(String.init).joined(separator: " "),
-        item.detail,
+        item.detail, first.description, String(Self.age(from: first, to: date, calendar: calendar)),
       ]
     pending += cells.map { csvField(Self.neutralised($0)) }.joined(separator: ",") + "\r\n"
     if pending.utf8.count >= 1 << 20 { try flush() }
+  }
+
+  /// Business days after `first` up to and including `date` (0 on the day it is first seen).
+  static func age(from first: CivilDate, to date: CivilDate, calendar: BusinessCalendar) -> Int {
+    calendar.businessDays(from: first.adding(days: 1), through: date).count
   }
 
   /// A cell a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, tab or CR)

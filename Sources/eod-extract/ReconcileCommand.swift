@@ -1,6 +1,8 @@
 import ArgumentParser
+import EODCore
 import EODOps
 import EODReconcile
+import EODState
 import Foundation
 
 extension ReconcileExtract: ExpressibleByArgument {}
@@ -33,10 +35,24 @@ struct Reconcile: AsyncParsableCommand {
   @Option(help: "Where the breaks and summary are written (created if missing).")
   var out: String = "."
 
+  @Option(
+    help:
+      "The state store (SQLite): follow each break from day to day (first seen, age, closed). Must exist unless --init-state."
+  )
+  var state: String?
+
+  @Flag(help: "Create the state store given with --state if it is missing.")
+  var initState = false
+
+  @Option(
+    help: "A holidays file (as calendar.holidays in the configuration) for the breaks' age in business days.")
+  var calendar: String?
+
   @Option(help: .hidden) var runRows: Int = 100_000
 
   func validate() throws {
     guard runRows > 0 else { throw ValidationError("--run-rows must be more than 0") }
+    if initState && state == nil { throw ValidationError("--init-state needs --state") }
   }
 
   func run() async throws {
@@ -55,13 +71,29 @@ struct Reconcile: AsyncParsableCommand {
           .nothingDone,
           "profile \(profile) is for the \(parsed.extract.rawValue) extract, not \(extract.rawValue)")
       }
+      var request = ReconcileRequest(
+        oursSet: ours, theirsPath: theirs, profile: parsed, profileBytes: [UInt8](bytes),
+        outDirectory: out,
+        runSize: runRows)
+      if let calendar {
+        do { request.calendar = try BusinessCalendar.load(contentsOf: calendar) } catch {
+          throw Failure(.nothingDone, "\(error)")
+        }
+      }
       let result: ReconcileResult
       do {
-        result = try Reconciler.run(
-          ReconcileRequest(
-            oursSet: ours, theirsPath: theirs, profile: parsed, profileBytes: [UInt8](bytes),
-            outDirectory: out,
-            runSize: runRows))
+        if let state {
+          let set = try Reconciler.identify(ours, extract: extract)
+          let (lock, store) = try openStateForWriting(state, create: initState, logger: makeLogger())
+          defer { _ = lock }
+          result = try store.recordBreakDay(firm: set.firm, extract: extract.rawValue, date: set.businessDate)
+          {
+            recorder in
+            try Reconciler.run(request, ledger: StoreLedger(recorder: recorder))
+          }
+        } else {
+          result = try Reconciler.run(request)
+        }
       } catch let error as ReconcileError {
         throw Failure(.nothingDone, error.description)
       }
@@ -76,5 +108,22 @@ struct Reconcile: AsyncParsableCommand {
       print("summary: \(result.summaryPath)")
       return result.totalBreaks == 0 ? .success : .someFirmsFailed
     }
+  }
+}
+
+/// The state store's break history, as the reconciliation sees it.
+struct StoreLedger: BreakLedger {
+  let recorder: BreakDayRecorder
+
+  func firstSeen(before id: String) throws -> String? { try recorder.firstSeen(before: id) }
+
+  func record(
+    id: String, type: BreakType, key: [String], field: String, ours: String, theirs: String,
+    difference: String
+  ) throws {
+    try recorder.record(
+      BreakObservation(
+        id: id, type: type.rawValue, key: key, field: field, ours: ours, theirs: theirs,
+        difference: difference))
   }
 }

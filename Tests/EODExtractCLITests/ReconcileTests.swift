@@ -24,8 +24,14 @@ import Testing
 
   /// Our extract's rows as dictionaries (the generated data holds no quoted fields).
   static func ourRows(_ set: Set, _ extract: String) throws -> [[String: String]] {
+    try ourRows(folder: set.folder, extract, date: "2026-10-01")
+  }
+
+  /// Our extract's rows in a set's folder for a business date (YYYY-MM-DD).
+  static func ourRows(folder: String, _ extract: String, date: String) throws -> [[String: String]] {
+    let compact = date.filter { $0 != "-" }
     let text = try Binary.run(
-      program: "/bin/gzip", ["-dc", set.folder + "/FIRM001_\(extract)_20261001.csv.gz"]
+      program: "/bin/gzip", ["-dc", folder + "/FIRM001_\(extract)_\(compact).csv.gz"]
     ).stdout
     try #require(!text.contains("\""))
     let lines = text.split(separator: "\r\n").map {
@@ -120,8 +126,10 @@ import Testing
     #expect(
       breaks[0] == [
         "break_id", "break_type", "account_id", "instrument_id", "field", "ours", "theirs", "difference",
-        "their_lines", "detail",
+        "their_lines", "detail", "first_seen", "age_business_days",
       ])
+    // Without --state every break is first seen on the set's date, age 0.
+    #expect(breaks.dropFirst().allSatisfy { $0[10] == "2026-10-01" && $0[11] == "0" })
     let byType = Dictionary(grouping: breaks.dropFirst(), by: { $0[1] })
     #expect(
       byType.keys.sorted() == [

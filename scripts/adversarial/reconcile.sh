@@ -65,3 +65,26 @@ case_recon_out_is_file() {
   [ ! -s not-a-folder ] || adv_why "the file given as --out was written to"
 }
 adv_case recon-out-is-file case_recon_out_is_file "--out naming a file: exit 2, the file untouched"
+
+case_recon_state_not_a_store() {
+  recon_setup || return
+  local snapshot; snapshot="$(adv_first snaps)"
+  local before; before="$(sha256sum "$snapshot" | cut -d' ' -f1)"
+  printf 'A,C,B\n' >t.csv
+  adv_run reconcile --ours "$SET" --extract cash --theirs t.csv --profile p.yaml --out recon --state "$snapshot" --init-state
+  adv_expect_rc 2 || return
+  [ "$(sha256sum "$snapshot" | cut -d' ' -f1)" = "$before" ] || { adv_why "the snapshot given as --state was changed"; return; }
+  [ ! -e recon/FIRM001_breaks_cash_20261001.csv ] || adv_why "outputs were written although the state store was refused"
+}
+adv_case recon-state-not-a-store case_recon_state_not_a_store "--state naming a snapshot (another SQLite file), with --init-state: refused (exit 2), the file unchanged, nothing written"
+
+case_recon_state_sql_key() {
+  recon_setup || return
+  printf "A,C,B\n\"x'); DROP TABLE breaks; --\",GBP,1\n" >t.csv
+  adv_run reconcile --ours "$SET" --extract cash --theirs t.csv --profile p.yaml --out recon --state state.sqlite
+  adv_expect_rc 1 || return
+  adv_run breaks --state state.sqlite --firm FIRM001 --open --json
+  adv_expect_rc 0 || return
+  grep -q "x'); DROP TABLE breaks; --" "$CASE/.out" || adv_why "the break with that key is not listed as a value: $(adv_out)"
+}
+adv_case recon-state-sql-key case_recon_state_sql_key "their key \"x'); DROP TABLE breaks; --\" with --state: stored and listed as a value (bound, never SQL)"
