@@ -193,7 +193,7 @@ done
 
 for tool in "${tools[@]}"; do
   secs[$tool]=$(echo "${secs[$tool]}" | median)
-  every[$tool]=$(cat "$WORK/logs/$tool"-*.time | awk '{ printf "%s ", $1 }')
+  every[$tool]=$(for f in "$WORK/logs/$tool"-*.time; do tail -1 "$f"; done | awk '{ printf "%s ", $1 }')
   mem[$tool]=$(echo "${mem[$tool]}" | max_of)
 done
 {
