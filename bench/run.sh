@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The benchmark: eod-extract against reference tools, in one run, printing ratios.
 #
-#   bench/run.sh [--quick] [--reps N] [--keep] [--work DIR] [--results FILE]
+#   bench/run.sh [--quick] [--reps N] [--keep] [--work DIR] [--results FILE] [--recon]
 #
 # 1. positions extract of ~1M positions vs `sqlite3 -csv SNAPSHOT < bench/positions.sql | gzip -6`
 # 2. SFTP upload of one ~200 MB file vs OpenSSH `sftp -b` (private sshd on 127.0.0.1)
 # 3. performance history: day 2 (history) vs day 1 (baselines); the snapshot of day 500 against
 #    9 and against 499 days of history (and, for reference, day 10 vs day 500, which also mixes in
 #    the snapshots' growth); state store bytes per account per business date
+# 4. with --recon, afterwards: bench/recon.sh (eod-extract reconcile vs datacompy, pandas and Polars)
 # See bench/README.md for what each figure means.
 #
 # Environment: EOD_BIN=path/to/eod-extract skips the build; SCRATCH=DIR is the build's
@@ -25,6 +26,7 @@ REPS=""
 KEEP=0
 WORK=""
 RESULTS=""
+RECON=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) MODE=quick ;;
@@ -32,7 +34,8 @@ while [ $# -gt 0 ]; do
     --keep) KEEP=1 ;;
     --work) WORK=$2; shift ;;
     --results) RESULTS=$2; shift ;;
-    -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --recon) RECON=1 ;;
+    -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/run.sh: unknown option $1 (try --help)" >&2; exit 64 ;;
   esac
   shift
@@ -466,6 +469,13 @@ WAL_MAX_MB=$(calc "$( (echo 0; cat "$WORK/wal.txt" 2>/dev/null) | max_of) / 1000
   printf '%-62s %12s\n' "   largest write-ahead log seen during the backfill (MB)" "$WAL_MAX_MB"
 } | tee "$WORK/results.txt"
 if [ -n "$RESULTS" ]; then cp "$WORK/results.txt" "$RESULTS"; fi
+if [ "$RECON" = 1 ]; then
+  RECON_ARGS=()
+  [ "$MODE" = quick ] && RECON_ARGS+=(--quick)
+  [ "$KEEP" = 1 ] && RECON_ARGS+=(--keep --work "$WORK/recon")
+  [ -n "$RESULTS" ] && RECON_ARGS+=(--results "$RESULTS.recon")
+  EOD_BIN=$BIN "$ROOT/bench/recon.sh" "${RECON_ARGS[@]}"
+fi
 }
 
 main "$@"
