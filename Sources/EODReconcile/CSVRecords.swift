@@ -28,18 +28,20 @@ public struct CSVRecordParser {
     self.quote = quote
   }
 
+  // `step` takes no closure and returns the record it completes: passing `emit` down with every
+  // byte made each byte retain and release everything the caller's closure captured.
   public mutating func feed(_ bytes: UnsafeRawBufferPointer, _ emit: (Record) -> Void) {
-    for byte in bytes { step(byte, emit) }
+    for byte in bytes { if let record = step(byte) { emit(record) } }
   }
 
   public mutating func feed(_ bytes: [UInt8], _ emit: (Record) -> Void) {
-    for byte in bytes { step(byte, emit) }
+    for byte in bytes { if let record = step(byte) { emit(record) } }
   }
 
   /// Ends the input: a last record without a line break is emitted.
   public mutating func finish(_ emit: (Record) -> Void) {
     if state == .quoted { malformed = malformed ?? "a quoted field is not closed before the end of the file" }
-    if recordStarted || !field.isEmpty || !fields.isEmpty { endRecord(emit) }
+    if recordStarted || !field.isEmpty || !fields.isEmpty, let record = endRecord() { emit(record) }
   }
 
   mutating func endField() {
@@ -48,19 +50,22 @@ public struct CSVRecordParser {
     state = .fieldStart
   }
 
-  mutating func endRecord(_ emit: (Record) -> Void) {
+  /// Ends the record: nil for a blank line.
+  mutating func endRecord() -> Record? {
     if field.last == 0x0D, state != .quoted { field.removeLast() }
     fields.append(field)
     field.removeAll(keepingCapacity: true)
     let blank = fields.count == 1 && fields[0].isEmpty && malformed == nil
-    if !blank { emit(Record(fields: fields, line: recordLine, malformed: malformed)) }
+    let record = blank ? nil : Record(fields: fields, line: recordLine, malformed: malformed)
     fields.removeAll(keepingCapacity: true)
     malformed = nil
     state = .fieldStart
     recordStarted = false
+    return record
   }
 
-  mutating func step(_ byte: UInt8, _ emit: (Record) -> Void) {
+  /// One byte; the record it completes, if any.
+  mutating func step(_ byte: UInt8) -> Record? {
     if !recordStarted {
       recordStarted = true
       recordLine = line
@@ -73,7 +78,7 @@ public struct CSVRecordParser {
       } else if byte == delimiter {
         endField()
       } else if byte == 0x0A {
-        endRecord(emit)
+        return endRecord()
       } else {
         field.append(byte)
         state = .unquoted
@@ -82,7 +87,7 @@ public struct CSVRecordParser {
       if byte == delimiter {
         endField()
       } else if byte == 0x0A {
-        endRecord(emit)
+        return endRecord()
       } else {
         if byte == quote { malformed = malformed ?? "a quote inside a field that does not start with one" }
         field.append(byte)
@@ -96,7 +101,7 @@ public struct CSVRecordParser {
       } else if byte == delimiter {
         endField()
       } else if byte == 0x0A {
-        endRecord(emit)
+        return endRecord()
       } else if byte == 0x0D {
         field.append(byte)
       } else {
@@ -105,6 +110,7 @@ public struct CSVRecordParser {
         state = .unquoted
       }
     }
+    return nil
   }
 }
 
