@@ -21,8 +21,13 @@ struct CSVRecordReader {
 
   mutating func feed(_ bytes: UnsafeRawBufferPointer, _ onRecord: ([[UInt8]], Int) -> Void) {
     guard error == nil else { return }
+    // `step` takes no closure and says when a record is complete: passing the callback down with
+    // every byte made each byte retain and release everything the callback captured.
     for byte in bytes {
-      step(byte, onRecord)
+      if step(byte) {
+        onRecord(fields, recordLine)
+        endRecord()
+      }
       if error != nil { return }
     }
   }
@@ -47,8 +52,7 @@ struct CSVRecordReader {
     field.removeAll(keepingCapacity: true)
   }
 
-  private mutating func endRecord(_ onRecord: ([[UInt8]], Int) -> Void) {
-    onRecord(fields, recordLine)
+  private mutating func endRecord() {
     fields.removeAll(keepingCapacity: true)
     recordBytes = 0
     recordLine = line
@@ -61,7 +65,8 @@ struct CSVRecordReader {
     if recordBytes > maxRecordBytes { fail("record starting on line \(recordLine) is longer than 16 MiB") }
   }
 
-  private mutating func step(_ byte: UInt8, _ onRecord: ([[UInt8]], Int) -> Void) {
+  /// One byte; true when it completes a record (in `fields`, from `recordLine`).
+  private mutating func step(_ byte: UInt8) -> Bool {
     let quote = UInt8(ascii: "\""), comma = UInt8(ascii: ","), cr: UInt8 = 13, lf: UInt8 = 10
     if byte == lf { line += 1 }
     switch state {
@@ -74,7 +79,7 @@ struct CSVRecordReader {
         state = .carriageReturn
       } else if byte == lf {
         endField()
-        endRecord(onRecord)
+        return true
       } else if byte == quote {
         if state == .fieldStart {
           state = .quoted
@@ -99,13 +104,14 @@ struct CSVRecordReader {
         state = .carriageReturn
       } else if byte == lf {
         endField()
-        endRecord(onRecord)
+        return true
       } else {
         fail("line \(line): a character after a closing quote")
       }
     case .carriageReturn:
-      if byte == lf { endRecord(onRecord) } else { fail("line \(line): a CR not followed by LF") }
+      if byte == lf { return true } else { fail("line \(line): a CR not followed by LF") }
     }
+    return false
   }
 }
 
