@@ -128,22 +128,26 @@ final class ScriptedTransport: WebhookTransport {
   /// A transport failure is logged and reported in words ("connection refused"), never as a raw
   /// `NSURLErrorDomain Code=-1004`.
   @Test func aRefusedConnectionIsSaidInWords() async throws {
-    let server = try TestHTTPServer(responses: [])
-    let url = try server.url
-    server.stop()  // nothing listens on the port any more
-    let sender = WebhookSender(
-      policy: WebhookRetryPolicy(maxAttempts: 1, baseDelay: .milliseconds(10), totalTimeout: .seconds(20)),
-      transport: URLSessionWebhookTransport(addresses: .allowAll))
-    let event = WebhookEvent.failed(
-      firmID: "F002", businessDate: "2025-01-02", runID: "run-1",
-      problem: ProblemDetails(
-        type: ProblemDetails.typeURI(code: "delivery-failed"), title: "Delivery failed", status: 502,
-        detail: "x", runID: "run-1", firmID: "F002"))
-    let outcome = await sender.send(event, to: WebhookEndpoint(url: url, secret: [1]), logger: logger)
-    #expect(!outcome.succeeded)
-    let error = outcome.attempts.first?.error ?? ""
-    #expect(error.contains("connection refused"), "\(error)")
-    #expect(!error.contains("NSURLErrorDomain") && !error.contains("Code="), "\(error)")
+    // On an executor of its own (see DedicatedExecutor): under load the shared threads can be
+    // held long enough to use up the time bound before the one attempt is made.
+    try await withTaskExecutorPreference(DedicatedExecutor.shared) {
+      // Port 1 (tcpmux): nothing listens there, and no test binds it (a port freed by a stopped
+      // test server could be taken again by another test's server meanwhile).
+      let url = try #require(URL(string: "http://127.0.0.1:1/hooks/eod"))
+      let sender = WebhookSender(
+        policy: WebhookRetryPolicy(maxAttempts: 1, baseDelay: .milliseconds(10), totalTimeout: .seconds(120)),
+        transport: URLSessionWebhookTransport(addresses: .allowAll))
+      let event = WebhookEvent.failed(
+        firmID: "F002", businessDate: "2025-01-02", runID: "run-1",
+        problem: ProblemDetails(
+          type: ProblemDetails.typeURI(code: "delivery-failed"), title: "Delivery failed", status: 502,
+          detail: "x", runID: "run-1", firmID: "F002"))
+      let outcome = await sender.send(event, to: WebhookEndpoint(url: url, secret: [1]), logger: logger)
+      #expect(!outcome.succeeded)
+      let error = outcome.attempts.first?.error ?? ""
+      #expect(error.contains("connection refused"), "\(outcome)")
+      #expect(!error.contains("NSURLErrorDomain") && !error.contains("Code="), "\(error)")
+    }
   }
 
   @Test func realRetryAfterWaitWithRealSleep() async throws {
