@@ -105,6 +105,26 @@ struct OpsJob {
 
   func remove() { try? FileManager.default.removeItem(atPath: dir) }
 
+  struct LockNotHeld: Error, CustomStringConvertible {
+    var path: String
+    var description: String { "the helper process did not take the lock \(path) within 5 s" }
+  }
+
+  /// Another process holding the state store's run lock: a shell that takes `flock` on the lock
+  /// file and then becomes `sleep` (SIGKILL releases it: SIGTERM is blocked in children of the
+  /// test runner). Returns once the lock is held.
+  func holdStateLock() throws -> Launched {
+    let lockPath = state + ".lock"
+    let holder = try Launched(
+      ["-c", "exec 9>>'\(lockPath)' && /usr/bin/flock -x 9 && touch '\(lockPath).held' && exec sleep 30"],
+      environment: OpsJob.environment([:]), executable: "/bin/sh", logs: dir + "/holder")
+    guard waitUntil(seconds: 5, { FileManager.default.fileExists(atPath: lockPath + ".held") }) else {
+      holder.kill()
+      throw LockNotHeld(path: lockPath)
+    }
+    return holder
+  }
+
   /// Writes the configuration: the firms with local destinations (or the given `local_dir`s),
   /// plus any extra top-level YAML.
   func writeConfig(firms: [String], localDirs: [String: String] = [:], extra: String = "") throws {

@@ -22,13 +22,8 @@ import Testing
     defer { job.remove() }
     try job.writeConfig(firms: ["FIRM001", "FIRM002"])
     let lockPath = job.state + ".lock"
-    // flock(1) on a descriptor of a shell that then becomes `sleep`: one process holds the
-    // lock, and SIGKILL (SIGTERM is blocked in children of the test runner) releases it.
-    let holder = try Launched(
-      ["-c", "exec 9>>'\(lockPath)' && /usr/bin/flock -x 9 && touch '\(lockPath).held' && exec sleep 30"],
-      environment: OpsJob.environment([:]), executable: "/bin/sh", logs: job.dir + "/holder")
+    let holder = try job.holdStateLock()
     defer { holder.kill() }
-    try #require(waitUntil(seconds: 5) { FileManager.default.fileExists(atPath: lockPath + ".held") })
     let started = Date()
     let run = try job.run()
     let elapsed = Date().timeIntervalSince(started)

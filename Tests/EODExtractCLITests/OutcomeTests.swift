@@ -240,12 +240,8 @@ import Testing
     // Exit 70: the test-only hook.
     try expectOutcome(try job.run(environment: ["EOD_TEST_INTERNAL_ERROR": "1"]), 70, failedFirms: true)
     // Exit 3: another process holds the lock.
-    let lockPath = job.state + ".lock"
-    let holder = try Launched(
-      ["-c", "exec 9>>'\(lockPath)' && /usr/bin/flock -x 9 && touch '\(lockPath).held' && exec sleep 30"],
-      environment: OpsJob.environment([:]), executable: "/bin/sh", logs: job.dir + "/holder")
+    let holder = try job.holdStateLock()
     defer { holder.kill() }
-    try #require(waitUntil(seconds: 5) { FileManager.default.fileExists(atPath: lockPath + ".held") })
     try expectOutcome(try job.run(), 3, failedFirms: true)
     holder.kill()
 
