@@ -19,6 +19,8 @@ set -euo pipefail
 main() {
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=lib.sh
+. "$ROOT/bench/lib.sh"
 MODE=full
 ACCOUNTS=""
 REPS=1
@@ -62,22 +64,9 @@ if ! "$PYTHON" -c 'import datacompy, pandas, polars' 2>/dev/null; then
     "(pip install datacompy pandas polars); measuring eod-extract only" >&2
 fi
 
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-calc() { awk "BEGIN { printf \"%.${2:-2}f\", $1 }"; }
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-max_of() { tr ' ' '\n' | grep -v '^$' | sort -g | tail -1; }
-verdict() { awk -v v="$1" -v t="$2" 'BEGIN { print (v <= t) ? "ok" : "MISSED" }'; }
 json_get() { "$PYTHON" -c 'import json, sys; d = json.load(open(sys.argv[1])); print(eval(sys.argv[2], {}, d))' "$1" "$2"; }
 
-if [ -n "${EOD_BIN:-}" ]; then
-  BIN=$EOD_BIN
-else
-  SCRATCH=${SCRATCH:-$ROOT/.build}
-  log "building eod-extract (release, scratch path $SCRATCH)"
-  (cd "$ROOT" && swift build -c release --scratch-path "$SCRATCH" --product eod-extract >&2)
-  BIN=$(cd "$ROOT" && swift build -c release --scratch-path "$SCRATCH" --show-bin-path)/eod-extract
-fi
-[ -x "$BIN" ] || { echo "bench/recon.sh: no executable at $BIN" >&2; exit 2; }
+bench_binary recon.sh
 
 if [ -z "$WORK" ]; then WORK=$(mktemp -d /tmp/eod-recon-bench-XXXXXX); else mkdir -p "$WORK"; fi
 WORK=$(cd "$WORK" && pwd)

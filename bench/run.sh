@@ -21,6 +21,8 @@ set -euo pipefail
 main() {
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=lib.sh
+. "$ROOT/bench/lib.sh"
 MODE=full
 REPS=""
 KEEP=0
@@ -76,26 +78,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   exit 2
 fi
 
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-calc() { awk "BEGIN { printf \"%.${2:-2}f\", $1 }"; }
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-max_of() { tr ' ' '\n' | grep -v '^$' | sort -g | tail -1; }
 now_ms() { date +%s%3N; }
 iso_ms() { date -d "$1" +%s%3N; }
-verdict() { # value target: "ok" when value <= target
-  awk -v v="$1" -v t="$2" 'BEGIN { print (v <= t) ? "ok" : "MISSED" }'
-}
 
 # --- the binary ------------------------------------------------------------------------------------
-if [ -n "${EOD_BIN:-}" ]; then
-  BIN=$EOD_BIN
-else
-  SCRATCH=${SCRATCH:-$ROOT/.build}
-  log "building eod-extract (release, scratch path $SCRATCH)"
-  (cd "$ROOT" && swift build -c release --scratch-path "$SCRATCH" --product eod-extract >&2)
-  BIN=$(cd "$ROOT" && swift build -c release --scratch-path "$SCRATCH" --show-bin-path)/eod-extract
-fi
-[ -x "$BIN" ] || { echo "bench/run.sh: no executable at $BIN" >&2; exit 2; }
+bench_binary run.sh
 TEMPLATES=$ROOT/templates
 SQL=$ROOT/bench/positions.sql
 
