@@ -65,7 +65,8 @@ let package = Package(
         "EODCore", "EODCompression", .product(name: "Yams", package: "Yams"),
         .product(name: "Crypto", package: "swift-crypto"),
       ]),
-    .target(name: "EODSnapshotGen", dependencies: ["EODCore", "EODSQLite", "EODOps"]),
+    // Depends on EODSnapshot for the schema's one description (SnapshotSchema), whose DDL it runs.
+    .target(name: "EODSnapshotGen", dependencies: ["EODCore", "EODSQLite", "EODSnapshot", "EODOps"]),
     .target(
       name: "EODPipeline",
       dependencies: [
