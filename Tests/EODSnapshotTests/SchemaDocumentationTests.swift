@@ -8,19 +8,16 @@ import Testing
 /// whole text, byte for byte). A column added to the schema and not to the page, or the other
 /// way, fails here, naming the table and the column.
 @Suite struct SchemaDocumentationTests {
+  /// A row of a column table: the column, its kind and its NULL cell (`yes`/`no`).
   struct DocumentedColumn: Equatable {
-    var name: String
-    var kind: String
-    var nullable: String
+    var name, kind, nullable: String
   }
 
+  /// A column as a `CREATE TABLE` declares it.
   struct DeclaredColumn: Equatable {
-    var name: String
-    var type: String
-    var notNull: Bool
-    var primaryKey: Bool
-    var defaultValue: String?
-    var reference: String?
+    var name, type: String
+    var notNull, primaryKey: Bool
+    var defaultValue, reference: String?
   }
 
   static func page() throws -> String {
