@@ -15,6 +15,8 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+    // Builds EODCore's DocC catalog (`swift package generate-documentation`); no target uses it.
+    .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
   ],
   targets: [
     // Pure domain core: no I/O, no C.
@@ -63,7 +65,8 @@ let package = Package(
         "EODCore", "EODCompression", .product(name: "Yams", package: "Yams"),
         .product(name: "Crypto", package: "swift-crypto"),
       ]),
-    .target(name: "EODSnapshotGen", dependencies: ["EODCore", "EODSQLite", "EODOps"]),
+    // Depends on EODSnapshot for the schema's one description (SnapshotSchema), whose DDL it runs.
+    .target(name: "EODSnapshotGen", dependencies: ["EODCore", "EODSQLite", "EODSnapshot", "EODOps"]),
     .target(
       name: "EODPipeline",
       dependencies: [

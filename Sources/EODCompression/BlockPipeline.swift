@@ -21,6 +21,7 @@ enum BlockEncoder: Sendable, Hashable {
 /// there is room. Progress is guaranteed: a block waits only for blocks submitted before it.
 ///
 /// Call ``shutdown()`` when done; it lets the workers finish the queue and exit.
+/// `@unchecked Sendable`: all its mutable state is guarded by `condition` (workers and producers wait on it).
 public final class CompressionPool: @unchecked Sendable {
   struct Job {
     let pipeline: BlockPipeline
@@ -145,8 +146,7 @@ public final class CompressionPool: @unchecked Sendable {
 /// writer token and writes every consecutive ready result, so `onOutput` is never called
 /// concurrently.
 ///
-/// `@unchecked Sendable`: every mutable property is guarded by `condition`, except `file`, which
-/// only the writer-token holder touches while blocks are in flight, and only the producer after.
+/// `@unchecked Sendable`: state guarded by `condition`; `file` used only by the writer token's holder.
 final class BlockPipeline: @unchecked Sendable {
   private let condition = NSCondition()
   private let encoder: BlockEncoder

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
   import Glibc
@@ -12,6 +13,7 @@ import Foundation
 /// directory's symlink-free walk), so the descriptors a run holds do not grow with its files.
 /// Writes are not synchronised: the owner guarantees one writer at a time (the block pipeline's
 /// writer token).
+/// `@unchecked Sendable`: a mutable descriptor used by one thread at a time (the writer token's holder).
 final class OutputFile: @unchecked Sendable {
   let path: String
   private var fd: Int32
@@ -145,15 +147,21 @@ public struct FileModes: Sendable, Hashable {
 ///
 /// The tree remembers the directories it created (OUT and its parents included), so that
 /// ``removeCreatedDirectories()`` removes those, when empty, and nothing else.
-public final class OutputTree: @unchecked Sendable {
+///
+/// Sendable without `@unchecked`: its descriptor never changes, and what it remembers is behind a
+/// `Mutex` (firms on several threads create their directories through one tree).
+public final class OutputTree: Sendable {
+  /// What the run created: directories below OUT, as components from OUT (`below`), and OUT and
+  /// the parents of it (absolute or as given), outermost first (`above`).
+  private struct Created {
+    var below: [[String]] = []
+    var above: [String] = []
+  }
+
   public let path: String
   public let modes: FileModes
   private let fd: Int32
-  private let lock = NSLock()
-  /// Directories below OUT this run created, as components from OUT.
-  private var createdBelow: [[String]] = []
-  /// OUT and the parents of it this run created (absolute or as given), outermost first.
-  private var createdAbove: [String] = []
+  private let created: Mutex<Created>
 
   /// Opens OUT, creating it and its missing parents (with `modes.directory`).
   public init(path: String, modes: FileModes = FileModes()) throws(CompressionError) {
@@ -167,7 +175,7 @@ public final class OutputTree: @unchecked Sendable {
         code: .openFailed, step: "opening the output directory", path: path, systemErrno: errno)
     }
     self.fd = fd
-    createdAbove = made
+    created = Mutex(Created(above: made))
   }
 
   deinit { close(fd) }
@@ -251,9 +259,7 @@ public final class OutputTree: @unchecked Sendable {
             code: .openFailed, step: "setting the mode of a directory just created", path: shown,
             systemErrno: code)
         }
-        lock.lock()
-        createdBelow.append(done + [component])
-        lock.unlock()
+        created.withLock { $0.below.append(done + [component]) }
       }
       close(current)
       current = next
@@ -303,12 +309,10 @@ public final class OutputTree: @unchecked Sendable {
   /// parents included when the run made them; directories that were there before are left,
   /// empty or not. Best effort.
   public func removeCreatedDirectories() {
-    lock.lock()
-    let below = createdBelow
-    createdBelow = []
-    let above = createdAbove
-    createdAbove = []
-    lock.unlock()
+    let (below, above) = created.withLock { created in
+      defer { created = Created() }
+      return (created.below, created.above)
+    }
     for components in below.sorted(by: { $0.count > $1.count }) {
       guard let last = components.last else { continue }
       try? withDirectory(Array(components.dropLast()), step: "removing a directory") { parent in

@@ -67,7 +67,9 @@ public struct BusinessCalendar: Sendable, Hashable {
   /// (`DTSTART;VALUE=DATE:YYYYMMDD`, with an optional `DTEND;VALUE=DATE`, exclusive). A text
   /// starting with `BEGIN:VCALENDAR` is read as iCalendar.
   ///
-  /// - Parameter source: The file's name, for errors.
+  /// - Parameters:
+  ///   - text: The file's contents.
+  ///   - source: The file's name, for errors.
   public static func parse(_ text: String, source: String) throws(BusinessCalendarError) -> BusinessCalendar {
     let trimmed = text.drop(while: { $0 == "\u{FEFF}" || $0.isWhitespace })
     if trimmed.hasPrefix("BEGIN:VCALENDAR") { return try parseICalendar(text, source: source) }

@@ -47,7 +47,7 @@ public struct ExactDecimal: Sendable, Hashable, CustomStringConvertible {
     self = parsed
   }
 
-  /// Parses plain decimal notation from UTF-8 bytes (see ``init(_:)``).
+  /// Parses plain decimal notation from UTF-8 bytes (see ``init(_:)-(String)``).
   public static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> ExactDecimal? {
     var index = 0
     let count = bytes.count

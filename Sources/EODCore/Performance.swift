@@ -204,10 +204,13 @@ public enum Performance {
 
   /// The returns for a record.
   /// - Parameters:
+  ///   - record: the account's record at the date the figures are for (a baseline gives none).
   ///   - windowStart: for 1Y, the record at or before `oneYearWindowStart(for:)`, or `.origin`
   ///     when performance starts the day after that date; nil when the history does not cover it
   ///     (the function also checks the start date).
   ///   - cashFlows: for XIRR, the external flows after the flow origin, as (date, F).
+  ///   - baselineValue: for XIRR, the value at the flow origin (the baseline's close), taken as
+  ///     the first outflow; nil for an account that opened in the history (it starts from 0).
   public static func figures(
     for record: PerformanceRecord, windowStart: WindowStart?, cashFlows: [(date: CivilDate, flow: Money)],
     baselineValue: Money?

@@ -140,8 +140,9 @@ public struct URLSessionWebhookTransport: WebhookTransport {
   }
 }
 
-/// Refuses every redirect: the 3xx response itself is what the request returns.
-private final class NoRedirects: NSObject, URLSessionTaskDelegate, @unchecked Sendable {
+/// Refuses every redirect: the 3xx response itself is what the request returns. Stateless, so
+/// Sendable as checked (URLSession calls its delegate on its own queue).
+private final class NoRedirects: NSObject, URLSessionTaskDelegate, Sendable {
   func urlSession(
     _ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
     newRequest request: URLRequest, completionHandler: @escaping @Sendable (URLRequest?) -> Void

@@ -7,6 +7,7 @@ import Foundation
 /// checks the tables it reads in full as it reads them); the verdict is known when every part has
 /// finished, and is the refusal in the table that comes first in the schema (as one scan of
 /// the tables in schema order would have found).
+/// `@unchecked Sendable`: all its state is guarded by `condition` (an NSCondition: `wait` blocks on it).
 final class ValidationGate: @unchecked Sendable {
   private let condition = NSCondition()
   private var finished: Set<Int> = []
@@ -44,6 +45,7 @@ final class ValidationGate: @unchecked Sendable {
 /// A bounded first-in-first-out hand-over of batches from the snapshot reader to one worker
 /// thread: `push` waits while the queue is full (memory stays bounded), `pop` waits for a batch
 /// and returns nil once the queue is closed and empty.
+/// `@unchecked Sendable`: all its state is guarded by `condition`; each element goes to one thread.
 final class HandOverQueue<Element>: @unchecked Sendable {
   private let condition = NSCondition()
   private var items: [Element] = []

@@ -153,8 +153,8 @@ struct HandedAccount: Sendable {
   let bundle: AccountBundle
 }
 
-/// The syntax-check thread's own connection to the snapshot (`@unchecked Sendable`: handed to
-/// that thread, and used by it alone).
+/// The syntax-check thread's own connection to the snapshot.
+/// `@unchecked Sendable`: a SQLite connection (C handle) handed to the syntax-check thread, used by it alone.
 final class ValidationReader: @unchecked Sendable {
   let reader: SnapshotReader
   init(_ reader: SnapshotReader) { self.reader = reader }

@@ -12,8 +12,7 @@ import Logging
 /// A failure (a file that cannot be written, an overflow) ends this firm only: its temporary
 /// files are removed, and later accounts of the firm are skipped.
 ///
-/// `@unchecked Sendable`: used by one thread at a time, its processing thread while the snapshot
-/// is read, then the run's thread (after the hand-over threads have joined).
+/// `@unchecked Sendable`: one thread at a time: its processing thread in the pass, the run's after the join.
 final class FirmRun: @unchecked Sendable {
   let firm: Firm
   let index: Int

@@ -19,8 +19,7 @@ import Foundation
 /// recomputes rows an earlier run wrote, writes each firm's history in a transaction of its own
 /// after the pass instead.
 ///
-/// `@unchecked Sendable`: `submit` may be called from any thread; everything else from the run's
-/// thread, before ``start()`` or after ``drain()``.
+/// `@unchecked Sendable`: `submit` from any thread; the rest on the run's thread before start()/after drain().
 final class HistoryWriter: @unchecked Sendable {
   /// One firm's records.
   typealias Batch = [(firm: Int, record: PendingRecord)]

@@ -5,6 +5,7 @@ import EODRender
 import Foundation
 
 /// Hashes the bytes a writer puts in its file, in order.
+/// `@unchecked Sendable`: SHA256 state behind `lock`; compression workers update it, the run thread reads it.
 final class HashBox: @unchecked Sendable {
   private var hasher = SHA256()
   private let lock = NSLock()

@@ -1,22 +1,14 @@
 import EODCore
 import EODSQLite
+import EODSnapshot
 import Foundation
 
 /// Writes one day of the simulated ledger as a schema-version-1 SQLite file.
 enum SnapshotWriter {
   /// The `CREATE TABLE` part of ``SnapshotGenerator/schemaSQL``.
-  static let tablesSQL: String = schemaParts.tables
+  static let tablesSQL: String = SnapshotSchema.tablesDDL
   /// The `CREATE INDEX` part of ``SnapshotGenerator/schemaSQL``, run after the rows are in.
-  static let indexesSQL: String = schemaParts.indexes
-
-  private static let schemaParts: (tables: String, indexes: String) = {
-    var tables: [Substring] = []
-    var indexes: [Substring] = []
-    for line in SnapshotGenerator.schemaSQL.split(separator: "\n", omittingEmptySubsequences: false) {
-      if line.hasPrefix("CREATE INDEX") { indexes.append(line) } else { tables.append(line) }
-    }
-    return (tables.joined(separator: "\n"), indexes.joined(separator: "\n"))
-  }()
+  static let indexesSQL: String = SnapshotSchema.indexesDDL
 
   struct Counts: Sendable {
     var accounts = 0

@@ -1,32 +1,16 @@
 import EODCore
 import EODSQLite
+import EODSnapshot
 import Foundation
 import Testing
 
 @testable import EODSnapshotGen
 
-/// The tables and columns of snapshot schema version 1, as the contract lists them.
-private let expectedColumns: [(table: String, columns: [String])] = [
-  ("snapshot_info", ["key", "value"]),
-  ("firms", ["firm_id", "name", "base_currency"]),
-  ("clients", ["client_id", "firm_id", "client_type", "external_ref"]),
-  (
-    "accounts",
-    ["account_id", "firm_id", "client_id", "wrapper", "currency", "opened_on", "closed_on", "external_ref"]
-  ),
-  ("instruments", ["instrument_id", "isin", "sedol", "name", "asset_class", "currency", "quote_factor"]),
-  ("prices", ["instrument_id", "price_date", "price"]),
-  ("fx_rates", ["rate_date", "base_currency", "quote_currency", "rate"]),
-  ("positions", ["account_id", "instrument_id", "quantity", "book_cost", "external_ref"]),
-  ("cash_balances", ["account_id", "currency", "balance"]),
-  (
-    "transactions",
-    [
-      "transaction_id", "account_id", "type", "status", "trade_date", "settle_date", "instrument_id",
-      "quantity", "amount", "currency", "external_ref",
-    ]
-  ),
-]
+/// The tables and columns of snapshot schema version 1, from its one description (which
+/// SchemaDocumentationTests checks against docs/snapshot-format.md column by column).
+private let expectedColumns: [(table: String, columns: [String])] = SnapshotSchema.tables.map {
+  ($0.name, $0.columns.map(\.name))
+}
 
 // MARK: Helpers
 
@@ -142,10 +126,21 @@ struct GeneratorTests {
       for (table, columns) in expectedColumns {
         let info = try db.prepare("PRAGMA table_info(\(table))")
         var names: [String] = []
-        while try info.step() { names.append(info.text(1) ?? "") }
+        while try info.step() {
+          let name = info.text(1) ?? ""
+          names.append(name)
+          // Type, NOT NULL and key as the schema declares them (a one-column TEXT PRIMARY KEY is
+          // not NOT NULL in SQLite: the reader refuses its NULLs).
+          let column = SnapshotSchema.table(table)?.column(name)
+          let isKey = SnapshotSchema.table(table)?.key.contains(name) ?? false
+          #expect(info.text(2) == column?.sqlType, "type of \(table).\(name)")
+          #expect(
+            (info.int64(3) == 1 || isKey) == (column?.nullable == false), "NULL rule of \(table).\(name)")
+          #expect((info.int64(5) > 0) == isKey, "key of \(table).\(name)")
+        }
         #expect(names == columns, "columns of \(table) in \(path)")
       }
-      for index in ["positions_by_account", "transactions_by_account", "accounts_by_firm"] {
+      for index in SnapshotSchema.indexes.map(\.name) {
         let found = try db.scalarInt(
           "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?", [.text(index)])
         #expect(found == 1, "index \(index) in \(path)")
