@@ -431,3 +431,8 @@ public struct ConfigurationVocabulary: Sendable {
   public static let standard = ConfigurationVocabulary(
     extracts: Set(JobConfiguration.standardExtracts), featureFlags: ["formula_safe_csv"])
 }
+
+extension ConfigurationError: OperatorFacingError {
+  /// A configuration that cannot be used: nothing is done.
+  public var exitCode: EODExitCode { .nothingDone }
+}
