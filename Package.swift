@@ -54,7 +54,7 @@ let package = Package(
     .target(
       name: "EODOps",
       dependencies: [
-        "EODCore",
+        "EODCore", "EODRender", "EODCompression", "EODSFTP",
         .product(name: "Yams", package: "Yams"),
         .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "Logging", package: "swift-log"),
@@ -98,14 +98,17 @@ let package = Package(
     .testTarget(name: "EODCompressionTests", dependencies: ["EODCompression"]),
     .testTarget(
       name: "EODSFTPTests",
-      dependencies: ["EODSFTP", "EODDelivery", .product(name: "Logging", package: "swift-log")]),
-    .testTarget(name: "EODOpsTests", dependencies: ["EODOps"]),
+      dependencies: [
+        "EODSFTP", "EODDelivery", "EODOps", "EODRender", "EODCompression",
+        .product(name: "Logging", package: "swift-log"),
+      ]),
+    .testTarget(name: "EODOpsTests", dependencies: ["EODOps", "EODCompression", "EODRender"]),
     .testTarget(name: "EODReconcileTests", dependencies: ["EODReconcile", "EODCore"]),
     .testTarget(
       name: "EODPipelineTests",
       dependencies: [
         "EODPipeline", "EODSnapshotGen", "EODCompression", "EODState", "EODRender", "EODCore", "EODSQLite",
-        "EODSnapshot",
+        "EODSnapshot", "EODOps",
       ],
       resources: [.copy("Fixtures")]),
     .testTarget(name: "EODExtractCLITests", dependencies: ["EODSnapshotGen"]),

@@ -8,40 +8,40 @@
 /// zlib or operating-system code and message.
 ///
 /// ```
-/// writeFailed: writing block 12 (251733 bytes) (file: /out/positions.csv.gz): No space left on device (errno 28)
+/// write-failed: writing block 12 (251733 bytes) (file: /out/positions.csv.gz): No space left on device (errno 28)
 /// ```
 public struct CompressionError: Error, CustomStringConvertible, Sendable {
   /// The kind of failure. Extensible: new codes can be added without breaking callers that switch
   /// on the ones they know.
   public struct Code: Hashable, Sendable, CustomStringConvertible {
-    /// The code's stable name.
-    public let name: String
+    /// The code's stable name, kebab-case like every error code of the job (`write-failed`).
+    public let rawValue: String
 
     /// Makes a code with the given stable name.
-    public init(_ name: String) { self.name = name }
+    public init(_ rawValue: String) { self.rawValue = rawValue }
 
-    public var description: String { name }
+    public var description: String { rawValue }
 
     /// A configuration value (level, block size, worker count) is out of range.
-    public static let invalidConfiguration = Code("invalidConfiguration")
+    public static let invalidConfiguration = Code("invalid-configuration")
     /// The output file could not be created or opened.
-    public static let openFailed = Code("openFailed")
+    public static let openFailed = Code("open-failed")
     /// Writing to the output file failed.
-    public static let writeFailed = Code("writeFailed")
+    public static let writeFailed = Code("write-failed")
     /// `fsync` of the output file failed.
-    public static let syncFailed = Code("syncFailed")
+    public static let syncFailed = Code("sync-failed")
     /// `close` of the output file failed.
-    public static let closeFailed = Code("closeFailed")
+    public static let closeFailed = Code("close-failed")
     /// Reading an input file failed.
-    public static let readFailed = Code("readFailed")
+    public static let readFailed = Code("read-failed")
     /// zlib refused to initialise or failed while compressing or decompressing.
-    public static let zlibFailed = Code("zlibFailed")
+    public static let zlibFailed = Code("zlib-failed")
     /// The compressed input is not valid gzip data (bad header, bad CRC, bad length, garbage).
-    public static let corruptInput = Code("corruptInput")
+    public static let corruptInput = Code("corrupt-input")
     /// The compressed input ended before a gzip member was complete (or held no member at all).
-    public static let truncatedInput = Code("truncatedInput")
+    public static let truncatedInput = Code("truncated-input")
     /// The writer was used after `finish()` or `abandon()`, or after an earlier failure.
-    public static let writerClosed = Code("writerClosed")
+    public static let writerClosed = Code("writer-closed")
   }
 
   /// The kind of failure.

@@ -1,5 +1,5 @@
 /// How an output file is encoded.
-public enum OutputEncoding: Sendable, Hashable, CustomStringConvertible {
+public enum OutputEncoding: Sendable, Hashable, Codable, CustomStringConvertible {
   /// Deterministic gzip (RFC 1952) at a zlib compression level 0…9 (6 is zlib's and gzip's default).
   case gzip(level: Int)
   /// No compression: the bytes are written exactly as appended (for firms configured not to compress).

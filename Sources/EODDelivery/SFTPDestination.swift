@@ -20,7 +20,8 @@ public struct SFTPRetryPolicy: Sendable {
   public var jitter: @Sendable (Duration) -> Duration
 
   public init(
-    maxAttempts: Int = 4, baseDelay: Duration = .seconds(2), maxDelay: Duration = .seconds(60),
+    maxAttempts: Int = SFTPDefaults.deliveryAttempts, baseDelay: Duration = SFTPDefaults.retryBaseDelay,
+    maxDelay: Duration = SFTPDefaults.retryMaxDelay,
     maxTotalTime: Duration = .seconds(600),
     jitter: @escaping @Sendable (Duration) -> Duration = SFTPRetryPolicy.equalJitter
   ) {

@@ -1,5 +1,12 @@
+import EODCompression
+import EODRender
 import Foundation
 import Yams
+
+// The configuration names the job's own types for what the job's modules define: the format of
+// extract files is EODRender's ``ExtractFormat`` and their compression EODCompression's
+// ``OutputEncoding`` (one type each; EODOps depends on those two small modules, which depend on
+// nothing of the job's operations).
 
 /// One problem found in a configuration file, with where it is.
 public struct ConfigurationProblem: Sendable, Equatable, CustomStringConvertible {
@@ -109,26 +116,6 @@ public enum SecretSource: Sendable, Equatable, Codable, CustomStringConvertible 
   }
 }
 
-/// The extract file format.
-public enum ExtractFileFormat: String, Sendable, Codable, CaseIterable {
-  case csv, json
-}
-
-/// gzip compression of extract files.
-public enum CompressionSetting: Sendable, Equatable, Codable, CustomStringConvertible {
-  /// Files are written uncompressed (`.csv`, `.json`).
-  case none
-  /// gzip at a zlib level 0-9 (0 is a gzip container without compression).
-  case gzip(level: Int)
-
-  public var description: String {
-    switch self {
-    case .none: "none"
-    case .gzip(let level): "gzip level \(level)"
-    }
-  }
-}
-
 /// SFTP delivery settings for a firm.
 public struct SFTPDestinationConfiguration: Sendable, Equatable, Codable {
   public var host: String
@@ -184,11 +171,11 @@ public struct FirmConfiguration: Sendable, Equatable, Codable {
   /// Extract name → template version (e.g. `positions` → 2). Only these extracts are made.
   public var extracts: [String: Int]
   /// Overrides the job's default format.
-  public var format: ExtractFileFormat?
+  public var format: ExtractFormat?
   /// Firm-level feature flags (e.g. `formula_safe_csv`).
   public var features: [String: Bool]
   /// Overrides the job's default compression.
-  public var compression: CompressionSetting?
+  public var compression: OutputEncoding?
 
   /// Whether a feature flag is on (off when not set).
   public func isEnabled(_ feature: String) -> Bool { features[feature] ?? false }
@@ -290,8 +277,8 @@ public struct JobConfiguration: Sendable, Equatable, Codable {
   public var stateStoreCreate = false
   public var outputDirectory: String
   public var templatesDirectory: String?
-  public var format: ExtractFileFormat
-  public var compression: CompressionSetting
+  public var format: ExtractFormat
+  public var compression: OutputEncoding
   /// Firms processed in parallel at most.
   public var concurrency: Int
   public var retry: RetryConfiguration
@@ -345,9 +332,9 @@ public struct JobConfiguration: Sendable, Equatable, Codable {
   }
 
   /// The effective format for a firm.
-  public func format(for firm: FirmConfiguration) -> ExtractFileFormat { firm.format ?? format }
+  public func format(for firm: FirmConfiguration) -> ExtractFormat { firm.format ?? format }
   /// The effective compression for a firm.
-  public func compression(for firm: FirmConfiguration) -> CompressionSetting {
+  public func compression(for firm: FirmConfiguration) -> OutputEncoding {
     firm.compression ?? compression
   }
 
@@ -430,4 +417,9 @@ public struct ConfigurationVocabulary: Sendable {
   /// The standard extracts, and the flag `formula_safe_csv`.
   public static let standard = ConfigurationVocabulary(
     extracts: Set(JobConfiguration.standardExtracts), featureFlags: ["formula_safe_csv"])
+}
+
+extension ConfigurationError: OperatorFacingError {
+  /// A configuration that cannot be used: nothing is done.
+  public var exitCode: EODExitCode { .nothingDone }
 }

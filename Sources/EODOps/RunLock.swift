@@ -176,3 +176,9 @@ public final class RunLock: Sendable {
     _ = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
   }
 }
+
+extension RunLockError: OperatorFacingError {
+  /// 3 when another run holds the lock (the run waits for the next schedule), else 2.
+  public var exitCode: EODExitCode { code == .alreadyRunning ? .alreadyRunning : .nothingDone }
+  public var errorCode: String { code.rawValue }
+}

@@ -141,7 +141,7 @@ final class FirmRun: @unchecked Sendable {
     if let error = error as? StateStoreError { return PipelineError(state: error) }
     if let error = error as? SnapshotError { return PipelineError(snapshot: error) }
     if let error = error as? CompressionError { return PipelineError(output: error, firmID: firmID) }
-    return PipelineError(code: .internalError, firmID: firmID, detail: "\(error)")
+    return PipelineError(code: .internalError, firmID: firmID, detail: "\(error)", cause: error)
   }
 
   static func milliseconds(_ d: Duration) -> Int {

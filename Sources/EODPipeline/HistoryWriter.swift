@@ -93,7 +93,7 @@ final class HistoryWriter: @unchecked Sendable {
       if !store.inTransaction {
         lost = PipelineError(
           code: .stateStore,
-          detail: "the night's history transaction was ended by SQLite: \(failure.detail)")
+          detail: "the night's history transaction was ended by SQLite: \(failure.detail)", cause: failure)
       }
     }
   }
@@ -111,7 +111,7 @@ final class HistoryWriter: @unchecked Sendable {
     } catch {
       lost = PipelineError(
         code: .stateStore, firmID: firmIDs[firm],
-        detail: "the rows of failed firm \(firmIDs[firm]) could not be removed: \(error)")
+        detail: "the rows of failed firm \(firmIDs[firm]) could not be removed: \(error)", cause: error)
     }
   }
 

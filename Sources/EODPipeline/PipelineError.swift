@@ -1,9 +1,19 @@
 import EODCompression
+import EODOps
 import EODRender
 import EODSnapshot
 import EODState
 
 /// A failure of the extract job: what, for which firm and step, and why.
+///
+/// The error that caused it (a ``SnapshotError``, `StateStoreError`, `TemplateError`,
+/// `CompressionError`, or any error the job did not expect) is kept in ``cause``, typed, for a
+/// program that wants to look at it; ``description`` reads as before (`[code] firm F: detail`),
+/// so logs, summaries and the state store's failure records do not change.
+///
+/// Its exit code (``OperatorFacingError``): 70 for ``Code/internalError`` (a bug), 2 for every
+/// other code when it ends the process (a firm's own failure is exit 1, decided by the run).
+/// Codes are kebab-case (`bad-snapshot`), the one spelling of the job's error codes.
 public struct PipelineError: Error, CustomStringConvertible, Sendable {
   public struct Code: Hashable, Sendable, CustomStringConvertible {
     public let rawValue: String
@@ -33,18 +43,35 @@ public struct PipelineError: Error, CustomStringConvertible, Sendable {
   public var code: Code
   public var firmID: String?
   public var detail: String
+  /// The error behind this one, as it was thrown (nil when the job itself found the problem).
+  public var cause: (any Error)?
 
-  public init(code: Code, firmID: String? = nil, detail: String) {
+  public init(code: Code, firmID: String? = nil, detail: String, cause: (any Error)? = nil) {
     self.code = code
     self.firmID = firmID
     self.detail = detail
+    self.cause = cause
   }
 
-  init(snapshot: SnapshotError) { self.init(code: .badSnapshot, detail: snapshot.description) }
-  init(state: StateStoreError) { self.init(code: .stateStore, detail: state.description) }
-  init(template: TemplateError) { self.init(code: .badConfiguration, detail: template.description) }
+  init(snapshot: SnapshotError) {
+    self.init(code: .badSnapshot, detail: snapshot.description, cause: snapshot)
+  }
+  init(state: StateStoreError) { self.init(code: .stateStore, detail: state.description, cause: state) }
+  init(template: TemplateError) {
+    self.init(code: .badConfiguration, detail: template.description, cause: template)
+  }
   init(output: CompressionError, firmID: String?) {
-    self.init(code: .output, firmID: firmID, detail: output.description)
+    self.init(code: .output, firmID: firmID, detail: output.description, cause: output)
+  }
+
+  /// The first error of `type` in the chain of causes (this error's ``cause``, its cause's, …).
+  public func cause<E: Error>(as type: E.Type) -> E? {
+    var next = cause
+    while let error = next {
+      if let found = error as? E { return found }
+      next = (error as? PipelineError)?.cause
+    }
+    return nil
   }
 
   public var description: String {
@@ -52,4 +79,9 @@ public struct PipelineError: Error, CustomStringConvertible, Sendable {
     if let firmID { text += " firm \(firmID):" }
     return text + " " + detail
   }
+}
+
+extension PipelineError: OperatorFacingError {
+  public var exitCode: EODExitCode { code == .internalError ? .internalError : .nothingDone }
+  public var errorCode: String { code.rawValue }
 }

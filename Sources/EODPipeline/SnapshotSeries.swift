@@ -20,7 +20,7 @@ public enum SnapshotSeries {
     } catch {
       throw PipelineError(
         code: .badConfiguration,
-        detail: "cannot list snapshots in \(directory): \(SystemErrorText.reason(error))")
+        detail: "cannot list snapshots in \(directory): \(SystemErrorText.reason(error))", cause: error)
     }
     var entries: [Entry] = []
     var seen: [CivilDate: String] = [:]

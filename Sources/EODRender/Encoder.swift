@@ -1,5 +1,5 @@
 /// The file formats of the extracts.
-public enum ExtractFormat: String, Sendable, CaseIterable {
+public enum ExtractFormat: String, Sendable, Codable, CaseIterable {
   /// RFC 4180: UTF-8, `,`, CRLF, a header row, quoted only where needed.
   case csv
   /// JSON Lines: one object per row, camelCase keys, decimals as strings, null for empty.

@@ -59,6 +59,25 @@ public struct SFTPHostKeyPolicy: Sendable {
   }
 }
 
+/// The defaults of delivering over SFTP, one constant each: the client's (``SFTPTimeouts``, the
+/// delivery's retry policy) and the configuration's (`retry.*`, `timeouts.*` in EODOps, which
+/// reads them from here), so the nightly run and a run without a configuration behave alike.
+/// Documented in docs/operations.md (configuration keys) and docs/sftp.md (options); a test
+/// checks the configuration's defaults equal the client's.
+public enum SFTPDefaults {
+  /// Attempts per delivered file, the first included (`retry.delivery_attempts`).
+  public static let deliveryAttempts = 5
+  /// The first backoff between attempts; doubles per attempt, with jitter (`retry.base_delay_seconds`).
+  public static let retryBaseDelay: Duration = .seconds(2)
+  /// The longest backoff between attempts (`retry.max_delay_seconds`).
+  public static let retryMaxDelay: Duration = .seconds(60)
+  /// The TCP connect (`timeouts.connect_seconds`).
+  public static let connectTimeout: Duration = .seconds(30)
+  /// Each protocol step (handshake, authentication, mkdir, stat, rename, each 1 MB written or
+  /// read) must make progress within this (`timeouts.operation_seconds`).
+  public static let operationTimeout: Duration = .seconds(600)
+}
+
 /// Time bounds for one connection.
 public struct SFTPTimeouts: Sendable, Equatable {
   /// TCP connect.
@@ -70,7 +89,7 @@ public struct SFTPTimeouts: Sendable, Equatable {
   public var keepaliveInterval: Duration
 
   public init(
-    connect: Duration = .seconds(15), operation: Duration = .seconds(60),
+    connect: Duration = SFTPDefaults.connectTimeout, operation: Duration = SFTPDefaults.operationTimeout,
     keepaliveInterval: Duration = .seconds(15)
   ) {
     self.connect = connect

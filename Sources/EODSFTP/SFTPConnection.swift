@@ -62,6 +62,8 @@ public final class SFTPConnection {
   ///   changed keys are refused (`.hostKeyUnknown`, `.hostKeyChanged`) unless trust-on-first-use
   ///   is on and the host has no entry at all, in which case the key is appended to the file.
   /// - Key file: refused with `.privateKeyPermissions` if readable by group or others.
+  ///
+  /// The host-key checks are in HostKeyVerification.swift, the key-file checks in KeyFile.swift.
   public static func connect(
     to endpoint: SFTPEndpoint, identity: SFTPIdentity, hostKeys: SFTPHostKeyPolicy,
     timeouts: SFTPTimeouts = SFTPTimeouts(), deadline: ContinuousClock.Instant? = nil, logger: Logger
@@ -83,29 +85,16 @@ public final class SFTPConnection {
 
     // The private key must be ours alone.
     let keyPath = identity.privateKeyPath
-    switch LocalFile.mode(keyPath) {
-    case .failure(let code):
-      throw fail(
-        .privateKeyUnreadable, .authenticate,
-        "cannot read the identity (private key) file: \(LocalFile.describe(code))")
-    case .success(let mode):
-      if mode & 0o077 != 0 {
-        throw fail(
-          .privateKeyPermissions, .authenticate,
-          "the identity (private key) file has mode 0\(String(mode, radix: 8)) and is readable by group or "
-            + "others; refusing to use it (run chmod 600 on it)")
-      }
+    if let refusal = KeyFile.refusal(privateKeyPath: keyPath) {
+      throw fail(refusal.code, .authenticate, refusal.detail)
     }
 
     // The known_hosts file (a missing file is an empty one).
     let knownHostsBytes: [UInt8]
-    switch LocalFile.readAll(hostKeys.knownHostsPath) {
+    switch HostKeyVerification.readKnownHosts(hostKeys.knownHostsPath) {
     case .success(let bytes): knownHostsBytes = bytes
-    case .failure(.noSuchFile): knownHostsBytes = []
-    case .failure(let code):
-      throw fail(
-        .knownHostsFile, .hostKey, path: hostKeys.knownHostsPath,
-        "cannot read the known_hosts file: \(LocalFile.describe(code))")
+    case .failure(let refusal):
+      throw fail(refusal.code, .hostKey, path: hostKeys.knownHostsPath, refusal.detail)
     }
 
     let socket = try TCP.connect(host: endpoint.host, port: endpoint.port, deadline: bound(timeouts.connect))
@@ -121,9 +110,9 @@ public final class SFTPConnection {
       throw fail(.library, .hostKey, "libssh2 could not create a known-hosts collection")
     }
     let known = KnownHostsBox(pointer: knownPointer, session: session)
-    loadKnownHosts(known, bytes: knownHostsBytes, path: hostKeys.knownHostsPath, logger: logger)
+    HostKeyVerification.load(known, bytes: knownHostsBytes, path: hostKeys.knownHostsPath, logger: logger)
     let hostName = endpoint.knownHostsName
-    let knownTypes = knownKeyTypes(known, hostName: hostName)
+    let knownTypes = HostKeyVerification.knownKeyTypes(known, hostName: hostName)
     if !knownTypes.isEmpty {
       // A key of another type than the recorded one would read as "not found", so ask only for
       // the recorded types.
@@ -153,61 +142,9 @@ public final class SFTPConnection {
     }
 
     // Host key, before authentication.
-    guard let (key, keyType) = LibSSH2.hostKey(pointer) else {
-      throw session.error(.library, .hostKey, path: nil, "the server's host key is not available")
-    }
-    let fingerprint = "SHA256:" + Base64.encode(LibSSH2.hostKeySHA256(pointer) ?? [], padding: false)
-    let seen =
-      "host \(endpoint.host) port \(endpoint.port) presented \(keyType.methodName) key \(fingerprint)"
-    let verdict = LibSSH2.knownHostsCheck(known.pointer, hostName: hostName, key: key, type: keyType)
-    switch verdict {
-    case LibSSH2.checkMatch:
-      logger.debug("host key verified", metadata: ["host": "\(hostName)", "fingerprint": "\(fingerprint)"])
-    case LibSSH2.checkMismatch:
-      throw session.error(
-        .hostKeyChanged, .hostKey, path: hostKeys.knownHostsPath,
-        "HOST KEY CHANGED: \(seen), which differs from the key recorded for \(hostName) in "
-          + "\(hostKeys.knownHostsPath); refusing to connect. If the change is expected, replace the entry "
-          + "(ssh-keygen -R '\(hostName)' -f \(hostKeys.knownHostsPath), then add the new key)")
-    case LibSSH2.checkNotFound where knownTypes.isEmpty && hostKeys.trustOnFirstUse:
-      guard
-        let line = LibSSH2.knownHostsAdd(
-          known.pointer, hostName: hostName, key: key, type: keyType, comment: "added-by-eod-extract")
-      else {
-        throw session.error(
-          .library, .hostKey, path: hostKeys.knownHostsPath, "could not format the host key")
-      }
-      let needsNewline = knownHostsBytes.last.map { $0 != UInt8(ascii: "\n") } ?? false
-      if let code = LocalFile.append(hostKeys.knownHostsPath, (needsNewline ? "\n" : "") + line) {
-        throw session.error(
-          .knownHostsFile, .hostKey, path: hostKeys.knownHostsPath,
-          "cannot record the host key: \(LocalFile.describe(code))")
-      }
-      logger.warning(
-        "trust on first use: recorded a new host key",
-        metadata: [
-          "host": "\(hostName)", "type": "\(keyType.methodName)", "fingerprint": "\(fingerprint)",
-          "known_hosts": "\(hostKeys.knownHostsPath)",
-        ])
-    case LibSSH2.checkNotFound:
-      let scan = "ssh-keyscan -t \(keyType.methodName) -p \(endpoint.port) \(endpoint.host)"
-      if knownTypes.isEmpty {
-        throw session.error(
-          .hostKeyUnknown, .hostKey, path: hostKeys.knownHostsPath,
-          "UNKNOWN HOST KEY: \(seen), and \(hostKeys.knownHostsPath) has no entry for \(hostName); "
-            + "refusing to connect. Check the fingerprint with the server's operator, then add it "
-            + "(\(scan) >> \(hostKeys.knownHostsPath))")
-      }
-      throw session.error(
-        .hostKeyChanged, .hostKey, path: hostKeys.knownHostsPath,
-        "HOST KEY CHANGED: \(seen), but \(hostKeys.knownHostsPath) records only "
-          + "\(knownTypes.map(\.methodName).joined(separator: ", ")) keys for \(hostName); refusing to connect"
-      )
-    default:
-      throw session.error(
-        .knownHostsFile, .hostKey, path: hostKeys.knownHostsPath, rc: verdict,
-        "the host key could not be checked")
-    }
+    let (fingerprint, keyType) = try HostKeyVerification.verify(
+      session: session, known: known, endpoint: endpoint, hostKeys: hostKeys, knownTypes: knownTypes,
+      knownHostsBytes: knownHostsBytes, logger: logger)
 
     // Authentication.
     // The key's path is never put in an error (errors reach the logs): "the identity file".
@@ -257,44 +194,6 @@ public final class SFTPConnection {
     return SFTPConnection(
       endpoint: endpoint, timeouts: timeouts, fingerprint: fingerprint, algorithm: keyType.methodName,
       deadline: deadline, session: session, sftp: sftp, logger: logger)
-  }
-
-  /// Adds each parsable line of a known_hosts file; a line libssh2 cannot parse is skipped with a
-  /// warning instead of ending the file (libssh2 1.10's own reader stops at the first bad line).
-  private static func loadKnownHosts(_ known: KnownHostsBox, bytes: [UInt8], path: String, logger: Logger) {
-    var number = 0
-    for rawLine in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
-      number += 1
-      let line = String(decoding: rawLine, as: UTF8.self).trimmingWhitespace()
-      if line.isEmpty || line.hasPrefix("#") { continue }
-      if line.hasPrefix("@") {
-        logger.warning(
-          "skipping a known_hosts line with a marker (@cert-authority/@revoked are not supported)",
-          metadata: ["file": "\(path)", "line": .stringConvertible(number)])
-        continue
-      }
-      if LibSSH2.knownHostsReadLine(known.pointer, line) != 0 {
-        logger.warning(
-          "skipping a known_hosts line libssh2 cannot parse",
-          metadata: ["file": "\(path)", "line": .stringConvertible(number)])
-      }
-    }
-  }
-
-  /// The key types recorded for `hostName` (plain or hashed entries), most preferred first.
-  private static func knownKeyTypes(_ known: KnownHostsBox, hostName: String) -> [HostKeyType] {
-    var found: [HostKeyType] = []
-    for entry in LibSSH2.knownHostsEntries(known.pointer) where !found.contains(entry.type) {
-      // An entry is for this host when checking the host with the entry's own key matches.
-      if LibSSH2.knownHostsCheck(
-        known.pointer, hostName: hostName, keyBase64: entry.keyBase64, type: entry.type)
-        == LibSSH2.checkMatch
-      {
-        found.append(entry.type)
-      }
-    }
-    let order: [HostKeyType] = [.ed25519, .ecdsa256, .ecdsa384, .ecdsa521, .rsa, .dss]
-    return order.filter { found.contains($0) }
   }
 
   // MARK: Operations
@@ -524,39 +423,5 @@ public final class SFTPConnection {
     closed = true
     sftp.release()
     session.release()
-  }
-}
-
-enum KeyFile {
-  /// Whether the key at `path` is an RSA key (from its `.pub` file, PEM header, or OpenSSH blob).
-  static func looksLikeRSA(_ path: String) -> Bool {
-    if case .success(let bytes) = LocalFile.readAll(path + ".pub") {
-      return String(decoding: bytes.prefix(16), as: UTF8.self).hasPrefix("ssh-rsa ")
-    }
-    guard case .success(let bytes) = LocalFile.readAll(path) else { return false }
-    let text = String(decoding: bytes, as: UTF8.self)
-    if text.contains("BEGIN RSA PRIVATE KEY") { return true }
-    guard text.contains("BEGIN OPENSSH PRIVATE KEY") else { return false }
-    let body = text.split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
-    guard let blob = Base64.decode(body) else { return false }
-    // The public key (unencrypted) starts with its type name.
-    let needle = Array("ssh-rsa".utf8)
-    let head = Array(blob.prefix(256))
-    guard head.count >= needle.count else { return false }
-    for start in 0...(head.count - needle.count) where Array(head[start..<start + needle.count]) == needle {
-      return true
-    }
-    return false
-  }
-}
-
-extension String {
-  func trimmingWhitespace() -> String {
-    let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r" }
-    guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) })
-    else {
-      return ""
-    }
-    return String(self[first...last])
   }
 }

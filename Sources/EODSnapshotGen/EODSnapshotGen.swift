@@ -52,15 +52,15 @@ public struct GeneratorOptions: Sendable, Hashable {
 public struct GeneratorError: Error, CustomStringConvertible, Sendable {
   /// The kind of failure.
   public struct Code: Hashable, Sendable, CustomStringConvertible {
-    /// A stable name for the kind of failure.
+    /// A stable name for the kind of failure, kebab-case like every error code of the job.
     public let rawValue: String
     public init(_ rawValue: String) { self.rawValue = rawValue }
     public var description: String { rawValue }
 
     /// An option is out of range or malformed; nothing was written.
-    public static let invalidOptions = Code("invalidOptions")
+    public static let invalidOptions = Code("invalid-options")
     /// The output directory or a file in it could not be created, removed or renamed.
-    public static let fileSystem = Code("fileSystem")
+    public static let fileSystem = Code("file-system")
     /// SQLite refused a statement while writing a snapshot.
     public static let database = Code("database")
   }

@@ -17,13 +17,7 @@ struct EODExtract: AsyncParsableCommand {
       "The end-of-day extract job: values every account and writes per-firm extracts with a manifest.",
     discussion: """
       Start with `eod-extract demo`: it makes a sample snapshot series and runs it into ./demo-out.
-      Exit codes:
-        0   every selected firm was written (and delivered)
-        1   some firms failed; the others were written
-        2   nothing done: snapshot, configuration, template, state store or output
-        3   another run holds the state store's lock
-        64  usage: unknown option, bad value, options that do not go together
-        70  internal error (a bug): nothing can be assumed about the run
+      \(EODExitCode.helpTable)
 
       Shell completion: eod-extract --generate-completion-script bash|zsh|fish
       """,

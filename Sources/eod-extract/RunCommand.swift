@@ -143,7 +143,7 @@ struct Run: AsyncParsableCommand {
       // A test hook (documented in docs/operations.md as test-only): an internal error after the
       // lock is taken, to check what exit 70 leaves behind.
       if ProcessInfo.processInfo.environment["EOD_TEST_INTERNAL_ERROR"] == "1" {
-        throw Failure(.internalError, "internal error forced by EOD_TEST_INTERNAL_ERROR (a test hook)")
+        throw InjectedTestFailure()
       }
       // On-demand idempotency: a replay of a completed request reports what it printed and delivers
       // nothing; a retry of a request that failed does again only what failed.

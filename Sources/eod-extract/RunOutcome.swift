@@ -29,13 +29,7 @@ final class RunOutcomeRecorder {
   /// The exit code, a short error code and the message of an error that ends a run.
   static func classify(_ error: any Error) -> (EODExitCode, String, String) {
     let code = exitCode(for: error)
-    let errorCode: String
-    switch error {
-    case let error as PipelineError: errorCode = error.code.rawValue
-    case let error as RunLockError: errorCode = error.code.rawValue
-    case let error as StateStoreError: errorCode = "state-store-\(error.code.rawValue)"
-    default: errorCode = code == .internalError ? "internal-error" : "refused"
-    }
+    let errorCode = (error as? any OperatorFacingError)?.errorCode ?? "internal-error"
     return (code, errorCode, message(for: error))
   }
 

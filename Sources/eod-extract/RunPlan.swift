@@ -156,13 +156,8 @@ struct RunPlan {
       versions[kind] = version
       extracts.insert(kind)
     }
-    let encoding: OutputEncoding
-    switch configuration.compression(for: firm) {
-    case .none: encoding = .none
-    case .gzip(let level): encoding = .gzip(level: level)
-    }
     return FirmSettings(
-      format: configuration.format(for: firm) == .json ? .json : .csv, encoding: encoding,
+      format: configuration.format(for: firm), encoding: configuration.compression(for: firm),
       templateVersions: versions,
       extracts: extracts.isEmpty ? nil : extracts, formulaSafe: firm.isEnabled("formula_safe_csv"))
   }

@@ -19,17 +19,25 @@ enum PathName {
   }
 }
 
-/// The one mapping from an error to the documented exit code (docs/operations.md, "Exit codes").
-/// Anything not listed is unexpected: 70.
-func exitCode(for error: any Error) -> EODExitCode {
-  switch error {
-  case let failure as Failure: return failure.code
-  case let error as PipelineError: return error.code == .internalError ? .internalError : .nothingDone
-  case let error as RunLockError: return error.code == .alreadyRunning ? .alreadyRunning : .nothingDone
-  case is StateStoreError, is TemplateError: return .nothingDone
-  case is ValidationError: return .usage
-  default: return .internalError
-  }
+/// The one mapping from an error to the documented exit code (docs/operations.md, "Exit codes"):
+/// the code an ``OperatorFacingError`` says; any other error is unexpected: 70.
+func exitCode(for error: any Error) -> EODExitCode { EODExitCode(for: error) }
+
+/// The command line's own refusals say their code.
+extension Failure: OperatorFacingError {
+  var exitCode: EODExitCode { code }
+}
+
+/// The argument parser's refusal of the command line: usage (64).
+extension ValidationError: OperatorFacingError {
+  public var exitCode: EODExitCode { .usage }
+}
+
+/// An error no part of the job declares, thrown by the test hook `EOD_TEST_INTERNAL_ERROR=1` (used
+/// only by the tests, documented in docs/operations.md): it is not an ``OperatorFacingError``,
+/// so it proves that an unexpected error exits 70 through the one mapping.
+struct InjectedTestFailure: Error, CustomStringConvertible {
+  var description: String { "internal error forced by EOD_TEST_INTERNAL_ERROR (a test hook)" }
 }
 
 /// What a person reads for an error: Foundation's errors in words (``SystemErrorText``), an

@@ -1,3 +1,4 @@
+import EODCompression
 import Foundation
 import Testing
 
@@ -126,7 +127,7 @@ struct ConfigFixture {
     #expect(config.compression(for: f001) == .gzip(level: 6))
     let f002 = try #require(config.firm("F002"))
     #expect(config.format(for: f002) == .json)
-    #expect(config.compression(for: f002) == CompressionSetting.none)
+    #expect(config.compression(for: f002) == OutputEncoding.none)
     #expect(f002.extracts.count == 5)
     guard case .sftp(let sftp) = f002.destination else {
       Issue.record("F002 must be sftp")

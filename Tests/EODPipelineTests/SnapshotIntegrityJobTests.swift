@@ -1,4 +1,5 @@
 import EODCore
+import EODOps
 import EODPipeline
 import EODSQLite
 import EODSnapshot
@@ -79,6 +80,11 @@ import Testing
           error.detail.contains("table \(table)") && error.detail.contains("column \(column)"),
           "\(firms): \(error.detail)")
         #expect(error.detail.contains(", row "), "\(firms): \(error.detail)")
+        // The snapshot's own error is kept, typed; the text reads as it always did.
+        let cause = try #require(error.cause(as: SnapshotError.self), "\(firms): no cause kept")
+        #expect(cause.code.rawValue == code, "\(firms): \(cause)")
+        #expect(error.description == "[bad-snapshot] \(cause)", "\(firms): \(error)")
+        #expect(error.exitCode == .nothingDone && error.errorCode == "bad-snapshot")
       }
       #expect(!FileManager.default.fileExists(atPath: out), "\(firms): something was written")
       #expect(try store.footprint().historyRows == 0)

@@ -407,6 +407,7 @@ struct GeneratorTests {
         try SnapshotGenerator.generate(into: directory, options: options)
       }
       #expect(error?.code == .invalidOptions)
+      #expect(error?.code.rawValue == "invalid-options", "error codes are kebab-case")
     }
     #expect(try FileManager.default.contentsOfDirectory(atPath: directory).isEmpty)
   }
