@@ -170,32 +170,7 @@ func withExitCodes(_ body: () async throws -> EODExitCode) async throws {
 
 /// Prints a run's summary for a person.
 func printSummary(_ report: RunReport) {
-  for line in summaryLines(report) { print(line) }
-}
-
-/// A run's summary, one line per firm (and notes under it).
-func summaryLines(_ report: RunReport) -> [String] {
-  var lines: [String] = []
-  for firm in report.firms {
-    if let error = firm.error {
-      lines.append("\(report.businessDate) \(firm.firmID): FAILED: \(error)")
-      continue
-    }
-    let rows = firm.files.map { "\($0.extract.rawValue)=\($0.rows)" }.joined(separator: " ")
-    lines.append(
-      "\(report.businessDate) \(firm.firmID): \(rows) data_quality: \(firm.errors) errors, \(firm.warnings) warnings -> \(firm.directory)"
-    )
-    if !firm.staleDates.isEmpty {
-      let dates = firm.staleDates.map(\.description).joined(separator: ", ")
-      lines.append(
-        "  restated: the extracts of \(dates) are now stale; with --config, run again with --resend to re-issue them, "
-          + "or re-run those dates (eod-extract backfill --from)")
-    }
-    if let from = firm.gapCarriedFrom {
-      lines.append("  performance carried across a gap in the history after \(from) (--allow-gap)")
-    }
-  }
-  return lines
+  for line in report.summaryLines { print(line) }
 }
 
 struct Generate: AsyncParsableCommand {
