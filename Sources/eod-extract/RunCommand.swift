@@ -183,7 +183,8 @@ struct Run: AsyncParsableCommand {
       night.deliver = plan.deliverAll
       night.destinations = { plan.destinations(for: $0) }
       night.resend = resend
-      night.laterSnapshot = plan.configuration.map { configuration in { configuration.snapshotPath(for: $0) } }
+      night.laterSnapshot = plan.configuration.map { configuration in { configuration.snapshotPath(for: $0) }
+      }
       night.webhooks = plan.configuration?.webhooks
       night.metricsFile = plan.configuration?.metricsFile
       night.idempotency = idempotency

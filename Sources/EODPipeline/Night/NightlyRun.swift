@@ -131,7 +131,8 @@ public enum NightlyRun {
       to: night.metricsFile, report: extract, deliveries: report.deliveries, failed: failed,
       started: night.startedAt, now: night.clock, logger: night.logger)
     Measure.recordFailures(
-      report: extract, deliveries: report.deliveries, exitCode: exitCode, store: night.store, now: night.clock(),
+      report: extract, deliveries: report.deliveries, exitCode: exitCode, store: night.store,
+      now: night.clock(),
       logger: night.logger)
     if let claim {
       try Idempotency.save(
