@@ -102,7 +102,7 @@ let package = Package(
       name: "EODPipelineTests",
       dependencies: [
         "EODPipeline", "EODSnapshotGen", "EODCompression", "EODState", "EODRender", "EODCore", "EODSQLite",
-        "EODSnapshot",
+        "EODSnapshot", "EODDelivery", "EODOps",
       ],
       resources: [.copy("Fixtures")]),
     .testTarget(name: "EODExtractCLITests", dependencies: ["EODSnapshotGen"]),
