@@ -138,7 +138,7 @@ final class NightHistory {
   }
 }
 
-/// Stage 6 of a night: the history committed, once, when the snapshot passed and every firm's
+/// A stage of the night (docs/architecture.md): the history committed, once, when the snapshot passed and every firm's
 /// files are in place; then the connections' reads released and the log checkpointed.
 enum CommitHistory {
   static func run(

@@ -1,6 +1,6 @@
 import Logging
 
-/// Stage 4 of a night: each firm's set completed, in the snapshot's order. Its files (already
+/// A stage of the night (docs/architecture.md): each firm's set completed, in the snapshot's order. Its files (already
 /// compressed by the pool while the snapshot was read) are finished under temporary names, the
 /// snapshot's verdict is waited for, then its history is recorded in the night's transaction and
 /// its files renamed into place with the manifest last (``FirmRun/finish(gate:reader:history:)``).

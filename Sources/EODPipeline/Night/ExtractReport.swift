@@ -2,7 +2,7 @@ import EODCore
 import EODSnapshot
 import Logging
 
-/// Stage 7 of a night's extract: the report, one outcome per firm selected, in the snapshot's
+/// A stage of the night (docs/architecture.md): the report, one outcome per firm selected, in the snapshot's
 /// order, with a failed one for each firm whose id is invalid and, after them, each configured
 /// firm the snapshot does not have.
 enum ExtractReport {

@@ -15,7 +15,7 @@ public struct IdempotencyRequest: Sendable {
   }
 }
 
-/// Stage 0 and last of a night asked for with an idempotency key: a replay of a completed request
+/// The first and last stage of a night asked for with an idempotency key: a replay of a completed request
 /// reports what it printed and delivers nothing; a retry of a request that failed does again only
 /// what failed; the outcome is saved under the key at the end.
 enum Idempotency {

@@ -3,7 +3,7 @@ import EODState
 import Foundation
 import Logging
 
-/// Stage 10 of a night: the Prometheus textfile (when configured), written atomically, and each
+/// A stage of the night (docs/architecture.md): the Prometheus textfile (when configured), written atomically, and each
 /// failed firm (extract or delivery) recorded in the state store for `eod-extract status`.
 enum Measure {
   static func writeMetrics(

@@ -15,7 +15,7 @@ public struct NightNotice: Sendable, Equatable {
   public var succeeded: Int
 }
 
-/// Stage 9 of a night: webhooks for each firm (delivered, with the manifest; or failed, with
+/// A stage of the night (docs/architecture.md): webhooks for each firm (delivered, with the manifest; or failed, with
 /// problem details). A webhook that fails is logged; it changes nothing else.
 enum Notify {
   static func run(

@@ -2,7 +2,7 @@ import EODSnapshot
 import Foundation
 import Logging
 
-/// Stage 1 of a night: the snapshot opened twice (the pass's connection and the syntax check's),
+/// A stage of the night (docs/architecture.md): the snapshot opened twice (the pass's connection and the syntax check's),
 /// the syntax check started on a thread of its own, and the verdict that gates every rename and
 /// the commit of the history.
 ///

@@ -24,7 +24,7 @@ struct NightPlan {
   let writeDuringPass: Bool
 }
 
-/// Stage 2 of a night: the checks made before anything is written. Throws (after the
+/// A stage of the night (docs/architecture.md): the checks made before anything is written. Throws (after the
 /// snapshot's verdict, which comes first) when nothing can be done: an unknown firm asked for on
 /// the command line, a template that cannot be used, a gap in the history, a state store that
 /// cannot be read.

@@ -10,7 +10,7 @@ public struct Reissue: Sendable {
   public var deliveries: [DeliveryOutcome]
 }
 
-/// Stage 8 of a night that restated an earlier date with `resend`: every later date whose
+/// A stage of the night (docs/architecture.md), for a night that restated an earlier date with `resend`: every later date whose
 /// extracts are now stale is run again from its own snapshot and delivered again.
 enum ReissueStale {
   static func run(

@@ -6,7 +6,7 @@ import EODState
 import Foundation
 import Logging
 
-/// Stage 3 of a night: the one pass over the snapshot. Opens the state connections, the history
+/// A stage of the night (docs/architecture.md): the one pass over the snapshot. Opens the state connections, the history
 /// writer (the nightly case), the output tree and every firm's files; reads the accounts on this
 /// thread and hands them to the processing threads, where each firm values and renders them
 /// (``FirmRun/consume(_:)``, valuation and rows in `FirmRenderer.swift`) into gzip members
