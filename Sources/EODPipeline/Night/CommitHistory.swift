@@ -121,8 +121,8 @@ final class NightHistory {
 
   /// Commits the night's rows (nothing when the transaction was lost: the caller reports it).
   func commit() throws(PipelineError) {
-    if let writer { return try writer.commit() }
-    if let lost {
+    // The writer's transaction is this one (the same connection); it may have lost it too.
+    if let lost = lost ?? writer?.lost {
       store.rollbackWrite()
       throw lost
     }
@@ -133,9 +133,7 @@ final class NightHistory {
   }
 
   /// Drops everything written (a refused snapshot, or an early exit).
-  func rollback() {
-    if let writer { writer.rollback() } else { store.rollbackWrite() }
-  }
+  func rollback() { store.rollbackWrite() }
 }
 
 /// A stage of the night (docs/architecture.md): the history committed, once, when the snapshot passed and every firm's
