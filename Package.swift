@@ -108,7 +108,7 @@ let package = Package(
       name: "EODPipelineTests",
       dependencies: [
         "EODPipeline", "EODSnapshotGen", "EODCompression", "EODState", "EODRender", "EODCore", "EODSQLite",
-        "EODSnapshot", "EODOps",
+        "EODSnapshot", "EODDelivery", "EODOps",
       ],
       resources: [.copy("Fixtures")]),
     .testTarget(name: "EODExtractCLITests", dependencies: ["EODSnapshotGen"]),

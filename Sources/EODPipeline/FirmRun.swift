@@ -196,17 +196,18 @@ final class FirmRun: @unchecked Sendable {
   }
 
   /// Writes the data-quality file, completes every file, waits for the snapshot's verdict, then
-  /// records the history, puts the files in place and writes the manifest, in one transaction.
-  func finish(gate: ValidationGate, reader: SnapshotReader) -> FirmOutcome {
+  /// records the history, puts the files in place and writes the manifest, in the night's
+  /// transaction (``NightHistory``).
+  func finish(gate: ValidationGate, reader: SnapshotReader, history: NightHistory) -> FirmOutcome {
     if outcome.error == nil {
       do {
-        try complete(gate: gate, reader: reader)
+        try complete(gate: gate, reader: reader, history: history)
       } catch {
         fail(error)
       }
     }
     // A failed firm's rows come out again (a refused snapshot rolls everything back anyway).
-    if let writer, let error = outcome.error, error.code != .badSnapshot { writer.undo(firm: index) }
+    if let error = outcome.error, error.code != .badSnapshot { history.undo(firm: index) }
     outcome.seconds = Date().timeIntervalSince(started)
     if outcome.error == nil {
       logger.info(
@@ -256,10 +257,8 @@ final class FirmRun: @unchecked Sendable {
   }
 
   /// Completes every file under its temporary name, waits for the snapshot's verdict, then puts
-  /// the files in place and records the run: in the run's history-writer transaction (committed
-  /// once every firm is done) when the writer has written the records, else in a transaction of
-  /// the firm's own that first writes its held records.
-  private func complete(gate: ValidationGate, reader: SnapshotReader) throws {
+  /// the files in place and records the firm's history and run (``NightHistory/record(firm:firmID:held:putInPlace:)``).
+  private func complete(gate: ValidationGate, reader: SnapshotReader, history: NightHistory) throws {
     outcome.timings.value = FirmRun.milliseconds(valueTime)
     outcome.timings.render = FirmRun.milliseconds(renderTime)
     let recordStarted = clock.now
@@ -272,55 +271,16 @@ final class FirmRun: @unchecked Sendable {
     let files = try ExtractJob.finishFiles(ordered, totals: totals, settings: settings)
     // Nothing goes under a final name, and nothing is recorded, before the snapshot passed.
     if let refused = gate.wait() { throw PipelineError(snapshot: refused) }
-    if let writer {
-      if let failure = writer.failure(firm: index) { throw failure }
-      try putInPlace(ordered, files: files, reader: reader, store: writer.store, outcome: &outcome)
-      return
-    }
-    let store = self.store
-    let firm = self.firm
-    let date = self.date
-    let records = self.records
     var outcome = self.outcome
     defer { self.outcome = outcome }
-    try store.transaction("record \(firm.id) \(date)") {
-      let restating = try store.latestRunDate(firmID: firm.id).map { $0 > date } ?? false
-      var earlierAtDate = try store.accounts(ofFirm: firm.id, withRecordAt: date)
-      var touched: [Int64] = []
-      var restatedChanged = false
-      for pending in records.joined() {
-        // Keys the night's reads found are kept with the record; new accounts get one now.
-        let key = try pending.key ?? store.accountKey(pending.accountID, firmID: firm.id, remember: false)
-        // An account without a record at this date has no flow there to remove.
-        let replacing = earlierAtDate.removeValue(forKey: pending.accountID) != nil
-        if restating {
-          touched.append(key)
-          // Whether this run changes the date's stored figures (a re-run with the same data does not).
-          if !restatedChanged, try !replacing || store.record(at: date, account: key) != pending.record {
-            restatedChanged = true
-          }
-        }
-        try store.save(pending.record, account: key, replacing: replacing)
-      }
-      // Accounts an earlier run of this date had, and this snapshot does not: no orphan rows.
-      for (_, key) in earlierAtDate.sorted(by: { $0.key < $1.key }) {
-        try store.deleteRecord(at: date, account: key)
-        if restating {
-          touched.append(key)
-          restatedChanged = true
-        }
-      }
-      if restating {
-        // When the date's figures changed, every later date is stale: besides the recomputed
-        // records, a later 1Y return may start at this date and every later XIRR spans its flows.
-        // A re-run with the same data changes nothing, and nothing is stale.
-        let changed = try ExtractJob.restate(after: date, accounts: touched, store: store)
-        outcome.laterRunDates = try store.runDates(after: date, firmID: firm.id)
-        outcome.staleDates = outcome.laterRunDates.filter { restatedChanged || changed.contains($0) }
+    try history.record(firm: index, firmID: firm.id, held: records) { store, restated in
+      if let restated {
+        outcome.laterRunDates = restated.laterRunDates
+        outcome.staleDates = restated.staleDates
       }
       try putInPlace(ordered, files: files, reader: reader, store: store, outcome: &outcome)
     }
-    self.records = []
+    records = []
   }
 
   /// Renames the files into place, writes the manifest last and records the firm's run.

@@ -12,7 +12,8 @@ import Foundation
 /// - a firm that failed (during the pass or while its files were completed) has its rows of the
 ///   date deleted again (``undo(firm:)``), its `latest` rows falling back to the date before;
 /// - a refused snapshot rolls the whole transaction back;
-/// - otherwise the transaction commits once, after every firm's files are in place.
+/// - otherwise the transaction commits once, after every firm's files are in place
+///   (``NightHistory/commit()``).
 ///
 /// Used only when nothing of the date is in the store yet (the nightly case): deleting a failed
 /// firm's rows then restores exactly what was there. A re-run or a restatement, which replaces or
@@ -112,18 +113,6 @@ final class HistoryWriter: @unchecked Sendable {
       lost = PipelineError(
         code: .stateStore, firmID: firmIDs[firm],
         detail: "the rows of failed firm \(firmIDs[firm]) could not be removed: \(error)", cause: error)
-    }
-  }
-
-  /// Commits the run's rows (nothing when the transaction was lost: the caller reports it).
-  func commit() throws(PipelineError) {
-    if let lost {
-      store.rollbackWrite()
-      throw lost
-    }
-    do { try store.commitWrite() } catch {
-      store.rollbackWrite()
-      throw PipelineError(state: error)
     }
   }
 

@@ -325,6 +325,26 @@ public final class StateStore {
     return result
   }
 
+  /// Runs `body` in a savepoint of the write transaction of ``beginWrite()``: its writes are kept
+  /// when it returns and undone when it throws (errors as ``transaction(_:_:)`` gives them). One
+  /// firm's history within the night's transaction.
+  public func savepoint<T>(_ step: String, _ body: () throws -> T) throws(StateStoreError) -> T {
+    releaseReads()
+    return try wrap(step) {
+      try db.execute("SAVEPOINT step")
+      do {
+        let result = try body()
+        try checkIdentity(step + " (before commit)")
+        try db.execute("RELEASE step")
+        return result
+      } catch {
+        try? db.execute("ROLLBACK TO step")
+        try? db.execute("RELEASE step")
+        throw error
+      }
+    }
+  }
+
   /// Opens a write transaction that stays open across calls (the run's history writer: see
   /// ``commitWrite()`` and ``rollbackWrite()``). Other connections still read the last committed
   /// state; another writer waits (then fails) until it ends.

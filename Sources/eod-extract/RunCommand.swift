@@ -145,11 +145,8 @@ struct Run: AsyncParsableCommand {
       if ProcessInfo.processInfo.environment["EOD_TEST_INTERNAL_ERROR"] == "1" {
         throw InjectedTestFailure()
       }
-      // On-demand idempotency: a replay of a completed request reports what it printed and delivers
-      // nothing; a retry of a request that failed does again only what failed.
-      var keyRecord: (IdempotencyKey, String, Date)?
-      var previous: (outcome: IdempotencyOutcome, manifests: String)?
-      var selectedFirms = plan.firms
+      // On-demand idempotency (docs/operations.md): the key is checked here, the night decides.
+      var idempotency: IdempotencyRequest?
       if let idempotencyKey {
         let key: IdempotencyKey
         do { key = try IdempotencyKey(parsing: idempotencyKey) } catch {
@@ -162,58 +159,15 @@ struct Run: AsyncParsableCommand {
             "extracts": output.extracts.map(\.rawValue).sorted().joined(separator: ","),
             "allow_gap": "\(allowGap)",
           ])
-        let stored = try store.idempotencyRecord(key.rawValue)
-        switch IdempotencyKey.decide(
-          stored: stored.map {
-            IdempotencyKey.Record(key: key, fingerprint: $0.fingerprint, firstUsedAt: $0.createdAt)
-          },
-          fingerprint: fingerprint, now: Clock.now())
-        {
-        case .replay:
-          let outcome =
-            try store.idempotencyOutcome(key.rawValue)
-            ?? IdempotencyOutcome(exitCode: 0, failedFirms: [], report: "")
-          if outcome.exitCode == 0 || outcome.failedFirms.isEmpty {
-            // Completed: what it printed, as it printed it (a key stored before outcomes were
-            // kept: its manifests); nothing is sent again.
-            let text = outcome.report.isEmpty ? stored?.result ?? "" : outcome.report
-            print(text, terminator: text.hasSuffix("\n") || text.isEmpty ? "" : "\n")
-            logger.notice(
-              "idempotency key seen before: the completed run's output is repeated, nothing delivered",
-              metadata: [
-                "idempotency_key": "\(key)", "first_exit_code": .stringConvertible(outcome.exitCode),
-              ])
-            return outcome.exitCode == 0 ? .success : .someFirmsFailed
-          }
-          logger.notice(
-            "idempotency key seen before: the first run did not complete; doing again what failed",
-            metadata: [
-              "idempotency_key": "\(key)", "first_exit_code": .stringConvertible(outcome.exitCode),
-              "firms": .array(outcome.failedFirms.map { .string($0) }),
-            ])
-          previous = (outcome, stored?.result ?? "")
-          selectedFirms = outcome.failedFirms
-          keyRecord = (key, fingerprint, stored?.createdAt ?? Clock.now())
-        case .conflict:
-          throw Failure(
-            .nothingDone, "idempotency key \(key) was used for a different request within 72 hours")
-        case .proceed:
-          keyRecord = (key, fingerprint, Clock.now())
-        }
+        idempotency = IdempotencyRequest(key: key, fingerprint: fingerprint)
       }
-      var printed: [String] = []
-      func say(_ line: String) {
-        print(line)
-        printed.append(line)
-      }
-      let started = Date()
       var jobOptions = JobOptions(
-        snapshotPath: plan.snapshot, outputDirectory: plan.outputDirectory, firmIDs: selectedFirms,
+        snapshotPath: plan.snapshot, outputDirectory: plan.outputDirectory, firmIDs: plan.firms,
         templates: plan.templates, defaultSettings: plan.defaultSettings, firmSettings: plan.firmSettings,
         allowGap: allowGap, runID: runID, workerCount: max(1, output.workers), clock: { Clock.now() })
       jobOptions.calendar = plan.calendar
       // A configured firm missing from the snapshot fails alone (docs/operations.md).
-      jobOptions.missingFirmsFailAlone = plan.configuration != nil || previous != nil
+      jobOptions.missingFirmsFailAlone = plan.configuration != nil
       // One pass over the snapshot feeds every firm; `concurrency` is how many threads value and
       // render them meanwhile (docs/operations.md).
       if let concurrency = plan.configuration?.concurrency { jobOptions.processingThreads = concurrency }
@@ -225,75 +179,24 @@ struct Run: AsyncParsableCommand {
           ProgressBar(total: total, unit: "firms", started: started).draw(done, label: outcome.firmID)
         }
       }
-      let report = try ExtractJob.run(jobOptions, store: store, logger: logger)
-      recorder.businessDate = report.businessDate.description
-      for line in summaryLines(report) { say(line) }
-      var failed = Set(report.failedFirms.map(\.firmID))
-      var deliveries: [DeliveryOutcome] = []
-      if plan.deliverAll {
-        deliveries = await DeliveryStep.deliver(
-          report, destinations: plan.destinations(for: report), store: store, resend: resend,
-          clock: { Clock.now() }, logger: logger)
-        for delivery in deliveries {
-          switch delivery.status {
-          case .delivered:
-            say(
-              "\(report.businessDate) \(delivery.firmID): delivered to \(delivery.destination): \(delivery.sent.count) files sent, \(delivery.skipped.count) already delivered"
-            )
-          case .alreadyDelivered:
-            say(
-              "\(report.businessDate) \(delivery.firmID): already delivered to \(delivery.destination); nothing sent (use --resend to send again)"
-            )
-          case .failed:
-            failed.insert(delivery.firmID)
-            say(
-              "\(report.businessDate) \(delivery.firmID): DELIVERY FAILED: \(delivery.error.map(\.description) ?? "unknown")"
-            )
-          }
-        }
+      var night = Night(job: jobOptions, store: store, startedAt: recorder.started, logger: logger)
+      night.deliver = plan.deliverAll
+      night.destinations = { plan.destinations(for: $0) }
+      night.resend = resend
+      night.laterSnapshot = plan.configuration.map { configuration in { configuration.snapshotPath(for: $0) }
       }
-      let stale = Set(report.firms.flatMap(\.laterRunDates)).sorted()
-      if !stale.isEmpty && resend, let configuration = plan.configuration {
-        // A restatement with --resend: re-issue every later date whose extracts are now stale.
-        for date in stale {
-          var later = jobOptions
-          later.snapshotPath = configuration.snapshotPath(for: date.description)
-          later.runID = UUID().uuidString.lowercased()
-          later.previousBusinessDate = nil
-          let reissued = try ExtractJob.run(later, store: store, logger: logger)
-          for line in summaryLines(reissued) { say(line) }
-          failed.formUnion(reissued.failedFirms.map(\.firmID))
-          for delivery in await DeliveryStep.deliver(
-            reissued, destinations: plan.destinations(for: reissued), store: store, resend: true,
-            clock: { Clock.now() }, logger: logger)
-          {
-            say("\(date) \(delivery.firmID): re-issued: \(delivery.status)")
-            if delivery.status == .failed { failed.insert(delivery.firmID) }
-          }
-        }
+      night.webhooks = plan.configuration?.webhooks
+      night.metricsFile = plan.configuration?.metricsFile
+      night.idempotency = idempotency
+      night.clock = { Clock.now() }
+      night.say = { print($0) }
+      night.extracted = { recorder.businessDate = $0.businessDate.description }
+      let report = try await NightlyRun.run(night)
+      if let refusal = report.refusal { throw Failure(.nothingDone, refusal) }
+      if let text = report.replayedOutput {
+        print(text, terminator: text.hasSuffix("\n") || text.isEmpty ? "" : "\n")
       }
-      let exitCode: EODExitCode = failed.isEmpty ? .success : .someFirmsFailed
-      await plan.notify(report: report, deliveries: deliveries, logger: logger)
-      plan.writeMetrics(
-        report: report, deliveries: deliveries, seconds: Date().timeIntervalSince(started), failed: failed,
-        logger: logger, started: recorder.started)
-      recorder.recordFirmFailures(report: report, deliveries: deliveries, exitCode: exitCode, logger: logger)
-      if let (key, fingerprint, firstUsed) = keyRecord {
-        // The outcome the key stands for: what every run under it printed, in order; the manifests
-        // of the firms whose sets are complete (delivered, when delivering); the firms still failed.
-        let result =
-          (previous?.manifests ?? "")
-          + report.firms.filter { !failed.contains($0.firmID) }.compactMap(\.manifest).joined(separator: "")
-        let lines = printed.map { $0 + "\n" }.joined()
-        try store.saveIdempotencyRecord(
-          key.rawValue, fingerprint: fingerprint, createdAt: firstUsed, result: result)
-        try store.saveIdempotencyOutcome(
-          key.rawValue,
-          IdempotencyOutcome(
-            exitCode: Int(exitCode.rawValue), failedFirms: failed.sorted(),
-            report: (previous?.outcome.report ?? "") + lines))
-      }
-      return exitCode
+      return report.exitCode
     }
   }
 

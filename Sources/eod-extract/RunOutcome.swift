@@ -83,33 +83,6 @@ final class RunOutcomeRecorder {
       logger.error("cannot write metrics \(path): \(error)")
     }
   }
-
-  /// Records each failed firm of a completed run (extract or delivery) for `status`.
-  func recordFirmFailures(
-    report: RunReport, deliveries: [DeliveryOutcome], exitCode: EODExitCode, logger: Logger
-  ) {
-    guard let store else { return }
-    let now = rfc3339(Clock.now())
-    var entries: [FailureEntry] = []
-    for firm in report.firms {
-      if let error = firm.error {
-        entries.append(
-          FailureEntry(
-            firmID: firm.firmID, businessDate: report.businessDate.description, runID: report.runID,
-            step: "extract", error: "\(error)", failedAt: now, exitCode: Int(exitCode.rawValue)))
-      }
-    }
-    for delivery in deliveries where delivery.status == .failed {
-      entries.append(
-        FailureEntry(
-          firmID: delivery.firmID, businessDate: report.businessDate.description, runID: report.runID,
-          step: "deliver", error: delivery.error.map(\.description) ?? "delivery failed", failedAt: now,
-          exitCode: Int(exitCode.rawValue)))
-    }
-    do { try store.recordFailures(entries) } catch {
-      logger.error("cannot record the failures in the state store: \(error)")
-    }
-  }
 }
 
 /// RFC 3339 UTC, seconds.

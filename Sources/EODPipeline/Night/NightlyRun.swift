@@ -1,0 +1,189 @@
+import EODCore
+import EODDelivery
+import EODOps
+import EODState
+import Foundation
+import Logging
+
+/// Everything a night needs, built by its caller (the command line, a program, a test): nothing
+/// here is read from the environment or the command line.
+public struct Night {
+  /// The extract: snapshot, output directory, firms, templates and settings, calendar, run id,
+  /// threads.
+  public var job: JobOptions
+  /// The state store, opened (and its run lock held) by the caller.
+  public var store: StateStore
+  /// Deliver every firm written to its destination (``destinations``); false: nothing is sent.
+  public var deliver = false
+  /// The destination of each firm of a report; a firm without one fails its delivery (its files
+  /// never go to another firm's destination).
+  public var destinations: (RunReport) -> [String: any Destination] = { _ in [:] }
+  /// Send again what was delivered already; with ``laterSnapshot``, re-issue a restatement's stale
+  /// later dates.
+  public var resend = false
+  /// The snapshot of a business date (`YYYY-MM-DD`), for re-issuing a restatement's later dates
+  /// (nil: they are listed, not re-issued).
+  public var laterSnapshot: ((String) -> String)?
+  /// Webhooks to send for each firm (nil: none).
+  public var webhooks: WebhookConfiguration?
+  /// The Prometheus textfile to rewrite (nil: none).
+  public var metricsFile: String?
+  /// An on-demand request's idempotency key.
+  public var idempotency: IdempotencyRequest?
+  public var clock: @Sendable () -> Date = { Date() }
+  /// When the night was started (the metrics' last attempt).
+  public var startedAt: Date
+  public var logger: Logger
+  /// Each line of the summary, as it is made (the report has them all too).
+  public var say: (String) -> Void = { _ in }
+  /// Told of the extract's report as soon as it is made (before delivery).
+  public var extracted: (RunReport) -> Void = { _ in }
+
+  public init(job: JobOptions, store: StateStore, startedAt: Date = Date(), logger: Logger) {
+    self.job = job
+    self.store = store
+    self.startedAt = startedAt
+    self.logger = logger
+  }
+}
+
+/// What a night did.
+public struct NightReport {
+  /// The extract's report: one outcome per firm (nil when nothing ran: a replayed or refused
+  /// idempotency key).
+  public var extract: RunReport?
+  public var deliveries: [DeliveryOutcome] = []
+  /// The later dates re-issued after a restatement (with `resend`).
+  public var reissued: [Reissue] = []
+  /// The webhooks sent.
+  public var notices: [NightNotice] = []
+  /// The summary, one line per firm and delivery, as printed.
+  public var lines: [String] = []
+  /// A replayed idempotency key: what the completed run printed (nothing ran or was delivered).
+  public var replayedOutput: String?
+  /// Why nothing was done (an idempotency key used for another request): the night ends with 2.
+  public var refusal: String?
+  /// Firms whose extract or delivery failed.
+  public var failedFirms: Set<String> = []
+  /// The exit verdict: 0 when every firm was written (and delivered), 1 when some failed, 2 with
+  /// ``refusal``. A night that cannot run at all throws instead.
+  public var exitCode: EODExitCode = .success
+}
+
+/// The nightly run, as a library: the stages of Sources/EODPipeline/Night/ in order. The command
+/// line only parses its arguments into a ``Night``, prints the ``NightReport`` and exits with
+/// its code.
+public enum NightlyRun {
+  /// Runs the night. Throws only when nothing can be done (the snapshot, a template, the state
+  /// store, the output directory: see `exitCode(for:)` in the command line); one firm's failure
+  /// is in the report and does not stop the others.
+  public static func run(_ night: Night) async throws -> NightReport {
+    var report = NightReport()
+    func say(_ line: String) {
+      night.say(line)
+      report.lines.append(line)
+    }
+    var job = night.job
+    var claim: Idempotency.Claim?
+    if let request = night.idempotency {
+      switch try Idempotency.check(request, store: night.store, now: night.clock(), logger: night.logger) {
+      case .replay(let output, let exitCode):
+        report.replayedOutput = output
+        report.exitCode = exitCode
+        return report
+      case .conflict(let refusal):
+        report.refusal = refusal
+        report.exitCode = .nothingDone
+        return report
+      case .proceed(let claimed, let retryFirms):
+        claim = claimed
+        if let retryFirms {
+          // A configured firm missing from the snapshot fails alone (docs/operations.md).
+          job.firmIDs = retryFirms
+          job.missingFirmsFailAlone = true
+        }
+      }
+    }
+    let extract = try ExtractJob.run(job, store: night.store, logger: night.logger)
+    night.extracted(extract)
+    report.extract = extract
+    for line in extract.summaryLines { say(line) }
+    var failed = Set(extract.failedFirms.map(\.firmID))
+    if night.deliver {
+      report.deliveries = await DeliveryStep.deliver(
+        extract, destinations: night.destinations(extract), store: night.store, resend: night.resend,
+        clock: night.clock, logger: night.logger)
+      for delivery in report.deliveries {
+        say(DeliveryStep.summaryLine(delivery, date: extract.businessDate))
+        if delivery.status == .failed { failed.insert(delivery.firmID) }
+      }
+    }
+    if night.resend, let laterSnapshot = night.laterSnapshot {
+      let (reissued, failedAgain) = try await ReissueStale.run(
+        extract, night: night, job: job, snapshotFor: laterSnapshot, say: say)
+      report.reissued = reissued
+      failed.formUnion(failedAgain)
+    }
+    let exitCode: EODExitCode = failed.isEmpty ? .success : .someFirmsFailed
+    report.notices = await Notify.run(
+      night.webhooks, report: extract, deliveries: report.deliveries, logger: night.logger)
+    Measure.writeMetrics(
+      to: night.metricsFile, report: extract, deliveries: report.deliveries, failed: failed,
+      started: night.startedAt, now: night.clock, logger: night.logger)
+    Measure.recordFailures(
+      report: extract, deliveries: report.deliveries, exitCode: exitCode, store: night.store,
+      now: night.clock(),
+      logger: night.logger)
+    if let claim {
+      try Idempotency.save(
+        claim, report: extract, failed: failed, printed: report.lines, exitCode: exitCode, store: night.store)
+    }
+    report.failedFirms = failed
+    report.exitCode = exitCode
+    return report
+  }
+}
+
+extension RunReport {
+  /// The summary for a person, one line per firm (and notes under it).
+  public var summaryLines: [String] {
+    var lines: [String] = []
+    for firm in firms {
+      if let error = firm.error {
+        lines.append("\(businessDate) \(firm.firmID): FAILED: \(error)")
+        continue
+      }
+      let rows = firm.files.map { "\($0.extract.rawValue)=\($0.rows)" }.joined(separator: " ")
+      lines.append(
+        "\(businessDate) \(firm.firmID): \(rows) data_quality: \(firm.errors) errors, \(firm.warnings) warnings -> \(firm.directory)"
+      )
+      if !firm.staleDates.isEmpty {
+        let dates = firm.staleDates.map(\.description).joined(separator: ", ")
+        lines.append(
+          "  restated: the extracts of \(dates) are now stale; with --config, run again with --resend to re-issue them, "
+            + "or re-run those dates (eod-extract backfill --from)")
+      }
+      if let from = firm.gapCarriedFrom {
+        lines.append("  performance carried across a gap in the history after \(from) (--allow-gap)")
+      }
+    }
+    return lines
+  }
+}
+
+extension DeliveryStep {
+  /// One firm's delivery, in the summary.
+  static func summaryLine(_ delivery: DeliveryOutcome, date: CivilDate) -> String {
+    switch delivery.status {
+    case .delivered:
+      return
+        "\(date) \(delivery.firmID): delivered to \(delivery.destination): \(delivery.sent.count) files sent, \(delivery.skipped.count) already delivered"
+    case .alreadyDelivered:
+      return
+        "\(date) \(delivery.firmID): already delivered to \(delivery.destination); nothing sent (use --resend to send again)"
+    case .failed:
+      return
+        "\(date) \(delivery.firmID): DELIVERY FAILED: \(delivery.error.map(\.description) ?? "unknown")"
+    }
+  }
+}

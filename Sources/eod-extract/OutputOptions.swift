@@ -1,0 +1,93 @@
+import ArgumentParser
+import EODCompression
+import EODOps
+import EODRender
+import Foundation
+
+/// Options every command that writes extracts shares.
+struct OutputOptions: ParsableArguments {
+  @Option(help: "Extract format: csv or json.")
+  var format: ExtractFormat = .csv
+
+  @Option(help: "gzip level 0-9, or 'none' to write uncompressed files.")
+  var compression: String = "6"
+
+  @Option(
+    help:
+      "Directory of extract templates (default: $EOD_TEMPLATES, ./templates, PREFIX/share/eod-extract/templates for PREFIX/bin/eod-extract, or a templates folder above the executable)."
+  )
+  var templates: String?
+
+  @Option(help: "Compression threads per file (default: the number of cores).")
+  var workers: Int = ProcessInfo.processInfo.activeProcessorCount
+
+  @Option(
+    name: .customLong("extract"),
+    help:
+      "Make only this extract (repeatable): positions, cash, transactions, valuations, data_quality. Default: all."
+  )
+  var extracts: [ExtractKind] = []
+
+  @Option(
+    help: "Mode (octal) of the files written under the output directory (default 0640, whatever the umask).")
+  var fileMode: String?
+
+  @Option(help: "Mode (octal) of the directories made under the output directory (default 0750).")
+  var directoryMode: String?
+
+  /// The modes of what a run creates: the options, else the configuration's keys, else 0640/0750.
+  func fileModes(configured: JobConfiguration? = nil) throws -> FileModes {
+    func parse(_ text: String?, _ name: String, owner: Int) throws -> UInt32? {
+      guard let text else { return nil }
+      guard let value = JobConfiguration.parseMode(text), value & owner == owner else {
+        throw ValidationError(
+          "--\(name) must be an octal mode 0-0777 that keeps the owner's \(String(owner, radix: 8)), not '\(text)'"
+        )
+      }
+      return UInt32(value)
+    }
+    var modes = FileModes()
+    if let mode = try parse(fileMode, "file-mode", owner: 0o600) ?? configured?.fileMode.map(UInt32.init) {
+      modes.file = mode
+    }
+    if let mode = try parse(directoryMode, "directory-mode", owner: 0o700)
+      ?? configured?.directoryMode.map(UInt32.init)
+    {
+      modes.directory = mode
+    }
+    return modes
+  }
+
+  /// The extracts chosen on the command line, nil for all.
+  var extractSet: Set<ExtractKind>? { extracts.isEmpty ? nil : Set(extracts) }
+
+  func encoding() throws -> OutputEncoding {
+    if compression == "none" { return .none }
+    guard let level = Int(compression), (0...9).contains(level) else {
+      throw ValidationError("--compression must be a level 0-9 or 'none', not '\(compression)'")
+    }
+    return .gzip(level: level)
+  }
+
+  func templateLibrary() throws -> TemplateLibrary {
+    let directory = try templates ?? OutputOptions.standardTemplatesDirectory()
+    do {
+      return try TemplateLibrary(directory: directory)
+    } catch {
+      throw Failure(.nothingDone, "\(error)")
+    }
+  }
+
+  /// The first place holding the standard templates (``TemplateLibrary/searchDirectories(executablePath:)``),
+  /// or an error listing every place searched.
+  static func standardTemplatesDirectory() throws -> String {
+    let searched = TemplateLibrary.searchDirectories(executablePath: CommandLine.arguments[0])
+    guard let found = searched.first(where: TemplateLibrary.holdsStandardTemplates) else {
+      throw Failure(
+        .nothingDone,
+        "no templates found; searched: \(searched.joined(separator: ", ")) "
+          + "(give --templates DIR, or templates_dir in the configuration)")
+    }
+    return found
+  }
+}
