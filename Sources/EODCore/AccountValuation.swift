@@ -226,6 +226,9 @@ public struct AccountValuation: Sendable {
   private mutating func valuePositions(_ reference: ReferenceData) {
     let accountID = account.id
     let currency = account.currency
+    // A local copy (one retain): its rows are read without retaining their strings while `self`
+    // changes.
+    let positions = self.positions
     for index in positions.indices {
       let position = positions[index]
       let first = findings.count
@@ -310,6 +313,7 @@ public struct AccountValuation: Sendable {
   private mutating func valueCash(_ reference: ReferenceData) {
     let accountID = account.id
     let currency = account.currency
+    let cash = self.cash
     for index in cash.indices {
       let balance = cash[index]
       let first = findings.count
@@ -340,6 +344,7 @@ public struct AccountValuation: Sendable {
   /// All the transactions given, and the day's external flows among them.
   private mutating func valueTransactions(_ reference: ReferenceData) {
     let currency = account.currency
+    let transactions = self.transactions
     for index in transactions.indices {
       let transaction = transactions[index]
       let first = findings.count

@@ -78,24 +78,26 @@ struct AccountProcessor {
     try work.valuation.revalue(
       account: bundle.account, positions: bundle.positions, cash: bundle.cash,
       transactions: bundle.transactions, reference: reference, date: date, history: history)
-    let valuation = work.valuation
+    // Read in place (not copied out of `work`), so no array or string of it is retained again.
     // A client's reference is reported with the first of its accounts the extracts show.
     if reportClient {
-      out.issues.append(contentsOf: valuation.findings)
+      out.issues.append(contentsOf: work.valuation.findings)
     } else {
-      for finding in valuation.findings where finding.resourceType != .client { out.issues.append(finding) }
+      for finding in work.valuation.findings where finding.resourceType != .client {
+        out.issues.append(finding)
+      }
     }
-    if writesPositions { positionsRows.write(valuation, into: &out.positions) }
-    if writesCash { cashRows.write(valuation, into: &out.cash) }
-    if writesTransactions { transactionsRows.write(valuation, into: &out.transactions) }
-    if writesValuations { valuationsRows.write(valuation, into: &out.valuation) }
+    if writesPositions { positionsRows.write(work.valuation, into: &out.positions) }
+    if writesCash { cashRows.write(work.valuation, into: &out.cash) }
+    if writesTransactions { transactionsRows.write(work.valuation, into: &out.transactions) }
+    if writesValuations { valuationsRows.write(work.valuation, into: &out.valuation) }
     // The files' rows are the values summed, so their sums are the control totals.
-    let totals = valuation.totals
+    let totals = work.valuation.totals
     out.controlTransactions = totals.transactionsSum
-    guard valuation.isShown else { return }
+    guard work.valuation.isShown else { return }
     out.controlPositions = totals.positionsSum
     out.controlCash = totals.cashSum
     out.controlValuations = totals.totalValue.map { MoneySum($0) } ?? MoneySum()
-    out.record = valuation.record
+    out.record = work.valuation.record
   }
 }

@@ -20,14 +20,13 @@ extension RowBuffer {
   /// The eight columns positions and valuations rows start with: business_date, firm_id,
   /// client_id, client_external_ref, account_id, account_external_ref, wrapper, account_currency.
   mutating func appendAccountColumns(_ valuation: AccountValuation, _ context: RowContext) {
-    let account = valuation.account
     append(context.dateText)
     append(context.firmID)
-    append(account.clientID)
+    append(valuation.account.clientID)
     append(valuation.clientReference)
-    append(account.id)
+    append(valuation.account.id)
     append(valuation.accountReference)
-    append(account.wrapper)
-    append(account.currency)
+    append(valuation.account.wrapper)
+    append(valuation.account.currency)
   }
 }
