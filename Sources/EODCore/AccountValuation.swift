@@ -213,10 +213,17 @@ public struct AccountValuation: Sendable {
     return reference
   }
 
-  /// An `INVALID_FX` finding: an unusable rate left the amount unconverted.
-  private mutating func invalidFX(
-    _ type: DataQualityIssue.ResourceType, _ id: String, _ field: String, _ from: String, _ to: String
+  /// `MISSING_FX` for an amount left unconverted (`then` ends the message), and `INVALID_FX`
+  /// besides when a rate of zero or below is why (`invalid`).
+  private mutating func unconverted(
+    _ severity: DataQualityIssue.Severity, _ type: DataQualityIssue.ResourceType, _ id: String,
+    _ field: String, _ from: String, _ to: String, invalid: Bool, _ then: String
   ) {
+    finding(
+      severity, .missingFX, type, id, field,
+      "no \(invalid ? "usable " : "")FX rate \(from)->\(to) or \(to)->\(from) on or before \(dateText)" + then
+    )
+    guard invalid else { return }
     finding(
       .error, .invalidFX, type, id, field,
       "the latest FX rate \(from)->\(to) or \(to)->\(from) on or before \(dateText) is zero or below; "
@@ -273,14 +280,9 @@ public struct AccountValuation: Sendable {
           "latest price for \(instrument.id) (\(instrument.price?.date.description ?? "")) is negative: "
             + "\(instrument.price?.price.description ?? ""); not valued")
       case .missingFX(let from, let to):
-        finding(
-          .warning, .missingFX, .position, resource, "fx_rate",
-          "no FX rate \(from)->\(to) or \(to)->\(from) on or before \(dateText); not valued")
+        unconverted(.warning, .position, resource, "fx_rate", from, to, invalid: false, "; not valued")
       case .invalidFX(let from, let to):
-        finding(
-          .warning, .missingFX, .position, resource, "fx_rate",
-          "no usable FX rate \(from)->\(to) or \(to)->\(from) on or before \(dateText); not valued")
-        invalidFX(.position, resource, "fx_rate", from, to)
+        unconverted(.warning, .position, resource, "fx_rate", from, to, invalid: true, "; not valued")
       case .outOfRange:
         finding(
           .error, .valueOutOfRange, .position, resource, "market_value",
@@ -322,14 +324,9 @@ public struct AccountValuation: Sendable {
       var resource: String { "\(accountID)/\(balance.currency)" }
       switch converted.problem {
       case .missingFX(let from, let to):
-        finding(
-          .warning, .missingFX, .cash, resource, "fx_rate",
-          "no FX rate \(from)->\(to) or \(to)->\(from) on or before \(dateText); not valued")
+        unconverted(.warning, .cash, resource, "fx_rate", from, to, invalid: false, "; not valued")
       case .invalidFX(let from, let to):
-        finding(
-          .warning, .missingFX, .cash, resource, "fx_rate",
-          "no usable FX rate \(from)->\(to) or \(to)->\(from) on or before \(dateText); not valued")
-        invalidFX(.cash, resource, "fx_rate", from, to)
+        unconverted(.warning, .cash, resource, "fx_rate", from, to, invalid: true, "; not valued")
       case .outOfRange:
         finding(.error, .valueOutOfRange, .cash, resource, "value", "the value does not fit in 38 digits")
       case .missingPrice, .invalidPrice, nil: break
@@ -361,15 +358,11 @@ public struct AccountValuation: Sendable {
             if value.signum > 0 { totals.inflowSum.add(value) }
           }
         }
-      case .missingFX(let from, let to):
-        finding(
-          isFlow ? .error : .warning, .missingFX, .transaction, transaction.id, "amount_account_currency",
-          "no FX rate \(from)->\(to) or \(to)->\(from) on or before \(dateText)" + leftOut)
-      case .invalidFX(let from, let to):
-        finding(
-          isFlow ? .error : .warning, .missingFX, .transaction, transaction.id, "amount_account_currency",
-          "no usable FX rate \(from)->\(to) or \(to)->\(from) on or before \(dateText)" + leftOut)
-        invalidFX(.transaction, transaction.id, "amount_account_currency", from, to)
+      case .missingFX(let from, let to), .invalidFX(let from, let to):
+        let invalid = converted.problem == .invalidFX(from: from, to: to)
+        unconverted(
+          isFlow ? .error : .warning, .transaction, transaction.id, "amount_account_currency", from, to,
+          invalid: invalid, leftOut)
       case .outOfRange:
         finding(
           .error, .valueOutOfRange, .transaction, transaction.id, "amount_account_currency",
