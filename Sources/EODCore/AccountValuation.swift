@@ -461,8 +461,9 @@ public struct ValuedPosition: Sendable {
   public var index: Int
   /// The instrument, or nil when the reference data does not have it (`UNKNOWN_INSTRUMENT`).
   public var instrument: Instrument?
+  /// The quantity held (valued as it is when negative).
   public var quantity: ExactDecimal
-  /// In the account currency.
+  /// `book_cost`, in the account currency.
   public var bookCost: ExactDecimal
   /// The market value in the account currency, the FX conversion used, or why there is none.
   public var converted: ConvertedAmount
@@ -471,6 +472,7 @@ public struct ValuedPosition: Sendable {
   /// This position's findings in ``AccountValuation/findings``.
   public var findings: Range<Int>
 
+  /// A valued position (``AccountValuation`` makes them; tests and other programs may too).
   public init(
     index: Int, instrument: Instrument?, quantity: ExactDecimal, bookCost: ExactDecimal,
     converted: ConvertedAmount, referenceWithheld: Bool, findings: Range<Int>
@@ -532,6 +534,7 @@ public struct ValuedCash: Sendable {
   /// This balance's findings in ``AccountValuation/findings``.
   public var findings: Range<Int>
 
+  /// A converted cash balance.
   public init(index: Int, balance: ExactDecimal, converted: ConvertedAmount, findings: Range<Int>) {
     self.index = index
     self.balance = balance
@@ -561,6 +564,7 @@ public struct ValuedTransaction: Sendable {
   /// This transaction's findings in ``AccountValuation/findings``.
   public var findings: Range<Int>
 
+  /// A converted transaction.
   public init(
     index: Int, instrument: Instrument?, converted: ConvertedAmount, isFlow: Bool, referenceWithheld: Bool,
     findings: Range<Int>

@@ -1,10 +1,15 @@
 /// An instrument with the price chosen for the business date. A class: one instrument is shared
 /// by every position that holds it, without copying its strings.
 public final class Instrument: Sendable {
+  /// `instrument_id`.
   public let id: String
+  /// The ISIN, if the ledger has one.
   public let isin: String?
+  /// The SEDOL, if the ledger has one.
   public let sedol: String?
+  /// The instrument's name (free text).
   public let name: String
+  /// `EQUITY`, `FUND`, `BOND`, …
   public let assetClass: String
   /// The currency the price is quoted in (may be `GBX`, pence sterling).
   public let currency: String
@@ -13,6 +18,7 @@ public final class Instrument: Sendable {
   /// The latest price on or before the business date, if any.
   public let price: SelectedPrice?
 
+  /// An instrument with the price chosen for the business date (nil: none on or before it).
   public init(
     id: String, isin: String?, sedol: String?, name: String, assetClass: String, currency: String,
     quoteFactor: ExactDecimal, price: SelectedPrice?
@@ -30,14 +36,19 @@ public final class Instrument: Sendable {
 
 /// An account of a client, with its client's reference.
 public struct Account: Sendable {
+  /// `account_id`.
   public var id: String
+  /// The firm the account belongs to.
   public var firmID: String
+  /// The client the account belongs to.
   public var clientID: String
   /// `ISA`, `SIPP`, `GIA`.
   public var wrapper: String
   /// The currency the account is valued in.
   public var currency: String
+  /// The date the account opened: it is shown from that date.
   public var openedOn: CivilDate
+  /// The date it closed, if it did: it is shown on that date, not after.
   public var closedOn: CivilDate?
   /// The raw reference (validated when valued: an invalid one is withheld).
   public var externalRef: String?
@@ -46,6 +57,7 @@ public struct Account: Sendable {
   /// False when `client_id` names no client, or a client of another firm.
   public var clientKnown: Bool
 
+  /// An account as the ledger holds it.
   public init(
     id: String, firmID: String, clientID: String, wrapper: String, currency: String, openedOn: CivilDate,
     closedOn: CivilDate?, externalRef: String?, clientExternalRef: String?, clientKnown: Bool
@@ -70,12 +82,16 @@ public struct Account: Sendable {
 
 /// A holding of one instrument in an account.
 public struct Position: Sendable {
+  /// The instrument held.
   public var instrumentID: String
+  /// The quantity held (negative for a short or a booking error).
   public var quantity: ExactDecimal
   /// In the account currency.
   public var bookCost: ExactDecimal
+  /// The firm's own reference for the position (validated when valued).
   public var externalRef: String?
 
+  /// A position as the ledger holds it.
   public init(instrumentID: String, quantity: ExactDecimal, bookCost: ExactDecimal, externalRef: String?) {
     self.instrumentID = instrumentID
     self.quantity = quantity
@@ -86,9 +102,12 @@ public struct Position: Sendable {
 
 /// An account's balance in one currency.
 public struct CashBalance: Sendable {
+  /// The balance's currency.
   public var currency: String
+  /// The balance, in ``currency``.
   public var balance: ExactDecimal
 
+  /// A cash balance as the ledger holds it.
   public init(currency: String, balance: ExactDecimal) {
     self.currency = currency
     self.balance = balance
@@ -97,20 +116,28 @@ public struct CashBalance: Sendable {
 
 /// A transaction of an account, as the ledger holds it.
 public struct Transaction: Sendable {
+  /// `transaction_id`.
   public var id: String
   /// `DEPOSIT`, `WITHDRAWAL`, `TRANSFER_IN`, `TRANSFER_OUT` (external flows), `BUY`, `SELL`, …
   public var type: String
   /// `SETTLED`, `PENDING`, `CANCELLED`, …
   public var status: String
+  /// The trade date.
   public var tradeDate: CivilDate
+  /// The settlement date.
   public var settleDate: CivilDate
+  /// The instrument traded, if any.
   public var instrumentID: String?
+  /// The quantity traded, if any.
   public var quantity: ExactDecimal?
+  /// The amount, in ``currency`` (signed: money in is positive).
   public var amount: ExactDecimal
   /// The currency of `amount`.
   public var currency: String
+  /// The firm's own reference for the transaction (validated when valued).
   public var externalRef: String?
 
+  /// A transaction as the ledger holds it.
   public init(
     id: String, type: String, status: String, tradeDate: CivilDate, settleDate: CivilDate,
     instrumentID: String?, quantity: ExactDecimal?, amount: ExactDecimal, currency: String,
@@ -131,11 +158,14 @@ public struct Transaction: Sendable {
 
 /// The reference data of one business date: instruments with their chosen prices, and FX rates.
 public struct ReferenceData: Sendable {
+  /// The business date the prices and rates were chosen for.
   public var businessDate: CivilDate
   /// By instrument_id.
   public var instruments: [String: Instrument]
+  /// The FX rates in force on the business date.
   public var fx: FXTable
 
+  /// Reference data for a business date.
   public init(businessDate: CivilDate, instruments: [String: Instrument], fx: FXTable) {
     self.businessDate = businessDate
     self.instruments = instruments
