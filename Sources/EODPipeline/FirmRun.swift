@@ -82,7 +82,7 @@ final class FirmRun: @unchecked Sendable {
     outcome = FirmOutcome(
       firmID: firm.id, directory: options.outputDirectory + "/" + firm.id + "/" + date.description)
     outcome.gapCarriedFrom = gapCarriedFrom
-    var processor = AccountProcessor(firm: firm, reference: reference, date: date, dateText: date.description)
+    var processor = AccountProcessor(firm: firm, reference: reference, date: date)
     let kinds = Set(templates.map(\.0))
     processor.writesPositions = kinds.contains(.positions)
     processor.writesCash = kinds.contains(.cash)
@@ -239,12 +239,12 @@ final class FirmRun: @unchecked Sendable {
             field: "return_1d",
             message: "performance carried across a gap in the history from \(from) to \(date) (--allow-gap)"))
       }
+      let rows = DataQualityRowWriter(context: RowContext(date: date, firmID: firm.id, firmName: firm.name))
+      var row = RowBuffer(fieldCount: ExtractKind.dataQuality.fields.count)
       for issue in DataQualityIssue.sortedForExtract(issues) {
-        try dataQuality?.append([
-          date.description, firm.id, issue.severity.rawValue, issue.code.rawValue,
-          issue.resourceType.rawValue,
-          issue.resourceID, issue.field, issue.message,
-        ])
+        row.removeAll()
+        rows.write(issue, into: &row)
+        try dataQuality?.append(row)
       }
       for issue in issues {
         outcome.issuesByCode[issue.code.rawValue, default: 0] += 1
