@@ -46,6 +46,8 @@ public struct Break: Sendable, Equatable {
   /// Their line(s) the break concerns, if any.
   public var theirLines: [Int] = []
   public var detail: String = ""
+  /// For `MISSING_THEIRS`: the row of ours.
+  public var oursRow: KeyedRow? = nil
 }
 
 public struct MatchCounts: Sendable, Equatable {
@@ -56,6 +58,16 @@ public struct MatchCounts: Sendable, Equatable {
   public var rowsWithFieldMismatch = 0
   public var breaksByType: [BreakType: Int] = [:]
   public init() {}
+
+  /// Adds another pass's counts (the `isin` -> `sedol` fallback's).
+  public mutating func add(_ other: MatchCounts) {
+    oursRows += other.oursRows
+    theirsRows += other.theirsRows
+    matchedExactly += other.matchedExactly
+    matchedWithinTolerance += other.matchedWithinTolerance
+    rowsWithFieldMismatch += other.rowsWithFieldMismatch
+    for (type, count) in other.breaksByType { breaksByType[type, default: 0] += count }
+  }
 }
 
 /// Compares one row of ours with one of theirs, field by field.
@@ -106,6 +118,9 @@ public struct FieldComparer: Sendable {
 public struct MergeJoin {
   let comparer: FieldComparer
   public private(set) var counts = MatchCounts()
+  /// Offered each row of ours that has no partner (and no duplicate); when it returns true the
+  /// row is taken elsewhere (the `isin` → `sedol` fallback) and neither counted nor reported here.
+  public var divertMissingTheirs: ((KeyedRow) throws -> Bool)?
 
   public init(comparer: FieldComparer) { self.comparer = comparer }
 
@@ -176,7 +191,11 @@ public struct MergeJoin {
       return
     }
     if theirs.isEmpty {
-      try record(Break(type: .missingTheirs, key: key), emit)
+      if ours.count == 1, let row = ours.first, let divert = divertMissingTheirs, try divert(row) {
+        counts.oursRows -= 1
+        return
+      }
+      try record(Break(type: .missingTheirs, key: key, oursRow: ours.first), emit)
       return
     }
     guard ours.count == 1, theirs.count == 1, let mine = ours.first, let other = theirs.first else { return }

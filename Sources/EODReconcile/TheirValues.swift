@@ -9,7 +9,10 @@ public struct ValueReader: Sendable {
 
   public struct Unreadable: Error, Equatable { public var reason: String }
 
-  public func canonical(_ raw: String, field: String) throws(Unreadable) -> String {
+  /// - Parameter indicatorNegative: the row's sign indicator (``SignIndicator``) says negative.
+  public func canonical(_ raw: String, field: String, indicatorNegative: Bool = false) throws(Unreadable)
+    -> String
+  {
     var text = raw
     let transforms = profile.transforms[field] ?? []
     for transform in transforms {
@@ -28,6 +31,18 @@ public struct ValueReader: Sendable {
     case .decimal:
       if text.isEmpty { return text }
       var plain = text
+      var marked = false
+      let signs = profile.signs
+      if signs.parentheses, plain.hasPrefix("("), plain.hasSuffix(")"), plain.count > 2 {
+        plain = String(plain.dropFirst().dropLast())
+        marked = true
+      } else if signs.trailingMinus, plain.hasSuffix("-"), plain.count > 1 {
+        plain = String(plain.dropLast())
+        marked = true
+      }
+      if marked, plain.hasPrefix("-") || plain.hasPrefix("+") {
+        throw Unreadable(reason: "\(field) '\(raw)' has two signs")
+      }
       if profile.decimalSeparator == UInt8(ascii: ",") {
         guard !plain.contains(".") else {
           throw Unreadable(reason: "\(field) '\(raw)' is not a number with a decimal comma")
@@ -48,6 +63,9 @@ public struct ValueReader: Sendable {
           throw Unreadable(reason: "\(field) '\(raw)' is out of range once scaled")
         }
         value = scaled
+      }
+      if marked != signs.flips(field, indicatorNegative: indicatorNegative), !value.isZero {
+        value = value.negated()
       }
       return value.normalized().description
     }
