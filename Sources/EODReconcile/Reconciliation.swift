@@ -142,22 +142,36 @@ public enum Reconciler {
         }
       }
     }
-    var oursTotals = ControlTotals()
-    try readOurs(set, profile: profile, add: route(ours, oursOnSedol), totals: &oursTotals)
+    // Ours is read (gunzip, parse, sort its runs) on a thread of its own while theirs is read on
+    // this one: the two sides share nothing until the join.
+    let addOurs = route(ours, oursOnSedol)
+    let oursWork = Background {
+      var totals = ControlTotals()
+      try readOurs(set, profile: profile, add: addOurs, totals: &totals)
+      return totals
+    }
     var unparseable = 0
     var theirsTotals = ControlTotals()
     let totalFields = ControlTotals.fields(profile.extract)
     let theirsHasTotals =
       profile.columns.contains { $0.ours == totalFields.amount }
       && profile.columns.contains { $0.ours == totalFields.currency }
-    let theirsSHA = try readTheirs(
-      request.theirsPath, profile: profile, add: route(theirs, theirsOnSedol), totals: &theirsTotals,
-      countTotals: theirsHasTotals
-    ) { line, reason in
-      unparseable += 1
-      try writer.write(
-        Break(type: .unparseableTheirs, key: [], theirLines: [line], detail: reason), idKey: ["line \(line)"])
+    let theirsSHA: String
+    do {
+      theirsSHA = try readTheirs(
+        request.theirsPath, profile: profile, add: route(theirs, theirsOnSedol), totals: &theirsTotals,
+        countTotals: theirsHasTotals
+      ) { line, reason in
+        unparseable += 1
+        try writer.write(
+          Break(type: .unparseableTheirs, key: [], theirLines: [line], detail: reason),
+          idKey: ["line \(line)"])
+      }
+    } catch {
+      _ = try? oursWork.wait()  // its files are in `work`, removed on the way out
+      throw error
     }
+    let oursTotals = try oursWork.wait()
 
     var join = MergeJoin(comparer: FieldComparer(profile: profile))
     if isinSlot != nil {
@@ -481,6 +495,33 @@ public enum Reconciler {
       throw ReconcileError.unreadable(path: path, reason: "the file is empty (the profile expects a header)")
     }
     return hex(hasher.finalize())
+  }
+}
+
+/// A body run on a thread of its own; ``wait()`` gives its result. The body's captures are used
+/// by that thread only until `wait()` returns (which is why this is `@unchecked Sendable`).
+final class Background<T>: @unchecked Sendable {
+  private let body: () throws -> T
+  private var result: Result<T, any Error>?
+  private let done = DispatchSemaphore(value: 0)
+
+  init(_ body: @escaping () throws -> T) {
+    self.body = body
+    let thread = Thread { [self] in
+      result = Result { try self.body() }
+      done.signal()
+    }
+    thread.stackSize = 8 << 20
+    thread.start()
+  }
+
+  func wait() throws -> T {
+    done.wait()
+    done.signal()
+    guard let result else {
+      throw ReconcileError.unreadable(path: "", reason: "a reading thread ended without a result")
+    }
+    return try result.get()
   }
 }
 
