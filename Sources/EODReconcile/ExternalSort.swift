@@ -22,20 +22,28 @@ public final class ExternalSorter {
 
   func spill() throws {
     guard !buffer.isEmpty else { return }
-    buffer.sort(by: KeyedRow.orderedBefore)
     let path = directory + "/\(name)-run-\(runs.count)"
     let writer = try RunWriter(path: path)
-    for row in buffer { try writer.write(row) }
+    for index in sortedOrder() { try writer.write(buffer[index]) }
     try writer.close()
     runs.append(path)
     buffer.removeAll(keepingCapacity: true)
   }
 
+  /// The buffer's indexes in row order: the sort moves integers, not rows (moving a row retains
+  /// and releases its arrays).
+  func sortedOrder() -> [Int] {
+    var order = Array(buffer.indices)
+    buffer.withUnsafeBufferPointer { rows in
+      order.sort { KeyedRow.orderedBefore(rows[$0], rows[$1]) }
+    }
+    return order
+  }
+
   /// The rows in order. With a single run nothing is written to disk.
   public func sorted() throws -> MergedRuns {
     if runs.isEmpty {
-      buffer.sort(by: KeyedRow.orderedBefore)
-      let rows = buffer
+      let rows = sortedOrder().map { buffer[$0] }
       buffer = []
       return MergedRuns(inMemory: rows)
     }
@@ -77,7 +85,7 @@ public struct MergedRuns: IteratorProtocol {
       if let current = best, let bestRow = heads[current], !KeyedRow.orderedBefore(head, bestRow) { continue }
       best = index
     }
-    guard let best, let row = heads[best] else { return nil }
+    guard let best, let row = heads[best].take() else { return nil }
     do {
       heads[best] = try readers[best].next()
     } catch {

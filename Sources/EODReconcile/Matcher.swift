@@ -1,4 +1,5 @@
 import EODCore
+import Foundation
 
 /// One row of a side, reduced to what reconciliation needs: the match key, the compared values
 /// (in ``ReconcileProfile/comparedFields`` order, canonical: decimals with '.', dates as
@@ -15,14 +16,38 @@ public struct KeyedRow: Sendable, Equatable {
 
   /// Key order: field by field, by the UTF-8 bytes (the same on both sides, whatever the locale).
   public static func keyPrecedes(_ a: [String], _ b: [String]) -> Bool {
-    for (x, y) in zip(a, b) where x != y {
-      return x.utf8.lexicographicallyPrecedes(y.utf8)
+    compare(a, b) < 0
+  }
+
+  /// -1, 0 or 1: the keys' order, part by part, by UTF-8 bytes.
+  static func compare(_ a: [String], _ b: [String]) -> Int {
+    for index in 0..<min(a.count, b.count) {
+      let order = compareBytes(a[index], b[index])
+      if order != 0 { return order }
     }
-    return a.count < b.count
+    return a.count == b.count ? 0 : (a.count < b.count ? -1 : 1)
+  }
+
+  /// Two strings' UTF-8 bytes compared with memcmp (no per-character iteration).
+  static func compareBytes(_ x: String, _ y: String) -> Int {
+    let fast = x.utf8.withContiguousStorageIfAvailable { a in
+      y.utf8.withContiguousStorageIfAvailable { b -> Int in
+        let common = min(a.count, b.count)
+        if common > 0, let p = a.baseAddress, let q = b.baseAddress {
+          let order = memcmp(p, q, common)
+          if order != 0 { return order < 0 ? -1 : 1 }
+        }
+        return a.count == b.count ? 0 : (a.count < b.count ? -1 : 1)
+      }
+    }
+    if let fast = fast ?? nil { return fast }
+    if x.utf8.elementsEqual(y.utf8) { return 0 }
+    return x.utf8.lexicographicallyPrecedes(y.utf8) ? -1 : 1
   }
 
   public static func orderedBefore(_ a: KeyedRow, _ b: KeyedRow) -> Bool {
-    if a.key != b.key { return keyPrecedes(a.key, b.key) }
+    let order = compare(a.key, b.key)
+    if order != 0 { return order < 0 }
     return a.line < b.line
   }
 }
@@ -138,12 +163,12 @@ public struct MergeJoin {
       case (nil, nil): return
       }
       var groupOurs = Group()
-      while let row = nextOurs, row.key == key {
+      while let row = nextOurs, KeyedRow.compare(row.key, key) == 0 {
         groupOurs.add(row)
         nextOurs = ours.next()
       }
       var groupTheirs = Group()
-      while let row = nextTheirs, row.key == key {
+      while let row = nextTheirs, KeyedRow.compare(row.key, key) == 0 {
         groupTheirs.add(row)
         nextTheirs = theirs.next()
       }

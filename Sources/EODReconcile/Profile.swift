@@ -41,15 +41,13 @@ public enum ReconcileExtract: String, Sendable, CaseIterable {
 
   /// How a field is compared: exact decimal, calendar date or text.
   public func kind(of field: String) -> FieldKind {
-    let numbers: Set<String> = [
-      "quantity", "price", "fx_rate", "market_value", "book_cost", "unrealised_gain_loss", "weight",
-      "balance",
-      "value", "amount", "amount_account_currency",
-    ]
-    let dates: Set<String> = ["business_date", "price_date", "trade_date", "settle_date"]
-    if numbers.contains(field) { return .decimal }
-    if dates.contains(field) { return .date }
-    return .text
+    switch field {
+    case "quantity", "price", "fx_rate", "market_value", "book_cost", "unrealised_gain_loss", "weight",
+      "balance", "value", "amount", "amount_account_currency":
+      return .decimal
+    case "business_date", "price_date", "trade_date", "settle_date": return .date
+    default: return .text
+    }
   }
 }
 

@@ -372,6 +372,14 @@ public enum Reconciler {
     var needed = 0
     let indicator = profile.signs.indicator
     var indicatorIndex: Int?
+    /// A column of theirs read into a field of ours: where it is and what is done to it.
+    struct Column {
+      var index: Int
+      var plan: ValueReader.Plan
+    }
+    var keyColumns: [Column] = []
+    var valueColumns: [Column] = []
+    var totalColumns: [Column] = []
     if !profile.header {
       for column in profile.columns { indexes[column.ours] = (Int(column.theirs) ?? 1) - 1 }
       if let indicator { indicatorIndex = (Int(indicator.column) ?? 1) - 1 }
@@ -439,11 +447,21 @@ public enum Reconciler {
           return
         }
         var negative = false
-        func value(_ field: String) throws(ValueReader.Unreadable) -> String {
-          guard let index = indexes[field], let text = decode(record[index]) else {
-            throw ValueReader.Unreadable(reason: "\(field) is not valid \(profile.encoding.rawValue)")
+        func value(_ column: Column) throws(ValueReader.Unreadable) -> String {
+          guard let text = decode(record[column.index]) else {
+            throw ValueReader.Unreadable(
+              reason: "\(column.plan.field) is not valid \(profile.encoding.rawValue)")
           }
-          return try values.canonical(text, field: field, indicatorNegative: negative)
+          return try values.canonical(text, plan: column.plan, indicatorNegative: negative)
+        }
+        if keyColumns.isEmpty {
+          func columns(_ fields: [String]) -> [Column] {
+            fields.compactMap { field in indexes[field].map { Column(index: $0, plan: values.plan(field)) } }
+          }
+          keyColumns = columns(profile.keys)
+          valueColumns = columns(fields)
+          let names = ControlTotals.fields(profile.extract)
+          totalColumns = columns([names.currency, names.amount])
         }
         let row: KeyedRow
         do {
@@ -460,14 +478,16 @@ public enum Reconciler {
             }
             negative = sign
           }
-          let key = try profile.keys.map { (field) throws(ValueReader.Unreadable) in try value(field) }
+          var key: [String] = []
+          key.reserveCapacity(keyColumns.count)
+          for column in keyColumns { key.append(try value(column)) }
           if key.allSatisfy(\.isEmpty) { throw ValueReader.Unreadable(reason: "the match key is empty") }
-          row = KeyedRow(
-            key: key, values: try fields.map { (field) throws(ValueReader.Unreadable) in try value(field) },
-            line: record.line)
-          if countTotals {
-            let names = ControlTotals.fields(profile.extract)
-            totals.add(currency: try value(names.currency), amount: try value(names.amount))
+          var compared: [String] = []
+          compared.reserveCapacity(valueColumns.count)
+          for column in valueColumns { compared.append(try value(column)) }
+          row = KeyedRow(key: key, values: compared, line: record.line)
+          if countTotals, totalColumns.count == 2 {
+            totals.add(currency: try value(totalColumns[0]), amount: try value(totalColumns[1]))
           }
         } catch let error as ValueReader.Unreadable {
           try unparseable(record.line, error.reason)
