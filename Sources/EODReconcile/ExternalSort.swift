@@ -53,14 +53,18 @@ public final class ExternalSorter {
   }
 }
 
-/// The merge of sorted runs (a linear choice among the runs' heads: runs are few).
+/// The merge of sorted runs (a linear choice among the runs' heads: runs are few). The heads are
+/// kept without optionals (with a flag for an ended run) so that choosing compares them in place
+/// instead of copying each row, with its arrays' retains and releases, at every step.
 public struct MergedRuns: IteratorProtocol {
   var readers: [RunReader] = []
-  var heads: [KeyedRow?] = []
+  var heads: [KeyedRow] = []
+  var live: [Bool] = []
   var memory: [KeyedRow] = []
   var memoryIndex = 0
   let inMemory: Bool
   public private(set) var failure: (any Error)?
+  static let ended = KeyedRow(key: [], values: [], line: 0)
 
   init(inMemory rows: [KeyedRow]) {
     memory = rows
@@ -70,7 +74,11 @@ public struct MergedRuns: IteratorProtocol {
   init(readers: [RunReader]) throws {
     self.readers = readers
     inMemory = false
-    heads = try readers.map { try $0.next() }
+    for reader in readers {
+      let row = try reader.next()
+      heads.append(row ?? Self.ended)
+      live.append(row != nil)
+    }
   }
 
   public mutating func next() -> KeyedRow? {
@@ -79,18 +87,24 @@ public struct MergedRuns: IteratorProtocol {
       defer { memoryIndex += 1 }
       return memory[memoryIndex]
     }
-    var best: Int?
-    for index in heads.indices {
-      guard let head = heads[index] else { continue }
-      if let current = best, let bestRow = heads[current], !KeyedRow.orderedBefore(head, bestRow) { continue }
+    var best = -1
+    for index in heads.indices where live[index] {
+      if best >= 0, !KeyedRow.orderedBefore(heads[index], heads[best]) { continue }
       best = index
     }
-    guard let best, let row = heads[best].take() else { return nil }
+    guard best >= 0 else { return nil }
+    let row = heads[best]
     do {
-      heads[best] = try readers[best].next()
+      if let following = try readers[best].next() {
+        heads[best] = following
+      } else {
+        heads[best] = Self.ended
+        live[best] = false
+      }
     } catch {
       failure = failure ?? error
-      heads[best] = nil
+      heads[best] = Self.ended
+      live[best] = false
     }
     return row
   }
