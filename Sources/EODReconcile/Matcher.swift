@@ -187,12 +187,17 @@ public struct MergeJoin {
     static let maxLines = 20
     var first: KeyedRow?
     var count = 0
-    var lines: [Int] = []
+    /// The lines after the first (an array is made only for a key held by several rows).
+    var moreLines: [Int] = []
     var isEmpty: Bool { count == 0 }
+    var lines: [Int] { first.map { [$0.line] + moreLines } ?? [] }
     mutating func add(_ row: KeyedRow) {
-      if first == nil { first = row }
       count += 1
-      if lines.count < Self.maxLines { lines.append(row.line) }
+      if first == nil {
+        first = row
+      } else if moreLines.count < Self.maxLines - 1 {
+        moreLines.append(row.line)
+      }
     }
   }
 
