@@ -52,12 +52,15 @@ public struct WebhookEventError: Error, CustomStringConvertible, Sendable {
 ///
 /// The body is a JSON object with, in this order: `id`, `type`, `occurred_at`, `firm_id`,
 /// `business_date`, `run_id`, then `manifest` (the complete manifest, verbatim) for
-/// `extract.delivered`, or `problem` (RFC 9457 problem details) for `extract.failed`.
+/// `extract.delivered`, `problem` (RFC 9457 problem details) for `extract.failed`, or `recon`
+/// (the reconciliation summary, `<firm>_recon_<extract>_<date>.json`, verbatim) for
+/// `recon.completed`.
 public struct WebhookEvent: Sendable {
   /// The event type.
   public enum Kind: String, Sendable, CaseIterable {
     case delivered = "extract.delivered"
     case failed = "extract.failed"
+    case reconCompleted = "recon.completed"
   }
 
   /// What the event carries.
@@ -65,11 +68,19 @@ public struct WebhookEvent: Sendable {
     /// The manifest JSON bytes, embedded verbatim.
     case manifest(Data)
     case problem(ProblemDetails)
+    /// The reconciliation summary JSON bytes, embedded verbatim.
+    case recon(Data)
   }
 
   /// A unique id for the event, sent as `Webhook-Id` and kept the same across retries.
   public var id: String
-  public var kind: Kind { if case .manifest = payload { .delivered } else { .failed } }
+  public var kind: Kind {
+    switch payload {
+    case .manifest: .delivered
+    case .problem: .failed
+    case .recon: .reconCompleted
+    }
+  }
   public var firmID: String
   /// `YYYY-MM-DD`.
   public var businessDate: String
@@ -103,6 +114,24 @@ public struct WebhookEvent: Sendable {
       payload: .problem(problem))
   }
 
+  /// A `recon.completed` event carrying a reconciliation's summary (`eod-extract reconcile`).
+  ///
+  /// - Parameters:
+  ///   - runID: the reconciliation's own id (a reconcile is not part of a job run).
+  ///   - summaryJSON: the summary exactly as written; it must be a JSON object.
+  public static func reconCompleted(
+    firmID: String, businessDate: String, runID: String, summaryJSON: Data,
+    id: String = UUID().uuidString.lowercased(), occurredAt: Date = Date()
+  ) throws(WebhookEventError) -> WebhookEvent {
+    let parsed = try? JSONSerialization.jsonObject(with: summaryJSON, options: [])
+    guard parsed is [String: Any] else {
+      throw WebhookEventError(detail: "the reconciliation summary for firm \(firmID) is not a JSON object")
+    }
+    return WebhookEvent(
+      id: id, firmID: firmID, businessDate: businessDate, runID: runID, occurredAt: occurredAt,
+      payload: .recon(summaryJSON))
+  }
+
   /// The JSON body, byte-for-byte what is signed and sent.
   public func body() -> Data {
     var text = "{"
@@ -117,6 +146,9 @@ public struct WebhookEvent: Sendable {
     case .manifest(let manifest):
       data.append(contentsOf: Array("\"manifest\":".utf8))
       data.append(manifest)
+    case .recon(let summary):
+      data.append(contentsOf: Array("\"recon\":".utf8))
+      data.append(summary)
     case .problem(let problem):
       var object = "\"problem\":{"
       object += "\"type\":\(JSONText.string(problem.type)),"

@@ -3,12 +3,21 @@ import Foundation
 /// A streaming CSV parser: bytes are fed in chunks of any size, records come out whole, each with
 /// the line it starts on. Quoted fields may hold the delimiter, doubled quotes and line breaks.
 public struct CSVRecordParser {
+  /// One record: its fields' bytes one after the other, and where each field ends (two
+  /// allocations a record, not one a field).
   public struct Record {
-    public var fields: [[UInt8]]
+    public var bytes: [UInt8]
+    public var ends: [Int]
     /// The 1-based line the record starts on.
     public var line: Int
     /// Why the record is not well-formed CSV, if it is not.
     public var malformed: String?
+
+    public var count: Int { ends.count }
+    public subscript(_ index: Int) -> ArraySlice<UInt8> {
+      bytes[(index == 0 ? 0 : ends[index - 1])..<ends[index]]
+    }
+    public var fields: [[UInt8]] { ends.indices.map { Array(self[$0]) } }
   }
 
   enum State { case fieldStart, unquoted, quoted, afterQuote }
@@ -16,8 +25,8 @@ public struct CSVRecordParser {
   let delimiter: UInt8
   let quote: UInt8?
   var state = State.fieldStart
-  var fields: [[UInt8]] = []
-  var field: [UInt8] = []
+  var buffer: [UInt8] = []
+  var ends: [Int] = []
   var line = 1
   var recordLine = 1
   var malformed: String?
@@ -41,23 +50,22 @@ public struct CSVRecordParser {
   /// Ends the input: a last record without a line break is emitted.
   public mutating func finish(_ emit: (Record) -> Void) {
     if state == .quoted { malformed = malformed ?? "a quoted field is not closed before the end of the file" }
-    if recordStarted || !field.isEmpty || !fields.isEmpty, let record = endRecord() { emit(record) }
+    if recordStarted || !buffer.isEmpty || !ends.isEmpty, let record = endRecord() { emit(record) }
   }
 
   mutating func endField() {
-    fields.append(field)
-    field.removeAll(keepingCapacity: true)
+    ends.append(buffer.count)
     state = .fieldStart
   }
 
   /// Ends the record: nil for a blank line.
   mutating func endRecord() -> Record? {
-    if field.last == 0x0D, state != .quoted { field.removeLast() }
-    fields.append(field)
-    field.removeAll(keepingCapacity: true)
-    let blank = fields.count == 1 && fields[0].isEmpty && malformed == nil
-    let record = blank ? nil : Record(fields: fields, line: recordLine, malformed: malformed)
-    fields.removeAll(keepingCapacity: true)
+    if buffer.count > (ends.last ?? 0), buffer.last == 0x0D, state != .quoted { buffer.removeLast() }
+    ends.append(buffer.count)
+    let blank = ends.count == 1 && ends[0] == 0 && malformed == nil
+    let record = blank ? nil : Record(bytes: buffer, ends: ends, line: recordLine, malformed: malformed)
+    buffer.removeAll(keepingCapacity: true)
+    ends.removeAll(keepingCapacity: true)
     malformed = nil
     state = .fieldStart
     recordStarted = false
@@ -80,7 +88,7 @@ public struct CSVRecordParser {
       } else if byte == 0x0A {
         return endRecord()
       } else {
-        field.append(byte)
+        buffer.append(byte)
         state = .unquoted
       }
     case .unquoted:
@@ -90,23 +98,23 @@ public struct CSVRecordParser {
         return endRecord()
       } else {
         if byte == quote { malformed = malformed ?? "a quote inside a field that does not start with one" }
-        field.append(byte)
+        buffer.append(byte)
       }
     case .quoted:
-      if byte == quote { state = .afterQuote } else { field.append(byte) }
+      if byte == quote { state = .afterQuote } else { buffer.append(byte) }
     case .afterQuote:
       if byte == quote {
-        field.append(byte)
+        buffer.append(byte)
         state = .quoted
       } else if byte == delimiter {
         endField()
       } else if byte == 0x0A {
         return endRecord()
       } else if byte == 0x0D {
-        field.append(byte)
+        buffer.append(byte)
       } else {
         malformed = malformed ?? "text after a closing quote"
-        field.append(byte)
+        buffer.append(byte)
         state = .unquoted
       }
     }

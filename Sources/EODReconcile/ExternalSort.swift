@@ -22,20 +22,28 @@ public final class ExternalSorter {
 
   func spill() throws {
     guard !buffer.isEmpty else { return }
-    buffer.sort(by: KeyedRow.orderedBefore)
     let path = directory + "/\(name)-run-\(runs.count)"
     let writer = try RunWriter(path: path)
-    for row in buffer { try writer.write(row) }
+    for index in sortedOrder() { try writer.write(buffer[index]) }
     try writer.close()
     runs.append(path)
     buffer.removeAll(keepingCapacity: true)
   }
 
+  /// The buffer's indexes in row order: the sort moves integers, not rows (moving a row retains
+  /// and releases its arrays).
+  func sortedOrder() -> [Int] {
+    var order = Array(buffer.indices)
+    buffer.withUnsafeBufferPointer { rows in
+      order.sort { KeyedRow.orderedBefore(rows[$0], rows[$1]) }
+    }
+    return order
+  }
+
   /// The rows in order. With a single run nothing is written to disk.
   public func sorted() throws -> MergedRuns {
     if runs.isEmpty {
-      buffer.sort(by: KeyedRow.orderedBefore)
-      let rows = buffer
+      let rows = sortedOrder().map { buffer[$0] }
       buffer = []
       return MergedRuns(inMemory: rows)
     }
@@ -45,14 +53,18 @@ public final class ExternalSorter {
   }
 }
 
-/// The merge of sorted runs (a linear choice among the runs' heads: runs are few).
+/// The merge of sorted runs (a linear choice among the runs' heads: runs are few). The heads are
+/// kept without optionals (with a flag for an ended run) so that choosing compares them in place
+/// instead of copying each row, with its arrays' retains and releases, at every step.
 public struct MergedRuns: IteratorProtocol {
   var readers: [RunReader] = []
-  var heads: [KeyedRow?] = []
+  var heads: [KeyedRow] = []
+  var live: [Bool] = []
   var memory: [KeyedRow] = []
   var memoryIndex = 0
   let inMemory: Bool
   public private(set) var failure: (any Error)?
+  static let ended = KeyedRow(key: [], values: [], line: 0)
 
   init(inMemory rows: [KeyedRow]) {
     memory = rows
@@ -62,7 +74,11 @@ public struct MergedRuns: IteratorProtocol {
   init(readers: [RunReader]) throws {
     self.readers = readers
     inMemory = false
-    heads = try readers.map { try $0.next() }
+    for reader in readers {
+      let row = try reader.next()
+      heads.append(row ?? Self.ended)
+      live.append(row != nil)
+    }
   }
 
   public mutating func next() -> KeyedRow? {
@@ -71,24 +87,32 @@ public struct MergedRuns: IteratorProtocol {
       defer { memoryIndex += 1 }
       return memory[memoryIndex]
     }
-    var best: Int?
-    for index in heads.indices {
-      guard let head = heads[index] else { continue }
-      if let current = best, let bestRow = heads[current], !KeyedRow.orderedBefore(head, bestRow) { continue }
+    var best = -1
+    for index in heads.indices where live[index] {
+      if best >= 0, !KeyedRow.orderedBefore(heads[index], heads[best]) { continue }
       best = index
     }
-    guard let best, let row = heads[best] else { return nil }
+    guard best >= 0 else { return nil }
+    let row = heads[best]
     do {
-      heads[best] = try readers[best].next()
+      if let following = try readers[best].next() {
+        heads[best] = following
+      } else {
+        heads[best] = Self.ended
+        live[best] = false
+      }
     } catch {
       failure = failure ?? error
-      heads[best] = nil
+      heads[best] = Self.ended
+      live[best] = false
     }
     return row
   }
 }
 
-/// A run file: one row a line, fields separated by tabs; `\`, tab, CR and LF escaped.
+/// A run file: one row a record, binary: the record's length (UInt32), its line (Int64), the key's
+/// and the values' counts (UInt16 each), then each field as its length (UInt32) and UTF-8 bytes;
+/// integers little-endian. Nothing to escape, nothing to search for.
 final class RunWriter {
   let handle: FileHandle
   var pending: [UInt8] = []
@@ -98,29 +122,33 @@ final class RunWriter {
       let handle = FileHandle(forWritingAtPath: path)
     else { throw ReconcileError.cannotWrite(path: path, reason: "cannot create a temporary sort file") }
     self.handle = handle
+    pending.reserveCapacity(1 << 20 + 4096)
   }
 
-  func append(_ text: String) {
-    for byte in text.utf8 {
-      switch byte {
-      case 0x5C: pending += [0x5C, 0x5C]
-      case 0x09: pending += [0x5C, 0x74]
-      case 0x0A: pending += [0x5C, 0x6E]
-      case 0x0D: pending += [0x5C, 0x72]
-      default: pending.append(byte)
-      }
+  func append<T: FixedWidthInteger>(_ value: T) {
+    withUnsafeBytes(of: value.littleEndian) { pending.append(contentsOf: $0) }
+  }
+
+  func append(field: String) {
+    var field = field
+    field.withUTF8 { bytes in
+      append(UInt32(bytes.count))
+      pending.append(contentsOf: bytes)
     }
   }
 
   func write(_ row: KeyedRow) throws {
-    pending += Array(String(row.line).utf8)
-    pending.append(0x09)
-    pending += Array(String(row.key.count).utf8)
-    for field in row.key + row.values {
-      pending.append(0x09)
-      append(field)
+    let start = pending.count
+    append(UInt32(0))
+    append(Int64(row.line))
+    append(UInt16(row.key.count))
+    append(UInt16(row.values.count))
+    for field in row.key { append(field: field) }
+    for field in row.values { append(field: field) }
+    let length = UInt32(pending.count - start - 4).littleEndian
+    withUnsafeBytes(of: length) { bytes in
+      for index in 0..<4 { pending[start + index] = bytes[index] }
     }
-    pending.append(0x0A)
     if pending.count >= 1 << 20 { try flush() }
   }
 
@@ -152,48 +180,60 @@ final class RunReader {
 
   deinit { try? handle.close() }
 
+  func integer<T: FixedWidthInteger>(_ type: T.Type, at offset: Int) -> T {
+    var value = T.zero
+    withUnsafeMutableBytes(of: &value) { target in
+      buffer.withUnsafeBytes { source in
+        target.copyMemory(
+          from: UnsafeRawBufferPointer(rebasing: source[offset..<(offset + MemoryLayout<T>.size)]))
+      }
+    }
+    return T(littleEndian: value)
+  }
+
+  var damaged: ReconcileError {
+    ReconcileError.unreadable(path: path, reason: "a temporary sort file is damaged")
+  }
+
   func next() throws -> KeyedRow? {
     while true {
-      if let end = buffer[position...].firstIndex(of: 0x0A) {
-        let line = buffer[position..<end]
-        position = end + 1
-        return try decode(line)
+      if buffer.count - position >= 4 {
+        let length = Int(integer(UInt32.self, at: position))
+        if buffer.count - position - 4 >= length { return try decode(from: position + 4, length: length) }
       }
-      if ended { return nil }
+      if ended {
+        if position == buffer.count { return nil }
+        throw damaged
+      }
       buffer.removeFirst(position)
       position = 0
       let chunk = try handle.read(upToCount: 1 << 20) ?? Data()
-      if chunk.isEmpty { ended = true } else { buffer += chunk }
+      if chunk.isEmpty { ended = true } else { buffer.append(contentsOf: chunk) }
     }
   }
 
-  func decode(_ line: ArraySlice<UInt8>) throws -> KeyedRow {
-    var fields: [String] = []
-    var current: [UInt8] = []
-    var escaped = false
-    for byte in line {
-      if escaped {
-        switch byte {
-        case 0x74: current.append(0x09)
-        case 0x6E: current.append(0x0A)
-        case 0x72: current.append(0x0D)
-        default: current.append(byte)
-        }
-        escaped = false
-      } else if byte == 0x5C {
-        escaped = true
-      } else if byte == 0x09 {
-        fields.append(String(decoding: current, as: UTF8.self))
-        current.removeAll(keepingCapacity: true)
-      } else {
-        current.append(byte)
-      }
+  func decode(from start: Int, length: Int) throws -> KeyedRow {
+    let end = start + length
+    position = end
+    guard length >= 12 else { throw damaged }
+    let line = Int(integer(Int64.self, at: start))
+    let keyCount = Int(integer(UInt16.self, at: start + 8))
+    let valueCount = Int(integer(UInt16.self, at: start + 10))
+    var offset = start + 12
+    func field() throws -> String {
+      guard end - offset >= 4 else { throw damaged }
+      let size = Int(integer(UInt32.self, at: offset))
+      offset += 4
+      guard end - offset >= size else { throw damaged }
+      defer { offset += size }
+      return String(decoding: buffer[offset..<(offset + size)], as: UTF8.self)
     }
-    fields.append(String(decoding: current, as: UTF8.self))
-    guard fields.count >= 2, let lineNumber = Int(fields[0]), let keyCount = Int(fields[1]),
-      fields.count >= 2 + keyCount
-    else { throw ReconcileError.unreadable(path: path, reason: "a temporary sort file is damaged") }
-    return KeyedRow(
-      key: Array(fields[2..<(2 + keyCount)]), values: Array(fields[(2 + keyCount)...]), line: lineNumber)
+    var key: [String] = []
+    key.reserveCapacity(keyCount)
+    for _ in 0..<keyCount { key.append(try field()) }
+    var values: [String] = []
+    values.reserveCapacity(valueCount)
+    for _ in 0..<valueCount { values.append(try field()) }
+    return KeyedRow(key: key, values: values, line: line)
   }
 }

@@ -1,4 +1,5 @@
 import EODCore
+import Foundation
 
 /// One row of a side, reduced to what reconciliation needs: the match key, the compared values
 /// (in ``ReconcileProfile/comparedFields`` order, canonical: decimals with '.', dates as
@@ -15,14 +16,38 @@ public struct KeyedRow: Sendable, Equatable {
 
   /// Key order: field by field, by the UTF-8 bytes (the same on both sides, whatever the locale).
   public static func keyPrecedes(_ a: [String], _ b: [String]) -> Bool {
-    for (x, y) in zip(a, b) where x != y {
-      return x.utf8.lexicographicallyPrecedes(y.utf8)
+    compare(a, b) < 0
+  }
+
+  /// -1, 0 or 1: the keys' order, part by part, by UTF-8 bytes.
+  static func compare(_ a: [String], _ b: [String]) -> Int {
+    for index in 0..<min(a.count, b.count) {
+      let order = compareBytes(a[index], b[index])
+      if order != 0 { return order }
     }
-    return a.count < b.count
+    return a.count == b.count ? 0 : (a.count < b.count ? -1 : 1)
+  }
+
+  /// Two strings' UTF-8 bytes compared with memcmp (no per-character iteration).
+  static func compareBytes(_ x: String, _ y: String) -> Int {
+    let fast = x.utf8.withContiguousStorageIfAvailable { a in
+      y.utf8.withContiguousStorageIfAvailable { b -> Int in
+        let common = min(a.count, b.count)
+        if common > 0, let p = a.baseAddress, let q = b.baseAddress {
+          let order = memcmp(p, q, common)
+          if order != 0 { return order < 0 ? -1 : 1 }
+        }
+        return a.count == b.count ? 0 : (a.count < b.count ? -1 : 1)
+      }
+    }
+    if let fast = fast ?? nil { return fast }
+    if x.utf8.elementsEqual(y.utf8) { return 0 }
+    return x.utf8.lexicographicallyPrecedes(y.utf8) ? -1 : 1
   }
 
   public static func orderedBefore(_ a: KeyedRow, _ b: KeyedRow) -> Bool {
-    if a.key != b.key { return keyPrecedes(a.key, b.key) }
+    let order = compare(a.key, b.key)
+    if order != 0 { return order < 0 }
     return a.line < b.line
   }
 }
@@ -46,6 +71,8 @@ public struct Break: Sendable, Equatable {
   /// Their line(s) the break concerns, if any.
   public var theirLines: [Int] = []
   public var detail: String = ""
+  /// For `MISSING_THEIRS`: the row of ours.
+  public var oursRow: KeyedRow? = nil
 }
 
 public struct MatchCounts: Sendable, Equatable {
@@ -56,6 +83,16 @@ public struct MatchCounts: Sendable, Equatable {
   public var rowsWithFieldMismatch = 0
   public var breaksByType: [BreakType: Int] = [:]
   public init() {}
+
+  /// Adds another pass's counts (the `isin` -> `sedol` fallback's).
+  public mutating func add(_ other: MatchCounts) {
+    oursRows += other.oursRows
+    theirsRows += other.theirsRows
+    matchedExactly += other.matchedExactly
+    matchedWithinTolerance += other.matchedWithinTolerance
+    rowsWithFieldMismatch += other.rowsWithFieldMismatch
+    for (type, count) in other.breaksByType { breaksByType[type, default: 0] += count }
+  }
 }
 
 /// Compares one row of ours with one of theirs, field by field.
@@ -106,6 +143,9 @@ public struct FieldComparer: Sendable {
 public struct MergeJoin {
   let comparer: FieldComparer
   public private(set) var counts = MatchCounts()
+  /// Offered each row of ours that has no partner (and no duplicate); when it returns true the
+  /// row is taken elsewhere (the `isin` → `sedol` fallback) and neither counted nor reported here.
+  public var divertMissingTheirs: ((KeyedRow) throws -> Bool)?
 
   public init(comparer: FieldComparer) { self.comparer = comparer }
 
@@ -123,12 +163,12 @@ public struct MergeJoin {
       case (nil, nil): return
       }
       var groupOurs = Group()
-      while let row = nextOurs, row.key == key {
+      while let row = nextOurs, KeyedRow.compare(row.key, key) == 0 {
         groupOurs.add(row)
         nextOurs = ours.next()
       }
       var groupTheirs = Group()
-      while let row = nextTheirs, row.key == key {
+      while let row = nextTheirs, KeyedRow.compare(row.key, key) == 0 {
         groupTheirs.add(row)
         nextTheirs = theirs.next()
       }
@@ -147,12 +187,17 @@ public struct MergeJoin {
     static let maxLines = 20
     var first: KeyedRow?
     var count = 0
-    var lines: [Int] = []
+    /// The lines after the first (an array is made only for a key held by several rows).
+    var moreLines: [Int] = []
     var isEmpty: Bool { count == 0 }
+    var lines: [Int] { first.map { [$0.line] + moreLines } ?? [] }
     mutating func add(_ row: KeyedRow) {
-      if first == nil { first = row }
       count += 1
-      if lines.count < Self.maxLines { lines.append(row.line) }
+      if first == nil {
+        first = row
+      } else if moreLines.count < Self.maxLines - 1 {
+        moreLines.append(row.line)
+      }
     }
   }
 
@@ -176,7 +221,11 @@ public struct MergeJoin {
       return
     }
     if theirs.isEmpty {
-      try record(Break(type: .missingTheirs, key: key), emit)
+      if ours.count == 1, let row = ours.first, let divert = divertMissingTheirs, try divert(row) {
+        counts.oursRows -= 1
+        return
+      }
+      try record(Break(type: .missingTheirs, key: key, oursRow: ours.first), emit)
       return
     }
     guard ours.count == 1, theirs.count == 1, let mine = ours.first, let other = theirs.first else { return }

@@ -41,15 +41,13 @@ public enum ReconcileExtract: String, Sendable, CaseIterable {
 
   /// How a field is compared: exact decimal, calendar date or text.
   public func kind(of field: String) -> FieldKind {
-    let numbers: Set<String> = [
-      "quantity", "price", "fx_rate", "market_value", "book_cost", "unrealised_gain_loss", "weight",
-      "balance",
-      "value", "amount", "amount_account_currency",
-    ]
-    let dates: Set<String> = ["business_date", "price_date", "trade_date", "settle_date"]
-    if numbers.contains(field) { return .decimal }
-    if dates.contains(field) { return .date }
-    return .text
+    switch field {
+    case "quantity", "price", "fx_rate", "market_value", "book_cost", "unrealised_gain_loss", "weight",
+      "balance", "value", "amount", "amount_account_currency":
+      return .decimal
+    case "business_date", "price_date", "trade_date", "settle_date": return .date
+    default: return .text
+    }
   }
 }
 
@@ -101,6 +99,47 @@ public struct Tolerance: Sendable, Equatable {
   }
 }
 
+/// How their numbers carry a sign, when not as ours do (a leading `-`). See docs/reconciliation.md.
+public struct SignConventions: Sendable, Equatable {
+  /// Number fields whose sign is the opposite of ours (e.g. their amounts are seen from the other
+  /// side): the value read is negated.
+  public var negate: Set<String> = []
+  /// `12.50-` is read as -12.50.
+  public var trailingMinus = false
+  /// `(12.50)` is read as -12.50.
+  public var parentheses = false
+  /// A separate debit/credit column giving the sign of some number fields.
+  public var indicator: SignIndicator?
+  public init() {}
+
+  /// Whether a number field's value is negated because of `negate` or the indicator.
+  public func flips(_ field: String, indicatorNegative: Bool) -> Bool {
+    var flip = negate.contains(field)
+    if indicatorNegative, let indicator, indicator.fields.contains(field) { flip.toggle() }
+    return flip
+  }
+}
+
+/// A column of theirs (not mapped to a field of ours) whose value says whether the row's `fields`
+/// are negative (e.g. `D`) or positive (e.g. `C`). Values are compared after stripping white
+/// space, ignoring case; any other value makes the row unparseable.
+public struct SignIndicator: Sendable, Equatable {
+  /// Their column: a header name, or a 1-based number when there is no header.
+  public var column: String
+  public var fields: [String]
+  public var negative: [String]
+  public var positive: [String]
+
+  /// Whether `value` means negative; nil when it is neither a negative nor a positive value.
+  public func isNegative(_ value: String) -> Bool? {
+    let text = String(value.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+      .uppercased()
+    if negative.contains(where: { $0.uppercased() == text }) { return true }
+    if positive.contains(where: { $0.uppercased() == text }) { return false }
+    return nil
+  }
+}
+
 /// How to read a counterparty's file and match it against one of our extracts.
 public struct ReconcileProfile: Sendable {
   public var extract: ReconcileExtract
@@ -116,6 +155,7 @@ public struct ReconcileProfile: Sendable {
   public var keys: [String]
   public var transforms: [String: [Transform]] = [:]
   public var tolerances: [String: Tolerance] = [:]
+  public var signs = SignConventions()
 
   public init(extract: ReconcileExtract) {
     self.extract = extract
@@ -126,6 +166,13 @@ public struct ReconcileProfile: Sendable {
   public var comparedFields: [String] {
     let mapped = Set(columns.map(\.ours))
     return extract.fields.filter { mapped.contains($0) && !keys.contains($0) }
+  }
+
+  /// The `isin` → `sedol` fallback: on when the key holds `isin` and `sedol` is mapped but not a
+  /// key. A row (either side) whose `isin` is empty is then matched on `sedol` in its place, and
+  /// a row of ours left without a partner on `isin` is offered to their rows without an `isin`.
+  public var sedolFallback: Bool {
+    keys.contains("isin") && !keys.contains("sedol") && columns.contains { $0.ours == "sedol" }
   }
 }
 
@@ -255,7 +302,7 @@ public enum ProfileReader {
       }
       let top = [
         "version", "extract", "delimiter", "header", "quote", "encoding", "decimal_separator", "date_format",
-        "columns", "keys", "transforms", "tolerances",
+        "columns", "keys", "transforms", "tolerances", "signs",
       ]
       guard let entries = mapping(root, "", allowed: top) else { return nil }
       let byKey = Dictionary(entries.map { ($0.0, $0.2) }, uniquingKeysWith: { first, _ in first })
@@ -295,6 +342,7 @@ public enum ProfileReader {
         case "keys": readKeys(value, into: &profile)
         case "transforms": readTransforms(value, into: &profile)
         case "tolerances": readTolerances(value, into: &profile)
+        case "signs": readSigns(value, into: &profile)
         default: break
         }
       }
@@ -375,6 +423,77 @@ public enum ProfileReader {
           }
         }
         profile.transforms[ours] = list
+      }
+    }
+
+    mutating func numberFields(_ node: Node, _ path: String, extract: ReconcileExtract) -> [String] {
+      guard case .sequence(let items) = node, !items.isEmpty else {
+        problem(path, node, "expected a list of our number fields, e.g. [amount]")
+        return []
+      }
+      var fields: [String] = []
+      for item in items {
+        guard let name = field(item, path, extract: extract) else { continue }
+        guard extract.kind(of: name) == .decimal else {
+          problem(path, item, "a sign applies to a number field; '\(name)' is not one")
+          continue
+        }
+        fields.append(name)
+      }
+      return fields
+    }
+
+    mutating func flag(_ node: Node, _ path: String) -> Bool {
+      switch string(node, path) {
+      case "true": return true
+      case "false": return false
+      case let other:
+        problem(path, node, "expected true or false, got '\(other ?? "")'")
+        return false
+      }
+    }
+
+    mutating func strings(_ node: Node, _ path: String) -> [String] {
+      guard case .sequence(let items) = node, !items.isEmpty else {
+        problem(path, node, "expected a list of values, e.g. [D, DR]")
+        return []
+      }
+      return items.compactMap { string($0, path) }
+    }
+
+    mutating func readSigns(_ node: Node, into profile: inout ReconcileProfile) {
+      let allowed = ["negate", "trailing_minus", "parentheses", "indicator"]
+      guard let entries = mapping(node, "signs", allowed: allowed) else { return }
+      for (key, _, value) in entries {
+        let path = "signs." + key
+        switch key {
+        case "negate": profile.signs.negate = Set(numberFields(value, path, extract: profile.extract))
+        case "trailing_minus": profile.signs.trailingMinus = flag(value, path)
+        case "parentheses": profile.signs.parentheses = flag(value, path)
+        default:
+          let parts = ["column", "fields", "negative", "positive"]
+          guard let items = mapping(value, path, allowed: parts) else { continue }
+          let byKey = Dictionary(items.map { ($0.0, $0.2) }, uniquingKeysWith: { first, _ in first })
+          for part in parts where byKey[part] == nil {
+            problem(path, value, "missing required key '\(part)'")
+          }
+          guard let columnNode = byKey["column"], let column = string(columnNode, path + ".column"),
+            let fieldsNode = byKey["fields"], let negativeNode = byKey["negative"],
+            let positiveNode = byKey["positive"]
+          else { continue }
+          if !profile.header, Int(column).map({ $0 < 1 }) ?? true {
+            problem(path + ".column", columnNode, "without a header, their columns are numbers from 1")
+          }
+          let negative = strings(negativeNode, path + ".negative")
+          let positive = strings(positiveNode, path + ".positive")
+          let both = Set(negative.map { $0.uppercased() }).intersection(positive.map { $0.uppercased() })
+          if !both.isEmpty {
+            problem(path, value, "\(both.sorted().joined(separator: ", ")) is both negative and positive")
+          }
+          profile.signs.indicator = SignIndicator(
+            column: column, fields: numberFields(fieldsNode, path + ".fields", extract: profile.extract),
+            negative: negative, positive: positive)
+        }
       }
     }
 

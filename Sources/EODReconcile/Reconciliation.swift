@@ -51,10 +51,33 @@ public struct ReconcileResult: Sendable {
   public var counts: MatchCounts
   public var breaksPath: String
   public var summaryPath: String
+  /// The summary as written (without its final line end), e.g. for the `recon.completed` webhook.
+  public var summaryJSON: Data = Data()
+  /// The breaks reported, by type and age in business days (after this reconciliation, the open
+  /// breaks of the firm and extract).
+  public var breakAges: [BreakType: [Int: Int]] = [:]
   public var totalBreaks: Int { counts.breaksByType.values.reduce(0, +) }
+
+  /// The age buckets of the open-breaks metric, as (label, lowest age, highest age).
+  public static let ageBuckets: [(label: String, from: Int, through: Int)] = [
+    ("0", 0, 0), ("1", 1, 1), ("2-5", 2, 5), ("6-20", 6, 20), ("21+", 21, Int.max),
+  ]
+
+  /// The breaks reported by type and age bucket (every type and bucket, 0 included).
+  public var breaksByTypeAndAgeBucket: [(type: BreakType, bucket: String, count: Int)] {
+    var result: [(BreakType, String, Int)] = []
+    for type in BreakType.allCases {
+      let ages = breakAges[type] ?? [:]
+      for bucket in Self.ageBuckets {
+        let count = ages.filter { $0.key >= bucket.from && $0.key <= bucket.through }.values.reduce(0, +)
+        result.append((type, bucket.label, count))
+      }
+    }
+    return result
+  }
 }
 
-/// Reconciles one of our extracts against a counterparty's file (see docs/reconcile.md).
+/// Reconciles one of our extracts against a counterparty's file (see docs/reconciliation.md).
 public enum Reconciler {
   /// - Parameter ledger: the break history (`--state`): gives each break's first-seen date and
   ///   records today's breaks. Without one, a break is first seen on the set's date (age 0).
@@ -91,32 +114,100 @@ public enum Reconciler {
     let summaryPath = request.outDirectory + "/" + String(format: stem, "recon") + ".json"
     let writer = try BreakWriter(
       path: work + "/breaks.csv", firm: set.firm, extract: profile.extract.rawValue, keys: profile.keys,
-      date: businessDate, calendar: request.calendar, ledger: ledger)
+      sedolColumn: profile.sedolFallback, date: businessDate, calendar: request.calendar, ledger: ledger)
 
+    // The isin -> sedol fallback (docs/reconciliation.md): rows without an isin, on either side,
+    // are matched on their sedol in a second pass, with the rows of ours the first pass left
+    // without a partner.
+    let isinSlot = profile.sedolFallback ? profile.keys.firstIndex(of: "isin") : nil
+    let sedolValue = profile.comparedFields.firstIndex(of: "sedol")
+    /// The row keyed on its sedol in its isin's place (its isin kept after its values).
+    func onSedol(_ row: KeyedRow) -> KeyedRow? {
+      guard let isinSlot, let sedolValue, !row.values[sedolValue].isEmpty else { return nil }
+      var moved = row
+      moved.values.append(row.key[isinSlot])
+      moved.key[isinSlot] = row.values[sedolValue]
+      return moved
+    }
     let ours = ExternalSorter(directory: work, name: "ours", runSize: request.runSize)
-    var oursTotals = ControlTotals()
-    try readOurs(set, profile: profile, into: ours, totals: &oursTotals)
+    let oursOnSedol = ExternalSorter(directory: work, name: "ours-sedol", runSize: request.runSize)
     let theirs = ExternalSorter(directory: work, name: "theirs", runSize: request.runSize)
+    let theirsOnSedol = ExternalSorter(directory: work, name: "theirs-sedol", runSize: request.runSize)
+    func route(_ main: ExternalSorter, _ other: ExternalSorter) -> (KeyedRow) throws -> Void {
+      { row in
+        if let isinSlot, row.key[isinSlot].isEmpty, let moved = onSedol(row) {
+          try other.add(moved)
+        } else {
+          try main.add(row)
+        }
+      }
+    }
+    // Ours is read (gunzip, parse, sort its runs) on a thread of its own while theirs is read on
+    // this one: the two sides share nothing until the join.
+    let addOurs = route(ours, oursOnSedol)
+    let oursWork = Background {
+      var totals = ControlTotals()
+      try readOurs(set, profile: profile, add: addOurs, totals: &totals)
+      return totals
+    }
     var unparseable = 0
     var theirsTotals = ControlTotals()
     let totalFields = ControlTotals.fields(profile.extract)
     let theirsHasTotals =
       profile.columns.contains { $0.ours == totalFields.amount }
       && profile.columns.contains { $0.ours == totalFields.currency }
-    let theirsSHA = try readTheirs(
-      request.theirsPath, profile: profile, into: theirs, totals: &theirsTotals, countTotals: theirsHasTotals
-    ) { line, reason in
-      unparseable += 1
-      try writer.write(
-        Break(type: .unparseableTheirs, key: [], theirLines: [line], detail: reason), idKey: ["line \(line)"])
+    let theirsSHA: String
+    do {
+      theirsSHA = try readTheirs(
+        request.theirsPath, profile: profile, add: route(theirs, theirsOnSedol), totals: &theirsTotals,
+        countTotals: theirsHasTotals
+      ) { line, reason in
+        unparseable += 1
+        try writer.write(
+          Break(type: .unparseableTheirs, key: [], theirLines: [line], detail: reason),
+          idKey: ["line \(line)"])
+      }
+    } catch {
+      _ = try? oursWork.wait()  // its files are in `work`, removed on the way out
+      throw error
     }
+    let oursTotals = try oursWork.wait()
 
     var join = MergeJoin(comparer: FieldComparer(profile: profile))
+    if isinSlot != nil {
+      join.divertMissingTheirs = { row in
+        guard let moved = onSedol(row) else { return false }
+        try oursOnSedol.add(moved)
+        return true
+      }
+    }
     var oursRows = try ours.sorted()
     var theirsRows = try theirs.sorted()
-    try join.run(ours: &oursRows, theirs: &theirsRows) { item in try writer.write(item, idKey: item.key) }
+    try join.run(ours: &oursRows, theirs: &theirsRows) { item in
+      try writer.write(item, idKey: item.key, sedol: "")
+    }
     if let failure = oursRows.failure ?? theirsRows.failure { throw failure }
     var counts = join.counts
+    if let isinSlot {
+      var second = MergeJoin(comparer: FieldComparer(profile: profile))
+      var oursMoved = try oursOnSedol.sorted()
+      var theirsMoved = try theirsOnSedol.sorted()
+      try second.run(ours: &oursMoved, theirs: &theirsMoved) { item in
+        var shown = item.key
+        let sedol = shown.isEmpty ? "" : shown[isinSlot]
+        shown[isinSlot] = ""
+        if let row = item.oursRow, let isin = row.values.last, !isin.isEmpty {
+          // A row of ours with an isin that nothing of theirs matched: the break it has without the
+          // fallback (same key, same id).
+          shown[isinSlot] = isin
+          try writer.write(item, key: shown, idKey: shown, sedol: "")
+        } else {
+          try writer.write(item, key: shown, idKey: shown + [sedol], sedol: sedol)
+        }
+      }
+      if let failure = oursMoved.failure ?? theirsMoved.failure { throw failure }
+      counts.add(second.counts)
+    }
     if unparseable > 0 { counts.breaksByType[.unparseableTheirs] = unparseable }
     try writer.close()
 
@@ -161,7 +252,7 @@ public enum Reconciler {
     try install(work + "/recon.json", at: summaryPath)
     return ReconcileResult(
       firm: set.firm, businessDate: set.businessDate, counts: counts, breaksPath: breaksPath,
-      summaryPath: summaryPath)
+      summaryPath: summaryPath, summaryJSON: data, breakAges: writer.ages)
   }
 
   /// The firm and business date of a delivered set (its manifest), for the extract.
@@ -185,7 +276,7 @@ public enum Reconciler {
   // MARK: Ours
 
   static func readOurs(
-    _ set: OurSet, profile: ReconcileProfile, into sorter: ExternalSorter, totals: inout ControlTotals
+    _ set: OurSet, profile: ReconcileProfile, add: (KeyedRow) throws -> Void, totals: inout ControlTotals
   ) throws {
     let totalFields = ControlTotals.fields(profile.extract)
     var totalIndexes: (amount: Int, currency: Int)?
@@ -201,8 +292,8 @@ public enum Reconciler {
         if let reason = record.malformed {
           throw ReconcileError.unreadable(path: set.filePath, reason: "line \(record.line): \(reason)")
         }
-        let row = record.fields.map { String(decoding: $0, as: UTF8.self) }
         guard let names = header else {
+          let row = record.fields.map { String(decoding: $0, as: UTF8.self) }
           header = row
           for name in profile.keys + fields where !row.contains(name) {
             throw ReconcileError.unreadable(path: set.filePath, reason: "the header has no column \(name)")
@@ -218,16 +309,17 @@ public enum Reconciler {
           }
           return
         }
-        guard row.count == names.count else {
+        guard record.count == names.count else {
           throw ReconcileError.unreadable(
             path: set.filePath,
-            reason: "line \(record.line) has \(row.count) fields where the header has \(names.count)")
+            reason: "line \(record.line) has \(record.count) fields where the header has \(names.count)")
         }
+        func text(_ index: Int) -> String { String(decoding: record[index], as: UTF8.self) }
         if let totalIndexes {
-          totals.add(currency: row[totalIndexes.currency], amount: row[totalIndexes.amount])
+          totals.add(currency: text(totalIndexes.currency), amount: text(totalIndexes.amount))
         }
-        try sorter.add(
-          KeyedRow(key: keyIndexes.map { row[$0] }, values: valueIndexes.map { row[$0] }, line: record.line))
+        try add(
+          KeyedRow(key: keyIndexes.map(text), values: valueIndexes.map(text), line: record.line))
       } catch {
         failure = error
       }
@@ -268,7 +360,7 @@ public enum Reconciler {
   /// Reads their file into `sorter`, calling `unparseable` with each row that cannot be read;
   /// returns the file's sha256.
   static func readTheirs(
-    _ path: String, profile: ReconcileProfile, into sorter: ExternalSorter,
+    _ path: String, profile: ReconcileProfile, add: (KeyedRow) throws -> Void,
     totals: inout ControlTotals, countTotals: Bool,
     unparseable: (Int, String) throws -> Void
   ) throws -> String {
@@ -278,15 +370,26 @@ public enum Reconciler {
     var indexes: [String: Int] = [:]
     var expectedCount: Int?
     var needed = 0
+    let indicator = profile.signs.indicator
+    var indicatorIndex: Int?
+    /// A column of theirs read into a field of ours: where it is and what is done to it.
+    struct Column {
+      var index: Int
+      var plan: ValueReader.Plan
+    }
+    var keyColumns: [Column] = []
+    var valueColumns: [Column] = []
+    var totalColumns: [Column] = []
     if !profile.header {
       for column in profile.columns { indexes[column.ours] = (Int(column.theirs) ?? 1) - 1 }
-      needed = (indexes.values.max() ?? 0) + 1
+      if let indicator { indicatorIndex = (Int(indicator.column) ?? 1) - 1 }
+      needed = max(indexes.values.max() ?? 0, indicatorIndex ?? 0) + 1
     }
     var failure: (any Error)?
     var hasher = SHA256()
     var first = true
 
-    func decode(_ bytes: [UInt8]) -> String? {
+    func decode<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> String? {
       switch profile.encoding {
       case .utf8, .utf8BOM: return String(validating: bytes, as: UTF8.self)
       case .latin1: return String(String.UnicodeScalarView(bytes.map { Unicode.Scalar($0) }))
@@ -315,6 +418,17 @@ public enum Reconciler {
             }
             indexes[column.ours] = found[0]
           }
+          if let indicator {
+            let found = names.indices.filter { names[$0] == indicator.column }
+            guard found.count == 1 else {
+              throw ReconcileError.unreadable(
+                path: path,
+                reason: found.isEmpty
+                  ? "the header has no column '\(indicator.column)' (the profile's signs.indicator)"
+                  : "the header has the column '\(indicator.column)' \(found.count) times")
+            }
+            indicatorIndex = found[0]
+          }
           expectedCount = names.count
           return
         }
@@ -322,38 +436,64 @@ public enum Reconciler {
           try unparseable(record.line, reason)
           return
         }
-        if let expected = expectedCount, record.fields.count != expected {
+        if let expected = expectedCount, record.count != expected {
           try unparseable(
-            record.line, "\(record.fields.count) fields where the header has \(expected)")
+            record.line, "\(record.count) fields where the header has \(expected)")
           return
         }
-        if record.fields.count < needed {
+        if record.count < needed {
           try unparseable(
-            record.line, "\(record.fields.count) fields where the profile reads column \(needed)")
+            record.line, "\(record.count) fields where the profile reads column \(needed)")
           return
         }
-        func value(_ field: String) throws(ValueReader.Unreadable) -> String {
-          guard let index = indexes[field], let text = decode(record.fields[index]) else {
-            throw ValueReader.Unreadable(reason: "\(field) is not valid \(profile.encoding.rawValue)")
+        var negative = false
+        func value(_ column: Column) throws(ValueReader.Unreadable) -> String {
+          guard let text = decode(record[column.index]) else {
+            throw ValueReader.Unreadable(
+              reason: "\(column.plan.field) is not valid \(profile.encoding.rawValue)")
           }
-          return try values.canonical(text, field: field)
+          return try values.canonical(text, plan: column.plan, indicatorNegative: negative)
+        }
+        if keyColumns.isEmpty {
+          func columns(_ fields: [String]) -> [Column] {
+            fields.compactMap { field in indexes[field].map { Column(index: $0, plan: values.plan(field)) } }
+          }
+          keyColumns = columns(profile.keys)
+          valueColumns = columns(fields)
+          let names = ControlTotals.fields(profile.extract)
+          totalColumns = columns([names.currency, names.amount])
         }
         let row: KeyedRow
         do {
-          let key = try profile.keys.map { (field) throws(ValueReader.Unreadable) in try value(field) }
+          if let indicator, let indicatorIndex {
+            guard let text = decode(record[indicatorIndex]) else {
+              throw ValueReader.Unreadable(
+                reason: "\(indicator.column) is not valid \(profile.encoding.rawValue)")
+            }
+            guard let sign = indicator.isNegative(text) else {
+              throw ValueReader.Unreadable(
+                reason:
+                  "\(indicator.column) '\(text)' is neither negative (\(indicator.negative.joined(separator: ", "))) nor positive (\(indicator.positive.joined(separator: ", ")))"
+              )
+            }
+            negative = sign
+          }
+          var key: [String] = []
+          key.reserveCapacity(keyColumns.count)
+          for column in keyColumns { key.append(try value(column)) }
           if key.allSatisfy(\.isEmpty) { throw ValueReader.Unreadable(reason: "the match key is empty") }
-          row = KeyedRow(
-            key: key, values: try fields.map { (field) throws(ValueReader.Unreadable) in try value(field) },
-            line: record.line)
-          if countTotals {
-            let names = ControlTotals.fields(profile.extract)
-            totals.add(currency: try value(names.currency), amount: try value(names.amount))
+          var compared: [String] = []
+          compared.reserveCapacity(valueColumns.count)
+          for column in valueColumns { compared.append(try value(column)) }
+          row = KeyedRow(key: key, values: compared, line: record.line)
+          if countTotals, totalColumns.count == 2 {
+            totals.add(currency: try value(totalColumns[0]), amount: try value(totalColumns[1]))
           }
         } catch let error as ValueReader.Unreadable {
           try unparseable(record.line, error.reason)
           return
         }
-        try sorter.add(row)
+        try add(row)
       } catch {
         failure = error
       }
@@ -375,6 +515,33 @@ public enum Reconciler {
       throw ReconcileError.unreadable(path: path, reason: "the file is empty (the profile expects a header)")
     }
     return hex(hasher.finalize())
+  }
+}
+
+/// A body run on a thread of its own; ``wait()`` gives its result. The body's captures are used
+/// by that thread only until `wait()` returns (which is why this is `@unchecked Sendable`).
+final class Background<T>: @unchecked Sendable {
+  private let body: () throws -> T
+  private var result: Result<T, any Error>?
+  private let done = DispatchSemaphore(value: 0)
+
+  init(_ body: @escaping () throws -> T) {
+    self.body = body
+    let thread = Thread { [self] in
+      result = Result { try self.body() }
+      done.signal()
+    }
+    thread.stackSize = 8 << 20
+    thread.start()
+  }
+
+  func wait() throws -> T {
+    done.wait()
+    done.signal()
+    guard let result else {
+      throw ReconcileError.unreadable(path: "", reason: "a reading thread ended without a result")
+    }
+    return try result.get()
   }
 }
 
@@ -456,13 +623,16 @@ final class BreakWriter {
   let firm: String
   let extract: String
   let keyCount: Int
+  let sedolColumn: Bool
   let date: CivilDate
   let calendar: BusinessCalendar
   let ledger: (any BreakLedger)?
   var pending = ""
+  /// Breaks written, by type and age in business days.
+  var ages: [BreakType: [Int: Int]] = [:]
 
   init(
-    path: String, firm: String, extract: String, keys: [String], date: CivilDate,
+    path: String, firm: String, extract: String, keys: [String], sedolColumn: Bool = false, date: CivilDate,
     calendar: BusinessCalendar = .weekendsOnly, ledger: (any BreakLedger)? = nil
   ) throws {
     guard FileManager.default.createFile(atPath: path, contents: nil),
@@ -472,11 +642,12 @@ final class BreakWriter {
     self.firm = firm
     self.extract = extract
     keyCount = keys.count
+    self.sedolColumn = sedolColumn
     self.date = date
     self.calendar = calendar
     self.ledger = ledger
     pending =
-      (["break_id", "break_type"] + keys + [
+      (["break_id", "break_type"] + keys + (sedolColumn ? ["sedol"] : []) + [
         "field", "ours", "theirs", "difference", "their_lines", "detail", "first_seen", "age_business_days",
       ])
       .joined(separator: ",") + "\r\n"
@@ -489,23 +660,31 @@ final class BreakWriter {
     return String(Reconciler.hex(SHA256.hash(data: Data(text.utf8))).prefix(16))
   }
 
-  func write(_ item: Break, idKey: [String]) throws {
+  /// - Parameters:
+  ///   - key: the key shown (default: the break's).
+  ///   - sedol: with the `isin` -> `sedol` fallback, the `sedol` column's cell.
+  func write(_ item: Break, key shownKey: [String]? = nil, idKey: [String], sedol: String = "") throws {
     let id = Self.breakID(firm: firm, extract: extract, key: idKey, type: item.type, field: item.field)
-    let key = item.key.isEmpty ? Array(repeating: "", count: keyCount) : item.key
+    let itemKey = shownKey ?? item.key
+    var key = itemKey.isEmpty ? Array(repeating: "", count: keyCount) : itemKey
+    let recordedKey = sedol.isEmpty ? key : key + [sedol]
+    if sedolColumn { key.append(sedol) }
     var first = date
     if let ledger {
       if let earlier = try ledger.firstSeen(before: id), let parsed = CivilDate(earlier), parsed < date {
         first = parsed
       }
       try ledger.record(
-        id: id, type: item.type, key: key, field: item.field, ours: item.ours, theirs: item.theirs,
+        id: id, type: item.type, key: recordedKey, field: item.field, ours: item.ours, theirs: item.theirs,
         difference: item.difference)
     }
+    let age = Self.age(from: first, to: date, calendar: calendar)
+    ages[item.type, default: [:]][age, default: 0] += 1
     let cells =
       [id, item.type.rawValue] + key + [
         item.field, item.ours, item.theirs, item.difference,
         item.theirLines.map(String.init).joined(separator: " "),
-        item.detail, first.description, String(Self.age(from: first, to: date, calendar: calendar)),
+        item.detail, first.description, String(age),
       ]
     pending += cells.map { csvField(Self.neutralised($0)) }.joined(separator: ",") + "\r\n"
     if pending.utf8.count >= 1 << 20 { try flush() }

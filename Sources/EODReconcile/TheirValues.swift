@@ -9,9 +9,35 @@ public struct ValueReader: Sendable {
 
   public struct Unreadable: Error, Equatable { public var reason: String }
 
-  public func canonical(_ raw: String, field: String) throws(Unreadable) -> String {
+  /// What is done to one field's values, looked up once (not per value).
+  public struct Plan: Sendable {
+    public let field: String
+    let kind: FieldKind
+    let transforms: [Transform]
+    let negate: Bool
+    let byIndicator: Bool
+  }
+
+  public func plan(_ field: String) -> Plan {
+    Plan(
+      field: field, kind: profile.extract.kind(of: field), transforms: profile.transforms[field] ?? [],
+      negate: profile.signs.negate.contains(field),
+      byIndicator: profile.signs.indicator?.fields.contains(field) ?? false)
+  }
+
+  /// - Parameter indicatorNegative: the row's sign indicator (``SignIndicator``) says negative.
+  public func canonical(_ raw: String, field: String, indicatorNegative: Bool = false) throws(Unreadable)
+    -> String
+  {
+    try canonical(raw, plan: plan(field), indicatorNegative: indicatorNegative)
+  }
+
+  public func canonical(_ raw: String, plan: Plan, indicatorNegative: Bool = false) throws(Unreadable)
+    -> String
+  {
+    let field = plan.field
     var text = raw
-    let transforms = profile.transforms[field] ?? []
+    let transforms = plan.transforms
     for transform in transforms {
       switch transform {
       case .strip:
@@ -20,7 +46,7 @@ public struct ValueReader: Sendable {
       case .scale, .gbxToGbp: break
       }
     }
-    switch profile.extract.kind(of: field) {
+    switch plan.kind {
     case .text: return text
     case .date:
       if text.isEmpty { return text }
@@ -28,6 +54,18 @@ public struct ValueReader: Sendable {
     case .decimal:
       if text.isEmpty { return text }
       var plain = text
+      var marked = false
+      let signs = profile.signs
+      if signs.parentheses, plain.hasPrefix("("), plain.hasSuffix(")"), plain.count > 2 {
+        plain = String(plain.dropFirst().dropLast())
+        marked = true
+      } else if signs.trailingMinus, plain.hasSuffix("-"), plain.count > 1 {
+        plain = String(plain.dropLast())
+        marked = true
+      }
+      if marked, plain.hasPrefix("-") || plain.hasPrefix("+") {
+        throw Unreadable(reason: "\(field) '\(raw)' has two signs")
+      }
       if profile.decimalSeparator == UInt8(ascii: ",") {
         guard !plain.contains(".") else {
           throw Unreadable(reason: "\(field) '\(raw)' is not a number with a decimal comma")
@@ -48,6 +86,9 @@ public struct ValueReader: Sendable {
           throw Unreadable(reason: "\(field) '\(raw)' is out of range once scaled")
         }
         value = scaled
+      }
+      if marked != (plan.negate != (indicatorNegative && plan.byIndicator)), !value.isZero {
+        value = value.negated()
       }
       return value.normalized().description
     }

@@ -1,7 +1,7 @@
 import EODSQLite
 import Foundation
 
-/// One break as a reconciliation reported it on a business date (see docs/reconcile.md).
+/// One break as a reconciliation reported it on a business date (see docs/reconciliation.md).
 public struct BreakObservation: Sendable, Equatable {
   /// The stable id (firm, extract, key, type and field hashed).
   public var id: String

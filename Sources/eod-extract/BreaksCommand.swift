@@ -8,7 +8,7 @@ import Foundation
 struct Breaks: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract:
-      "List a firm's reconciliation breaks: first seen, last seen, closed, age (see docs/reconcile.md).",
+      "List a firm's reconciliation breaks: first seen, last seen, closed, age (see docs/reconciliation.md).",
     discussion: """
       Reads the state store that `reconcile --state` writes; never changes it.
       The age is in business days from the first date that reported the break to the last one.

@@ -4,6 +4,7 @@ import EODOps
 import EODReconcile
 import EODState
 import Foundation
+import Logging
 
 extension ReconcileExtract: ExpressibleByArgument {}
 
@@ -12,7 +13,7 @@ struct Reconcile: AsyncParsableCommand {
     abstract: "Match one of our extracts against a counterparty's file and report the breaks.",
     discussion: """
       Writes <firm>_breaks_<extract>_<date>.csv and <firm>_recon_<extract>_<date>.json into --out.
-      The profile (YAML) says how to read their file; see docs/reconcile.md.
+      The profile (YAML) says how to read their file; see docs/reconciliation.md.
       Exit codes:
         0   no breaks
         1   breaks found (listed in the breaks file)
@@ -48,6 +49,12 @@ struct Reconcile: AsyncParsableCommand {
     help: "A holidays file (as calendar.holidays in the configuration) for the breaks' age in business days.")
   var calendar: String?
 
+  @Option(
+    help:
+      "The job's configuration: its webhooks get recon.completed, its metrics_file's folder the open-breaks metrics, its calendar the breaks' age."
+  )
+  var config: String?
+
   @Option(help: .hidden) var runRows: Int = 100_000
 
   func validate() throws {
@@ -57,6 +64,7 @@ struct Reconcile: AsyncParsableCommand {
 
   func run() async throws {
     try await withExitCodes {
+      let logger = makeLogger()
       guard let bytes = FileManager.default.contents(atPath: profile) else {
         throw Failure(.nothingDone, "profile \(profile): cannot read it")
       }
@@ -71,6 +79,12 @@ struct Reconcile: AsyncParsableCommand {
           .nothingDone,
           "profile \(profile) is for the \(parsed.extract.rawValue) extract, not \(extract.rawValue)")
       }
+      var configuration: JobConfiguration?
+      if let config {
+        do { configuration = try JobConfiguration.load(contentsOf: config) } catch {
+          throw Failure(.nothingDone, "\(error)")
+        }
+      }
       var request = ReconcileRequest(
         oursSet: ours, theirsPath: theirs, profile: parsed, profileBytes: [UInt8](bytes),
         outDirectory: out,
@@ -79,12 +93,14 @@ struct Reconcile: AsyncParsableCommand {
         do { request.calendar = try BusinessCalendar.load(contentsOf: calendar) } catch {
           throw Failure(.nothingDone, "\(error)")
         }
+      } else if let settings = configuration?.calendar {
+        do { request.calendar = try settings.load() } catch { throw Failure(.nothingDone, "\(error)") }
       }
       let result: ReconcileResult
       do {
         if let state {
           let set = try Reconciler.identify(ours, extract: extract)
-          let (lock, store) = try openStateForWriting(state, create: initState, logger: makeLogger())
+          let (lock, store) = try openStateForWriting(state, create: initState, logger: logger)
           defer { _ = lock }
           result = try store.recordBreakDay(firm: set.firm, extract: extract.rawValue, date: set.businessDate)
           {
@@ -106,6 +122,10 @@ struct Reconcile: AsyncParsableCommand {
       }
       print("breaks: \(result.breaksPath)")
       print("summary: \(result.summaryPath)")
+      if let configuration {
+        writeReconcileMetrics(result, extract: extract, configuration: configuration, logger: logger)
+        await notifyReconcile(result, configuration: configuration, logger: logger)
+      }
       return result.totalBreaks == 0 ? .success : .someFirmsFailed
     }
   }
@@ -125,5 +145,79 @@ struct StoreLedger: BreakLedger {
       BreakObservation(
         id: id, type: type.rawValue, key: key, field: field, ours: ours, theirs: theirs,
         difference: difference))
+  }
+}
+
+/// The open-breaks metrics file beside the job's `metrics_file`: `<name>.reconcile.prom`.
+func reconcileMetricsPath(_ metricsFile: String) -> String {
+  String(metricsFile.dropLast(".prom".count)) + ".reconcile.prom"
+}
+
+/// `eod_recon_open_breaks` (by firm, extract, type and age bucket, zeros included) and
+/// `eod_recon_last_run_timestamp_seconds`, other firms' and extracts' samples kept from the file.
+func writeReconcileMetrics(
+  _ result: ReconcileResult, extract: ReconcileExtract, configuration: JobConfiguration, logger: Logger
+) {
+  guard let metricsFile = configuration.metricsFile else { return }
+  let path = reconcileMetricsPath(metricsFile)
+  var metrics = MetricsFile(descriptors: [.reconOpenBreaks, .reconLastRun])
+  do {
+    for item in result.breaksByTypeAndAgeBucket {
+      try metrics.set(
+        .reconOpenBreaks,
+        labels: [
+          "firm": result.firm, "extract": extract.rawValue, "type": item.type.rawValue, "age": item.bucket,
+        ],
+        Double(item.count))
+    }
+    try metrics.set(
+      .reconLastRun, labels: ["firm": result.firm, "extract": extract.rawValue],
+      Clock.now().timeIntervalSince1970)
+    metrics.carryForward(.reconOpenBreaks, fromFileAt: path)
+    metrics.carryForward(.reconLastRun, fromFileAt: path)
+    try metrics.write(to: path)
+  } catch {
+    logger.error("cannot write metrics \(path): \(error)")
+  }
+}
+
+extension MetricDescriptor {
+  static let reconOpenBreaks = MetricDescriptor(
+    name: "eod_recon_open_breaks", kind: .gauge,
+    help:
+      "Open reconciliation breaks after a firm's last reconciliation of an extract, by type and age in business days.",
+    labelNames: ["firm", "extract", "type", "age"])
+  static let reconLastRun = MetricDescriptor(
+    name: "eod_recon_last_run_timestamp_seconds", kind: .gauge,
+    help: "Unix time of a firm's last completed reconciliation of an extract.",
+    labelNames: ["firm", "extract"])
+}
+
+/// The `recon.completed` webhook, to every endpoint subscribed to it; a failure is logged and
+/// does not change the exit code.
+func notifyReconcile(_ result: ReconcileResult, configuration: JobConfiguration, logger: Logger) async {
+  var endpoints: [WebhookEndpoint] = []
+  for item in configuration.webhooks.endpoints {
+    do { endpoints.append(try item.endpoint()) } catch {
+      logger.error("webhook endpoint \(item.url): \(error)")
+    }
+  }
+  guard !endpoints.isEmpty else { return }
+  let event: WebhookEvent
+  do {
+    event = try WebhookEvent.reconCompleted(
+      firmID: result.firm, businessDate: result.businessDate, runID: UUID().uuidString.lowercased(),
+      summaryJSON: result.summaryJSON)
+  } catch {
+    logger.error("webhook for \(result.firm): \(error)")
+    return
+  }
+  let sender = WebhookSender(
+    policy: configuration.webhooks.policy.policy,
+    transport: URLSessionWebhookTransport(addresses: configuration.webhooks.addresses))
+  for outcome in await sender.send(event, to: endpoints, logger: logger) where !outcome.succeeded {
+    logger.error(
+      "webhook to \(outcome.endpoint) for \(result.firm) failed; the reconciliation is unaffected: \(outcome.result)"
+    )
   }
 }

@@ -88,3 +88,28 @@ case_recon_state_sql_key() {
   grep -q "x'); DROP TABLE breaks; --" "$CASE/.out" || adv_why "the break with that key is not listed as a value: $(adv_out)"
 }
 adv_case recon-state-sql-key case_recon_state_sql_key "their key \"x'); DROP TABLE breaks; --\" with --state: stored and listed as a value (bound, never SQL)"
+
+case_recon_sign_markers() {
+  recon_setup || return
+  printf 'extract: cash\ncolumns: {A: account_id, C: currency, B: balance}\nkeys: [account_id, currency]\nsigns: {trailing_minus: true, parentheses: true, indicator: {column: DC, fields: [balance], negative: [D], positive: [C]}}\n' >p.yaml
+  printf 'A,C,B,DC\nAC1,GBP,(-5),C\nAC2,GBP,--5-,C\nAC3,GBP,(),C\nAC4,GBP,-,C\nAC5,GBP,5,=1+1\nAC6,GBP,5,\n' >t.csv
+  recon_run t.csv
+  adv_expect_rc 1 || return
+  local count; count="$(grep -c UNPARSEABLE_THEIRS recon/FIRM001_breaks_cash_20261001.csv)"
+  [ "$count" = 6 ] || adv_why "expected 6 unparseable rows (two signs, empty parentheses, a lone minus, bad indicators), got $count"
+}
+adv_case recon-sign-markers case_recon_sign_markers "signs: '(-5)', '--5-', '()', '-' and debit/credit values '=1+1' and empty: each row UNPARSEABLE_THEIRS, never read as a number (exit 1)"
+
+case_recon_metrics_symlink() {
+  recon_setup || return
+  mkdir -p metrics && echo victim >victim.txt
+  ln -s "$PWD/victim.txt" metrics/eod_extract.reconcile.prom
+  printf 'version: 1\nsnapshot: %s\nstate_store: {path: %s}\noutput_dir: %s\nmetrics_file: %s\nfirms:\n  - firm_id: FIRM001\n    destination: {local_dir: %s}\n' \
+    "$PWD/ledger-{date}.sqlite" "$PWD/state.sqlite" "$PWD/out" "$PWD/metrics/eod_extract.prom" "$PWD/dest" >config.yaml
+  printf 'A,C,B\n' >t.csv
+  adv_run reconcile --config config.yaml --ours "$SET" --extract cash --theirs t.csv --profile p.yaml --out recon
+  adv_expect_rc 1 || return
+  [ "$(cat victim.txt)" = victim ] || { adv_why "the symlink's target was written"; return; }
+  grep -q eod_recon_open_breaks metrics/eod_extract.reconcile.prom || adv_why "the metrics were not written in the link's place"
+}
+adv_case recon-metrics-symlink case_recon_metrics_symlink "a symlink planted as the reconcile metrics file, pointing at another file: that file untouched, the link replaced"
