@@ -519,7 +519,8 @@ public enum Reconciler {
 }
 
 /// A body run on a thread of its own; ``wait()`` gives its result. The body's captures are used
-/// by that thread only until `wait()` returns (which is why this is `@unchecked Sendable`).
+/// by that thread only until `wait()` returns; `result` is written once, before `done` is signalled.
+/// `@unchecked Sendable`: `result` is read only after `wait()` has waited on `done`.
 final class Background<T>: @unchecked Sendable {
   private let body: () throws -> T
   private var result: Result<T, any Error>?

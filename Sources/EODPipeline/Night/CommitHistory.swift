@@ -154,7 +154,7 @@ enum CommitHistory {
         for index in outcomes.indices where outcomes[index].error == nil {
           outcomes[index].error = PipelineError(
             code: error.code, firmID: outcomes[index].firmID,
-            detail: "files written but the history was not recorded: \(error.detail)")
+            detail: "files written but the history was not recorded: \(error.detail)", cause: error)
         }
       }
     } else {
