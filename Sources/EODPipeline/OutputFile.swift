@@ -33,11 +33,13 @@ final class ExtractFileWriter {
   let directory: OutputDirectory
   let writer: GzipFileWriter
   let hash = HashBox()
-  /// Room for a flush's worth of rows and the largest account's next rows without growing.
-  let buffer = ByteSink(capacity: ExtractFileWriter.flushSize + 16 * 1024)
+  /// Room for a flush's worth of rows and the largest account's next rows without growing;
+  /// let go when the file is finished (a pass firm by firm keeps every finished firm's writers
+  /// until the files are put in place).
+  private(set) var buffer = ByteSink(capacity: ExtractFileWriter.flushSize + 16 * 1024)
   var rows = 0
-  /// Rows are encoded here and handed to the gzip writer in chunks of this size (every firm's
-  /// files are open at once: keep it small).
+  /// Rows are encoded here and handed to the gzip writer in chunks of this size (in a merged pass
+  /// every firm's files are open at once: keep it small). The gzip members do not depend on it.
   static let flushSize = 32 * 1024
 
   init(
@@ -99,6 +101,7 @@ final class ExtractFileWriter {
   func finish() throws(CompressionError) -> (bytes: Int64, sha256: String) {
     try flush()
     let summary = try writer.finish()
+    buffer = ByteSink(capacity: 16)
     return (summary.outputByteCount, hash.hex())
   }
 
