@@ -22,7 +22,11 @@ public final class SnapshotReader {
   ///
   /// - Parameter expecting: the identity another reader of the same run recorded; a file whose
   ///   identity differs now (it changed in between) is refused (`changed-while-read`).
-  public init(path: String, expecting: SnapshotFileIdentity? = nil) throws(SnapshotError) {
+  /// - Parameter cacheKibibytes: the connection's page cache (a reader that seeks firm by firm
+  ///   keeps the tables' interior pages in a larger one).
+  public init(path: String, expecting: SnapshotFileIdentity? = nil, cacheKibibytes: Int = 2000)
+    throws(SnapshotError)
+  {
     self.path = path
     // The identity is taken before and after the connection takes its read lock: equal, no
     // commit came in between, and it is the state the connection reads. A file that keeps
@@ -34,7 +38,9 @@ public final class SnapshotReader {
       let connection: SQLiteConnection
       do {
         connection = try SQLiteConnection(path: path, mode: .readOnly)
-        try connection.execute("PRAGMA query_only = 1; PRAGMA cache_size = -2000; PRAGMA temp_store = MEMORY")
+        try connection.execute(
+          "PRAGMA query_only = 1; PRAGMA cache_size = -\(max(100, cacheKibibytes)); PRAGMA temp_store = MEMORY"
+        )
       } catch {
         throw SnapshotError(code: .unreadable, path: path, detail: "cannot open: \(error.message)")
       }
@@ -253,7 +259,9 @@ public final class SnapshotReader {
   ///
   /// - Parameter checkingRows: check every positions and cash row read, as a cursor over several
   ///   firms does (``AccountCursor/checksRows``).
-  public func accounts(ofFirm firmID: String, checkingRows: Bool = false) throws(SnapshotError) -> AccountCursor {
+  public func accounts(ofFirm firmID: String, checkingRows: Bool = false) throws(SnapshotError)
+    -> AccountCursor
+  {
     try AccountCursor(reader: self, firmIDs: [firmID], checkingRows: checkingRows)
   }
 

@@ -9,14 +9,17 @@ import Testing
 
   /// Runs `arguments` under `ulimit -n limit` (through /bin/sh, as cron would start it).
   static func runLimited(_ arguments: [String], openFiles limit: Int) throws -> Binary.Result {
-    let quoted = ([Binary.path] + arguments).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+    let quoted = ([Binary.path] + arguments).map {
+      "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
     return try Binary.run(
       program: "/bin/sh", ["-c", "ulimit -n \(limit) && exec " + quoted.joined(separator: " ")])
   }
 
   static func generate(_ dir: String) throws -> String {
     let generated = try Binary.run([
-      "generate", dir + "/snap", "--days", "1", "--accounts", "900", "--firms", "\(firms)", "--instruments", "60",
+      "generate", dir + "/snap", "--days", "1", "--accounts", "900", "--firms", "\(firms)", "--instruments",
+      "60",
       "--positions", "3", "--edge",
     ])
     #expect(generated.status == 0, "\(generated.stderr)")
@@ -49,7 +52,8 @@ import Testing
         "--log-level", "info",
       ], openFiles: 64)
     #expect(run.status == 0, "\(run.stderr.suffix(2000))")
-    #expect(run.stderr.contains("\"pass\":\"firm-by-firm\""), "the log does not say the pass went firm by firm")
+    #expect(
+      run.stderr.contains("\"pass\":\"firm-by-firm\""), "the log does not say the pass went firm by firm")
     return out
   }
 
@@ -67,7 +71,9 @@ import Testing
           "--log-level", "info",
         ]
         for firm in start..<min(start + 30, ManyFirmsTests.firms + 1) {
-          arguments += ["--firm", "FIRM" + String(repeating: "0", count: max(0, 3 - String(firm).count)) + "\(firm)"]
+          arguments += [
+            "--firm", "FIRM" + String(repeating: "0", count: max(0, 3 - String(firm).count)) + "\(firm)",
+          ]
         }
         let run = try Binary.run(arguments)
         #expect(run.status == 0, "\(run.stderr.suffix(2000))")
@@ -106,8 +112,10 @@ import Testing
       let shuffle = try Binary.run(program: "/usr/bin/env", ["python3", "-c", script, shuffled])
       #expect(shuffle.status == 0, "\(shuffle.stderr)")
       #expect(shuffle.stdout.hasPrefix("AC") && !shuffle.stdout.hasPrefix("AC00000001"), "\(shuffle.stdout)")
-      let plain = try ManyFirmsTests.files(ManyFirmsTests.runFirmByFirm(snapshot: snapshot, dir: dir, name: "plain"))
-      let reordered = try ManyFirmsTests.files(ManyFirmsTests.runFirmByFirm(snapshot: shuffled, dir: dir, name: "shuffled"))
+      let plain = try ManyFirmsTests.files(
+        ManyFirmsTests.runFirmByFirm(snapshot: snapshot, dir: dir, name: "plain"))
+      let reordered = try ManyFirmsTests.files(
+        ManyFirmsTests.runFirmByFirm(snapshot: shuffled, dir: dir, name: "shuffled"))
       #expect(plain.count == ManyFirmsTests.firms * 6)
       #expect(Set(plain.keys) == Set(reordered.keys))
       let differing = plain.keys.sorted().filter { plain[$0] != reordered[$0] }
