@@ -8,9 +8,9 @@
 # 3. performance history: day 2 (history) vs day 1 (baselines); the snapshot of day 500 against
 #    9 and against 499 days of history (and, for reference, day 10 vs day 500, which also mixes in
 #    the snapshots' growth); state store bytes per account per business date
-# 4. many firms: 1M accounts / 999 firms / ~5M positions (a pass firm by firm): peak RSS, peak open
-#    files (run under `ulimit -n 256`), and seconds per position against part 1's 20-firm run
 # 4. with --recon, afterwards: bench/recon.sh (eod-extract reconcile vs datacompy, pandas and Polars)
+# 5. many firms (before part 4): 1M accounts / 999 firms / ~5M positions (a pass firm by firm): peak RSS, peak open
+#    files (run under `ulimit -n 256`), and seconds per position against part 1's 20-firm run
 # See bench/README.md for what each figure means.
 #
 # Environment: EOD_BIN=path/to/eod-extract skips the build; SCRATCH=DIR is the build's
@@ -39,7 +39,7 @@ while [ $# -gt 0 ]; do
     --work) WORK=$2; shift ;;
     --results) RESULTS=$2; shift ;;
     --recon) RECON=1 ;;
-    -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/run.sh: unknown option $1 (try --help)" >&2; exit 64 ;;
   esac
   shift
@@ -53,7 +53,7 @@ if [ "$MODE" = full ]; then
   # 3b.: a long history of a smaller book.
   HIST_DAYS=500 HIST_ACCOUNTS=3000 HIST_FIRMS=2 HIST_INSTRUMENTS=200 HIST_POSITIONS=4
   EARLY_DAY=10
-  # 4.: the issue's many-firm platform.
+  # 5.: the issue's many-firm platform.
   MANY_ACCOUNTS=1000000 MANY_INSTRUMENTS=20000 MANY_POSITIONS=5 MANY_FIRMS=999
   : "${REPS:=3}"
 else
@@ -403,9 +403,9 @@ PER_ACCOUNT_DAY_INC=$(calc "($LATE_STATE_BYTES - $EARLY_STATE_BYTES) / ($HIST_AC
 YEAR_GB=$(calc "$PER_ACCOUNT_DAY_INC * 200000 * 252 / 1000000000" 2)
 BIG_PER_ACCOUNT_DAY=$(calc "$BIG_STATE2_BYTES / ($BIG_ACCOUNTS * 2)" 1)
 
-# === 4. many firms =================================================================================
+# === 5. many firms =================================================================================
 M=$WORK/many
-log "4. generating $MANY_ACCOUNTS accounts x $MANY_POSITIONS positions, 1 day, $MANY_FIRMS firms"
+log "5. generating $MANY_ACCOUNTS accounts x $MANY_POSITIONS positions, 1 day, $MANY_FIRMS firms"
 timed gen-many "$BIN" generate "$M/snapshots" --days 1 --accounts $MANY_ACCOUNTS \
   --instruments $MANY_INSTRUMENTS --positions $MANY_POSITIONS --firms $MANY_FIRMS
 MANY_SNAP=$(nth_snapshot "$M/snapshots" 1)
@@ -512,7 +512,7 @@ WAL_MAX_MB=$(calc "$( (echo 0; cat "$WORK/wal.txt" 2>/dev/null) | max_of) / 1000
   printf '%-62s %12s\n' "   ($BIG_ACCOUNTS accounts after 2 days: bytes per account per date)" "$BIG_PER_ACCOUNT_DAY"
   printf '%-62s %12s\n' "   largest write-ahead log seen during the backfill (MB)" "$WAL_MAX_MB"
   echo
-  printf '%-62s %12s %10s  %s\n' "4. $MANY_FIRMS firms, $MANY_ROWS positions (pass: ${MANY_PASS:-?})" "seconds" "peak MB" "every rep"
+  printf '%-62s %12s %10s  %s\n' "5. $MANY_FIRMS firms, $MANY_ROWS positions (pass: ${MANY_PASS:-?})" "seconds" "peak MB" "every rep"
   printf '%-62s %12s %10s  %s\n' "   eod-extract run, every extract, ulimit -n $TARGET_MANY_FILES" "$MANY_SECS" "$MANY_MB" "${many_s[*]}"
   printf '%-62s %12s %10s\n' "   peak RSS (target < $TARGET_RSS_MB MB)" "$MANY_MB" "$(verdict "$MANY_MB" $TARGET_RSS_MB)"
   printf '%-62s %12s %10s  %s\n' "   peak open files, /proc/PID/fd (target < $TARGET_MANY_FILES)" "$MANY_FDS" \
