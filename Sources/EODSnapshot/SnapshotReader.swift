@@ -268,11 +268,14 @@ public final class SnapshotReader {
   /// Every firm_id the accounts table holds (not NULL), sorted, each once.
   public func accountFirmIDs() throws(SnapshotError) -> [String] {
     var ids: [String] = []
+    var seen: Set<String> = []
     do {
+      // Read from the accounts_by_firm index as it is (no expression on the column: SQLite would
+      // then sort every account, in memory, to find the distinct values).
       let statement = try db.prepare(
-        "SELECT DISTINCT CAST(firm_id AS TEXT) FROM accounts WHERE firm_id IS NOT NULL ORDER BY 1")
+        "SELECT DISTINCT firm_id FROM accounts WHERE firm_id IS NOT NULL ORDER BY firm_id")
       while try statement.step() {
-        if let id = statement.text(0), ids.last != id { ids.append(id) }
+        if let id = statement.text(0), seen.insert(id).inserted { ids.append(id) }
       }
     } catch {
       throw snapshotError(error, table: "accounts")
