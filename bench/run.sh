@@ -9,6 +9,8 @@
 #    9 and against 499 days of history (and, for reference, day 10 vs day 500, which also mixes in
 #    the snapshots' growth); state store bytes per account per business date
 # 4. with --recon, afterwards: bench/recon.sh (eod-extract reconcile vs datacompy, pandas and Polars)
+# 5. many firms (before part 4): 1M accounts / 999 firms / ~5M positions (a pass firm by firm): peak RSS, peak open
+#    files (run under `ulimit -n 256`), and seconds per position against part 1's 20-firm run
 # See bench/README.md for what each figure means.
 #
 # Environment: EOD_BIN=path/to/eod-extract skips the build; SCRATCH=DIR is the build's
@@ -37,7 +39,7 @@ while [ $# -gt 0 ]; do
     --work) WORK=$2; shift ;;
     --results) RESULTS=$2; shift ;;
     --recon) RECON=1 ;;
-    -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/run.sh: unknown option $1 (try --help)" >&2; exit 64 ;;
   esac
   shift
@@ -51,18 +53,22 @@ if [ "$MODE" = full ]; then
   # 3b.: a long history of a smaller book.
   HIST_DAYS=500 HIST_ACCOUNTS=3000 HIST_FIRMS=2 HIST_INSTRUMENTS=200 HIST_POSITIONS=4
   EARLY_DAY=10
+  # 5.: the issue's many-firm platform.
+  MANY_ACCOUNTS=1000000 MANY_INSTRUMENTS=20000 MANY_POSITIONS=5 MANY_FIRMS=999
   : "${REPS:=3}"
 else
   BIG_ACCOUNTS=20000 BIG_INSTRUMENTS=2000 BIG_POSITIONS=5 BIG_FIRMS=20
   SFTP_ACCOUNTS=40000
   HIST_DAYS=60 HIST_ACCOUNTS=3000 HIST_FIRMS=2 HIST_INSTRUMENTS=200 HIST_POSITIONS=4
   EARLY_DAY=10
+  MANY_ACCOUNTS=50000 MANY_INSTRUMENTS=2000 MANY_POSITIONS=5 MANY_FIRMS=999
   : "${REPS:=3}"
 fi
 LATE_DAY=$HIST_DAYS
 
 # Targets printed next to the ratios.
 TARGET_POSITIONS=0.35 TARGET_WHOLE=0.6 TARGET_RSS_MB=150 TARGET_HISTORY=1.2
+TARGET_MANY_FILES=256 TARGET_MANY_PER_POSITION=1.0
 
 # --- tools -----------------------------------------------------------------------------------------
 missing=()
@@ -397,6 +403,57 @@ PER_ACCOUNT_DAY_INC=$(calc "($LATE_STATE_BYTES - $EARLY_STATE_BYTES) / ($HIST_AC
 YEAR_GB=$(calc "$PER_ACCOUNT_DAY_INC * 200000 * 252 / 1000000000" 2)
 BIG_PER_ACCOUNT_DAY=$(calc "$BIG_STATE2_BYTES / ($BIG_ACCOUNTS * 2)" 1)
 
+# === 5. many firms =================================================================================
+M=$WORK/many
+log "5. generating $MANY_ACCOUNTS accounts x $MANY_POSITIONS positions, 1 day, $MANY_FIRMS firms"
+timed gen-many "$BIN" generate "$M/snapshots" --days 1 --accounts $MANY_ACCOUNTS \
+  --instruments $MANY_INSTRUMENTS --positions $MANY_POSITIONS --firms $MANY_FIRMS
+MANY_SNAP=$(nth_snapshot "$M/snapshots" 1)
+MANY_ROWS=$(sqlite3 "$MANY_SNAP" 'SELECT count(*) FROM positions')
+# Peak open descriptors of a process: /proc/PID/fd sampled every 20 ms until it exits.
+fd_peak() { # pid -> peak count
+  local pid=$1 peak=0 n
+  while kill -0 "$pid" 2>/dev/null; do
+    n=$(ls "/proc/$pid/fd" 2>/dev/null | wc -l)
+    [ "$n" -gt "$peak" ] && peak=$n
+    sleep 0.02
+  done
+  echo "$peak"
+}
+many_s=() many_m=() many_f=()
+for rep in $(seq 1 "$REPS"); do
+  log "   rep $rep/$REPS: eod-extract run, $MANY_FIRMS firms, under ulimit -n $TARGET_MANY_FILES"
+  rm -rf "$M/state.sqlite"* "$M/out"
+  # GNU time runs the job as its child (the sampler watches that child's descriptors).
+  sh -c 'ulimit -n "$1" && shift && exec "$@"' sh "$TARGET_MANY_FILES" /usr/bin/time -f '%e %M' \
+    -o "$WORK/logs/many-$rep.time" "${RUN[@]}" --snapshot "$MANY_SNAP" --state "$M/state.sqlite" \
+    --out "$M/out" >"$WORK/logs/many-$rep.out" 2>"$WORK/logs/many-$rep.err" &
+  time_pid=$!
+  job_pid=""
+  for _ in $(seq 1 200); do
+    job_pid=$(pgrep -P "$time_pid" | head -1 || true)
+    [ -n "$job_pid" ] && break
+    sleep 0.01
+  done
+  FDS=$( [ -n "$job_pid" ] && fd_peak "$job_pid" || echo "?")
+  if ! wait "$time_pid"; then
+    echo "bench/run.sh: the $MANY_FIRMS-firm run failed" >&2
+    tail -20 "$WORK/logs/many-$rep.err" >&2
+    exit 1
+  fi
+  many_s+=("$(tail -1 "$WORK/logs/many-$rep.time" | awk '{ print $1 }')")
+  many_m+=("$(tail -1 "$WORK/logs/many-$rep.time" | awk '{ printf "%.1f", $2 / 1024 }')")
+  many_f+=("$FDS")
+  MANY_PASS=$(grep '"message":"snapshot read"' "$WORK/logs/many-$rep.err" | sed -n 's/.*"pass":"\([^"]*\)".*/\1/p')
+done
+rm -rf "$M"
+MANY_SECS=$(echo "${many_s[*]}" | median) MANY_MB=$(echo "${many_m[*]}" | max_of)
+MANY_FDS=$(echo "${many_f[*]}" | max_of)
+# Seconds per position, against part 1's whole run (20 firms, every extract, day 1).
+MANY_US=$(calc "$MANY_SECS / $MANY_ROWS * 1000000" 2)
+WHOLE_US=$(calc "$WHOLE_SECS / $POSITIONS_ROWS * 1000000" 2)
+R_MANY=$(calc "$MANY_US / $WHOLE_US")
+
 # === results =======================================================================================
 kill "$SAMPLER_PID" 2>/dev/null || true
 wait "$SAMPLER_PID" 2>/dev/null || true
@@ -454,6 +511,15 @@ WAL_MAX_MB=$(calc "$( (echo 0; cat "$WORK/wal.txt" 2>/dev/null) | max_of) / 1000
   printf '%-62s %12s\n' "   projected growth per year, 200,000 accounts x 252 days (GB)" "$YEAR_GB"
   printf '%-62s %12s\n' "   ($BIG_ACCOUNTS accounts after 2 days: bytes per account per date)" "$BIG_PER_ACCOUNT_DAY"
   printf '%-62s %12s\n' "   largest write-ahead log seen during the backfill (MB)" "$WAL_MAX_MB"
+  echo
+  printf '%-62s %12s %10s  %s\n' "5. $MANY_FIRMS firms, $MANY_ROWS positions (pass: ${MANY_PASS:-?})" "seconds" "peak MB" "every rep"
+  printf '%-62s %12s %10s  %s\n' "   eod-extract run, every extract, ulimit -n $TARGET_MANY_FILES" "$MANY_SECS" "$MANY_MB" "${many_s[*]}"
+  printf '%-62s %12s %10s\n' "   peak RSS (target < $TARGET_RSS_MB MB)" "$MANY_MB" "$(verdict "$MANY_MB" $TARGET_RSS_MB)"
+  printf '%-62s %12s %10s  %s\n' "   peak open files, /proc/PID/fd (target < $TARGET_MANY_FILES)" "$MANY_FDS" \
+    "$(verdict "$MANY_FDS" $((TARGET_MANY_FILES - 1)))" "${many_f[*]}"
+  printf '%-62s %12s\n' "   microseconds per position: $MANY_FIRMS firms / $BIG_FIRMS firms (part 1)" "$MANY_US / $WHOLE_US"
+  printf '%-62s %12s %10s\n' "   ratio per position, $MANY_FIRMS / $BIG_FIRMS firms (target <= $TARGET_MANY_PER_POSITION)" "$R_MANY" \
+    "$(verdict "$R_MANY" $TARGET_MANY_PER_POSITION)"
 } | tee "$WORK/results.txt"
 if [ -n "$RESULTS" ]; then cp "$WORK/results.txt" "$RESULTS"; fi
 if [ "$RECON" = 1 ]; then

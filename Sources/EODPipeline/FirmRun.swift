@@ -7,7 +7,10 @@ import Foundation
 import Logging
 
 /// One firm's share of a run: its files, control totals, findings and performance records, fed
-/// one account at a time from the run's single pass over the snapshot, then finished on its own.
+/// one account at a time by the run's pass over the snapshot (``SnapshotPass``), then finished on
+/// its own. Its files are opened by ``openFiles()`` (for every firm before a merged pass, or when
+/// the firm's turn comes in a pass firm by firm, which also completes them with ``closeFiles()``
+/// as soon as the firm's last account is written).
 ///
 /// A failure (a file that cannot be written, an overflow) ends this firm only: its temporary
 /// files are removed, and later accounts of the firm are skipped.
@@ -47,7 +50,15 @@ final class FirmRun: @unchecked Sendable {
   /// array doubling as it grows would hold up to twice the memory).
   private var records: [[PendingRecord]] = []
   private static let recordChunk = 4096
-  private var seenClients: Set<String> = []
+  /// The clients whose external reference is reported invalid, once the first of their accounts
+  /// has been seen: only such a client's finding depends on whether an account is its first, so
+  /// only they are remembered (a set of every client would grow with the book).
+  private var flaggedClients: Set<String> = []
+  private let tree: Result<OutputTree, PipelineError>
+  private let pool: CompressionPool
+  /// The files completed under their temporary names by ``closeFiles()``, in template order.
+  private var closedFiles: [ExtractFileSummary]?
+  private var rowsEnded = false
   /// The control figures of each file, exact at any size.
   private var positionFigures = ControlFigures()
   private var cashFigures = ControlFigures()
@@ -63,8 +74,7 @@ final class FirmRun: @unchecked Sendable {
   /// KB to a few MB a firm) hold smaller members while they fill.
   static func blockSize(_ kind: ExtractKind) -> Int { kind == .positions ? 256 * 1024 : 128 * 1024 }
 
-  /// Prepares the firm's directory and opens its files under temporary names; a failure is kept
-  /// in the outcome.
+  /// The firm's share, with no file open yet (``openFiles()``).
   init(
     firm: Firm, index: Int, date: CivilDate, reference: ReferenceData, templates: [(ExtractKind, Template)],
     options: JobOptions, gapCarriedFrom: CivilDate?, store: StateStore, writer: HistoryWriter?,
@@ -90,6 +100,15 @@ final class FirmRun: @unchecked Sendable {
     processor.writesValuations = kinds.contains(.valuations)
     self.processor = processor
     history = StoreHistory(store: store, firmID: firm.id, date: date)
+    self.tree = tree
+    self.pool = pool
+  }
+
+  /// Prepares the firm's directory and opens its files under temporary names; a failure is kept
+  /// in the outcome.
+  func openFiles() {
+    guard outcome.error == nil, directory == nil else { return }
+    let settings = self.settings
     do {
       let directory: OutputDirectory
       do {
@@ -100,9 +119,10 @@ final class FirmRun: @unchecked Sendable {
       self.directory = directory
       // Temporary files a killed run left here are ours (the run lock is held): remove them.
       FileSystem.removeTemporaryFiles(in: directory)
-      // Every firm's files are open at once, each filling its own block: small blocks keep that
-      // memory down, get compressed while the snapshot is still being read, and (with libdeflate)
-      // compress slightly better than 1 MiB ones.
+      // In a merged pass every firm's files are open at once, each filling its own block: small
+      // blocks keep that memory down, get compressed while the snapshot is still being read, and
+      // (with libdeflate) compress slightly better than 1 MiB ones. The block sizes are part of
+      // the files' bytes (a gzip member per block): the same in both kinds of pass.
       for (kind, template) in templates {
         let configuration = GzipFileWriter.Configuration(
           encoding: settings.encoding, blockSize: FirmRun.blockSize(kind))
@@ -153,7 +173,14 @@ final class FirmRun: @unchecked Sendable {
     guard outcome.error == nil else { return }
     do {
       let t0 = clock.now
-      let first = seenClients.insert(bundle.account.clientID).inserted
+      // Whether this is the client's first account matters only for a client-reference finding
+      // (AccountProcessor reports it with the client's first account only).
+      var first = true
+      if bundle.account.clientKnown, let reference = bundle.account.clientExternalRef,
+        ExternalReference.problem(reference) != nil
+      {
+        first = flaggedClients.insert(bundle.account.clientID).inserted
+      }
       try processor.process(bundle, reportClient: first, history: history, into: &out, scratch: &scratch)
       let t1 = clock.now
       try positions?.append(out.positions)
@@ -228,6 +255,8 @@ final class FirmRun: @unchecked Sendable {
   /// After the last account: writes the data-quality rows and hands every file's last rows to the
   /// compression workers, so they compress while earlier firms are being completed.
   func endRows() {
+    guard !rowsEnded else { return }
+    rowsEnded = true
     if let writer, !outgoing.isEmpty, outcome.error == nil { writer.submit(outgoing) }
     outgoing = []
     guard outcome.error == nil else { return }
@@ -250,10 +279,37 @@ final class FirmRun: @unchecked Sendable {
         outcome.issuesByCode[issue.code.rawValue, default: 0] += 1
         if issue.severity == .error { outcome.errors += 1 } else { outcome.warnings += 1 }
       }
+      issues = []
       for writer in writers.values { try writer.submitPending() }
     } catch {
       fail(error)
     }
+  }
+
+  /// After the firm's last account, in a pass firm by firm: ends its rows and completes every
+  /// file under its temporary name (compressed, `fsync`ed, closed), then lets go of the memory the
+  /// firm's rows used; ``finish(gate:reader:)`` later puts the files in place.
+  func closeFiles() {
+    endRows()
+    if outcome.error == nil {
+      do {
+        closedFiles = try ExtractJob.finishFiles(orderedWriters(), totals: totals(), settings: settings)
+      } catch {
+        fail(error)
+      }
+    }
+    out = AccountProcessor.Output()
+    scratch = AccountProcessor.Scratch()
+    flaggedClients = []
+  }
+
+  private func orderedWriters() -> [ExtractFileWriter] { templates.compactMap { writers[$0.0] } }
+
+  private func totals() -> [ExtractKind: ControlFigures] {
+    [
+      .positions: positionFigures, .cash: cashFigures, .transactions: transactionFigures,
+      .valuations: valuationFigures,
+    ]
   }
 
   /// Completes every file under its temporary name, waits for the snapshot's verdict, then puts
@@ -263,12 +319,8 @@ final class FirmRun: @unchecked Sendable {
     outcome.timings.render = FirmRun.milliseconds(renderTime)
     let recordStarted = clock.now
     defer { outcome.timings.record = FirmRun.milliseconds(clock.now - recordStarted) }
-    let ordered = templates.compactMap { writers[$0.0] }
-    let totals: [ExtractKind: ControlFigures] = [
-      .positions: positionFigures, .cash: cashFigures, .transactions: transactionFigures,
-      .valuations: valuationFigures,
-    ]
-    let files = try ExtractJob.finishFiles(ordered, totals: totals, settings: settings)
+    let ordered = orderedWriters()
+    let files = try closedFiles ?? ExtractJob.finishFiles(ordered, totals: totals(), settings: settings)
     // Nothing goes under a final name, and nothing is recorded, before the snapshot passed.
     if let refused = gate.wait() { throw PipelineError(snapshot: refused) }
     var outcome = self.outcome

@@ -32,13 +32,18 @@ final class ExtractFileWriter {
   let fileName: String
   let temporaryName: String
   let directory: OutputDirectory
-  let writer: GzipFileWriter
+  /// Let go once the file is finished: a finished gzip writer still holds the (empty) buffer it
+  /// took for a next block, up to a block's size, and a pass firm by firm keeps every finished
+  /// firm's writers until the files are put in place.
+  private var writer: GzipFileWriter?
   let hash = HashBox()
-  /// Room for a flush's worth of rows and the largest account's next rows without growing.
-  let buffer = ByteSink(capacity: ExtractFileWriter.flushSize + 16 * 1024)
+  /// Room for a flush's worth of rows and the largest account's next rows without growing;
+  /// let go when the file is finished (a pass firm by firm keeps every finished firm's writers
+  /// until the files are put in place).
+  private(set) var buffer = ByteSink(capacity: ExtractFileWriter.flushSize + 16 * 1024)
   var rows = 0
-  /// Rows are encoded here and handed to the gzip writer in chunks of this size (every firm's
-  /// files are open at once: keep it small).
+  /// Rows are encoded here and handed to the gzip writer in chunks of this size (in a merged pass
+  /// every firm's files are open at once: keep it small). The gzip members do not depend on it.
   static let flushSize = 32 * 1024
 
   init(
@@ -83,29 +88,40 @@ final class ExtractFileWriter {
     if buffer.count >= ExtractFileWriter.flushSize { try flush() }
   }
 
+  /// The gzip writer, until the file is finished.
+  private func open() throws(CompressionError) -> GzipFileWriter {
+    guard let writer else {
+      throw CompressionError(
+        code: .writerClosed, step: "writing after the file was finished", path: temporaryPath)
+    }
+    return writer
+  }
+
   /// Hands the encoded rows to the gzip writer.
   private func flush() throws(CompressionError) {
     guard buffer.count > 0 else { return }
-    try writer.append(buffer.bytes)
+    try open().append(buffer.bytes)
     buffer.removeAll()
   }
 
   /// Hands every row written so far to the compression workers (no more rows will come).
   func submitPending() throws(CompressionError) {
     try flush()
-    try writer.submitPending()
+    try open().submitPending()
   }
 
   /// Completes the file under its temporary name; returns its size and SHA-256.
   func finish() throws(CompressionError) -> (bytes: Int64, sha256: String) {
     try flush()
-    let summary = try writer.finish()
+    let summary = try open().finish()
+    writer = nil
+    buffer = ByteSink(capacity: 16)
     return (summary.outputByteCount, hash.hex())
   }
 
   /// Stops and removes the temporary file (also after `finish`, before the rename).
   func abandon() {
-    writer.abandon()
+    writer?.abandon()
     directory.remove(temporaryName)
   }
 }
