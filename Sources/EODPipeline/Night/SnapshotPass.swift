@@ -5,6 +5,7 @@ import EODSnapshot
 import EODState
 import Foundation
 import Logging
+import Synchronization
 
 // A stage of the night (docs/architecture.md), after Preflight: ``SnapshotPass/run(_:snapshot:options:store:logger:then:)``.
 //
@@ -301,40 +302,33 @@ private struct FirmTask: Sendable {
 }
 
 /// What the threads of a pass firm by firm share: the first error (which stops the others at
-/// their next firm), and their read times and row counts.
-///
-/// `@unchecked Sendable`: every field is read and written under `lock`.
-private final class FirmByFirmProgress: @unchecked Sendable {
-  private let lock = NSLock()
-  private var error: SnapshotError?
-  private var readTime = Duration.zero
-  private var positions = 0
-  private var cash = 0
-
-  var stopped: Bool {
-    lock.lock()
-    defer { lock.unlock() }
-    return error != nil
+/// their next firm), and their read times and row counts (Sendable through its `Mutex`; used once
+/// per firm, not per row).
+private final class FirmByFirmProgress: Sendable {
+  private struct State {
+    var error: SnapshotError?
+    var readTime = Duration.zero
+    var positions = 0
+    var cash = 0
   }
+  private let state = Mutex(State())
+
+  var stopped: Bool { state.withLock { $0.error != nil } }
 
   func fail(_ error: SnapshotError) {
-    lock.lock()
-    if self.error == nil { self.error = error }
-    lock.unlock()
+    state.withLock { if $0.error == nil { $0.error = error } }
   }
 
   func add(readTime: Duration, positions: Int, cash: Int) {
-    lock.lock()
-    self.readTime += readTime
-    self.positions += positions
-    self.cash += cash
-    lock.unlock()
+    state.withLock {
+      $0.readTime += readTime
+      $0.positions += positions
+      $0.cash += cash
+    }
   }
 
   func totals() -> (Duration, SnapshotError?, Int, Int) {
-    lock.lock()
-    defer { lock.unlock() }
-    return (readTime, error, positions, cash)
+    state.withLock { ($0.readTime, $0.error, $0.positions, $0.cash) }
   }
 }
 
@@ -351,7 +345,8 @@ extension SnapshotPass {
     do {
       pass = try SnapshotPass(
         firms: plan.firms, date: plan.date, reference: plan.reference, templates: plan.templates,
-        gaps: plan.gaps, options: options, store: store, writeDuringPass: plan.writeDuringPass, logger: logger)
+        gaps: plan.gaps, options: options, store: store, writeDuringPass: plan.writeDuringPass, logger: logger
+      )
     } catch {
       throw snapshot.refusal() ?? error
     }
