@@ -407,27 +407,23 @@ public enum Reconciler {
             throw ReconcileError.unreadable(
               path: path, reason: "the header is not valid \(profile.encoding.rawValue)")
           }
-          for column in profile.columns {
-            let found = names.indices.filter { names[$0] == column.theirs }
+          // The one column of the header named `name` (`role`: what the profile uses it for).
+          func column(_ name: String, role: String) throws -> Int {
+            let found = names.indices.filter { names[$0] == name }
             guard found.count == 1 else {
               throw ReconcileError.unreadable(
                 path: path,
                 reason: found.isEmpty
-                  ? "the header has no column '\(column.theirs)' (the profile maps it to \(column.ours))"
-                  : "the header has the column '\(column.theirs)' \(found.count) times")
+                  ? "the header has no column '\(name)' (\(role))"
+                  : "the header has the column '\(name)' \(found.count) times")
             }
-            indexes[column.ours] = found[0]
+            return found[0]
+          }
+          for mapped in profile.columns {
+            indexes[mapped.ours] = try column(mapped.theirs, role: "the profile maps it to \(mapped.ours)")
           }
           if let indicator {
-            let found = names.indices.filter { names[$0] == indicator.column }
-            guard found.count == 1 else {
-              throw ReconcileError.unreadable(
-                path: path,
-                reason: found.isEmpty
-                  ? "the header has no column '\(indicator.column)' (the profile's signs.indicator)"
-                  : "the header has the column '\(indicator.column)' \(found.count) times")
-            }
-            indicatorIndex = found[0]
+            indicatorIndex = try column(indicator.column, role: "the profile's signs.indicator")
           }
           expectedCount = names.count
           return
