@@ -152,17 +152,36 @@ public struct MetricsFile: Sendable {
     return metric.labelNames.map { labels[$0] ?? "" }
   }
 
-  /// Keeps, for samples of `metric` not set in this run, the values found in a previous file
-  /// (e.g. `eod_last_success_timestamp_seconds` of firms that failed today). A missing or
-  /// unreadable previous file carries nothing forward.
-  public mutating func carryForward(_ metric: MetricDescriptor, fromFileAt path: String) {
+  /// Keeps, for samples of each of `metrics` not set in this run, the values found in a previous
+  /// file (e.g. `eod_last_success_timestamp_seconds` of firms that failed today), reading the file
+  /// once. A missing or unreadable previous file carries nothing forward.
+  public mutating func carryForward(_ metrics: MetricDescriptor..., fromFileAt path: String) {
     guard let data = FileManager.default.contents(atPath: path) else { return }
-    for sample in Self.parse(String(decoding: data, as: UTF8.self)) where sample.name == metric.name {
-      guard Set(sample.labels.keys) == Set(metric.labelNames) else { continue }
+    let wanted = Dictionary(metrics.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+    for sample in Self.parse(String(decoding: data, as: UTF8.self)) {
+      guard let metric = wanted[sample.name], Set(sample.labels.keys) == Set(metric.labelNames) else {
+        continue
+      }
       let key = metric.labelNames.map { sample.labels[$0] ?? "" }
       descriptors[metric.name] = descriptors[metric.name] ?? metric
       if samples[metric.name]?[key] == nil { samples[metric.name, default: [:]][key] = sample.value }
     }
+  }
+
+  /// The metrics every run of the job writes, whatever its outcome: the last success and last
+  /// failure of each firm carried from the file at `path`, the run's start and exit code, and
+  /// `failedAt` as the last failure of each of `failedFirms`.
+  public static func run(
+    previousFileAt path: String, started: Date, exitCode: Int, failedFirms: [String], failedAt: Date
+  ) throws(MetricsError) -> MetricsFile {
+    var metrics = MetricsFile()
+    metrics.carryForward(.lastSuccessTimestamp, .lastFailureTimestamp, fromFileAt: path)
+    try metrics.set(.runExitCode, Double(exitCode))
+    try metrics.set(.lastAttemptTimestamp, started.timeIntervalSince1970)
+    for firm in failedFirms {
+      try metrics.set(.lastFailureTimestamp, labels: ["firm": firm], failedAt.timeIntervalSince1970)
+    }
+    return metrics
   }
 
   /// The file's text: every family with at least one sample, sorted.

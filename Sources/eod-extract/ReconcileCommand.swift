@@ -173,8 +173,7 @@ func writeReconcileMetrics(
     try metrics.set(
       .reconLastRun, labels: ["firm": result.firm, "extract": extract.rawValue],
       Clock.now().timeIntervalSince1970)
-    metrics.carryForward(.reconOpenBreaks, fromFileAt: path)
-    metrics.carryForward(.reconLastRun, fromFileAt: path)
+    metrics.carryForward(.reconOpenBreaks, .reconLastRun, fromFileAt: path)
     try metrics.write(to: path)
   } catch {
     logger.error("cannot write metrics \(path): \(error)")

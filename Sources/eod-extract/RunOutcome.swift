@@ -69,15 +69,10 @@ final class RunOutcomeRecorder {
   /// last failure for each firm it was to process; last success and earlier failures carried.
   func writeMetrics(exitCode: EODExitCode, failedFirms: [String], logger: Logger) {
     guard let path = configuration?.metricsFile else { return }
-    var metrics = MetricsFile()
-    metrics.carryForward(.lastSuccessTimestamp, fromFileAt: path)
-    metrics.carryForward(.lastFailureTimestamp, fromFileAt: path)
     do {
-      try metrics.set(.runExitCode, Double(exitCode.rawValue))
-      try metrics.set(.lastAttemptTimestamp, started.timeIntervalSince1970)
-      for firm in failedFirms {
-        try metrics.set(.lastFailureTimestamp, labels: ["firm": firm], Clock.now().timeIntervalSince1970)
-      }
+      let metrics = try MetricsFile.run(
+        previousFileAt: path, started: started, exitCode: Int(exitCode.rawValue), failedFirms: failedFirms,
+        failedAt: Clock.now())
       try metrics.write(to: path)
     } catch {
       logger.error("cannot write metrics \(path): \(error)")

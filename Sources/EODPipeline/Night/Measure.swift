@@ -11,14 +11,11 @@ enum Measure {
     started: Date, now: () -> Date, logger: Logger
   ) {
     guard let path else { return }
-    var metrics = MetricsFile()
-    metrics.carryForward(.lastSuccessTimestamp, fromFileAt: path)
-    metrics.carryForward(.lastFailureTimestamp, fromFileAt: path)
     do {
-      try metrics.set(.lastAttemptTimestamp, started.timeIntervalSince1970)
-      for firm in failed.sorted() {
-        try metrics.set(.lastFailureTimestamp, labels: ["firm": firm], now().timeIntervalSince1970)
-      }
+      var metrics = try MetricsFile.run(
+        previousFileAt: path, started: started, exitCode: failed.isEmpty ? 0 : 1,
+        failedFirms: failed.sorted(),
+        failedAt: now())
       for firm in report.firms {
         if !failed.contains(firm.firmID) {
           try metrics.set(.lastSuccessTimestamp, labels: ["firm": firm.firmID], now().timeIntervalSince1970)
@@ -41,7 +38,6 @@ enum Measure {
           .deliveryAttempts, labels: ["firm": delivery.firmID, "destination": delivery.destination],
           Double(attempts))
       }
-      try metrics.set(.runExitCode, Double(failed.isEmpty ? 0 : 1))
       try metrics.write(to: path)
     } catch {
       logger.error("cannot write metrics \(path): \(error)")
