@@ -282,7 +282,8 @@ public enum ExtractJob {
     return files
   }
 
-  static func iso8601(_ date: Date) -> String {
+  /// RFC 3339 in UTC, to the second (the manifest's and the failure records' times).
+  public static func iso8601(_ date: Date) -> String {
     let formatter = ISO8601DateFormatter()
     formatter.formatOptions = [.withInternetDateTime]
     formatter.timeZone = TimeZone(identifier: "UTC")

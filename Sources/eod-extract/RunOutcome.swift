@@ -50,7 +50,7 @@ final class RunOutcomeRecorder {
     if code != .alreadyRunning, let store {
       let entry = FailureEntry(
         firmID: "", businessDate: businessDate, runID: runID, step: "run", error: message,
-        failedAt: rfc3339(Clock.now()), exitCode: Int(code.rawValue))
+        failedAt: ExtractJob.iso8601(Clock.now()), exitCode: Int(code.rawValue))
       do { try store.recordFailures([entry]) } catch {
         logger.error("cannot record the failure in the state store: \(error)")
       }
@@ -78,14 +78,6 @@ final class RunOutcomeRecorder {
       logger.error("cannot write metrics \(path): \(error)")
     }
   }
-}
-
-/// RFC 3339 UTC, seconds.
-func rfc3339(_ date: Date) -> String {
-  let formatter = ISO8601DateFormatter()
-  formatter.formatOptions = [.withInternetDateTime]
-  formatter.timeZone = TimeZone(identifier: "UTC")
-  return formatter.string(from: date)
 }
 
 /// `withExitCodes` for `run`: one run id from the start (so that even a run that stops early logs
