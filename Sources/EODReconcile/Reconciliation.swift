@@ -278,10 +278,9 @@ public enum Reconciler {
   static func readOurs(
     _ set: OurSet, profile: ReconcileProfile, add: (KeyedRow) throws -> Void, totals: inout ControlTotals
   ) throws {
-    if set.json { return try readOursJSONLines(set, profile: profile, add: add, totals: &totals) }
     let totalFields = ControlTotals.fields(profile.extract)
     var totalIndexes: (amount: Int, currency: Int)?
-    var parser = CSVRecordParser(delimiter: UInt8(ascii: ","), quote: UInt8(ascii: "\""))
+    var parser = OurRecords(json: set.json, profile: profile)
     var header: [String]?
     var keyIndexes: [Int] = []
     var valueIndexes: [Int] = []
