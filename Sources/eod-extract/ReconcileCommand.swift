@@ -106,9 +106,9 @@ struct Reconcile: AsyncParsableCommand {
         defer { remote.connection.disconnect() }
         let folder = out + "/.reconcile-ours-\(UUID().uuidString)"
         copy = folder
-        do { oursSet = try RemoteSet.copy(from: remote, extract: extract, into: folder) } catch let error
-          as ReconcileError
-        {
+        do {
+          oursSet = try RemoteSet.copy(from: remote, extract: extract, into: folder)
+        } catch let error as ReconcileError {
           throw Failure(.nothingDone, shown(error.description))
         }
       }
