@@ -93,13 +93,13 @@ struct OurRecords {
   }
 
   private static func record(_ fields: [[UInt8]], line: Int) -> CSVRecordParser.Record {
+    var bytes: [UInt8] = []
     var ends: [Int] = []
     ends.reserveCapacity(fields.count)
-    var total = 0
     for field in fields {
-      total += field.count
-      ends.append(total)
+      bytes.append(contentsOf: field)
+      ends.append(bytes.count)
     }
-    return CSVRecordParser.Record(bytes: Array(fields.joined()), ends: ends, line: line, malformed: nil)
+    return CSVRecordParser.Record(bytes: bytes, ends: ends, line: line, malformed: nil)
   }
 }
