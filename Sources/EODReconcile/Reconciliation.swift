@@ -280,7 +280,7 @@ public enum Reconciler {
   ) throws {
     let totalFields = ControlTotals.fields(profile.extract)
     var totalIndexes: (amount: Int, currency: Int)?
-    var parser = CSVRecordParser(delimiter: UInt8(ascii: ","), quote: UInt8(ascii: "\""))
+    var parser = OurRecords(json: set.json, profile: profile)
     var header: [String]?
     var keyIndexes: [Int] = []
     var valueIndexes: [Int] = []
@@ -550,6 +550,8 @@ struct OurSet {
   var fileName: String
   var filePath: String
   var gzip: Bool
+  /// JSON Lines (`--format json`), else CSV.
+  var json = false
   var manifestSHA256: String
 
   static func locate(_ set: String, extract: ReconcileExtract) throws -> OurSet {
@@ -590,15 +592,15 @@ struct OurSet {
     else {
       throw ReconcileError.manifest(path: manifestPath, reason: "lists no \(extract.rawValue) file")
     }
-    guard (entry["format"] as? String ?? "csv") == "csv" else {
+    let format = entry["format"] as? String ?? (name.contains(".json") ? "json" : "csv")
+    guard format == "csv" || format == "json" else {
       throw ReconcileError.manifest(
-        path: manifestPath,
-        reason: "the \(extract.rawValue) file is JSON Lines; only CSV sets are reconciled yet")
+        path: manifestPath, reason: "the \(extract.rawValue) file's format \(format) is neither csv nor json")
     }
     return OurSet(
       firm: firm, businessDate: date, compactDate: date.filter { $0 != "-" }, fileName: name,
       filePath: folder + "/" + name,
-      gzip: (entry["compression"] as? String) == "gzip" || name.hasSuffix(".gz"),
+      gzip: (entry["compression"] as? String) == "gzip" || name.hasSuffix(".gz"), json: format == "json",
       manifestSHA256: Reconciler.hex(SHA256.hash(data: bytes)))
   }
 }
