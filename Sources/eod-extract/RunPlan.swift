@@ -62,6 +62,8 @@ struct RunPlan {
 
   /// The business-day calendar (from `calendar:` in the configuration; weekends only otherwise).
   var calendar: BusinessCalendar = .weekendsOnly
+  /// With `--config`: the business date `--date` resolved to.
+  var businessDate: CivilDate?
   /// With `--config`: the resolved date, when it is not a business day: why (nothing is run).
   var notBusinessDay: (date: CivilDate, reason: String)?
   /// A warning to log: the date is outside the years the holidays file covers.
@@ -113,6 +115,7 @@ struct RunPlan {
       templates: templates, defaultSettings: FirmSettings())
     self.configuration = configuration
     self.calendar = calendar
+    self.businessDate = businessDate
     if let reason = calendar.reasonNotBusinessDay(businessDate) {
       notBusinessDay = (businessDate, reason)
     }
