@@ -69,6 +69,12 @@ public enum NightFinalize {
     }
     for item in plan.assignments {
       var firm = NightFirm(firmID: item.firmID, shard: item.shard, complete: false, files: 0)
+      guard FirmIdentifier.isValid(item.firmID) else {
+        // No path is made from an invalid id: the night failed it alone, as it does in a run.
+        firm.missing = "not a valid firm id (1-64 of A-Z a-z 0-9 - _): it is never extracted"
+        firms.append(firm)
+        continue
+      }
       let manifestName = "\(item.firmID)_manifest_\(date.compact).json"
       let journal = try store.journal(firmID: item.firmID, businessDate: plan.businessDate)
       let recorded = try store.completedManifest(firmID: item.firmID, businessDate: plan.businessDate)
