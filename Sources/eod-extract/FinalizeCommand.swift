@@ -34,8 +34,7 @@ struct Finalize: AsyncParsableCommand {
     try await withExitCodes {
       let logger = logging.makeLogger()
       let configuration = try loadConfiguration(config)
-      let day = try RunPlan.resolveDate(
-        date, calendar: configuration.calendar ?? CalendarConfiguration(), now: Clock.now())
+      let day = try RunPlan.resolveDate(date, configuration: configuration)
       let (lock, store) = try openStateForWriting(
         configuration.stateStore, create: false, shared: true, logger: logger)
       defer { lock.release() }

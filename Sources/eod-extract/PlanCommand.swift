@@ -44,8 +44,7 @@ struct Plan: AsyncParsableCommand {
     try await withExitCodes {
       let logger = logging.makeLogger()
       let configuration = try loadConfiguration(config)
-      let day = try RunPlan.resolveDate(
-        date, calendar: configuration.calendar ?? CalendarConfiguration(), now: Clock.now())
+      let day = try RunPlan.resolveDate(date, configuration: configuration)
       let snapshot = configuration.snapshotPath(for: day.description)
       try ExtractJob.checkSnapshotFile(snapshot)
       let plan = try PreparedShard.makePlan(

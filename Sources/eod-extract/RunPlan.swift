@@ -93,6 +93,11 @@ struct RunPlan {
     }
   }
 
+  /// The business date `--date` names for a configuration (its calendar's time zone), now.
+  static func resolveDate(_ text: String?, configuration: JobConfiguration) throws -> CivilDate {
+    try resolveDate(text, calendar: configuration.calendar ?? CalendarConfiguration(), now: Clock.now())
+  }
+
   /// From a configuration file: only the firms it lists (or all, with `all_firms`).
   init(configuration: JobConfiguration, date: String?, firms: [String], templates: TemplateLibrary) throws {
     let calendarSettings = configuration.calendar ?? CalendarConfiguration()
