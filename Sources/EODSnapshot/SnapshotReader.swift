@@ -283,6 +283,30 @@ public final class SnapshotReader {
     return ids
   }
 
+  /// Each firm's size, for planning a sharded night: its accounts and their positions, by
+  /// firm_id (firms without accounts are absent).
+  public func firmSizes() throws(SnapshotError) -> [String: (accounts: Int, positions: Int)] {
+    var sizes: [String: (accounts: Int, positions: Int)] = [:]
+    do {
+      let accounts = try db.prepare(
+        "SELECT firm_id, COUNT(*) FROM accounts WHERE firm_id IS NOT NULL GROUP BY firm_id")
+      while try accounts.step() {
+        sizes[accounts.text(0) ?? "", default: (0, 0)].accounts = Int(accounts.int64(1))
+      }
+      let positions = try db.prepare(
+        """
+        SELECT a.firm_id, COUNT(*) FROM positions p JOIN accounts a ON a.account_id = p.account_id
+        WHERE a.firm_id IS NOT NULL GROUP BY a.firm_id
+        """)
+      while try positions.step() {
+        sizes[positions.text(0) ?? "", default: (0, 0)].positions = Int(positions.int64(1))
+      }
+    } catch {
+      throw snapshotError(error, table: "positions")
+    }
+    return sizes
+  }
+
   /// The rows of `table` (one of the schema's tables).
   public func rowCount(_ table: String) throws(SnapshotError) -> Int {
     guard SnapshotSchema.table(table) != nil else {

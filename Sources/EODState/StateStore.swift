@@ -395,9 +395,13 @@ public final class StateStore {
 
   /// Folds the write-ahead log back into the database file and truncates it. Called when a run's
   /// workers are done, so the log cannot grow across a long backfill.
-  public func checkpoint() throws(StateStoreError) {
+  ///
+  /// - Parameter passive: copy what it can without waiting for other connections and without
+  ///   truncating (the shards of a night share the store: a truncating checkpoint would wait for
+  ///   every other shard's readers and block their writers meanwhile).
+  public func checkpoint(passive: Bool = false) throws(StateStoreError) {
     releaseReads()
-    try wrap("checkpoint") { try db.execute("PRAGMA wal_checkpoint(TRUNCATE)") }
+    try wrap("checkpoint") { try db.execute("PRAGMA wal_checkpoint(\(passive ? "PASSIVE" : "TRUNCATE"))") }
   }
 
   // MARK: Accounts
