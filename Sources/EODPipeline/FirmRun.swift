@@ -8,9 +8,9 @@ import Logging
 
 /// One firm's share of a run: its files, control totals, findings and performance records, fed
 /// one account at a time by the run's pass over the snapshot (``SnapshotPass``), then finished on
-/// its own. Its files are opened by ``openFiles()`` (for every firm before a merged pass, or when
-/// the firm's turn comes in a pass firm by firm, which also completes them with ``closeFiles()``
-/// as soon as the firm's last account is written).
+/// its own. Its files are opened by ``openFiles()`` before a merged pass; in a spooled pass its
+/// rows go to a ``RowSpool`` (``spool(into:)``) and ``writeSpooled()`` opens the files, writes the
+/// rows into them and completes them (``closeFiles()``) after the snapshot is read.
 ///
 /// A failure (a file that cannot be written, an overflow) ends this firm only: its temporary
 /// files are removed, and later accounts of the firm are skipped.
@@ -36,6 +36,8 @@ final class FirmRun: @unchecked Sendable {
   private var transactions: ExtractFileWriter?
   private var valuations: ExtractFileWriter?
   private var dataQuality: ExtractFileWriter?
+  /// In a spooled pass, where the firm's rows go until the snapshot is read.
+  private var spool: RowSpool?
 
   private let processor: AccountProcessor
   private let history: StoreHistory
@@ -149,10 +151,37 @@ final class FirmRun: @unchecked Sendable {
     dataQuality = writers[.dataQuality]
   }
 
+  /// In a spooled pass: the firm's rows go to `file` (its processing thread's) until
+  /// ``writeSpooled()``.
+  func spool(into file: SpoolFile) {
+    spool = RowSpool(
+      file: file,
+      encoders: templates.map { (kind: $0.0, encoder: RowEncoder(template: $0.1, format: settings.format)) })
+  }
+
+  /// In a spooled pass, after the snapshot is read: opens the firm's files, writes its rows into
+  /// them in the order they came and completes them (``closeFiles()``).
+  func writeSpooled() {
+    guard let spool else { return }
+    self.spool = nil
+    openFiles()
+    if outcome.error == nil {
+      do throws(CompressionError) {
+        try spool.replay { kind, rows, bytes throws(CompressionError) in
+          try writers[kind]?.append(encoded: bytes, rows: rows)
+        }
+      } catch {
+        fail(PipelineError(output: error, firmID: firm.id))
+      }
+    }
+    closeFiles()
+  }
+
   /// Ends the firm with `error`: its temporary files are removed.
   func fail(_ error: any Error) {
     guard outcome.error == nil else { return }
     outcome.error = FirmRun.pipelineError(error, firmID: firm.id)
+    spool = nil
     for writer in writers.values { writer.abandon() }
   }
 
@@ -183,10 +212,10 @@ final class FirmRun: @unchecked Sendable {
       }
       try processor.process(bundle, reportClient: first, history: history, into: &out, scratch: &scratch)
       let t1 = clock.now
-      try positions?.append(out.positions)
-      try cash?.append(out.cash)
-      try transactions?.append(out.transactions)
-      try valuations?.append(out.valuation)
+      try write(out.positions, .positions, positions)
+      try write(out.cash, .cash, cash)
+      try write(out.transactions, .transactions, transactions)
+      try write(out.valuation, .valuations, valuations)
       renderTime += clock.now - t1
       valueTime += t1 - t0
       let currency = bundle.account.currency
@@ -220,6 +249,11 @@ final class FirmRun: @unchecked Sendable {
     } catch {
       fail(error)
     }
+  }
+
+  /// An account's rows of `kind`: to the firm's spool in a spooled pass, else to its file.
+  private func write(_ rows: RowBuffer, _ kind: ExtractKind, _ file: ExtractFileWriter?) throws {
+    if let spool { try spool.add(kind, rows) } else { try file?.append(rows) }
   }
 
   /// Writes the data-quality file, completes every file, waits for the snapshot's verdict, then
@@ -286,8 +320,8 @@ final class FirmRun: @unchecked Sendable {
     }
   }
 
-  /// After the firm's last account, in a pass firm by firm: ends its rows and completes every
-  /// file under its temporary name (compressed, `fsync`ed, closed), then lets go of the memory the
+  /// After the firm's rows are written, in a spooled pass: ends its rows and completes every file
+  /// under its temporary name (compressed, `fsync`ed, closed), then lets go of the memory the
   /// firm's rows used; ``finish(gate:reader:)`` later puts the files in place.
   func closeFiles() {
     endRows()
