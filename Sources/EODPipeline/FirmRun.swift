@@ -45,8 +45,9 @@ final class FirmRun: @unchecked Sendable {
   /// nil when they are held and written after it (a re-run or restatement of the date).
   private let writer: HistoryWriter?
   private var outgoing: HistoryWriter.Batch = []
-  private var out = AccountProcessor.Output()
-  private var scratch = AccountProcessor.Scratch()
+  /// Records handed to the history writer at a time: fewer in a spooled pass, where every firm
+  /// fills a batch at once (999 firms x 512 records would be 60 MB).
+  private var historyBatch = HistoryWriter.batchSize
   private var issues: [DataQualityIssue] = []
   /// Without a writer: every account's record until the history is written, in chunks of a fixed capacity (one
   /// array doubling as it grows would hold up to twice the memory).
@@ -151,12 +152,11 @@ final class FirmRun: @unchecked Sendable {
     dataQuality = writers[.dataQuality]
   }
 
-  /// In a spooled pass: the firm's rows go to `file` (its processing thread's) until
-  /// ``writeSpooled()``.
-  func spool(into file: SpoolFile) {
-    spool = RowSpool(
-      file: file,
-      encoders: templates.map { (kind: $0.0, encoder: RowEncoder(template: $0.1, format: settings.format)) })
+  /// In a spooled pass: the firm's rows go to `file` (its processing thread's), encoded by
+  /// `encoders` (one per file of the firm, in template order), until ``writeSpooled()``.
+  func spool(into file: SpoolFile, encoders: [(kind: ExtractKind, encoder: RowEncoder)]) {
+    spool = RowSpool(file: file, encoders: encoders)
+    historyBatch = HistoryWriter.spooledBatchSize
   }
 
   /// In a spooled pass, after the snapshot is read: opens the firm's files, writes its rows into
@@ -197,8 +197,16 @@ final class FirmRun: @unchecked Sendable {
     Int(d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000)
   }
 
-  /// Values one account and writes its rows.
-  func consume(_ bundle: AccountBundle) {
+  /// What valuing an account fills in place and keeps between accounts (its arrays keep their
+  /// memory): one per processing thread, used by each of its firms in turn, so it does not grow
+  /// with the number of firms.
+  struct Work {
+    var out = AccountProcessor.Output()
+    var scratch = AccountProcessor.Scratch()
+  }
+
+  /// Values one account and writes its rows; `work` is its processing thread's.
+  func consume(_ bundle: AccountBundle, work: inout Work) {
     guard outcome.error == nil else { return }
     do {
       let t0 = clock.now
@@ -210,7 +218,9 @@ final class FirmRun: @unchecked Sendable {
       {
         first = flaggedClients.insert(bundle.account.clientID).inserted
       }
-      try processor.process(bundle, reportClient: first, history: history, into: &out, scratch: &scratch)
+      try processor.process(
+        bundle, reportClient: first, history: history, into: &work.out, scratch: &work.scratch)
+      let out = work.out
       let t1 = clock.now
       try write(out.positions, .positions, positions)
       try write(out.cash, .cash, cash)
@@ -233,10 +243,10 @@ final class FirmRun: @unchecked Sendable {
         }
         if let writer {
           outgoing.append((index, pending))
-          if outgoing.count == HistoryWriter.batchSize {
+          if outgoing.count == historyBatch {
             writer.submit(outgoing)
             outgoing = []
-            outgoing.reserveCapacity(HistoryWriter.batchSize)
+            outgoing.reserveCapacity(historyBatch)
           }
           return
         }
@@ -332,8 +342,6 @@ final class FirmRun: @unchecked Sendable {
         fail(error)
       }
     }
-    out = AccountProcessor.Output()
-    scratch = AccountProcessor.Scratch()
     flaggedClients = []
   }
 

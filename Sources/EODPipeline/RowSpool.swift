@@ -9,11 +9,11 @@ import EODRender
 /// each frame's bytes to its file: the files get the same bytes, in the same order, as a firm
 /// whose files were open through the pass.
 ///
-/// Memory: one buffer of about ``segmentSize`` per firm with rows (let go by ``replay(_:)``) and
-/// 16 bytes per segment. Used by its firm's processing thread only.
+/// Memory: one buffer of about ``segmentSize`` (8 KiB) per firm with rows (let go by
+/// ``replay(_:)``) and 16 bytes per segment. Used by its firm's processing thread only.
 final class RowSpool {
   /// Bytes a firm gathers before they go to the spool file.
-  static let segmentSize = 16 * 1024
+  static let segmentSize = 8 * 1024
 
   private let file: SpoolFile
   /// The firm's extracts and their encoders: a frame's tag is the index here.

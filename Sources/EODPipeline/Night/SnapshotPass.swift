@@ -22,12 +22,12 @@ import Synchronization
 //   budget (about 25 MB at 32 firms).
 // - Spooled pass (more files than the budget, e.g. a platform of 999 firms): no file is open
 //   during the scan. Each account's rows are encoded as they would be into the file and added to
-//   its firm's buffer of 16 KiB (``RowSpool``); a full buffer goes to the processing thread's
+//   its firm's buffer of 8 KiB (``RowSpool``); a full buffer goes to the processing thread's
 //   spool file (``SpoolFile``: one per thread, unlinked, in the output directory) as a segment.
 //   When the scan ends, each processing thread takes its firms in order: opens a firm's files,
 //   reads its segments back in order into them and completes them (compressed, fsynced, closed
 //   under the temporary name) before the next firm: at most `threads x 5` files open and their
-//   blocks in memory, plus 16 KiB per firm during the scan.
+//   blocks in memory, plus about 8 KiB per firm during the scan.
 //
 // In both, a firm's rows stay in account order on one thread, and the gzip members are cut at the
 // same input sizes: the files' bytes are the same. What is kept per account is nothing beyond the
@@ -139,7 +139,21 @@ final class SnapshotPass {
             throw PipelineError(output: error, firmID: nil)
           }
         }
-        for run in runs { run.spool(into: spools[run.index % workers]) }
+        // Firms of the same template and format share its encoder (its arrays are not copied).
+        var encoders: [RowEncoder] = []
+        for run in runs {
+          let format = run.settings.format
+          var list: [(kind: ExtractKind, encoder: RowEncoder)] = []
+          for (kind, template) in run.templates {
+            if let shared = encoders.first(where: { $0.template == template && $0.format == format }) {
+              list.append((kind, shared))
+            } else {
+              encoders.append(RowEncoder(template: template, format: format))
+              list.append((kind, encoders[encoders.count - 1]))
+            }
+          }
+          run.spool(into: spools[run.index % workers], encoders: list)
+        }
       } catch {
         for run in runs { run.fail(error) }
       }
@@ -175,8 +189,9 @@ final class SnapshotPass {
       group.enter()
       Thread.detachNewThread {
         defer { group.leave() }
+        var work = FirmRun.Work()
         while let batch = queue.pop() {
-          for item in batch { firmRuns[item.firm].consume(item.bundle) }
+          for item in batch { firmRuns[item.firm].consume(item.bundle, work: &work) }
         }
         // The queue is closed after the flag is set: no firm is complete when the read failed.
         guard spooled, !readFailed.isSet else { return }
