@@ -9,7 +9,7 @@
 #    9 and against 499 days of history (and, for reference, day 10 vs day 500, which also mixes in
 #    the snapshots' growth); state store bytes per account per business date
 # 4. with --recon, afterwards: bench/recon.sh (eod-extract reconcile vs datacompy, pandas and Polars)
-# 5. many firms (before part 4): 1M accounts / 999 firms / ~5M positions (a pass firm by firm): peak RSS, peak open
+# 5. many firms (before part 4): 1M accounts / 999 firms / ~5M positions (a spooled pass): peak RSS, peak open
 #    files (run under `ulimit -n 256`), and seconds per position against part 1's 20-firm run
 # 6. with --shards, afterwards: bench/shards.sh (a night in 4 shard processes vs one process)
 # See bench/README.md for what each figure means.
