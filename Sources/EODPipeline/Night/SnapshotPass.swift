@@ -86,7 +86,7 @@ final class SnapshotPass {
     var stores: [StateStore] = []
     do {
       // A night's history reads go through the accounts in key order: a small page cache each.
-      for _ in 0..<workers { stores.append(try StateStore(path: store.path, cacheKibibytes: 2000)) }
+      for _ in 0..<workers { stores.append(try StateStore(anotherConnectionTo: store, cacheKibibytes: 2000)) }
     } catch {
       throw PipelineError(state: error)
     }
