@@ -488,14 +488,16 @@ public enum Reconciler {
           let start = packed.beginRow(
             line: record.line, keyCount: keyColumns.count, valueCount: valueColumns.count)
           try record.withFields { cells in
-            for column in keyColumns {
+            for column in keyColumns where !column.plan.appendPlain(cells[column.index], to: packed, &scratch)
+            {
               try values.append(
                 cells[column.index], plan: column.plan, indicatorNegative: negative, to: packed, &scratch)
             }
             if packed.count - start == RowView.headerSize + 4 * keyColumns.count {
               throw ValueReader.Unreadable(reason: "the match key is empty")
             }
-            for column in valueColumns {
+            for column in valueColumns
+            where !column.plan.appendPlain(cells[column.index], to: packed, &scratch) {
               try values.append(
                 cells[column.index], plan: column.plan, indicatorNegative: negative, to: packed, &scratch)
             }
