@@ -171,6 +171,8 @@ public enum Reconciler {
       _ = try? oursWork.wait()  // its files are in `work`, removed on the way out
       throw error
     }
+    // Their last run is sorted and written, and their runs opened, while ours may still be read.
+    let theirsSorted = Result { try theirs.sorted() }
     let oursTotals = try oursWork.wait()
 
     var join = MergeJoin(comparer: FieldComparer(profile: profile))
@@ -182,7 +184,7 @@ public enum Reconciler {
       }
     }
     var oursRows = try ours.sorted()
-    var theirsRows = try theirs.sorted()
+    var theirsRows = try theirsSorted.get()
     try join.run(rows: &oursRows, &theirsRows) { item in
       try writer.write(item, idKey: item.key, sedol: "")
     }
