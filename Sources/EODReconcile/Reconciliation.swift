@@ -171,6 +171,8 @@ public enum Reconciler {
       _ = try? oursWork.wait()  // its files are in `work`, removed on the way out
       throw error
     }
+    // Their last run is sorted and written, and their runs opened, while ours may still be read.
+    let theirsSorted = Result { try theirs.sorted() }
     let oursTotals = try oursWork.wait()
 
     var join = MergeJoin(comparer: FieldComparer(profile: profile))
@@ -182,7 +184,7 @@ public enum Reconciler {
       }
     }
     var oursRows = try ours.sorted()
-    var theirsRows = try theirs.sorted()
+    var theirsRows = try theirsSorted.get()
     try join.run(rows: &oursRows, &theirsRows) { item in
       try writer.write(item, idKey: item.key, sedol: "")
     }
@@ -488,14 +490,16 @@ public enum Reconciler {
           let start = packed.beginRow(
             line: record.line, keyCount: keyColumns.count, valueCount: valueColumns.count)
           try record.withFields { cells in
-            for column in keyColumns {
+            for column in keyColumns where !column.plan.appendPlain(cells[column.index], to: packed, &scratch)
+            {
               try values.append(
                 cells[column.index], plan: column.plan, indicatorNegative: negative, to: packed, &scratch)
             }
             if packed.count - start == RowView.headerSize + 4 * keyColumns.count {
               throw ValueReader.Unreadable(reason: "the match key is empty")
             }
-            for column in valueColumns {
+            for column in valueColumns
+            where !column.plan.appendPlain(cells[column.index], to: packed, &scratch) {
               try values.append(
                 cells[column.index], plan: column.plan, indicatorNegative: negative, to: packed, &scratch)
             }

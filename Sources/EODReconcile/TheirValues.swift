@@ -19,6 +19,24 @@ public struct ValueReader: Sendable {
     /// An ASCII value is canonical as it is (text) or once parsed and normalised (a number): no
     /// transform, sign convention or decimal comma applies to it (``append(_:plan:indicatorNegative:to:_:)``).
     let plain: Bool
+
+    /// Appends a plain plan's ASCII value to a packed row as a field (its canonical form, the
+    /// number parsed and normalised); false, appending nothing, when the plan is not plain, the
+    /// value not ASCII or not a number. Needs no profile: the reading loop calls it first, so the
+    /// profile is not touched (nor its references counted) for the usual value.
+    @inline(__always)
+    func appendPlain(_ raw: UnsafeRawBufferPointer, to row: ByteBuffer, _ scratch: inout [UInt8]) -> Bool {
+      guard plain, !raw.contains(where: { $0 >= 0x80 }) else { return false }
+      if kind == .text || raw.isEmpty {
+        row.appendField(raw)
+        return true
+      }
+      guard let value = ExactDecimal.parse(raw.assumingMemoryBound(to: UInt8.self)) else { return false }
+      scratch.removeAll(keepingCapacity: true)
+      value.normalized().write(into: &scratch)
+      scratch.withUnsafeBytes { row.appendField($0) }
+      return true
+    }
   }
 
   public func plan(_ field: String) -> Plan {
@@ -52,18 +70,7 @@ public struct ValueReader: Sendable {
     _ raw: UnsafeRawBufferPointer, plan: Plan, indicatorNegative: Bool, to row: ByteBuffer,
     _ scratch: inout [UInt8]
   ) throws(Unreadable) {
-    if plan.plain, !raw.contains(where: { $0 >= 0x80 }) {
-      if plan.kind == .text || raw.isEmpty {
-        row.appendField(raw)
-        return
-      }
-      if let value = ExactDecimal.parse(raw.assumingMemoryBound(to: UInt8.self)) {
-        scratch.removeAll(keepingCapacity: true)
-        value.normalized().write(into: &scratch)
-        scratch.withUnsafeBytes { row.appendField($0) }
-        return
-      }
-    }
+    if plan.appendPlain(raw, to: row, &scratch) { return }
     row.appendField(try canonical(bytes: raw, plan: plan, indicatorNegative: indicatorNegative))
   }
 
