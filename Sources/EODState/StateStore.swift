@@ -91,7 +91,8 @@ public final class StateStore {
   public convenience init(path: String, cacheKibibytes: Int = 8000, createIfMissing: Bool = true)
     throws(StateStoreError)
   {
-    try self.init(path: path, cacheKibibytes: cacheKibibytes, createIfMissing: createIfMissing, identify: true)
+    try self.init(
+      path: path, cacheKibibytes: cacheKibibytes, createIfMissing: createIfMissing, identify: true)
   }
 
   /// Another connection to the store that `store` has open (a worker thread's), without
@@ -105,7 +106,9 @@ public final class StateStore {
     try self.init(path: store.path, cacheKibibytes: cacheKibibytes, createIfMissing: false, identify: false)
   }
 
-  private init(path: String, cacheKibibytes: Int, createIfMissing: Bool, identify: Bool) throws(StateStoreError) {
+  private init(path: String, cacheKibibytes: Int, createIfMissing: Bool, identify: Bool)
+    throws(StateStoreError)
+  {
     self.path = path
     if identify, try StateStore.identify(path: path) == .missing && !createIfMissing {
       throw StateStoreError(

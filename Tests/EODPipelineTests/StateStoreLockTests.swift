@@ -14,8 +14,10 @@ import Testing
     let inode = ":\(info.st_ino) "
     let pid = " \(getpid()) "
     let text = try String(contentsOfFile: "/proc/locks", encoding: .utf8)
-    return text.split(separator: "\n").filter { $0.contains("POSIX") && $0.contains(pid) && $0.contains(inode) }
-      .count
+    return text.split(separator: "\n").filter {
+      $0.contains("POSIX") && $0.contains(pid) && $0.contains(inode)
+    }
+    .count
   }
 
   @Test(.enabled(if: FileManager.default.fileExists(atPath: "/proc/locks")))
