@@ -138,7 +138,7 @@ struct Run: AsyncParsableCommand {
       try checkOutputDirectory(plan.outputDirectory)
       let (lock, store) = try openStateForWriting(
         plan.statePath, create: initState || plan.configuration?.stateStoreCreate == true, logger: logger)
-      defer { lock.release() }
+      defer { lock?.release() }
       recorder.store = store
       // A test hook (documented in docs/operations.md as test-only): an internal error after the
       // lock is taken, to check what exit 70 leaves behind.

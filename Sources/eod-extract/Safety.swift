@@ -3,6 +3,7 @@ import EODOps
 import EODPipeline
 import EODRender
 import EODState
+import EODStatePostgres
 import Foundation
 import Logging
 
@@ -47,11 +48,17 @@ func message(for error: any Error) -> String {
   return exitCode(for: error) == .internalError ? "internal error: \(words)" : words
 }
 
-/// Opens the state store for a command that writes it. The file is identified first: nothing is
+/// Opens the state store for a command that writes it. A `postgres://` URL opens the PostgreSQL
+/// store (its schema must be migrated: `create` does not apply; writers lock per firm and date,
+/// so there is no run lock). Otherwise the file is identified first: nothing is
 /// written to (or created beside) a file that is not a state store. A missing store is created
 /// only when `create` (`--init-state`, `state_store.create: true`), with a log line saying so;
 /// otherwise the run stops naming the path. Then the run lock is taken and the store opened.
-func openStateForWriting(_ path: String, create: Bool, logger: Logger) throws -> (RunLock, StateStore) {
+func openStateForWriting(_ path: String, create: Bool, logger: Logger) throws -> (RunLock?, any StateStoring)
+{
+  if PostgresURL.isPostgres(path) {
+    return (nil, try PostgresStateStore(url: PostgresURL(path), logger: logger))
+  }
   if try StateStore.identify(path: path) == .missing {
     guard create else {
       throw Failure(
@@ -74,8 +81,11 @@ func openStateForWriting(_ path: String, create: Bool, logger: Logger) throws ->
 }
 
 /// Opens an existing state store to read it (history, deliveries): never creates one.
-func openStateForReading(_ path: String) throws -> StateStore {
-  try StateStore(path: path, createIfMissing: false)
+func openStateForReading(_ path: String) throws -> any StateStoring {
+  if PostgresURL.isPostgres(path) {
+    return try PostgresStateStore(url: PostgresURL(path), logger: makeLogger())
+  }
+  return try StateStore(path: path, createIfMissing: false)
 }
 
 /// Checks, before anything is read, that the output directory can be used: an existing
