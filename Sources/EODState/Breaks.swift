@@ -42,6 +42,25 @@ public struct BreakEntry: Sendable, Equatable {
   public var ours: String
   public var theirs: String
   public var difference: String
+
+  public init(
+    id: String, firmID: String, extract: String, type: String, key: [String], field: String,
+    firstSeen: String,
+    lastSeen: String, closed: String?, ours: String, theirs: String, difference: String
+  ) {
+    self.id = id
+    self.firmID = firmID
+    self.extract = extract
+    self.type = type
+    self.key = key
+    self.field = field
+    self.firstSeen = firstSeen
+    self.lastSeen = lastSeen
+    self.closed = closed
+    self.ours = ours
+    self.theirs = theirs
+    self.difference = difference
+  }
 }
 
 /// Records one reconciliation's breaks (firm, extract, business date) in a SQLite store, inside

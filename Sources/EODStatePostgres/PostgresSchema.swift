@@ -168,8 +168,8 @@ public enum PostgresSchema {
       try session.query(step, "COMMIT")
       return (found, current)
     } catch {
-      try? session.query(step, "ROLLBACK")
-      throw error
+      _ = try? session.query(step, "ROLLBACK")
+      throw PostgresSession.stateError(error, url: session.url, step: step)
     }
   }
 }

@@ -114,13 +114,19 @@ public final class PostgresTestServer: Sendable {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: program)
     process.arguments = arguments
-    let output = Pipe()
+    // Output through a file, not a pipe: the server pg_ctl starts would hold a pipe open.
+    let path = NSTemporaryDirectory() + "eod-pg-output-\(UUID().uuidString)"
+    guard FileManager.default.createFile(atPath: path, contents: nil),
+      let output = FileHandle(forWritingAtPath: path)
+    else { throw Failure("cannot create \(path)") }
+    defer { try? FileManager.default.removeItem(atPath: path) }
     process.standardOutput = output
     process.standardError = output
+    process.standardInput = FileHandle.nullDevice
     try process.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    let text = String(decoding: data, as: UTF8.self)
+    try? output.close()
+    let text = String(decoding: FileManager.default.contents(atPath: path) ?? Data(), as: UTF8.self)
     guard process.terminationStatus == 0 else {
       throw Failure(
         "\(program) \(arguments.joined(separator: " ")) exited \(process.terminationStatus): \(text)")
