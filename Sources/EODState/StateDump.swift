@@ -126,7 +126,8 @@ public enum StateDump {
         detail: "the store already holds accounts or runs: import into a new, empty store")
     }
     let byName = Dictionary(uniqueKeysWithValues: tables.map { ($0.name, $0) })
-    var counts: [String: Int] = [:]
+    // Every table, as the export counts them (an empty table is 0, not missing).
+    var counts = Dictionary(uniqueKeysWithValues: tables.map { ($0.name, 0) })
     try store.transaction("import") {
       // Rows go in chunks, table by table as the file lists them.
       var chunk: (table: Table, rows: [[Cell]])?

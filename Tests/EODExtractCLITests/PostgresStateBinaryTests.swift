@@ -5,7 +5,7 @@ import Testing
 /// The built binary with its state in PostgreSQL: the same nights as with SQLite, byte for byte;
 /// the schema migrated once and refused before; a second writer of a firm's date exits 3 naming
 /// the holder, and a killed holder's lock is freed by the server.
-@Suite(.serialized, .enabled(if: PostgresTestServer.shared != nil)) struct PostgresStateBinaryTests {
+@Suite(.serialized) struct PostgresStateBinaryTests {
   /// Every file under `root` but the manifests (they name their run), by relative path.
   func extracts(_ root: String) throws -> [String: Data] {
     var out: [String: Data] = [:]
@@ -20,7 +20,7 @@ import Testing
   }
 
   func database(_ name: String) throws -> String {
-    let server = try #require(PostgresTestServer.shared)
+    let server = try PostgresTestServer.started()
     return try server.database(name)
   }
 
@@ -128,7 +128,7 @@ import Testing
     _ = try Binary.run(["generate", dir + "/snap", "--days", "1", "--accounts", "12", "--firms", "1"])
     let url = try database("lock")
     #expect(try Binary.run(["migrate-state", "--state", url]).status == 0)
-    let server = try #require(PostgresTestServer.shared)
+    let server = try PostgresTestServer.started()
     // A holder: another process with the firm's date locked, its session idle (as a worker's
     // between statements), fed from a pipe that stays open.
     let key = Self.fnv("eod-extract/firm/FIRM001/2026-10-01")

@@ -24,7 +24,7 @@ import Testing
     }
   }
 
-  @Test(arguments: Backend.available)
+  @Test(arguments: Backend.allCases)
   func breaksAreFollowedClosedReopenedAndReplaced(backend: Backend) throws {
     let dir = NSTemporaryDirectory() + "eod-breaks-\(UUID().uuidString)"
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

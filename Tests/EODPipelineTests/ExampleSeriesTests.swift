@@ -5,7 +5,7 @@ import Testing
 /// The contract's worked examples, computed independently of the project.
 @Suite struct ExampleSeriesTests {
   /// On either state store (the contract: the same extracts, byte for byte where exact).
-  @Test(arguments: Backend.available)
+  @Test(arguments: Backend.allCases)
   func edgeSeriesMatchesTheExpectedExtracts(backend: Backend) throws {
     let scratch = try Fixtures.scratch("edge")
     defer { try? FileManager.default.removeItem(atPath: scratch) }

@@ -60,7 +60,7 @@ import Testing
   /// history, `latest` rows and flows as saving the records one by one: batches around the rows-per-statement size, accounts
   /// that have an older record (latest moves forward) or a newer one (latest stays), and
   /// baselines (no return) for the others.
-  @Test(arguments: Backend.available, [1, 31, 32, 33, 100])
+  @Test(arguments: Backend.allCases, [1, 31, 32, 33, 100])
   func aNightsFirstWriteInBatchesEqualsOneByOne(backend: Backend, count: Int) throws {
     let scratch = try Fixtures.scratch("save-new-\(count)")
     defer { try? FileManager.default.removeItem(atPath: scratch) }
@@ -107,7 +107,7 @@ import Testing
     #expect(try stores[1].footprint().historyRows == (try stores[0].footprint().historyRows))
   }
 
-  @Test(arguments: Backend.available)
+  @Test(arguments: Backend.allCases)
   func nightlyLookupsAgreeWithTheHistoryAfterOutOfOrderWritesAndDeletions(backend: Backend) throws {
     let scratch = try Fixtures.scratch("latest-store")
     defer { try? FileManager.default.removeItem(atPath: scratch) }

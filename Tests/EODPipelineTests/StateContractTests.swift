@@ -12,7 +12,7 @@ import Testing
 @Suite struct StateContractTests {
   func date(_ text: String) throws -> CivilDate { try #require(CivilDate(text)) }
 
-  @Test(arguments: Backend.available)
+  @Test(arguments: Backend.allCases)
   func runsJournalIdempotencyAndFailuresReadBackAsWritten(backend: Backend) throws {
     let scratch = try Fixtures.scratch("contract-\(backend)")
     defer { try? FileManager.default.removeItem(atPath: scratch) }
@@ -85,7 +85,7 @@ import Testing
     #expect(lastRun?.runID == "r3")
   }
 
-  @Test(arguments: Backend.available)
+  @Test(arguments: Backend.allCases)
   func aRolledBackNightAndAFailedSavepointLeaveNothing(backend: Backend) throws {
     let scratch = try Fixtures.scratch("contract-tx-\(backend)")
     defer { try? FileManager.default.removeItem(atPath: scratch) }
@@ -129,7 +129,7 @@ import Testing
 extension StateContractTests {
   /// A store moved (export, import into a new store of either backend, export again) is the same
   /// file: every row and every double bit for bit. Importing into a store in use is refused.
-  @Test(arguments: Backend.available)
+  @Test(arguments: Backend.allCases)
   func anExportImportedIntoEitherBackendExportsTheSame(backend: Backend) throws {
     let scratch = try Fixtures.scratch("dump-\(backend)")
     defer { try? FileManager.default.removeItem(atPath: scratch) }
@@ -156,7 +156,7 @@ extension StateContractTests {
 }
 
 /// What only the PostgreSQL store has: its URL, its schema versions, its advisory locks.
-@Suite(.enabled(if: PostgresTestServer.shared != nil)) struct PostgresStoreTests {
+@Suite struct PostgresStoreTests {
   @Test func aPasswordInTheURLIsRefusedAndNotShown() throws {
     let error = #expect(throws: StateStoreError.self) { try PostgresURL("postgres://eod:secret@db:5432/eod") }
     #expect(error?.code == .badLocation)
@@ -191,7 +191,7 @@ extension StateContractTests {
     let again = try PostgresStateStore.migrate(url: url, logger: Fixtures.logger)
     #expect(again.from == PostgresSchema.current && again.to == PostgresSchema.current)
     _ = try PostgresStateStore(url: url, logger: Fixtures.logger)
-    let server = try #require(PostgresTestServer.shared)
+    let server = try PostgresTestServer.started()
     try server.sql(
       "INSERT INTO schema_versions VALUES (\(PostgresSchema.current + 1), 'later', 'a newer binary')",
       database: url.database)

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import Testing
 
 /// A real PostgreSQL 15 for the tests, started by the tests themselves: `initdb` into a temporary
 /// folder (as the `postgres` user when the tests run as root: the server refuses root), the
@@ -7,8 +8,8 @@ import Synchronization
 /// password (SCRAM over TCP, as a production server would ask), one database per test. Stopped
 /// and deleted when the test process exits. `PGPASSWORD` is set in the test process.
 ///
-/// Missing binaries make ``shared`` nil (the PostgreSQL cases are skipped, and say so), unless
-/// `EOD_REQUIRE_POSTGRES=1` (set by `.ci/run`), which the tests turn into a failure.
+/// Missing binaries skip the PostgreSQL cases (recorded), unless `EOD_REQUIRE_POSTGRES=1` (set by
+/// `.ci/run`), which makes them fail: ``started()``.
 public final class PostgresTestServer: Sendable {
   public static let binaries = "/usr/lib/postgresql/15/bin"
   public let folder: String
@@ -20,21 +21,33 @@ public final class PostgresTestServer: Sendable {
   /// Whether a missing PostgreSQL must fail the tests (`EOD_REQUIRE_POSTGRES=1`).
   public static var required: Bool { ProcessInfo.processInfo.environment["EOD_REQUIRE_POSTGRES"] == "1" }
 
-  /// The server, started on first use; nil when PostgreSQL 15 is not installed (or would not start:
-  /// then ``startFailure`` says why).
-  public static let shared: PostgresTestServer? = {
-    guard FileManager.default.isExecutableFile(atPath: binaries + "/initdb") else {
-      startFailureText.withLock { $0 = "PostgreSQL 15 is not installed (\(binaries))" }
-      return nil
+  /// The server, started on first use inside a test body (never while tests are listed or their
+  /// arguments made: starting a server there would hold up discovery). When PostgreSQL 15 is not
+  /// installed the calling test is cancelled (recorded as skipped, with the reason), unless
+  /// `EOD_REQUIRE_POSTGRES=1`, which makes it a failure; a server that would not start is a failure
+  /// naming why (with pg_ctl's log).
+  public static func started() throws -> PostgresTestServer {
+    let outcome = startOutcome.withLock { outcome -> Result<PostgresTestServer?, Failure> in
+      if let outcome { return outcome }
+      let made: Result<PostgresTestServer?, Failure>
+      if !FileManager.default.isExecutableFile(atPath: binaries + "/initdb") {
+        made = .success(nil)
+      } else {
+        do { made = .success(try PostgresTestServer()) } catch let failure as Failure {
+          made = .failure(failure)
+        } catch { made = .failure(Failure("\(error)")) }
+      }
+      outcome = made
+      return made
     }
-    do { return try PostgresTestServer() } catch {
-      startFailureText.withLock { $0 = "PostgreSQL would not start: \(error)" }
-      return nil
+    guard let server = try outcome.get() else {
+      let missing = "PostgreSQL 15 is not installed (\(binaries))"
+      if required { throw Failure("EOD_REQUIRE_POSTGRES=1: \(missing)") }
+      try Test.cancel("skipped: \(missing)")
     }
-  }()
-  private static let startFailureText = Mutex("")
-  /// Why ``shared`` is nil.
-  public static var startFailure: String { startFailureText.withLock { $0 } }
+    return server
+  }
+  private static let startOutcome = Mutex<Result<PostgresTestServer?, Failure>?>(nil)
 
   init() throws {
     let template = NSTemporaryDirectory() + "eod-pg-XXXXXX"
@@ -52,14 +65,20 @@ public final class PostgresTestServer: Sendable {
         "-D", folder + "/data", "-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256",
         "--no-sync", "-E", "UTF8",
       ])
-    try command(
-      "pg_ctl",
-      [
-        "-D", folder + "/data", "-l", folder + "/server.log", "-w", "-t", "60", "-o",
-        "-p \(port) -k \(folder) -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
-          + "-c full_page_writes=off -c max_connections=200",
-        "start",
-      ])
+    do {
+      try command(
+        "pg_ctl",
+        [
+          "-D", folder + "/data", "-l", folder + "/server.log", "-w", "-t", "30", "-o",
+          "-p \(port) -k \(folder) -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
+            + "-c full_page_writes=off -c max_connections=200",
+          "start",
+        ])
+    } catch {
+      let log = String(
+        decoding: FileManager.default.contents(atPath: folder + "/server.log") ?? Data(), as: UTF8.self)
+      throw Failure("\(error)\nserver log (\(folder)/server.log):\n\(log)")
+    }
     let folder = folder
     let owner = owner
     Self.stopAtExit.withLock { $0 = (folder, owner) }
@@ -104,32 +123,44 @@ public final class PostgresTestServer: Sendable {
     return try Self.run(program, arguments)
   }
 
-  struct Failure: Error, CustomStringConvertible {
+  struct Failure: Error, CustomStringConvertible, Sendable {
     var description: String
     init(_ description: String) { self.description = description }
   }
 
+  /// Runs a program to its end; its output (through a file) is returned, or thrown when it fails.
+  /// Spawned and waited for directly, with every descriptor above stderr closed in the child (by
+  /// bash, before it becomes the program):
+  /// Foundation's `Process` learns of an exit through a descriptor the child inherits, which the
+  /// server `pg_ctl` leaves running would hold open (the wait never ends), as it would any other
+  /// descriptor of this process (another test's pipe).
   @discardableResult
   static func run(_ program: String, _ arguments: [String]) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: program)
-    process.arguments = arguments
-    // Output through a file, not a pipe: the server pg_ctl starts would hold a pipe open.
     let path = NSTemporaryDirectory() + "eod-pg-output-\(UUID().uuidString)"
-    guard FileManager.default.createFile(atPath: path, contents: nil),
-      let output = FileHandle(forWritingAtPath: path)
-    else { throw Failure("cannot create \(path)") }
     defer { try? FileManager.default.removeItem(atPath: path) }
-    process.standardOutput = output
-    process.standardError = output
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    process.waitUntilExit()
-    try? output.close()
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    // bash closes the rest in the child, then becomes the program.
+    let closeTheRest =
+      "for fd in /proc/self/fd/*; do n=${fd##*/}; if [ \"$n\" -gt 2 ]; then eval \"exec $n>&-\"; fi; done; "
+      + "exec \"$@\""
+    let argv = (["/bin/bash", "-c", closeTheRest, "bash", program] + arguments).map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var pid = pid_t()
+    let spawned = posix_spawn(&pid, "/bin/bash", &actions, nil, argv, environ)
+    guard spawned == 0 else { throw Failure("\(program): \(String(cString: strerror(spawned)))") }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 {
+      guard errno == EINTR else { throw Failure("waitpid \(program): \(String(cString: strerror(errno)))") }
+    }
     let text = String(decoding: FileManager.default.contents(atPath: path) ?? Data(), as: UTF8.self)
-    guard process.terminationStatus == 0 else {
-      throw Failure(
-        "\(program) \(arguments.joined(separator: " ")) exited \(process.terminationStatus): \(text)")
+    // Exited normally with 0 (the low seven bits are the signal, the next eight the code).
+    guard status & 0x7f == 0, (status >> 8) & 0xff == 0 else {
+      throw Failure("\(program) \(arguments.joined(separator: " ")) ended with status \(status): \(text)")
     }
     return text
   }
