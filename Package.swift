@@ -74,7 +74,8 @@ let package = Package(
     .target(
       name: "EODReconcile",
       dependencies: [
-        "EODCore", "EODCompression", .product(name: "Yams", package: "Yams"),
+        // EODVerify: its JSON Lines reader (our JSON sets) and its set stores (`--ours sftp://…`).
+        "EODCore", "EODCompression", "EODRender", "EODVerify", .product(name: "Yams", package: "Yams"),
         .product(name: "Crypto", package: "swift-crypto"),
       ]),
     // Depends on EODSnapshot for the schema's one description (SnapshotSchema), whose DDL it runs.

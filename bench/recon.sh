@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reconciliation benchmark: `eod-extract reconcile` against datacompy (pandas and Polars), in one run.
 #
-#   bench/recon.sh [--quick] [--accounts N] [--reps N] [--keep] [--work DIR] [--results FILE]
+#   bench/recon.sh [--quick] [--accounts N] [--reps N] [--keep] [--work DIR] [--reuse] [--results FILE]
 #
 # Our positions extract of one firm (200,000 accounts x 5 positions, ~1M rows; --quick: 20,000),
 # a counterparty file made from it by bench/recon_counterparty.py (other layout, random order,
@@ -9,6 +9,9 @@
 # `eod-extract reconcile`, datacompy.PandasCompare and datacompy.PolarsCompare, each in a fresh
 # process under GNU time. Checks that all three find the planted breaks; prints time, peak RSS and
 # the ratios eod-extract / Polars. See bench/README.md ("Reconciliation").
+#
+# --reuse (with --work DIR, implies --keep): the inputs a kept run left in DIR (snapshot, our set,
+# their file, the profile) are used again when all are there, so only the comparisons are run.
 #
 # Environment: EOD_BIN=path/to/eod-extract skips the build; SCRATCH=DIR is the build's
 # --scratch-path (default .build); PYTHON (default python3) must import datacompy, pandas, polars
@@ -25,6 +28,7 @@ MODE=full
 ACCOUNTS=""
 REPS=1
 KEEP=0
+REUSE=0
 WORK=""
 RESULTS=""
 while [ $# -gt 0 ]; do
@@ -35,11 +39,16 @@ while [ $# -gt 0 ]; do
     --keep) KEEP=1 ;;
     --work) WORK=$2; shift ;;
     --results) RESULTS=$2; shift ;;
-    -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+ --reuse) REUSE=1 ;;
+    -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/recon.sh: unknown option $1 (try --help)" >&2; exit 64 ;;
   esac
   shift
 done
+if [ "$REUSE" = 1 ]; then
+  [ -n "$WORK" ] || { echo "bench/recon.sh: --reuse needs --work DIR" >&2; exit 64; }
+  KEEP=1
+fi
 if [ -z "$ACCOUNTS" ]; then
   if [ "$MODE" = full ]; then ACCOUNTS=200000; else ACCOUNTS=20000; fi
 fi
@@ -92,25 +101,40 @@ log "mode $MODE, $ACCOUNTS accounts, $REPS repetition(s), binary $BIN, work $WOR
 log "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- our extract ------------------------------------------------------------------------------------
-log "generating one firm: $ACCOUNTS accounts x $POSITIONS positions, $INSTRUMENTS instruments"
-timed gen 0 "$BIN" generate "$WORK/snapshots" --days 1 --accounts "$ACCOUNTS" \
-  --instruments $INSTRUMENTS --positions $POSITIONS --firms 1
+REUSED=0
+if [ "$REUSE" = 1 ] && [ -f "$WORK/theirs.csv" ] && [ -f "$WORK/expected.json" ] && [ -f "$WORK/inputs.done" ] &&
+  [ -n "$(find "$WORK/out" -name '*_positions_*.csv' 2>/dev/null | head -1)" ]; then
+  REUSED=1
+  log "reusing the inputs in $WORK (--reuse)"
+fi
+if [ "$REUSED" = 0 ]; then
+  rm -f "$WORK/inputs.done"
+  log "generating one firm: $ACCOUNTS accounts x $POSITIONS positions, $INSTRUMENTS instruments"
+  timed gen 0 "$BIN" generate "$WORK/snapshots" --days 1 --accounts "$ACCOUNTS" \
+    --instruments $INSTRUMENTS --positions $POSITIONS --firms 1
+  SNAP=$(find "$WORK/snapshots" -maxdepth 1 -name 'ledger-*.sqlite' | sort | head -1)
+  log "   $SECS s; running the positions extract (uncompressed)"
+  timed run 0 "$BIN" run --init-state --templates "$ROOT/templates" --snapshot "$SNAP" --state "$WORK/state.sqlite" \
+    --out "$WORK/out" --extract positions --compression none
+  MANIFEST=$(find "$WORK/out" -name '*_manifest_*.json' | head -1)
+  OURS=$(find "$WORK/out" -name '*_positions_*.csv' | head -1)
+  [ -n "$MANIFEST" ] && [ -n "$OURS" ] || { echo "bench/recon.sh: no positions set in $WORK/out" >&2; exit 1; }
+  SET=$(dirname "$MANIFEST")
+  DUP_IDS=$(sqlite3 "$SNAP" 'SELECT count(*) FROM (SELECT 1 FROM positions GROUP BY account_id, instrument_id HAVING count(*) > 1)')
+  [ "$DUP_IDS" = 0 ] || { echo "bench/recon.sh: account_id + instrument_id is not unique ($DUP_IDS keys)" >&2; exit 1; }
+  # their file
+  log "   making the counterparty file (bench/recon_counterparty.py)"
+  timed counterparty 0 "$PYTHON" "$ROOT/bench/recon_counterparty.py" "$OURS" "$WORK/theirs.csv" "$WORK/expected.json"
+  touch "$WORK/inputs.done"
+fi
 SNAP=$(find "$WORK/snapshots" -maxdepth 1 -name 'ledger-*.sqlite' | sort | head -1)
-log "   $SECS s; running the positions extract (uncompressed)"
-timed run 0 "$BIN" run --init-state --templates "$ROOT/templates" --snapshot "$SNAP" --state "$WORK/state.sqlite" \
-  --out "$WORK/out" --extract positions --compression none
 MANIFEST=$(find "$WORK/out" -name '*_manifest_*.json' | head -1)
 OURS=$(find "$WORK/out" -name '*_positions_*.csv' | head -1)
-[ -n "$MANIFEST" ] && [ -n "$OURS" ] || { echo "bench/recon.sh: no positions set in $WORK/out" >&2; exit 1; }
 SET=$(dirname "$MANIFEST")
-DUP_IDS=$(sqlite3 "$SNAP" 'SELECT count(*) FROM (SELECT 1 FROM positions GROUP BY account_id, instrument_id HAVING count(*) > 1)')
-[ "$DUP_IDS" = 0 ] || { echo "bench/recon.sh: account_id + instrument_id is not unique ($DUP_IDS keys)" >&2; exit 1; }
 DUP_REFS=$(sqlite3 "$SNAP" "SELECT count(*) FROM (SELECT 1 FROM positions p JOIN accounts a USING (account_id)
   JOIN instruments i USING (instrument_id) GROUP BY coalesce(a.external_ref, ''), coalesce(i.isin, '') HAVING count(*) > 1)")
 
-# --- their file and the profile ---------------------------------------------------------------------
-log "   making the counterparty file (bench/recon_counterparty.py)"
-timed counterparty 0 "$PYTHON" "$ROOT/bench/recon_counterparty.py" "$OURS" "$WORK/theirs.csv" "$WORK/expected.json"
+# --- the profile ----------------------------------------------------------------------------------------
 EXPECTED=$WORK/expected.json
 ROWS_OURS=$(json_get "$EXPECTED" rows_ours)
 ROWS_THEIRS=$(json_get "$EXPECTED" rows_theirs)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark: eod-extract against reference tools, in one run, printing ratios.
 #
-#   bench/run.sh [--quick] [--reps N] [--keep] [--work DIR] [--results FILE] [--recon]
+#   bench/run.sh [--quick] [--reps N] [--keep] [--work DIR] [--results FILE] [--recon] [--shards]
 #
 # 1. positions extract of ~1M positions vs `sqlite3 -csv SNAPSHOT < bench/positions.sql | gzip -6`
 # 2. SFTP upload of one ~200 MB file vs OpenSSH `sftp -b` (private sshd on 127.0.0.1)
@@ -9,8 +9,9 @@
 #    9 and against 499 days of history (and, for reference, day 10 vs day 500, which also mixes in
 #    the snapshots' growth); state store bytes per account per business date
 # 4. with --recon, afterwards: bench/recon.sh (eod-extract reconcile vs datacompy, pandas and Polars)
-# 5. many firms (before part 4): 1M accounts / 999 firms / ~5M positions (a pass firm by firm): peak RSS, peak open
+# 5. many firms (before part 4): 1M accounts / 999 firms / ~5M positions (a spooled pass): peak RSS, peak open
 #    files (run under `ulimit -n 256`), and seconds per position against part 1's 20-firm run
+# 6. with --shards, afterwards: bench/shards.sh (a night in 4 shard processes vs one process)
 # See bench/README.md for what each figure means.
 #
 # Environment: EOD_BIN=path/to/eod-extract skips the build; SCRATCH=DIR is the build's
@@ -31,6 +32,7 @@ KEEP=0
 WORK=""
 RESULTS=""
 RECON=0
+SHARDS=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) MODE=quick ;;
@@ -39,7 +41,8 @@ while [ $# -gt 0 ]; do
     --work) WORK=$2; shift ;;
     --results) RESULTS=$2; shift ;;
     --recon) RECON=1 ;;
-    -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --shards) SHARDS=1 ;;
+    -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/run.sh: unknown option $1 (try --help)" >&2; exit 64 ;;
   esac
   shift
@@ -528,6 +531,12 @@ if [ "$RECON" = 1 ]; then
   [ "$KEEP" = 1 ] && RECON_ARGS+=(--keep --work "$WORK/recon")
   [ -n "$RESULTS" ] && RECON_ARGS+=(--results "$RESULTS.recon")
   EOD_BIN=$BIN "$ROOT/bench/recon.sh" "${RECON_ARGS[@]}"
+fi
+if [ "$SHARDS" = 1 ]; then
+  SHARD_ARGS=()
+  [ "$MODE" = quick ] && SHARD_ARGS+=(--quick)
+  [ "$KEEP" = 1 ] && SHARD_ARGS+=(--keep --work "$WORK/shards")
+  EOD_BIN=$BIN "$ROOT/bench/shards.sh" "${SHARD_ARGS[@]}"
 fi
 }
 

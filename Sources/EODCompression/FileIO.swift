@@ -305,6 +305,28 @@ public final class OutputTree: Sendable {
     return try body(current)
   }
 
+  /// Creates `name` in OUT (it must not exist; read and write, mode 0600) and removes its name at
+  /// once: a scratch file nobody else reaches, whose space is freed when the descriptor is closed
+  /// or the process ends, killed or not. The caller closes the descriptor.
+  func createUnlinked(_ name: String) throws(CompressionError) -> Int32 {
+    let shown = path + "/" + name
+    guard OutputTree.isPlainName(name) else {
+      throw CompressionError(code: .openFailed, step: "'\(name)' is not a plain file name", path: shown)
+    }
+    let file = openat(fd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode_t(0o600))
+    guard file >= 0 else {
+      throw CompressionError(
+        code: .openFailed, step: "creating a scratch file", path: shown, systemErrno: errno)
+    }
+    if unlinkat(fd, name, 0) != 0 {
+      let code = errno
+      close(file)
+      throw CompressionError(
+        code: .openFailed, step: "removing a scratch file's name", path: shown, systemErrno: code)
+    }
+    return file
+  }
+
   /// Removes the directories this run created (deepest first) that are empty, OUT and its
   /// parents included when the run made them; directories that were there before are left,
   /// empty or not. Best effort.

@@ -30,18 +30,23 @@ public struct RunLockError: Error, CustomStringConvertible, Sendable {
   public var lockPath: String
   /// For ``Code/alreadyRunning``: the PID the holder wrote into the lock file, if readable.
   public var holderPID: Int32?
+  /// For ``Code/alreadyRunning``: what else the holder wrote after its PID (a firm's lock:
+  /// `host=H run_id=R`), if anything.
+  public var holder: String?
   public var detail: String
 
-  public init(code: Code, lockPath: String, holderPID: Int32? = nil, detail: String) {
+  public init(code: Code, lockPath: String, holderPID: Int32? = nil, holder: String? = nil, detail: String) {
     self.code = code
     self.lockPath = lockPath
     self.holderPID = holderPID
+    self.holder = holder
     self.detail = detail
   }
 
   public var description: String {
     var text = "run lock \(lockPath) (\(code))"
     if let holderPID { text += " held by PID \(holderPID)" }
+    if let holder { text += " (\(holder))" }
     return text + ": \(detail)"
   }
 }
@@ -54,12 +59,20 @@ public struct RunLockError: Error, CustomStringConvertible, Sendable {
 /// holder writes its PID into the file so a refused run can name it. The descriptor is opened
 /// close-on-exec, so child processes do not inherit the lock.
 public final class RunLock: Sendable {
+  /// Exclusive: one holder (a whole run). Shared: any number of holders at once and no
+  /// exclusive one (the shards of a night, each also holding its firms' exclusive locks).
+  public enum Mode: Sendable {
+    case exclusive, shared
+  }
+
   /// The lock file, `<state file>.lock`.
   public let lockPath: String
+  public let mode: Mode
   private let descriptor: Mutex<Int32>
 
-  private init(lockPath: String, descriptor: Int32) {
+  private init(lockPath: String, mode: Mode, descriptor: Int32) {
     self.lockPath = lockPath
+    self.mode = mode
     self.descriptor = Mutex(descriptor)
   }
 
@@ -90,12 +103,20 @@ public final class RunLock: Sendable {
   ///   - stateStorePath: The state store file; the lock file is `stateStorePath + ".lock"`.
   ///   - logger: Where to log the acquisition.
   /// - Returns: The held lock; call ``release()`` when the run is over (or let the process exit).
-  public static func acquire(stateStorePath: String, logger: Logger) throws(RunLockError) -> RunLock {
-    try acquire(lockPath: lockPath(forStateStore: stateStorePath), logger: logger)
+  ///   - mode: exclusive (a run) or shared (a shard of a sharded night).
+  public static func acquire(stateStorePath: String, mode: Mode = .exclusive, logger: Logger)
+    throws(RunLockError) -> RunLock
+  {
+    try acquire(lockPath: lockPath(forStateStore: stateStorePath), mode: mode, logger: logger)
   }
 
   /// Takes the lock on an explicit lock file at once, or fails.
-  public static func acquire(lockPath: String, logger: Logger) throws(RunLockError) -> RunLock {
+  ///
+  /// - Parameter holder: with an exclusive lock, written after the PID (`host=H run_id=R`) so a
+  ///   refused process can name who holds it. A shared lock writes nothing (it has many holders).
+  public static func acquire(lockPath: String, mode: Mode = .exclusive, holder: String? = nil, logger: Logger)
+    throws(RunLockError) -> RunLock
+  {
     // The file may be replaced between open and flock; retry a few times if the inode changed.
     for _ in 0..<5 {
       // Never through a symlink: a link planted at the lock's name is refused, not followed
@@ -115,14 +136,16 @@ public final class RunLock: Sendable {
         throw RunLockError(
           code: .cannotOpen, lockPath: lockPath, detail: "the lock file is not a regular file")
       }
-      if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+      if flock(fd, (mode == .shared ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0 {
         let err = errno
-        let holder = readPID(fd: fd)
+        let (holderPID, holderText) = readHolder(fd: fd)
         close(fd)
         if err == EWOULDBLOCK || err == EAGAIN {
           throw RunLockError(
-            code: .alreadyRunning, lockPath: lockPath, holderPID: holder,
-            detail: "another run holds the lock for this state store")
+            code: .alreadyRunning, lockPath: lockPath, holderPID: holderPID, holder: holderText,
+            detail: mode == .shared
+              ? "an unsharded run holds the lock for this state store"
+              : "another run holds the lock (sharded runs hold it shared)")
         }
         throw RunLockError(
           code: .lockFailed, lockPath: lockPath,
@@ -136,10 +159,10 @@ public final class RunLock: Sendable {
         close(fd)
         continue
       }
-      writePID(fd: fd)
+      if mode == .exclusive { writePID(fd: fd, holder: holder) }
       logger.debug(
         "run lock acquired", metadata: ["lock_file": "\(lockPath)", "pid": .stringConvertible(getpid())])
-      return RunLock(lockPath: lockPath, descriptor: fd)
+      return RunLock(lockPath: lockPath, mode: mode, descriptor: fd)
     }
     throw RunLockError(
       code: .lockFailed, lockPath: lockPath,
@@ -153,25 +176,27 @@ public final class RunLock: Sendable {
   public func release() {
     descriptor.withLock { fd in
       guard fd >= 0 else { return }
-      _ = ftruncate(fd, 0)
+      if mode == .exclusive { _ = ftruncate(fd, 0) }
       _ = flock(fd, LOCK_UN)
       close(fd)
       fd = -1
     }
   }
 
-  private static func readPID(fd: Int32) -> Int32? {
-    var buffer = [UInt8](repeating: 0, count: 32)
+  /// The holder's PID (first line) and what it wrote after it, if readable.
+  private static func readHolder(fd: Int32) -> (Int32?, String?) {
+    var buffer = [UInt8](repeating: 0, count: 512)
     let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
-    guard count > 0 else { return nil }
-    let text = String(decoding: buffer[0..<count], as: UTF8.self)
-      .trimmingCharacters(in: .whitespacesAndNewlines)
-    guard let pid = Int32(text), pid > 0 else { return nil }
-    return pid
+    guard count > 0 else { return (nil, nil) }
+    let lines = String(decoding: buffer[0..<count], as: UTF8.self).split(whereSeparator: \.isNewline)
+      .map { $0.trimmingCharacters(in: .whitespaces) }
+    guard let first = lines.first, let pid = Int32(first), pid > 0 else { return (nil, nil) }
+    let rest = lines.dropFirst().filter { !$0.isEmpty }.joined(separator: " ")
+    return (pid, rest.isEmpty ? nil : rest)
   }
 
-  private static func writePID(fd: Int32) {
-    let bytes = Array("\(getpid())\n".utf8)
+  private static func writePID(fd: Int32, holder: String?) {
+    let bytes = Array("\(getpid())\n\(holder.map { $0 + "\n" } ?? "")".utf8)
     _ = ftruncate(fd, 0)
     _ = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
   }

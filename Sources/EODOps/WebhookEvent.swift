@@ -52,15 +52,20 @@ public struct WebhookEventError: Error, CustomStringConvertible, Sendable {
 ///
 /// The body is a JSON object with, in this order: `id`, `type`, `occurred_at`, `firm_id`,
 /// `business_date`, `run_id`, then `manifest` (the complete manifest, verbatim) for
-/// `extract.delivered`, `problem` (RFC 9457 problem details) for `extract.failed`, or `recon`
+/// `extract.delivered`, `problem` (RFC 9457 problem details) for `extract.failed`, `recon`
 /// (the reconciliation summary, `<firm>_recon_<extract>_<date>.json`, verbatim) for
-/// `recon.completed`.
+/// `recon.completed`, or `night` (the night's summary, verbatim; no `firm_id`) for
+/// `night.completed` and `night.incomplete`.
 public struct WebhookEvent: Sendable {
   /// The event type.
   public enum Kind: String, Sendable, CaseIterable {
     case delivered = "extract.delivered"
     case failed = "extract.failed"
     case reconCompleted = "recon.completed"
+    /// A sharded night's fan-in found every planned firm complete and delivered.
+    case nightCompleted = "night.completed"
+    /// A sharded night's fan-in found planned firms missing (named in the summary).
+    case nightIncomplete = "night.incomplete"
   }
 
   /// What the event carries.
@@ -70,6 +75,8 @@ public struct WebhookEvent: Sendable {
     case problem(ProblemDetails)
     /// The reconciliation summary JSON bytes, embedded verbatim.
     case recon(Data)
+    /// A sharded night's summary (`night-<date>.summary.json`) verbatim, and whether complete.
+    case night(Data, complete: Bool)
   }
 
   /// A unique id for the event, sent as `Webhook-Id` and kept the same across retries.
@@ -79,6 +86,7 @@ public struct WebhookEvent: Sendable {
     case .manifest: .delivered
     case .problem: .failed
     case .recon: .reconCompleted
+    case .night(_, let complete): complete ? .nightCompleted : .nightIncomplete
     }
   }
   public var firmID: String
@@ -132,13 +140,31 @@ public struct WebhookEvent: Sendable {
       payload: .recon(summaryJSON))
   }
 
+  /// A `night.completed` or `night.incomplete` event carrying a sharded night's summary
+  /// (`eod-extract finalize`); its body has no `firm_id` (the night is every firm's).
+  public static func night(
+    businessDate: String, runID: String, summaryJSON: Data, complete: Bool,
+    id: String = UUID().uuidString.lowercased(), occurredAt: Date = Date()
+  ) throws(WebhookEventError) -> WebhookEvent {
+    let parsed = try? JSONSerialization.jsonObject(with: summaryJSON, options: [])
+    guard parsed is [String: Any] else {
+      throw WebhookEventError(detail: "the night's summary for \(businessDate) is not a JSON object")
+    }
+    return WebhookEvent(
+      id: id, firmID: "", businessDate: businessDate, runID: runID, occurredAt: occurredAt,
+      payload: .night(summaryJSON, complete: complete))
+  }
+
   /// The JSON body, byte-for-byte what is signed and sent.
   public func body() -> Data {
     var text = "{"
     text += "\"id\":\(JSONText.string(id)),"
     text += "\"type\":\(JSONText.string(kind.rawValue)),"
     text += "\"occurred_at\":\(JSONText.string(JSONText.timestamp(occurredAt))),"
-    text += "\"firm_id\":\(JSONText.string(firmID)),"
+    switch payload {
+    case .night: break
+    default: text += "\"firm_id\":\(JSONText.string(firmID)),"
+    }
     text += "\"business_date\":\(JSONText.string(businessDate)),"
     text += "\"run_id\":\(JSONText.string(runID)),"
     var data = Data(text.utf8)
@@ -148,6 +174,9 @@ public struct WebhookEvent: Sendable {
       data.append(manifest)
     case .recon(let summary):
       data.append(contentsOf: Array("\"recon\":".utf8))
+      data.append(summary)
+    case .night(let summary, _):
+      data.append(contentsOf: Array("\"night\":".utf8))
       data.append(summary)
     case .problem(let problem):
       var object = "\"problem\":{"

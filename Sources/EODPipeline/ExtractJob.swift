@@ -61,6 +61,9 @@ public struct JobOptions: Sendable {
   /// Modes of the files and directories the run creates under the output directory (default
   /// 0640 and 0750, whatever the umask).
   public var fileModes = FileModes()
+  /// Other processes write the same state store at the same time (the shards of a night): the
+  /// run's write-ahead-log checkpoint is passive, so it never waits for them or blocks them.
+  public var sharedStateStore = false
 
   public init(
     snapshotPath: String, outputDirectory: String, firmIDs: [String] = [], templates: TemplateLibrary,
@@ -181,7 +184,8 @@ public enum ExtractJob {
       defer { history.rollback() }
       let completed = CompleteSets.run(pass, history: history, snapshot: snapshot, options: options)
       let outcomes = CommitHistory.run(
-        history, outcomes: completed, pass: pass, snapshot: snapshot, logger: logger)
+        history, outcomes: completed, pass: pass, snapshot: snapshot,
+        sharedStateStore: options.sharedStateStore, logger: logger)
       if let refused = snapshot.refusal() {
         // Only the directories this run made (and OUT if it made it) go, if empty.
         if case .success(let tree) = pass.tree { tree.removeCreatedDirectories() }

@@ -8,9 +8,9 @@ import Logging
 
 /// One firm's share of a run: its files, control totals, findings and performance records, fed
 /// one account at a time by the run's pass over the snapshot (``SnapshotPass``), then finished on
-/// its own. Its files are opened by ``openFiles()`` (for every firm before a merged pass, or when
-/// the firm's turn comes in a pass firm by firm, which also completes them with ``closeFiles()``
-/// as soon as the firm's last account is written).
+/// its own. Its files are opened by ``openFiles()`` before a merged pass; in a spooled pass its
+/// rows go to a ``RowSpool`` (``spool(into:)``) and ``writeSpooled()`` opens the files, writes the
+/// rows into them and completes them (``closeFiles()``) after the snapshot is read.
 ///
 /// A failure (a file that cannot be written, an overflow) ends this firm only: its temporary
 /// files are removed, and later accounts of the firm are skipped.
@@ -36,6 +36,8 @@ final class FirmRun: @unchecked Sendable {
   private var transactions: ExtractFileWriter?
   private var valuations: ExtractFileWriter?
   private var dataQuality: ExtractFileWriter?
+  /// In a spooled pass, where the firm's rows go until the snapshot is read.
+  private var spool: RowSpool?
 
   private let processor: AccountProcessor
   private let history: StoreHistory
@@ -43,8 +45,9 @@ final class FirmRun: @unchecked Sendable {
   /// nil when they are held and written after it (a re-run or restatement of the date).
   private let writer: HistoryWriter?
   private var outgoing: HistoryWriter.Batch = []
-  private var out = AccountProcessor.Output()
-  private var scratch = AccountProcessor.Scratch()
+  /// Records handed to the history writer at a time: fewer in a spooled pass, where every firm
+  /// fills a batch at once (999 firms x 512 records would be 60 MB).
+  private var historyBatch = HistoryWriter.batchSize
   private var issues: [DataQualityIssue] = []
   /// Without a writer: every account's record until the history is written, in chunks of a fixed capacity (one
   /// array doubling as it grows would hold up to twice the memory).
@@ -149,10 +152,36 @@ final class FirmRun: @unchecked Sendable {
     dataQuality = writers[.dataQuality]
   }
 
+  /// In a spooled pass: the firm's rows go to `file` (its processing thread's), encoded by
+  /// `encoders` (one per file of the firm, in template order), until ``writeSpooled()``.
+  func spool(into file: SpoolFile, encoders: [(kind: ExtractKind, encoder: RowEncoder)]) {
+    spool = RowSpool(file: file, encoders: encoders)
+    historyBatch = HistoryWriter.spooledBatchSize
+  }
+
+  /// In a spooled pass, after the snapshot is read: opens the firm's files, writes its rows into
+  /// them in the order they came and completes them (``closeFiles()``).
+  func writeSpooled() {
+    guard let spool else { return }
+    self.spool = nil
+    openFiles()
+    if outcome.error == nil {
+      do throws(CompressionError) {
+        try spool.replay { kind, rows, bytes throws(CompressionError) in
+          try writers[kind]?.append(encoded: bytes, rows: rows)
+        }
+      } catch {
+        fail(PipelineError(output: error, firmID: firm.id))
+      }
+    }
+    closeFiles()
+  }
+
   /// Ends the firm with `error`: its temporary files are removed.
   func fail(_ error: any Error) {
     guard outcome.error == nil else { return }
     outcome.error = FirmRun.pipelineError(error, firmID: firm.id)
+    spool = nil
     for writer in writers.values { writer.abandon() }
   }
 
@@ -168,8 +197,16 @@ final class FirmRun: @unchecked Sendable {
     Int(d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000)
   }
 
-  /// Values one account and writes its rows.
-  func consume(_ bundle: AccountBundle) {
+  /// What valuing an account fills in place and keeps between accounts (its arrays keep their
+  /// memory): one per processing thread, used by each of its firms in turn, so it does not grow
+  /// with the number of firms.
+  struct Work {
+    var out = AccountProcessor.Output()
+    var scratch = AccountProcessor.Scratch()
+  }
+
+  /// Values one account and writes its rows; `work` is its processing thread's.
+  func consume(_ bundle: AccountBundle, work: inout Work) {
     guard outcome.error == nil else { return }
     do {
       let t0 = clock.now
@@ -181,12 +218,14 @@ final class FirmRun: @unchecked Sendable {
       {
         first = flaggedClients.insert(bundle.account.clientID).inserted
       }
-      try processor.process(bundle, reportClient: first, history: history, into: &out, scratch: &scratch)
+      try processor.process(
+        bundle, reportClient: first, history: history, into: &work.out, scratch: &work.scratch)
+      let out = work.out
       let t1 = clock.now
-      try positions?.append(out.positions)
-      try cash?.append(out.cash)
-      try transactions?.append(out.transactions)
-      try valuations?.append(out.valuation)
+      try write(out.positions, .positions, positions)
+      try write(out.cash, .cash, cash)
+      try write(out.transactions, .transactions, transactions)
+      try write(out.valuation, .valuations, valuations)
       renderTime += clock.now - t1
       valueTime += t1 - t0
       let currency = bundle.account.currency
@@ -204,10 +243,10 @@ final class FirmRun: @unchecked Sendable {
         }
         if let writer {
           outgoing.append((index, pending))
-          if outgoing.count == HistoryWriter.batchSize {
+          if outgoing.count == historyBatch {
             writer.submit(outgoing)
             outgoing = []
-            outgoing.reserveCapacity(HistoryWriter.batchSize)
+            outgoing.reserveCapacity(historyBatch)
           }
           return
         }
@@ -220,6 +259,11 @@ final class FirmRun: @unchecked Sendable {
     } catch {
       fail(error)
     }
+  }
+
+  /// An account's rows of `kind`: to the firm's spool in a spooled pass, else to its file.
+  private func write(_ rows: RowBuffer, _ kind: ExtractKind, _ file: ExtractFileWriter?) throws {
+    if let spool { try spool.add(kind, rows) } else { try file?.append(rows) }
   }
 
   /// Writes the data-quality file, completes every file, waits for the snapshot's verdict, then
@@ -286,8 +330,8 @@ final class FirmRun: @unchecked Sendable {
     }
   }
 
-  /// After the firm's last account, in a pass firm by firm: ends its rows and completes every
-  /// file under its temporary name (compressed, `fsync`ed, closed), then lets go of the memory the
+  /// After the firm's rows are written, in a spooled pass: ends its rows and completes every file
+  /// under its temporary name (compressed, `fsync`ed, closed), then lets go of the memory the
   /// firm's rows used; ``finish(gate:reader:)`` later puts the files in place.
   func closeFiles() {
     endRows()
@@ -298,8 +342,6 @@ final class FirmRun: @unchecked Sendable {
         fail(error)
       }
     }
-    out = AccountProcessor.Output()
-    scratch = AccountProcessor.Scratch()
     flaggedClients = []
   }
 

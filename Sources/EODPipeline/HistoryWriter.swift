@@ -26,6 +26,8 @@ final class HistoryWriter: @unchecked Sendable {
   typealias Batch = [(firm: Int, record: PendingRecord)]
   /// Records a firm hands over at a time.
   static let batchSize = 512
+  /// Records a firm hands over at a time in a spooled pass (hundreds of firms fill one at once).
+  static let spooledBatchSize = 64
 
   let store: any StateStoring
   let date: CivilDate

@@ -33,12 +33,12 @@ final class ExtractFileWriter {
   let temporaryName: String
   let directory: OutputDirectory
   /// Let go once the file is finished: a finished gzip writer still holds the (empty) buffer it
-  /// took for a next block, up to a block's size, and a pass firm by firm keeps every finished
+  /// took for a next block, up to a block's size, and a spooled pass keeps every finished
   /// firm's writers until the files are put in place.
   private var writer: GzipFileWriter?
   let hash = HashBox()
   /// Room for a flush's worth of rows and the largest account's next rows without growing;
-  /// let go when the file is finished (a pass firm by firm keeps every finished firm's writers
+  /// let go when the file is finished (a spooled pass keeps every finished firm's writers
   /// until the files are put in place).
   private(set) var buffer = ByteSink(capacity: ExtractFileWriter.flushSize + 16 * 1024)
   var rows = 0
@@ -81,6 +81,13 @@ final class ExtractFileWriter {
     guard !batch.isEmpty else { return }
     encoder.rows(batch, into: buffer)
     rows += batch.rowCount
+    try flushIfFull()
+  }
+
+  /// Rows already encoded by this file's encoder (a spooled pass's rows, read back).
+  func append(encoded bytes: UnsafeRawBufferPointer, rows count: Int) throws(CompressionError) {
+    buffer.append(bytes)
+    rows += count
     try flushIfFull()
   }
 

@@ -22,9 +22,21 @@ struct ControlTotals {
   var unreadable: [String: Int] = [:]
 
   mutating func add(currency: String, amount: String) {
+    var amount = amount
+    amount.withUTF8 { add(currency: currency, amount: UnsafeRawBufferPointer($0)) }
+  }
+
+  /// A row's currency and amount as the file's bytes (the amount is parsed in place).
+  mutating func add(currency: UnsafeRawBufferPointer, amount: UnsafeRawBufferPointer) {
+    add(currency: String(decoding: currency, as: UTF8.self), amount: amount)
+  }
+
+  mutating func add(currency: String, amount: UnsafeRawBufferPointer) {
     rows[currency, default: 0] += 1
     if amount.isEmpty { return }
-    guard let value = ExactDecimal(amount), let sum = totals[currency, default: .zero].adding(value) else {
+    guard let value = ExactDecimal.parse(amount.assumingMemoryBound(to: UInt8.self)),
+      let sum = totals[currency, default: .zero].adding(value)
+    else {
       unreadable[currency, default: 0] += 1
       return
     }

@@ -1,160 +1,271 @@
 import Foundation
 
-/// Sorts ``KeyedRow``s in bounded memory: rows are gathered in runs of `runSize`, each run sorted
-/// and written to a temporary file, and the runs merged back in order.
+/// Sorts rows in bounded memory: rows are packed one after another in one buffer (``RowView``'s
+/// layout, no array or string per row) until a run holds `runSize` rows or `runBytes` bytes; the
+/// run is then sorted (by an index of 8-byte key prefixes and offsets: only integers move) and
+/// written to a temporary file, and the runs are merged back in order. Rows that arrive already
+/// in order (our extract, written in key order) are not sorted, and their runs are read one
+/// after another instead of merged.
 public final class ExternalSorter {
   let directory: String
   let runSize: Int
-  var buffer: [KeyedRow] = []
-  var runs: [String] = []
+  let runBytes: Int
   let name: String
+  /// The current run's rows.
+  var arena: ByteBuffer
+  /// The current run's rows: their key prefixes and offsets in `arena`.
+  var entries: [SortEntry] = []
+  var runs: [String] = []
+  /// Every row so far came after the one before it (key, then line).
+  var inOrder = true
+  /// The current run's rows are in arrival order and in key order.
+  var runInOrder = true
+  /// The last row of the last run written (to check the order across runs).
+  let lastSpilled = ByteBuffer(capacity: 256)
+  /// A packed row for ``add(_:)-(KeyedRow)``.
+  let scratch = ByteBuffer(capacity: 256)
 
-  public init(directory: String, name: String, runSize: Int = 100_000) {
+  /// The default bound of a run's bytes: with its index, about 40 MB a side.
+  public static let defaultRunBytes = 32 << 20
+
+  public init(
+    directory: String, name: String, runSize: Int = 100_000, runBytes: Int = ExternalSorter.defaultRunBytes
+  ) {
     self.directory = directory
     self.name = name
     self.runSize = max(1, runSize)
+    self.runBytes = max(1 << 16, runBytes)
+    arena = ByteBuffer(capacity: min(self.runBytes, 1 << 20))
   }
 
   public func add(_ row: KeyedRow) throws {
-    buffer.append(row)
-    if buffer.count >= runSize { try spill() }
+    scratch.removeAll()
+    scratch.append(row: row)
+    try add(scratch.row(at: 0))
+  }
+
+  /// Adds a copy of `row`.
+  func add(_ row: RowView) throws {
+    let size = row.size
+    if !entries.isEmpty, arena.count + size > runBytes { try spill() }
+    if inOrder {
+      let previous: RowView? =
+        if let last = entries.last { arena.row(at: last.offset) } else if !runs.isEmpty {
+          lastSpilled.row(at: 0)
+        } else { nil }
+      if let previous, RowView.orderedBefore(row, previous) {
+        inOrder = false
+        if !entries.isEmpty { runInOrder = false }
+      }
+    } else if runInOrder, let last = entries.last, RowView.orderedBefore(row, arena.row(at: last.offset)) {
+      runInOrder = false
+    }
+    let offset = arena.count
+    arena.append(row.bytes)
+    entries.append(SortEntry(prefix: 0, offset: offset))
+    if entries.count >= runSize { try spill() }
+  }
+
+  /// Sorts the current run's index, unless its rows came in order.
+  func sortRun() {
+    guard !runInOrder, let first = entries.first else { return }
+    let base = arena.base
+    // The bytes that start every row's first key field (e.g. an id's letters and leading zeros)
+    // decide nothing: the prefix compared is taken after them.
+    let head = RowView(base + first.offset)
+    var shared = 0
+    if head.keyCount > 0 {
+      let start = head.field(0)
+      shared = start.count
+      for entry in entries where shared > 0 {
+        let field = RowView(base + entry.offset).field(0)
+        var same = 0
+        while same < min(shared, field.count), field[same] == start[same] { same += 1 }
+        shared = same
+      }
+    }
+    for index in entries.indices {
+      entries[index].prefix = RowView(base + entries[index].offset).keyPrefix(skipping: shared)
+    }
+    entries.sort { a, b in
+      if a.prefix != b.prefix { return a.prefix < b.prefix }
+      return RowView.orderedBefore(RowView(base + a.offset), RowView(base + b.offset))
+    }
   }
 
   func spill() throws {
-    guard !buffer.isEmpty else { return }
+    guard !entries.isEmpty else { return }
+    sortRun()
     let path = directory + "/\(name)-run-\(runs.count)"
     let writer = try RunWriter(path: path)
-    for index in sortedOrder() { try writer.write(buffer[index]) }
+    if runInOrder {
+      try writer.write(arena.bytes)
+    } else {
+      for entry in entries { try writer.write(arena.row(at: entry.offset).bytes) }
+    }
     try writer.close()
     runs.append(path)
-    buffer.removeAll(keepingCapacity: true)
-  }
-
-  /// The buffer's indexes in row order: the sort moves integers, not rows (moving a row retains
-  /// and releases its arrays).
-  func sortedOrder() -> [Int] {
-    var order = Array(buffer.indices)
-    buffer.withUnsafeBufferPointer { rows in
-      order.sort { KeyedRow.orderedBefore(rows[$0], rows[$1]) }
-    }
-    return order
+    lastSpilled.removeAll()
+    if let last = entries.last { lastSpilled.append(arena.row(at: last.offset).bytes) }
+    arena.removeAll()
+    entries.removeAll(keepingCapacity: true)
+    runInOrder = true
   }
 
   /// The rows in order. With a single run nothing is written to disk.
   public func sorted() throws -> MergedRuns {
     if runs.isEmpty {
-      let rows = sortedOrder().map { buffer[$0] }
-      buffer = []
-      return MergedRuns(inMemory: rows)
+      sortRun()
+      let rows = MergedRuns(arena: arena, order: entries)
+      entries = []
+      arena = ByteBuffer(capacity: 64)
+      return rows
     }
     try spill()
-    buffer = []
-    return try MergedRuns(readers: runs.map { try RunReader(path: $0) })
+    entries = []
+    arena = ByteBuffer(capacity: 64)
+    return try MergedRuns(readers: runs.map { try RunReader(path: $0) }, chained: inOrder)
   }
 }
 
-/// The merge of sorted runs (a linear choice among the runs' heads: runs are few). The heads are
-/// kept without optionals (with a flag for an ended run) so that choosing compares them in place
-/// instead of copying each row, with its arrays' retains and releases, at every step.
-public struct MergedRuns: IteratorProtocol {
-  var readers: [RunReader] = []
-  var heads: [KeyedRow] = []
-  var live: [Bool] = []
-  var memory: [KeyedRow] = []
+/// A row of a run being gathered: where it is, and when the run is sorted, 8 bytes of its key
+/// (``RowView/keyPrefix(skipping:)``).
+struct SortEntry {
+  var prefix: UInt64
+  var offset: Int
+}
+
+/// The rows of a sorter in order: from memory (one run), one run after another (rows that came in
+/// order), or the merge of the runs (a tournament of their heads: a row costs about log2(runs)
+/// comparisons). A row given stays valid until the next call: the run it came from moves on only
+/// then.
+public struct MergedRuns: IteratorProtocol, RowSource {
+  var arena: ByteBuffer?
+  var order: [SortEntry] = []
   var memoryIndex = 0
-  let inMemory: Bool
+  var readers: [RunReader] = []
+  var heads: [RowView?] = []
+  /// The tournament over the heads: `tree[0]` the run whose head is first, `tree[1..<runs]` the
+  /// run that lost at each match (a run that has ended loses every match).
+  var tree: [Int] = []
+  let chained: Bool
+  var current = 0
+  /// The run whose head was given last, to move on at the next call.
+  var given: Int?
   public private(set) var failure: (any Error)?
-  static let ended = KeyedRow(key: [], values: [], line: 0)
 
-  init(inMemory rows: [KeyedRow]) {
-    memory = rows
-    inMemory = true
+  init(arena: ByteBuffer, order: [SortEntry]) {
+    self.arena = arena
+    self.order = order
+    chained = false
   }
 
-  init(readers: [RunReader]) throws {
+  init(readers: [RunReader], chained: Bool) throws {
     self.readers = readers
-    inMemory = false
-    for reader in readers {
-      let row = try reader.next()
-      heads.append(row ?? Self.ended)
-      live.append(row != nil)
+    self.chained = chained
+    for reader in readers { heads.append(try reader.next()) }
+    let count = readers.count
+    guard !chained, count > 0 else { return }
+    tree = Array(repeating: 0, count: count)
+    var winners = Array(repeating: 0, count: 2 * count)
+    for index in 0..<count { winners[count + index] = index }
+    for node in stride(from: count - 1, to: 0, by: -1) {
+      let (a, b) = (winners[2 * node], winners[2 * node + 1])
+      (winners[node], tree[node]) = beats(a, b) ? (a, b) : (b, a)
     }
+    tree[0] = winners[1]
   }
 
+  /// Whether run `a`'s head comes before run `b`'s (an ended run comes last).
+  func beats(_ a: Int, _ b: Int) -> Bool {
+    guard let x = heads[a] else { return false }
+    guard let y = heads[b] else { return true }
+    return RowView.orderedBefore(x, y)
+  }
+
+  /// The next row as a ``KeyedRow`` (a failure to read a run ends the rows: see ``failure``).
   public mutating func next() -> KeyedRow? {
-    if inMemory {
-      guard memoryIndex < memory.count else { return nil }
-      defer { memoryIndex += 1 }
-      return memory[memoryIndex]
-    }
-    var best = -1
-    for index in heads.indices where live[index] {
-      if best >= 0, !KeyedRow.orderedBefore(heads[index], heads[best]) { continue }
-      best = index
-    }
-    guard best >= 0 else { return nil }
-    let row = heads[best]
     do {
-      if let following = try readers[best].next() {
-        heads[best] = following
-      } else {
-        heads[best] = Self.ended
-        live[best] = false
-      }
+      return try nextRow()?.keyedRow
     } catch {
       failure = failure ?? error
-      heads[best] = Self.ended
-      live[best] = false
+      return nil
     }
-    return row
+  }
+
+  mutating func nextRow() throws -> RowView? {
+    if let arena {
+      guard memoryIndex < order.count else { return nil }
+      defer { memoryIndex += 1 }
+      return arena.row(at: order[memoryIndex].offset)
+    }
+    if let given {
+      self.given = nil
+      heads[given] = try readers[given].next()
+      if !chained {
+        // The run moved on: its new head plays the matches on its way to the top again.
+        var winner = given
+        var node = (given + readers.count) >> 1
+        while node > 0 {
+          if beats(tree[node], winner) { swap(&tree[node], &winner) }
+          node >>= 1
+        }
+        tree[0] = winner
+      }
+    }
+    if chained {
+      while current < heads.count {
+        if let head = heads[current] {
+          given = current
+          return head
+        }
+        current += 1
+      }
+      return nil
+    }
+    guard let first = tree.first, let head = heads[first] else { return nil }
+    given = first
+    return head
   }
 }
 
-/// A run file: one row a record, binary: the record's length (UInt32), its line (Int64), the key's
-/// and the values' counts (UInt16 each), then each field as its length (UInt32) and UTF-8 bytes;
-/// integers little-endian. Nothing to escape, nothing to search for.
+/// A run file: its rows one after another, each in ``RowView``'s layout. Nothing to escape,
+/// nothing to search for.
 final class RunWriter {
   let handle: FileHandle
-  var pending: [UInt8] = []
+  let path: String
+  let pending = ByteBuffer(capacity: 1 << 20 + 4096)
 
   init(path: String) throws {
     guard FileManager.default.createFile(atPath: path, contents: nil),
       let handle = FileHandle(forWritingAtPath: path)
     else { throw ReconcileError.cannotWrite(path: path, reason: "cannot create a temporary sort file") }
     self.handle = handle
-    pending.reserveCapacity(1 << 20 + 4096)
+    self.path = path
   }
 
-  func append<T: FixedWidthInteger>(_ value: T) {
-    withUnsafeBytes(of: value.littleEndian) { pending.append(contentsOf: $0) }
-  }
-
-  func append(field: String) {
-    var field = field
-    field.withUTF8 { bytes in
-      append(UInt32(bytes.count))
-      pending.append(contentsOf: bytes)
+  /// Appends bytes (whole rows); large blocks go straight to the file.
+  func write(_ bytes: UnsafeRawBufferPointer) throws {
+    if bytes.count >= 1 << 20 {
+      try flush()
+      try put(bytes)
+      return
     }
-  }
-
-  func write(_ row: KeyedRow) throws {
-    let start = pending.count
-    append(UInt32(0))
-    append(Int64(row.line))
-    append(UInt16(row.key.count))
-    append(UInt16(row.values.count))
-    for field in row.key { append(field: field) }
-    for field in row.values { append(field: field) }
-    let length = UInt32(pending.count - start - 4).littleEndian
-    withUnsafeBytes(of: length) { bytes in
-      for index in 0..<4 { pending[start + index] = bytes[index] }
-    }
+    pending.append(bytes)
     if pending.count >= 1 << 20 { try flush() }
   }
 
+  func put(_ bytes: UnsafeRawBufferPointer) throws {
+    do {
+      try handle.write(contentsOf: bytes)
+    } catch {
+      throw ReconcileError.cannotWrite(path: path, reason: "\(error)")
+    }
+  }
+
   func flush() throws {
-    try handle.write(contentsOf: pending)
-    pending.removeAll(keepingCapacity: true)
+    try put(pending.bytes)
+    pending.removeAll()
   }
 
   func close() throws {
@@ -163,10 +274,11 @@ final class RunWriter {
   }
 }
 
+/// Reads a run file's rows in place from a buffer refilled by large reads.
 final class RunReader {
   let handle: FileHandle
   let path: String
-  var buffer: [UInt8] = []
+  let buffer = ByteBuffer(capacity: 1 << 19)
   var position = 0
   var ended = false
 
@@ -180,60 +292,48 @@ final class RunReader {
 
   deinit { try? handle.close() }
 
-  func integer<T: FixedWidthInteger>(_ type: T.Type, at offset: Int) -> T {
-    var value = T.zero
-    withUnsafeMutableBytes(of: &value) { target in
-      buffer.withUnsafeBytes { source in
-        target.copyMemory(
-          from: UnsafeRawBufferPointer(rebasing: source[offset..<(offset + MemoryLayout<T>.size)]))
-      }
-    }
-    return T(littleEndian: value)
-  }
-
   var damaged: ReconcileError {
     ReconcileError.unreadable(path: path, reason: "a temporary sort file is damaged")
   }
 
-  func next() throws -> KeyedRow? {
+  /// The next row: valid until the next call.
+  func next() throws -> RowView? {
     while true {
-      if buffer.count - position >= 4 {
-        let length = Int(integer(UInt32.self, at: position))
-        if buffer.count - position - 4 >= length { return try decode(from: position + 4, length: length) }
+      let available = buffer.count - position
+      if available >= 4 {
+        let start = UnsafeRawPointer(buffer.base + position)
+        let size = 4 + Int(UInt32(littleEndian: start.loadUnaligned(as: UInt32.self)))
+        if available >= size {
+          guard RowView.isWellFormed(start, available: size) else { throw damaged }
+          position += size
+          return RowView(start)
+        }
+        buffer.removeFirst(position)
+        position = 0
+        buffer.reserve(size - buffer.count)
+      } else {
+        buffer.removeFirst(position)
+        position = 0
       }
       if ended {
-        if position == buffer.count { return nil }
+        if buffer.count == 0 { return nil }
         throw damaged
       }
-      buffer.removeFirst(position)
-      position = 0
-      let chunk = try handle.read(upToCount: 1 << 20) ?? Data()
-      if chunk.isEmpty { ended = true } else { buffer.append(contentsOf: chunk) }
+      try fill()
     }
   }
 
-  func decode(from start: Int, length: Int) throws -> KeyedRow {
-    let end = start + length
-    position = end
-    guard length >= 12 else { throw damaged }
-    let line = Int(integer(Int64.self, at: start))
-    let keyCount = Int(integer(UInt16.self, at: start + 8))
-    let valueCount = Int(integer(UInt16.self, at: start + 10))
-    var offset = start + 12
-    func field() throws -> String {
-      guard end - offset >= 4 else { throw damaged }
-      let size = Int(integer(UInt32.self, at: offset))
-      offset += 4
-      guard end - offset >= size else { throw damaged }
-      defer { offset += size }
-      return String(decoding: buffer[offset..<(offset + size)], as: UTF8.self)
+  func fill() throws {
+    let free = buffer.free
+    guard let target = free.baseAddress else { return }
+    while true {
+      let got = read(handle.fileDescriptor, target, free.count)
+      if got < 0 {
+        if errno == EINTR { continue }
+        throw ReconcileError.unreadable(path: path, reason: String(cString: strerror(errno)))
+      }
+      if got == 0 { ended = true } else { buffer.grow(by: got) }
+      return
     }
-    var key: [String] = []
-    key.reserveCapacity(keyCount)
-    for _ in 0..<keyCount { key.append(try field()) }
-    var values: [String] = []
-    values.reserveCapacity(valueCount)
-    for _ in 0..<valueCount { values.append(try field()) }
-    return KeyedRow(key: key, values: values, line: line)
   }
 }

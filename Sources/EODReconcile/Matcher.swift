@@ -19,30 +19,14 @@ public struct KeyedRow: Sendable, Equatable {
     compare(a, b) < 0
   }
 
-  /// -1, 0 or 1: the keys' order, part by part, by UTF-8 bytes.
+  /// -1, 0 or 1: the keys' order, part by part, by UTF-8 bytes (as the packed rows compare,
+  /// ``RowView/compareKeys(_:_:)``).
   static func compare(_ a: [String], _ b: [String]) -> Int {
-    for index in 0..<min(a.count, b.count) {
-      let order = compareBytes(a[index], b[index])
-      if order != 0 { return order }
-    }
-    return a.count == b.count ? 0 : (a.count < b.count ? -1 : 1)
-  }
-
-  /// Two strings' UTF-8 bytes compared with memcmp (no per-character iteration).
-  static func compareBytes(_ x: String, _ y: String) -> Int {
-    let fast = x.utf8.withContiguousStorageIfAvailable { a in
-      y.utf8.withContiguousStorageIfAvailable { b -> Int in
-        let common = min(a.count, b.count)
-        if common > 0, let p = a.baseAddress, let q = b.baseAddress {
-          let order = memcmp(p, q, common)
-          if order != 0 { return order < 0 ? -1 : 1 }
-        }
-        return a.count == b.count ? 0 : (a.count < b.count ? -1 : 1)
-      }
-    }
-    if let fast = fast ?? nil { return fast }
-    if x.utf8.elementsEqual(y.utf8) { return 0 }
-    return x.utf8.lexicographicallyPrecedes(y.utf8) ? -1 : 1
+    let x = ByteBuffer(capacity: 256)
+    let y = ByteBuffer(capacity: 256)
+    x.append(row: KeyedRow(key: a, values: [], line: 0))
+    y.append(row: KeyedRow(key: b, values: [], line: 0))
+    return RowView.compareKeys(x.row(at: 0), y.row(at: 0))
   }
 
   public static func orderedBefore(_ a: KeyedRow, _ b: KeyedRow) -> Bool {
@@ -109,29 +93,40 @@ public struct FieldComparer: Sendable {
 
   public enum Outcome: Equatable { case exact, withinTolerance, beyond }
 
-  /// The row's outcome and a ``Break`` per field beyond tolerance.
-  public func compare(key: [String], ours: [String], theirs: [String]) -> (Outcome, [Break]) {
+  enum FieldOutcome { case same, within, beyond(difference: String) }
+
+  /// One field's values: equal bytes match without parsing; numbers are compared exactly, other
+  /// values as strings (canonically equivalent text matches).
+  func compareField(_ index: Int, _ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> FieldOutcome {
+    if RowView.sameBytes(a, b) { return .same }
+    if kinds[index] == .decimal, let x = ExactDecimal.parse(a.assumingMemoryBound(to: UInt8.self)),
+      let y = ExactDecimal.parse(b.assumingMemoryBound(to: UInt8.self))
+    {
+      if x == y { return .same }
+      if let tolerance = tolerances[index], tolerance.holds(ours: x, theirs: y) { return .within }
+      return .beyond(difference: x.subtracting(y).map { $0.normalized().description } ?? "")
+    }
+    return RowView.text(a) == RowView.text(b) ? .same : .beyond(difference: "")
+  }
+
+  /// The row's outcome and a ``Break`` per field beyond tolerance (`key` is made only for those).
+  func compare(key: @autoclosure () -> [String], ours: RowView, theirs: RowView) -> (Outcome, [Break]) {
     var outcome = Outcome.exact
     var breaks: [Break] = []
     for index in fields.indices {
-      let a = ours[index]
-      let b = theirs[index]
-      if a == b { continue }
-      if kinds[index] == .decimal, let x = ExactDecimal(a), let y = ExactDecimal(b) {
-        if x == y { continue }
-        if let tolerance = tolerances[index], tolerance.holds(ours: x, theirs: y) {
-          if outcome == .exact { outcome = .withinTolerance }
-          continue
-        }
+      let a = ours.value(index)
+      let b = theirs.value(index)
+      switch compareField(index, a, b) {
+      case .same: continue
+      case .within: if outcome == .exact { outcome = .withinTolerance }
+      case .beyond(let difference):
         outcome = .beyond
-        let difference = x.subtracting(y).map { $0.normalized().description } ?? ""
         breaks.append(
           Break(
-            type: .fieldMismatch, key: key, field: fields[index], ours: a, theirs: b, difference: difference))
-        continue
+            type: .fieldMismatch, key: key(), field: fields[index], ours: RowView.text(a),
+            theirs: RowView.text(b),
+            difference: difference))
       }
-      outcome = .beyond
-      breaks.append(Break(type: .fieldMismatch, key: key, field: fields[index], ours: a, theirs: b))
     }
     return (outcome, breaks)
   }
@@ -152,27 +147,52 @@ public struct MergeJoin {
   public mutating func run<A: IteratorProtocol<KeyedRow>, B: IteratorProtocol<KeyedRow>>(
     ours: inout A, theirs: inout B, emit: (Break) throws -> Void
   ) throws {
-    var nextOurs = ours.next()
-    var nextTheirs = theirs.next()
-    while nextOurs != nil || nextTheirs != nil {
-      let key: [String]
+    var a = KeyedRowSource(ours)
+    var b = KeyedRowSource(theirs)
+    defer {
+      ours = a.rows
+      theirs = b.rows
+    }
+    try run(rows: &a, &b, emit: emit)
+  }
+
+  /// The join over rows in place: a row is copied only as the first of its key's group.
+  mutating func run<A: RowSource, B: RowSource>(
+    rows ours: inout A, _ theirs: inout B, emit: (Break) throws -> Void
+  )
+    throws
+  {
+    var nextOurs = try ours.nextRow()
+    var nextTheirs = try theirs.nextRow()
+    let groupOurs = Group()
+    let groupTheirs = Group()
+    while true {
+      let order: Int
       switch (nextOurs, nextTheirs) {
-      case (let a?, let b?): key = KeyedRow.keyPrecedes(b.key, a.key) ? b.key : a.key
-      case (let a?, nil): key = a.key
-      case (nil, let b?): key = b.key
+      case (let a?, let b?): order = RowView.compareKeys(a, b)
+      case (.some, nil): order = -1
+      case (nil, .some): order = 1
       case (nil, nil): return
       }
-      var groupOurs = Group()
-      while let row = nextOurs, KeyedRow.compare(row.key, key) == 0 {
-        groupOurs.add(row)
-        nextOurs = ours.next()
+      groupOurs.reset()
+      groupTheirs.reset()
+      if order <= 0, let first = nextOurs {
+        groupOurs.add(first)
+        nextOurs = try ours.nextRow()
+        while let row = nextOurs, RowView.compareKeys(row, groupOurs.firstRow) == 0 {
+          groupOurs.add(row)
+          nextOurs = try ours.nextRow()
+        }
       }
-      var groupTheirs = Group()
-      while let row = nextTheirs, KeyedRow.compare(row.key, key) == 0 {
-        groupTheirs.add(row)
-        nextTheirs = theirs.next()
+      if order >= 0, let first = nextTheirs {
+        groupTheirs.add(first)
+        nextTheirs = try theirs.nextRow()
+        while let row = nextTheirs, RowView.compareKeys(row, groupTheirs.firstRow) == 0 {
+          groupTheirs.add(row)
+          nextTheirs = try theirs.nextRow()
+        }
       }
-      try join(key: key, groupOurs, groupTheirs, emit)
+      try join(groupOurs, groupTheirs, emit)
     }
   }
 
@@ -181,55 +201,67 @@ public struct MergeJoin {
     try emit(item)
   }
 
-  /// The rows of one side with one key: the first kept, the others counted (memory stays bounded
-  /// however many rows share a key); at most ``maxLines`` line numbers are kept.
-  struct Group {
+  /// The rows of one side with one key: a copy of the first kept, the others counted (memory
+  /// stays bounded however many rows share a key); at most ``maxLines`` line numbers are kept.
+  /// Reused from key to key.
+  final class Group {
     static let maxLines = 20
-    var first: KeyedRow?
+    let first = ByteBuffer(capacity: 256)
     var count = 0
-    /// The lines after the first (an array is made only for a key held by several rows).
+    /// The lines after the first.
     var moreLines: [Int] = []
     var isEmpty: Bool { count == 0 }
-    var lines: [Int] { first.map { [$0.line] + moreLines } ?? [] }
-    mutating func add(_ row: KeyedRow) {
+    /// The first row (only when not empty).
+    var firstRow: RowView { first.row(at: 0) }
+    var lines: [Int] { isEmpty ? [] : [firstRow.line] + moreLines }
+
+    func reset() {
+      count = 0
+      first.removeAll()
+      moreLines.removeAll(keepingCapacity: true)
+    }
+
+    func add(_ row: RowView) {
       count += 1
-      if first == nil {
-        first = row
+      if count == 1 {
+        first.append(row.bytes)
       } else if moreLines.count < Self.maxLines - 1 {
         moreLines.append(row.line)
       }
     }
   }
 
-  mutating func join(key: [String], _ ours: Group, _ theirs: Group, _ emit: (Break) throws -> Void)
-    throws
-  {
+  mutating func join(_ ours: Group, _ theirs: Group, _ emit: (Break) throws -> Void) throws {
     counts.oursRows += ours.count
     counts.theirsRows += theirs.count
+    let keyRow = ours.isEmpty ? theirs.firstRow : ours.firstRow
     if ours.count > 1 {
       try record(
-        Break(type: .duplicateKeyOurs, key: key, detail: "\(ours.count) rows of ours have this key"), emit)
+        Break(type: .duplicateKeyOurs, key: keyRow.key, detail: "\(ours.count) rows of ours have this key"),
+        emit)
     }
     if theirs.count > 1 {
       try record(
         Break(
-          type: .duplicateKeyTheirs, key: key, theirLines: theirs.lines,
+          type: .duplicateKeyTheirs, key: keyRow.key, theirLines: theirs.lines,
           detail: "\(theirs.count) rows of theirs have this key"), emit)
     }
     if ours.isEmpty {
-      try record(Break(type: .missingOurs, key: key, theirLines: theirs.lines), emit)
+      try record(Break(type: .missingOurs, key: keyRow.key, theirLines: theirs.lines), emit)
       return
     }
     if theirs.isEmpty {
-      if ours.count == 1, let row = ours.first, let divert = divertMissingTheirs, try divert(row) {
+      let row = ours.firstRow.keyedRow
+      if ours.count == 1, let divert = divertMissingTheirs, try divert(row) {
         counts.oursRows -= 1
         return
       }
-      try record(Break(type: .missingTheirs, key: key, oursRow: ours.first), emit)
+      try record(Break(type: .missingTheirs, key: row.key, oursRow: row), emit)
       return
     }
-    guard ours.count == 1, theirs.count == 1, let mine = ours.first, let other = theirs.first else { return }
-    let (outcome, breaks) = comparer.compare(key: key, ours: mine.values, theirs: other.values)
+    guard ours.count == 1, theirs.count == 1 else { return }
+    let other = theirs.firstRow
+    let (outcome, breaks) = comparer.compare(key: keyRow.key, ours: ours.firstRow, theirs: other)
     switch outcome {
     case .exact: counts.matchedExactly += 1
     case .withinTolerance: counts.matchedWithinTolerance += 1

@@ -133,9 +133,9 @@ public enum Reconciler {
     let oursOnSedol = ExternalSorter(directory: work, name: "ours-sedol", runSize: request.runSize)
     let theirs = ExternalSorter(directory: work, name: "theirs", runSize: request.runSize)
     let theirsOnSedol = ExternalSorter(directory: work, name: "theirs-sedol", runSize: request.runSize)
-    func route(_ main: ExternalSorter, _ other: ExternalSorter) -> (KeyedRow) throws -> Void {
+    func route(_ main: ExternalSorter, _ other: ExternalSorter) -> (RowView) throws -> Void {
       { row in
-        if let isinSlot, row.key[isinSlot].isEmpty, let moved = onSedol(row) {
+        if let isinSlot, row.field(isinSlot).isEmpty, let moved = onSedol(row.keyedRow) {
           try other.add(moved)
         } else {
           try main.add(row)
@@ -171,6 +171,8 @@ public enum Reconciler {
       _ = try? oursWork.wait()  // its files are in `work`, removed on the way out
       throw error
     }
+    // Their last run is sorted and written, and their runs opened, while ours may still be read.
+    let theirsSorted = Result { try theirs.sorted() }
     let oursTotals = try oursWork.wait()
 
     var join = MergeJoin(comparer: FieldComparer(profile: profile))
@@ -182,8 +184,8 @@ public enum Reconciler {
       }
     }
     var oursRows = try ours.sorted()
-    var theirsRows = try theirs.sorted()
-    try join.run(ours: &oursRows, theirs: &theirsRows) { item in
+    var theirsRows = try theirsSorted.get()
+    try join.run(rows: &oursRows, &theirsRows) { item in
       try writer.write(item, idKey: item.key, sedol: "")
     }
     if let failure = oursRows.failure ?? theirsRows.failure { throw failure }
@@ -192,7 +194,7 @@ public enum Reconciler {
       var second = MergeJoin(comparer: FieldComparer(profile: profile))
       var oursMoved = try oursOnSedol.sorted()
       var theirsMoved = try theirsOnSedol.sorted()
-      try second.run(ours: &oursMoved, theirs: &theirsMoved) { item in
+      try second.run(rows: &oursMoved, &theirsMoved) { item in
         var shown = item.key
         let sedol = shown.isEmpty ? "" : shown[isinSlot]
         shown[isinSlot] = ""
@@ -269,23 +271,35 @@ public enum Reconciler {
     }
   }
 
+  /// Lower-case hex, two digits a byte (a break id is one of these per break: no formatting calls).
   static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
-    digest.map { String(format: "%02x", $0) }.joined()
+    let digest = Array(digest)
+    return String(unsafeUninitializedCapacity: digest.count * 2) { out in
+      let digits: StaticString = "0123456789abcdef"
+      var at = 0
+      for byte in digest {
+        out[at] = digits.utf8Start[Int(byte >> 4)]
+        out[at + 1] = digits.utf8Start[Int(byte & 0x0F)]
+        at += 2
+      }
+      return at
+    }
   }
 
   // MARK: Ours
 
   static func readOurs(
-    _ set: OurSet, profile: ReconcileProfile, add: (KeyedRow) throws -> Void, totals: inout ControlTotals
+    _ set: OurSet, profile: ReconcileProfile, add: (RowView) throws -> Void, totals: inout ControlTotals
   ) throws {
     let totalFields = ControlTotals.fields(profile.extract)
     var totalIndexes: (amount: Int, currency: Int)?
-    var parser = CSVRecordParser(delimiter: UInt8(ascii: ","), quote: UInt8(ascii: "\""))
+    var parser = OurRecords(json: set.json, profile: profile)
     var header: [String]?
     var keyIndexes: [Int] = []
     var valueIndexes: [Int] = []
     var failure: (any Error)?
     let fields = profile.comparedFields
+    let packed = ByteBuffer(capacity: 1024)
     func take(_ record: CSVRecordParser.Record) {
       guard failure == nil else { return }
       do {
@@ -314,12 +328,18 @@ public enum Reconciler {
             path: set.filePath,
             reason: "line \(record.line) has \(record.count) fields where the header has \(names.count)")
         }
-        func text(_ index: Int) -> String { String(decoding: record[index], as: UTF8.self) }
-        if let totalIndexes {
-          totals.add(currency: text(totalIndexes.currency), amount: text(totalIndexes.amount))
+        try record.withFields { cells in
+          if let totalIndexes {
+            totals.add(currency: cells[totalIndexes.currency], amount: cells[totalIndexes.amount])
+          }
+          packed.removeAll()
+          let start = packed.beginRow(
+            line: record.line, keyCount: keyIndexes.count, valueCount: valueIndexes.count)
+          for index in keyIndexes { packed.appendField(cells[index]) }
+          for index in valueIndexes { packed.appendField(cells[index]) }
+          packed.endRow(start)
+          try add(packed.row(at: 0))
         }
-        try add(
-          KeyedRow(key: keyIndexes.map(text), values: valueIndexes.map(text), line: record.line))
       } catch {
         failure = error
       }
@@ -338,7 +358,7 @@ public enum Reconciler {
     if header == nil { throw ReconcileError.unreadable(path: set.filePath, reason: "the file has no header") }
   }
 
-  static func readChunks(_ path: String, _ body: ([UInt8]) throws -> Void) throws {
+  static func readChunks(_ path: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
     guard let handle = FileHandle(forReadingAtPath: path) else {
       throw ReconcileError.unreadable(path: path, reason: "cannot open the file (missing or not readable)")
     }
@@ -351,7 +371,7 @@ public enum Reconciler {
         throw ReconcileError.unreadable(path: path, reason: "\(error)")
       }
       if chunk.isEmpty { return }
-      try body([UInt8](chunk))
+      try chunk.withUnsafeBytes { try body($0) }
     }
   }
 
@@ -360,7 +380,7 @@ public enum Reconciler {
   /// Reads their file into `sorter`, calling `unparseable` with each row that cannot be read;
   /// returns the file's sha256.
   static func readTheirs(
-    _ path: String, profile: ReconcileProfile, add: (KeyedRow) throws -> Void,
+    _ path: String, profile: ReconcileProfile, add: (RowView) throws -> Void,
     totals: inout ControlTotals, countTotals: Bool,
     unparseable: (Int, String) throws -> Void
   ) throws -> String {
@@ -389,12 +409,9 @@ public enum Reconciler {
     var hasher = SHA256()
     var first = true
 
-    func decode<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> String? {
-      switch profile.encoding {
-      case .utf8, .utf8BOM: return String(validating: bytes, as: UTF8.self)
-      case .latin1: return String(String.UnicodeScalarView(bytes.map { Unicode.Scalar($0) }))
-      }
-    }
+    func decode<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> String? { values.decode(bytes) }
+    let packed = ByteBuffer(capacity: 1024)
+    var scratch: [UInt8] = []
 
     func take(_ record: CSVRecordParser.Record) {
       guard failure == nil else { return }
@@ -444,11 +461,7 @@ public enum Reconciler {
         }
         var negative = false
         func value(_ column: Column) throws(ValueReader.Unreadable) -> String {
-          guard let text = decode(record[column.index]) else {
-            throw ValueReader.Unreadable(
-              reason: "\(column.plan.field) is not valid \(profile.encoding.rawValue)")
-          }
-          return try values.canonical(text, plan: column.plan, indicatorNegative: negative)
+          try values.canonical(bytes: record[column.index], plan: column.plan, indicatorNegative: negative)
         }
         if keyColumns.isEmpty {
           func columns(_ fields: [String]) -> [Column] {
@@ -459,7 +472,6 @@ public enum Reconciler {
           let names = ControlTotals.fields(profile.extract)
           totalColumns = columns([names.currency, names.amount])
         }
-        let row: KeyedRow
         do {
           if let indicator, let indicatorIndex {
             guard let text = decode(record[indicatorIndex]) else {
@@ -474,14 +486,25 @@ public enum Reconciler {
             }
             negative = sign
           }
-          var key: [String] = []
-          key.reserveCapacity(keyColumns.count)
-          for column in keyColumns { key.append(try value(column)) }
-          if key.allSatisfy(\.isEmpty) { throw ValueReader.Unreadable(reason: "the match key is empty") }
-          var compared: [String] = []
-          compared.reserveCapacity(valueColumns.count)
-          for column in valueColumns { compared.append(try value(column)) }
-          row = KeyedRow(key: key, values: compared, line: record.line)
+          packed.removeAll()
+          let start = packed.beginRow(
+            line: record.line, keyCount: keyColumns.count, valueCount: valueColumns.count)
+          try record.withFields { cells in
+            for column in keyColumns where !column.plan.appendPlain(cells[column.index], to: packed, &scratch)
+            {
+              try values.append(
+                cells[column.index], plan: column.plan, indicatorNegative: negative, to: packed, &scratch)
+            }
+            if packed.count - start == RowView.headerSize + 4 * keyColumns.count {
+              throw ValueReader.Unreadable(reason: "the match key is empty")
+            }
+            for column in valueColumns
+            where !column.plan.appendPlain(cells[column.index], to: packed, &scratch) {
+              try values.append(
+                cells[column.index], plan: column.plan, indicatorNegative: negative, to: packed, &scratch)
+            }
+          }
+          packed.endRow(start)
           if countTotals, totalColumns.count == 2 {
             totals.add(currency: try value(totalColumns[0]), amount: try value(totalColumns[1]))
           }
@@ -489,18 +512,20 @@ public enum Reconciler {
           try unparseable(record.line, error.reason)
           return
         }
-        try add(row)
+        try add(packed.row(at: 0))
       } catch {
         failure = error
       }
     }
 
     try readChunks(path) { chunk in
-      hasher.update(data: chunk)
+      hasher.update(bufferPointer: chunk)
       var bytes = chunk
       if first {
         first = false
-        if profile.encoding != .latin1, bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
+        if profile.encoding != .latin1, bytes.starts(with: [0xEF, 0xBB, 0xBF]) {
+          bytes = UnsafeRawBufferPointer(rebasing: bytes[3...])
+        }
       }
       parser.feed(bytes, take)
       if let failure { throw failure }
@@ -550,6 +575,8 @@ struct OurSet {
   var fileName: String
   var filePath: String
   var gzip: Bool
+  /// JSON Lines (`--format json`), else CSV.
+  var json = false
   var manifestSHA256: String
 
   static func locate(_ set: String, extract: ReconcileExtract) throws -> OurSet {
@@ -590,15 +617,15 @@ struct OurSet {
     else {
       throw ReconcileError.manifest(path: manifestPath, reason: "lists no \(extract.rawValue) file")
     }
-    guard (entry["format"] as? String ?? "csv") == "csv" else {
+    let format = entry["format"] as? String ?? (name.contains(".json") ? "json" : "csv")
+    guard format == "csv" || format == "json" else {
       throw ReconcileError.manifest(
-        path: manifestPath,
-        reason: "the \(extract.rawValue) file is JSON Lines; only CSV sets are reconciled yet")
+        path: manifestPath, reason: "the \(extract.rawValue) file's format \(format) is neither csv nor json")
     }
     return OurSet(
       firm: firm, businessDate: date, compactDate: date.filter { $0 != "-" }, fileName: name,
       filePath: folder + "/" + name,
-      gzip: (entry["compression"] as? String) == "gzip" || name.hasSuffix(".gz"),
+      gzip: (entry["compression"] as? String) == "gzip" || name.hasSuffix(".gz"), json: format == "json",
       manifestSHA256: Reconciler.hex(SHA256.hash(data: bytes)))
   }
 }
@@ -654,7 +681,7 @@ final class BreakWriter {
   static func breakID(firm: String, extract: String, key: [String], type: BreakType, field: String) -> String
   {
     let text = ([firm, extract] + key + [type.rawValue, field]).joined(separator: "\u{1F}")
-    return String(Reconciler.hex(SHA256.hash(data: Data(text.utf8))).prefix(16))
+    return Reconciler.hex(SHA256.hash(data: Data(text.utf8)).prefix(8))
   }
 
   /// - Parameters:

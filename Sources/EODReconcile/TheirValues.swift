@@ -16,13 +16,73 @@ public struct ValueReader: Sendable {
     let transforms: [Transform]
     let negate: Bool
     let byIndicator: Bool
+    /// An ASCII value is canonical as it is (text) or once parsed and normalised (a number): no
+    /// transform, sign convention or decimal comma applies to it (``append(_:plan:indicatorNegative:to:_:)``).
+    let plain: Bool
+
+    /// Appends a plain plan's ASCII value to a packed row as a field (its canonical form, the
+    /// number parsed and normalised); false, appending nothing, when the plan is not plain, the
+    /// value not ASCII or not a number. Needs no profile: the reading loop calls it first, so the
+    /// profile is not touched (nor its references counted) for the usual value.
+    @inline(__always)
+    func appendPlain(_ raw: UnsafeRawBufferPointer, to row: ByteBuffer, _ scratch: inout [UInt8]) -> Bool {
+      guard plain, !raw.contains(where: { $0 >= 0x80 }) else { return false }
+      if kind == .text || raw.isEmpty {
+        row.appendField(raw)
+        return true
+      }
+      guard let value = ExactDecimal.parse(raw.assumingMemoryBound(to: UInt8.self)) else { return false }
+      scratch.removeAll(keepingCapacity: true)
+      value.normalized().write(into: &scratch)
+      scratch.withUnsafeBytes { row.appendField($0) }
+      return true
+    }
   }
 
   public func plan(_ field: String) -> Plan {
-    Plan(
-      field: field, kind: profile.extract.kind(of: field), transforms: profile.transforms[field] ?? [],
-      negate: profile.signs.negate.contains(field),
-      byIndicator: profile.signs.indicator?.fields.contains(field) ?? false)
+    let kind = profile.extract.kind(of: field)
+    let transforms = profile.transforms[field] ?? []
+    let negate = profile.signs.negate.contains(field)
+    let byIndicator = profile.signs.indicator?.fields.contains(field) ?? false
+    let signs = profile.signs
+    let plain =
+      transforms.isEmpty && !negate && !byIndicator
+      && (kind == .text
+        || (kind == .decimal && !signs.parentheses && !signs.trailingMinus
+          && profile.decimalSeparator == UInt8(ascii: ".")))
+    return Plan(
+      field: field, kind: kind, transforms: transforms, negate: negate, byIndicator: byIndicator, plain: plain
+    )
+  }
+
+  /// A value's bytes as text in the profile's encoding; nil when they are not valid in it.
+  public func decode<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> String? {
+    switch profile.encoding {
+    case .utf8, .utf8BOM: return String(validating: bytes, as: UTF8.self)
+    case .latin1: return String(String.UnicodeScalarView(bytes.map { Unicode.Scalar($0) }))
+    }
+  }
+
+  /// Appends the canonical form of a raw value of theirs to a packed row, as a field: the same
+  /// bytes as ``canonical(_:plan:indicatorNegative:)`` gives, without making a string when the
+  /// plan is plain and the value ASCII (`scratch` holds a number's digits).
+  func append(
+    _ raw: UnsafeRawBufferPointer, plan: Plan, indicatorNegative: Bool, to row: ByteBuffer,
+    _ scratch: inout [UInt8]
+  ) throws(Unreadable) {
+    if plan.appendPlain(raw, to: row, &scratch) { return }
+    row.appendField(try canonical(bytes: raw, plan: plan, indicatorNegative: indicatorNegative))
+  }
+
+  /// A raw value's canonical form (``canonical(_:plan:indicatorNegative:)``), its bytes decoded first.
+  func canonical<Bytes: Collection<UInt8>>(bytes raw: Bytes, plan: Plan, indicatorNegative: Bool)
+    throws(Unreadable)
+    -> String
+  {
+    guard let text = decode(raw) else {
+      throw Unreadable(reason: "\(plan.field) is not valid \(profile.encoding.rawValue)")
+    }
+    return try canonical(text, plan: plan, indicatorNegative: indicatorNegative)
   }
 
   /// - Parameter indicatorNegative: the row's sign indicator (``SignIndicator``) says negative.

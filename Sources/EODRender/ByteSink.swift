@@ -25,6 +25,31 @@ public final class ByteSink {
     bytes.withUnsafeBufferPointer { buffer in write(reserving: buffer.count) { $0.put(buffer) } }
   }
 
+  /// Appends bytes (checked).
+  public func append(_ bytes: UnsafeRawBufferPointer) {
+    write(reserving: bytes.count) { $0.put(bytes.assumingMemoryBound(to: UInt8.self)) }
+  }
+
+  /// Appends a frame: `tag`, then `count` and the number of bytes `body` appends (each 4 bytes,
+  /// little-endian), then those bytes. What a spool of encoded rows holds (``ByteFrame/read(_:)``
+  /// reads it back).
+  public func appendFrame(tag: UInt8, count: UInt32, _ body: (ByteSink) -> Void) {
+    write(reserving: ByteFrame.headerSize) { cursor in
+      cursor.put(tag)
+      cursor.put(littleEndian: count)
+      cursor.put(littleEndian: 0)
+    }
+    let before = self.count
+    body(self)
+    precondition(self.count - before <= Int(UInt32.max), "a frame of more than 4 GiB")
+    let length = UInt32(truncatingIfNeeded: self.count - before)
+    var at = base + before - 4
+    for shift in stride(from: 0, to: 32, by: 8) {
+      at.pointee = UInt8(truncatingIfNeeded: length >> UInt32(shift))
+      at += 1
+    }
+  }
+
   private func grow(to needed: Int) {
     var newCapacity = capacity * 2
     while newCapacity < needed { newCapacity *= 2 }
@@ -58,9 +83,38 @@ struct WriteCursor {
   }
 
   @inline(__always)
+  mutating func put(littleEndian value: UInt32) {
+    for shift in stride(from: 0, to: 32, by: 8) { put(UInt8(truncatingIfNeeded: value >> UInt32(shift))) }
+  }
+
+  @inline(__always)
   mutating func put(_ bytes: UnsafeBufferPointer<UInt8>) {
     guard let source = bytes.baseAddress, bytes.count > 0 else { return }
     next.update(from: source, count: bytes.count)
     next += bytes.count
+  }
+}
+
+/// One frame of ``ByteSink/appendFrame(tag:count:_:)``, read back.
+public struct ByteFrame {
+  public static let headerSize = 9
+  public let tag: UInt8
+  public let count: Int
+  public let bytes: UnsafeRawBufferPointer
+
+  /// The frame at the start of `bytes` and what follows it; nil when `bytes` is empty or does not
+  /// hold a whole frame.
+  public static func read(_ bytes: UnsafeRawBufferPointer) -> (ByteFrame, rest: UnsafeRawBufferPointer)? {
+    guard bytes.count >= headerSize else { return nil }
+    func word(_ at: Int) -> Int {
+      var value = 0
+      for index in 0..<4 { value |= Int(bytes[at + index]) << (8 * index) }
+      return value
+    }
+    let length = word(5)
+    guard bytes.count - headerSize >= length else { return nil }
+    let body = UnsafeRawBufferPointer(rebasing: bytes[headerSize..<(headerSize + length)])
+    let rest = UnsafeRawBufferPointer(rebasing: bytes[(headerSize + length)...])
+    return (ByteFrame(tag: bytes[0], count: word(1), bytes: body), rest)
   }
 }

@@ -15,9 +15,6 @@ public final class AccountCursor {
   /// value ends the cursor with that refusal (over several firms, the first in key order). A cursor
   /// over several firms reads every row, and so checks the whole of both tables.
   public let checksRows: Bool
-  /// The positions and cash balances rows the cursor has landed on (used or skipped).
-  public private(set) var positionsRowsRead = 0
-  public private(set) var cashRowsRead = 0
 
   /// Whether a cursor over `firmIDs` (nil: every firm) reads, and so checks, every row
   /// (``checksRows``): known before the cursor is made.
@@ -35,14 +32,12 @@ public final class AccountCursor {
   var cashPending: Bool
   var transactionsPending: Bool
 
-  /// - Parameter checkingRows: check the positions and cash rows read (default: when the cursor
-  ///   reads every row, ``checksRows(firmIDs:)``); a pass that reads every firm one at a time
-  ///   checks each firm's rows.
-  init(reader: SnapshotReader, firmIDs: Set<String>?, checkingRows: Bool? = nil) throws(SnapshotError) {
+  /// Rows are checked when the cursor reads every row (``checksRows(firmIDs:)``).
+  init(reader: SnapshotReader, firmIDs: Set<String>?) throws(SnapshotError) {
     self.reader = reader
     let db = reader.db
     wanted = firmIDs
-    checksRows = checkingRows ?? AccountCursor.checksRows(firmIDs: firmIDs)
+    checksRows = AccountCursor.checksRows(firmIDs: firmIDs)
     let positionsCheck = checksRows ? SnapshotSchema.table("positions").map(RowCheck.init) : nil
     let cashCheck = checksRows ? SnapshotSchema.table("cash_balances").map(RowCheck.init) : nil
     self.positionsCheck = positionsCheck
@@ -117,7 +112,6 @@ public final class AccountCursor {
   }
 
   private func checkPositionsRow() throws(SnapshotError) {
-    if positionsPending { positionsRowsRead += 1 }
     if positionsPending, let check = positionsCheck {
       try reader.checkRow(positions, check, decimals: &positionsDecimals)
       if positionsKeys != nil, positionsKeys?.repeats(positions) == true {
@@ -127,7 +121,6 @@ public final class AccountCursor {
   }
 
   private func checkCashRow() throws(SnapshotError) {
-    if cashPending { cashRowsRead += 1 }
     if cashPending, let check = cashCheck {
       try reader.checkRow(cash, check, decimals: &cashDecimals)
       if cashKeys != nil, cashKeys?.repeats(cash) == true { throw reader.duplicateRow(cash, check.table) }
@@ -164,21 +157,6 @@ public final class AccountCursor {
     }
     while transactionsPending, let order = transactions.compareText(0, id), order <= 0 {
       transactionsPending = try transactions.step()
-    }
-  }
-
-  /// Steps past every remaining account as a cursor over several firms steps past an account of
-  /// a firm it does not want: the positions and cash rows are checked (when ``checksRows``) and
-  /// counted, nothing else is parsed.
-  public func skipAll() throws(SnapshotError) {
-    do {
-      while try accounts.step() {
-        try skipRows(of: Array((accounts.text(0) ?? "").utf8))
-      }
-      if positionsPending, let error = orphan(positions, positionsCheck) { throw error }
-      if cashPending, let error = orphan(cash, cashCheck) { throw error }
-    } catch {
-      throw reader.snapshotError(error, table: nil)
     }
   }
 

@@ -22,8 +22,7 @@ public final class SnapshotReader {
   ///
   /// - Parameter expecting: the identity another reader of the same run recorded; a file whose
   ///   identity differs now (it changed in between) is refused (`changed-while-read`).
-  /// - Parameter cacheKibibytes: the connection's page cache (a reader that seeks firm by firm
-  ///   keeps the tables' interior pages in a larger one).
+  /// - Parameter cacheKibibytes: the connection's page cache.
   public init(path: String, expecting: SnapshotFileIdentity? = nil, cacheKibibytes: Int = 2000)
     throws(SnapshotError)
   {
@@ -256,31 +255,32 @@ public final class SnapshotReader {
 
   /// A cursor over one firm's accounts, sorted by account_id, each with its positions, cash and
   /// transactions (read through the accounts_by_firm index; SQLite sorts the firm's rows).
-  ///
-  /// - Parameter checkingRows: check every positions and cash row read, as a cursor over several
-  ///   firms does (``AccountCursor/checksRows``).
-  public func accounts(ofFirm firmID: String, checkingRows: Bool = false) throws(SnapshotError)
-    -> AccountCursor
-  {
-    try AccountCursor(reader: self, firmIDs: [firmID], checkingRows: checkingRows)
+  public func accounts(ofFirm firmID: String) throws(SnapshotError) -> AccountCursor {
+    try AccountCursor(reader: self, firmIDs: [firmID])
   }
 
-  /// Every firm_id the accounts table holds (not NULL), sorted, each once.
-  public func accountFirmIDs() throws(SnapshotError) -> [String] {
-    var ids: [String] = []
-    var seen: Set<String> = []
+  /// Each firm's size, for planning a sharded night: its accounts and their positions, by
+  /// firm_id (firms without accounts are absent).
+  public func firmSizes() throws(SnapshotError) -> [String: (accounts: Int, positions: Int)] {
+    var sizes: [String: (accounts: Int, positions: Int)] = [:]
     do {
-      // Read from the accounts_by_firm index as it is (no expression on the column: SQLite would
-      // then sort every account, in memory, to find the distinct values).
-      let statement = try db.prepare(
-        "SELECT DISTINCT firm_id FROM accounts WHERE firm_id IS NOT NULL ORDER BY firm_id")
-      while try statement.step() {
-        if let id = statement.text(0), seen.insert(id).inserted { ids.append(id) }
+      let accounts = try db.prepare(
+        "SELECT firm_id, COUNT(*) FROM accounts WHERE firm_id IS NOT NULL GROUP BY firm_id")
+      while try accounts.step() {
+        sizes[accounts.text(0) ?? "", default: (0, 0)].accounts = Int(accounts.int64(1))
+      }
+      let positions = try db.prepare(
+        """
+        SELECT a.firm_id, COUNT(*) FROM positions p JOIN accounts a ON a.account_id = p.account_id
+        WHERE a.firm_id IS NOT NULL GROUP BY a.firm_id
+        """)
+      while try positions.step() {
+        sizes[positions.text(0) ?? "", default: (0, 0)].positions = Int(positions.int64(1))
       }
     } catch {
-      throw snapshotError(error, table: "accounts")
+      throw snapshotError(error, table: "positions")
     }
-    return ids
+    return sizes
   }
 
   /// The rows of `table` (one of the schema's tables).

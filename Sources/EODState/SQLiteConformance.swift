@@ -6,7 +6,8 @@ extension StateStore: StateStoring {
   public var location: String { path }
 
   public func openReader(small: Bool) throws(StateStoreError) -> any StateStoring {
-    try StateStore(path: path, cacheKibibytes: small ? 2000 : 8000)
+    // Never through `identify`: its close would drop this process's locks on the file.
+    try StateStore(anotherConnectionTo: self, cacheKibibytes: small ? 2000 : 8000)
   }
 
   /// The run lock (`STATE.lock`, taken by the command before opening the store) covers every

@@ -102,10 +102,29 @@ public final class StateStore {
   ///
   /// - Parameter createIfMissing: create a new, empty store when no file is at `path`; when
   ///   false, a missing file is an error (code ``StateStoreError/Code/missing``).
-  public init(path: String, cacheKibibytes: Int = 8000, createIfMissing: Bool = true) throws(StateStoreError)
+  public convenience init(path: String, cacheKibibytes: Int = 8000, createIfMissing: Bool = true)
+    throws(StateStoreError)
+  {
+    try self.init(
+      path: path, cacheKibibytes: cacheKibibytes, createIfMissing: createIfMissing, identify: true)
+  }
+
+  /// Another connection to the store that `store` has open (a worker thread's), without
+  /// ``identify(path:)``: that reads the header through a file descriptor of its own, and closing
+  /// it would release every POSIX lock this process holds on the file, the ones SQLite's open
+  /// connections rely on (another process closing the store could then checkpoint and delete the
+  /// write-ahead log they still write to: SQLite's "how to corrupt a database", section 2.2).
+  public convenience init(anotherConnectionTo store: StateStore, cacheKibibytes: Int = 8000)
+    throws(StateStoreError)
+  {
+    try self.init(path: store.path, cacheKibibytes: cacheKibibytes, createIfMissing: false, identify: false)
+  }
+
+  private init(path: String, cacheKibibytes: Int, createIfMissing: Bool, identify: Bool)
+    throws(StateStoreError)
   {
     self.path = path
-    if try StateStore.identify(path: path) == .missing && !createIfMissing {
+    if identify, try StateStore.identify(path: path) == .missing && !createIfMissing {
       throw StateStoreError(
         code: .missing, path: path, step: "open",
         detail: "no such file (a new store is created only when asked)")
@@ -409,9 +428,13 @@ public final class StateStore {
 
   /// Folds the write-ahead log back into the database file and truncates it. Called when a run's
   /// workers are done, so the log cannot grow across a long backfill.
-  public func checkpoint() throws(StateStoreError) {
+  ///
+  /// - Parameter passive: copy what it can without waiting for other connections and without
+  ///   truncating (the shards of a night share the store: a truncating checkpoint would wait for
+  ///   every other shard's readers and block their writers meanwhile).
+  public func checkpoint(passive: Bool = false) throws(StateStoreError) {
     releaseReads()
-    try wrap("checkpoint") { try db.execute("PRAGMA wal_checkpoint(TRUNCATE)") }
+    try wrap("checkpoint") { try db.execute("PRAGMA wal_checkpoint(\(passive ? "PASSIVE" : "TRUNCATE"))") }
   }
 
   // MARK: Accounts

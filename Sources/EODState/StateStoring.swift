@@ -41,8 +41,9 @@ public protocol StateStoring: AnyObject {
   func holdReads() throws(StateStoreError)
   /// Ends the reads of ``holdReads()``.
   func releaseReads()
-  /// Housekeeping after a night's writes (SQLite folds its log back; nothing elsewhere).
-  func checkpoint() throws(StateStoreError)
+  /// Housekeeping after a night's writes (SQLite folds its log back, only as far as it can without
+  /// waiting when `passive`: the store is shared by a night's shards; nothing elsewhere).
+  func checkpoint(passive: Bool) throws(StateStoreError)
 
   // MARK: Accounts and history
 

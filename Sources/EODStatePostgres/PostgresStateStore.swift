@@ -144,7 +144,7 @@ public final class PostgresStateStore: StateStoring {
     latestCache = nil
   }
 
-  public func checkpoint() throws(StateStoreError) {}
+  public func checkpoint(passive: Bool) throws(StateStoreError) {}
 
   // MARK: Accounts
 

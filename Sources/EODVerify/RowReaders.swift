@@ -117,13 +117,13 @@ struct CSVRecordReader {
 
 /// One value of a JSON Lines object: a string (decoded, UTF-8), `null`, or the raw text of a
 /// number, `true` or `false`.
-enum JSONScalar: Equatable {
+public enum JSONScalar: Equatable, Sendable {
   case string([UInt8])
   case null
   case literal([UInt8])
 
   /// The value as a cell: nil for null.
-  var cell: [UInt8]? {
+  public var cell: [UInt8]? {
     switch self {
     case .string(let bytes), .literal(let bytes): return bytes
     case .null: return nil
@@ -132,13 +132,19 @@ enum JSONScalar: Equatable {
 }
 
 /// JSON Lines: one object per line (LF, optionally CRLF), each a flat object of scalars (the
-/// extracts never nest). Keys are kept in their order, so the layout can be compared.
-struct JSONLinesReader {
+/// extracts never nest). Keys are kept in their order, so the layout can be compared. Also reads
+/// our JSON Lines extracts for `reconcile` (EODReconcile).
+public struct JSONLinesReader {
   private var lineBytes: [UInt8] = []
   private var line = 0
-  private(set) var error: String?
+  /// The first problem (with its line): the reader stops there.
+  public private(set) var error: String?
 
-  mutating func feed(_ bytes: UnsafeRawBufferPointer, _ onObject: ([(String, JSONScalar)], Int) -> Void) {
+  public init() {}
+
+  public mutating func feed(
+    _ bytes: UnsafeRawBufferPointer, _ onObject: ([(String, JSONScalar)], Int) -> Void
+  ) {
     guard error == nil else { return }
     for byte in bytes {
       if byte == 10 {
@@ -159,7 +165,7 @@ struct JSONLinesReader {
     }
   }
 
-  mutating func finish() {
+  public mutating func finish() {
     guard error == nil else { return }
     if !lineBytes.isEmpty { error = "the last line (\(line + 1)) has no line end: the file looks truncated" }
   }

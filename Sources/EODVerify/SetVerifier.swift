@@ -187,6 +187,12 @@ public struct SetVerifier {
     return try SetManifest.parse(data, fileName: name)
   }
 
+  /// The set's manifest, found and read as `verify` does (the one given, else the only one in the
+  /// folder); an error when it is missing or unreadable. Used by `reconcile --ours sftp://…`.
+  public func manifest() throws(VerifyError) -> SetManifest {
+    try readManifest(in: try store.names())
+  }
+
   /// Verifies the set. Throws only when the set cannot be verified (no folder, no manifest, an
   /// unreadable one); every problem of the files is in the report.
   public func verify() throws(VerifyError) -> VerifyReport {
@@ -200,7 +206,7 @@ public struct SetVerifier {
   }
 
   /// A name that stays in the set's folder: no `/`, not `.` or `..`, no NUL.
-  static func isPlainName(_ name: String) -> Bool {
+  public static func isPlainName(_ name: String) -> Bool {
     !name.isEmpty && name != "." && name != ".." && !name.contains("/") && !name.contains("\0")
   }
 

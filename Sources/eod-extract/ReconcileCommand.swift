@@ -21,8 +21,13 @@ struct Reconcile: AsyncParsableCommand {
         64  usage
       """)
 
-  @Option(help: "Our delivered set: its folder (holding <firm>_manifest_<date>.json) or its manifest.")
+  @Option(
+    help:
+      "Our delivered set: its folder (holding <firm>_manifest_<date>.json) or its manifest; or its folder on an SFTP server, sftp://USER@HOST[:PORT]/PATH, with --identity and --known-hosts (read only)."
+  )
   var ours: String
+
+  @OptionGroup var sftp: SFTPSetOptions
 
   @Option(help: "The extract to reconcile: positions, cash or transactions.")
   var extract: ReconcileExtract
@@ -60,6 +65,7 @@ struct Reconcile: AsyncParsableCommand {
   func validate() throws {
     guard runRows > 0 else { throw ValidationError("--run-rows must be more than 0") }
     if initState && state == nil { throw ValidationError("--init-state needs --state") }
+    try sftp.validate(ours, named: "--ours")
   }
 
   func run() async throws {
@@ -85,8 +91,29 @@ struct Reconcile: AsyncParsableCommand {
           throw Failure(.nothingDone, "\(error)")
         }
       }
+      // A set on an SFTP server: its manifest and the extract's file are copied into a temporary
+      // folder in --out (removed at the end) and reconciled from there (docs/reconciliation.md).
+      var oursSet = ours
+      var copy: String?
+      defer { if let copy { try? FileManager.default.removeItem(atPath: copy) } }
+      /// A message with the temporary copy's path shown as the set's address.
+      func shown(_ message: String) -> String {
+        guard let copy else { return message }
+        return message.replacingOccurrences(of: copy, with: ours)
+      }
+      if SFTPSetOptions.isRemote(ours) {
+        let remote = try sftp.connect(ours, command: "reconcile", logger: logger)
+        defer { remote.connection.disconnect() }
+        let folder = out + "/.reconcile-ours-\(UUID().uuidString)"
+        copy = folder
+        do {
+          oursSet = try RemoteSet.copy(from: remote, extract: extract, into: folder)
+        } catch let error as ReconcileError {
+          throw Failure(.nothingDone, shown(error.description))
+        }
+      }
       var request = ReconcileRequest(
-        oursSet: ours, theirsPath: theirs, profile: parsed, profileBytes: [UInt8](bytes),
+        oursSet: oursSet, theirsPath: theirs, profile: parsed, profileBytes: [UInt8](bytes),
         outDirectory: out,
         runSize: runRows)
       if let calendar {
@@ -99,7 +126,7 @@ struct Reconcile: AsyncParsableCommand {
       let result: ReconcileResult
       do {
         if let state {
-          let set = try Reconciler.identify(ours, extract: extract)
+          let set = try Reconciler.identify(oursSet, extract: extract)
           let (lock, store) = try openStateForWriting(state, create: initState, logger: logger)
           defer { _ = lock }
           result = try store.recordBreakDay(firm: set.firm, extract: extract.rawValue, date: set.businessDate)
@@ -111,7 +138,7 @@ struct Reconcile: AsyncParsableCommand {
           result = try Reconciler.run(request)
         }
       } catch let error as ReconcileError {
-        throw Failure(.nothingDone, error.description)
+        throw Failure(.nothingDone, shown(error.description))
       }
       let counts = result.counts
       print(
@@ -195,13 +222,6 @@ extension MetricDescriptor {
 /// The `recon.completed` webhook, to every endpoint subscribed to it; a failure is logged and
 /// does not change the exit code.
 func notifyReconcile(_ result: ReconcileResult, configuration: JobConfiguration, logger: Logger) async {
-  var endpoints: [WebhookEndpoint] = []
-  for item in configuration.webhooks.endpoints {
-    do { endpoints.append(try item.endpoint()) } catch {
-      logger.error("webhook endpoint \(item.url): \(error)")
-    }
-  }
-  guard !endpoints.isEmpty else { return }
   let event: WebhookEvent
   do {
     event = try WebhookEvent.reconCompleted(
@@ -211,12 +231,28 @@ func notifyReconcile(_ result: ReconcileResult, configuration: JobConfiguration,
     logger.error("webhook for \(result.firm): \(error)")
     return
   }
+  await sendWebhook(
+    event, configuration: configuration, about: result.firm, unaffected: "the reconciliation", logger: logger)
+}
+
+/// Sends an event to every endpoint of the configuration subscribed to it (the signing and retry
+/// rules of every webhook); a failure is logged and changes nothing else.
+func sendWebhook(
+  _ event: WebhookEvent, configuration: JobConfiguration, about subject: String, unaffected: String,
+  logger: Logger
+) async {
+  var endpoints: [WebhookEndpoint] = []
+  for item in configuration.webhooks.endpoints {
+    do { endpoints.append(try item.endpoint()) } catch {
+      logger.error("webhook endpoint \(item.url): \(error)")
+    }
+  }
+  guard !endpoints.isEmpty else { return }
   let sender = WebhookSender(
     policy: configuration.webhooks.policy.policy,
     transport: URLSessionWebhookTransport(addresses: configuration.webhooks.addresses))
   for outcome in await sender.send(event, to: endpoints, logger: logger) where !outcome.succeeded {
     logger.error(
-      "webhook to \(outcome.endpoint) for \(result.firm) failed; the reconciliation is unaffected: \(outcome.result)"
-    )
+      "webhook to \(outcome.endpoint) for \(subject) failed; \(unaffected) is unaffected: \(outcome.result)")
   }
 }

@@ -89,6 +89,23 @@ struct Run: AsyncParsableCommand {
   )
   var idempotencyKey: String?
 
+  @Option(
+    help: """
+      With --config: run only shard K of N of the night's plan (K from 0; docs/kubernetes.md). The plan stored \
+      for the date is used (made and stored first if there is none).
+      """)
+  var shard: String?
+
+  @Option(
+    help: "With --config: run the shard JOB_COMPLETION_INDEX (a Kubernetes Indexed Job's pod index) of N.")
+  var shards: Int?
+
+  @Flag(
+    help:
+      "With --shard/--shards: the shard that records the night's last finish runs `finalize` itself (exactly one does)."
+  )
+  var finalizeIfLast = false
+
   @OptionGroup var output: OutputOptions
   @OptionGroup var logging: LoggingOptions
 
@@ -119,11 +136,23 @@ struct Run: AsyncParsableCommand {
     if destination != nil && config != nil {
       throw ValidationError("with --config, destinations come from the file")
     }
+    if shard != nil || shards != nil {
+      if shard != nil && shards != nil { throw ValidationError("give --shard K/N or --shards N, not both") }
+      if config == nil { throw ValidationError("--shard and --shards need --config") }
+      if !firms.isEmpty || idempotencyKey != nil || resend {
+        throw ValidationError(
+          "--shard/--shards choose the firms: drop --firm, --idempotency-key and --resend")
+      }
+    } else if finalizeIfLast {
+      throw ValidationError("--finalize-if-last goes with --shard or --shards")
+    }
   }
 
   func run() async throws {
     try await withRunOutcome(configPath: config, requestedFirms: firms, logging: logging) {
       runID, recorder, logger in
+      let selection = try ShardSelection.resolve(
+        shard: shard, shards: shards, environment: ProcessInfo.processInfo.environment)
       let plan = try makePlan()
       if let warning = plan.calendarWarning { logger.warning("\(warning)") }
       if let (date, reason) = plan.notBusinessDay {
@@ -137,9 +166,24 @@ struct Run: AsyncParsableCommand {
       try ExtractJob.checkSnapshotFile(plan.snapshot)
       try checkOutputDirectory(plan.outputDirectory)
       let (lock, store) = try openStateForWriting(
-        plan.statePath, create: initState || plan.configuration?.stateStoreCreate == true, logger: logger)
+        plan.statePath, create: initState || plan.configuration?.stateStoreCreate == true,
+        shared: selection != nil, logger: logger)
       defer { lock?.release() }
       recorder.store = store
+      var prepared: PreparedShard?
+      var shardStore: StateStore?
+      if let selection, let date = plan.businessDate {
+        // A shard's store is SQLite (openStateForWriting refuses a shared PostgreSQL store).
+        guard let sqlite = store as? StateStore else { throw shardsNeedSQLite(plan.statePath) }
+        shardStore = sqlite
+        let shard = try PreparedShard.prepare(
+          selection, runPlan: plan, date: date, store: sqlite, runID: runID, logger: logger)
+        for firm in shard.skipped {
+          print("\(date) \(firm): complete and delivered already (shard \(selection.description)); skipped")
+        }
+        prepared = shard
+      }
+      defer { prepared?.locks.forEach { $0.release() } }
       // A test hook (documented in docs/operations.md as test-only): an internal error after the
       // lock is taken, to check what exit 70 leaves behind.
       if ProcessInfo.processInfo.environment["EOD_TEST_INTERNAL_ERROR"] == "1" {
@@ -162,7 +206,8 @@ struct Run: AsyncParsableCommand {
         idempotency = IdempotencyRequest(key: key, fingerprint: fingerprint)
       }
       var jobOptions = JobOptions(
-        snapshotPath: plan.snapshot, outputDirectory: plan.outputDirectory, firmIDs: plan.firms,
+        snapshotPath: plan.snapshot, outputDirectory: plan.outputDirectory,
+        firmIDs: prepared?.toRun ?? plan.firms,
         templates: plan.templates, defaultSettings: plan.defaultSettings, firmSettings: plan.firmSettings,
         allowGap: allowGap, runID: runID, workerCount: max(1, output.workers), clock: { Clock.now() })
       jobOptions.calendar = plan.calendar
@@ -179,9 +224,10 @@ struct Run: AsyncParsableCommand {
           ProgressBar(total: total, unit: "firms", started: started).draw(done, label: outcome.firmID)
         }
       }
+      jobOptions.sharedStateStore = selection != nil
       var night = Night(job: jobOptions, store: store, startedAt: recorder.started, logger: logger)
       night.deliver = plan.deliverAll
-      night.destinations = { plan.destinations(for: $0) }
+      night.destinations = { PausingDestination.wrap(plan.destinations(for: $0)) }
       night.resend = resend
       night.laterSnapshot = plan.configuration.map { configuration in { configuration.snapshotPath(for: $0) }
       }
@@ -191,6 +237,18 @@ struct Run: AsyncParsableCommand {
       night.clock = { Clock.now() }
       night.say = { print($0) }
       night.extracted = { recorder.businessDate = $0.businessDate.description }
+      if let selection, let prepared, let shardStore, let date = plan.businessDate,
+        let configuration = plan.configuration
+      {
+        // A shard with nothing left to run (every firm complete and delivered, or none planned)
+        // runs no night: an empty firm list would mean every firm.
+        var exitCode = EODExitCode.success
+        if !prepared.toRun.isEmpty { exitCode = try await NightlyRun.run(night).exitCode }
+        return try await finishShard(
+          selection, exitCode: exitCode, date: date, store: shardStore, configuration: configuration,
+          runID: runID,
+          logger: logger)
+      }
       let report = try await NightlyRun.run(night)
       if let refusal = report.refusal { throw Failure(.nothingDone, refusal) }
       if let text = report.replayedOutput {
@@ -200,15 +258,30 @@ struct Run: AsyncParsableCommand {
     }
   }
 
+  /// After a shard's night: a shard whose every firm is complete records its finish; the one
+  /// that records the last finish of the plan finalizes the night with --finalize-if-last. The
+  /// shard's exit code is its own firms' (the night's verdict is finalize's: its summary,
+  /// metrics and webhook).
+  func finishShard(
+    _ selection: ShardSelection, exitCode: EODExitCode, date: CivilDate, store: StateStore,
+    configuration: JobConfiguration, runID: String, logger: Logger
+  ) async throws -> EODExitCode {
+    guard exitCode == .success else { return exitCode }
+    let last = try store.recordShardFinish(
+      businessDate: date.description, shard: selection.index, runID: runID,
+      at: ExtractJob.iso8601(Clock.now()))
+    print("\(date) shard \(selection.description): finished\(last ? " (the last of the night)" : "")")
+    if last && finalizeIfLast {
+      _ = try await FinalizeNight.run(
+        date: date, store: store, configuration: configuration, runID: runID, logger: logger)
+    }
+    return exitCode
+  }
+
   func makePlan() throws -> RunPlan {
     let library: TemplateLibrary
     if let config {
-      let check = JobConfiguration.check(path: config)
-      guard let configuration = check.configuration, check.isValid else {
-        let problems = check.problems.filter { $0.severity == .error }.map(\.description).joined(
-          separator: "\n  ")
-        throw Failure(.nothingDone, "configuration \(config) has problems:\n  \(problems)")
-      }
+      let configuration = try loadConfiguration(config)
       library = try output.templateLibrary(configured: configuration.templatesDirectory)
       return try RunPlan(configuration: configuration, date: date, firms: firms, templates: library)
     }
@@ -246,6 +319,17 @@ struct Run: AsyncParsableCommand {
     }
     return plan
   }
+}
+
+/// The job's configuration file, checked: a file with errors stops the command (exit 2).
+func loadConfiguration(_ path: String) throws -> JobConfiguration {
+  let check = JobConfiguration.check(path: path)
+  guard let configuration = check.configuration, check.isValid else {
+    let problems = check.problems.filter { $0.severity == .error }.map(\.description).joined(
+      separator: "\n  ")
+    throw Failure(.nothingDone, "configuration \(path) has problems:\n  \(problems)")
+  }
+  return configuration
 }
 
 /// The job's clock; `EOD_NOW` (RFC 3339) fixes it, for tests of the 72-hour idempotency window.

@@ -62,6 +62,8 @@ struct RunPlan {
 
   /// The business-day calendar (from `calendar:` in the configuration; weekends only otherwise).
   var calendar: BusinessCalendar = .weekendsOnly
+  /// With `--config`: the business date `--date` resolved to.
+  var businessDate: CivilDate?
   /// With `--config`: the resolved date, when it is not a business day: why (nothing is run).
   var notBusinessDay: (date: CivilDate, reason: String)?
   /// A warning to log: the date is outside the years the holidays file covers.
@@ -91,6 +93,11 @@ struct RunPlan {
     }
   }
 
+  /// The business date `--date` names for a configuration (its calendar's time zone), now.
+  static func resolveDate(_ text: String?, configuration: JobConfiguration) throws -> CivilDate {
+    try resolveDate(text, calendar: configuration.calendar ?? CalendarConfiguration(), now: Clock.now())
+  }
+
   /// From a configuration file: only the firms it lists (or all, with `all_firms`).
   init(configuration: JobConfiguration, date: String?, firms: [String], templates: TemplateLibrary) throws {
     let calendarSettings = configuration.calendar ?? CalendarConfiguration()
@@ -113,6 +120,7 @@ struct RunPlan {
       templates: templates, defaultSettings: FirmSettings())
     self.configuration = configuration
     self.calendar = calendar
+    self.businessDate = businessDate
     if let reason = calendar.reasonNotBusinessDay(businessDate) {
       notBusinessDay = (businessDate, reason)
     }

@@ -4,6 +4,7 @@ import EODRender
 import EODSFTP
 import EODVerify
 import Foundation
+import Logging
 
 /// `eod-extract verify SET`: proves a delivered set is complete and untouched (docs/reconciliation.md).
 struct Verify: AsyncParsableCommand {
@@ -20,14 +21,7 @@ struct Verify: AsyncParsableCommand {
   @Argument(help: "The set's folder: a local path, or sftp://USER@HOST[:PORT]/PATH.")
   var set: String
 
-  @Option(help: "With an sftp:// SET: the private key (ed25519 or ECDSA, mode 0600).")
-  var identity: String?
-
-  @Option(help: "With an sftp:// SET: the OpenSSH known_hosts file that must hold the server's key.")
-  var knownHosts: String?
-
-  @Option(help: "With an sftp:// SET: the environment variable holding the key's passphrase.")
-  var passphraseEnv: String?
+  @OptionGroup var sftp: SFTPSetOptions
 
   @Option(help: "The manifest's file name, when the folder holds several.")
   var manifest: String?
@@ -41,16 +35,9 @@ struct Verify: AsyncParsableCommand {
   @Flag(help: "One JSON document (docs/reconciliation.md) instead of lines for a person.")
   var json = false
 
-  var isRemote: Bool { self.set.lowercased().hasPrefix("sftp://") }
+  var isRemote: Bool { SFTPSetOptions.isRemote(self.set) }
 
-  func validate() throws {
-    if isRemote && (identity == nil || knownHosts == nil) {
-      throw ValidationError("an sftp:// SET needs --identity KEYFILE and --known-hosts FILE")
-    }
-    if !isRemote && (identity != nil || knownHosts != nil || passphraseEnv != nil) {
-      throw ValidationError("--identity, --known-hosts and --passphrase-env go with an sftp:// SET")
-    }
-  }
+  func validate() throws { try sftp.validate(self.set, named: "SET") }
 
   func run() async throws {
     try await withExitCodes {
@@ -63,8 +50,7 @@ struct Verify: AsyncParsableCommand {
       if isRemote {
         let remote: SFTPSetStore
         do {
-          remote = try SFTPSetStore.connect(
-            set, identity: identity ?? "", knownHosts: knownHosts ?? "", passphraseEnv: passphraseEnv)
+          remote = try sftp.connect(set, command: "verify", logger: makeLogger())
         } catch let failure as Failure {
           if json { print(VerifyError(path: set, detail: failure.message).json(set: set)) }
           throw failure
@@ -91,6 +77,39 @@ struct Verify: AsyncParsableCommand {
   }
 }
 
+/// The options of a set on an SFTP server (`verify sftp://…`, `reconcile --ours sftp://…`).
+struct SFTPSetOptions: ParsableArguments {
+  @Option(help: "With an sftp:// set: the private key (ed25519 or ECDSA, mode 0600).")
+  var identity: String?
+
+  @Option(help: "With an sftp:// set: the OpenSSH known_hosts file that must hold the server's key.")
+  var knownHosts: String?
+
+  @Option(help: "With an sftp:// set: the environment variable holding the key's passphrase.")
+  var passphraseEnv: String?
+
+  static func isRemote(_ set: String) -> Bool { set.lowercased().hasPrefix("sftp://") }
+
+  /// A remote `set` needs the key and known_hosts; a local one takes none of these options.
+  /// `named`: how the set is given (`SET`, `--ours`), for the message.
+  func validate(_ set: String, named: String) throws {
+    let remote = Self.isRemote(set)
+    if remote && (identity == nil || knownHosts == nil) {
+      throw ValidationError("an sftp:// \(named) needs --identity KEYFILE and --known-hosts FILE")
+    }
+    if !remote && (identity != nil || knownHosts != nil || passphraseEnv != nil) {
+      throw ValidationError("--identity, --known-hosts and --passphrase-env go with an sftp:// \(named)")
+    }
+  }
+
+  /// Connects to the set's server (`command` names the command in a failure's message).
+  func connect(_ set: String, command: String, logger: Logger) throws -> SFTPSetStore {
+    try SFTPSetStore.connect(
+      set, identity: identity ?? "", knownHosts: knownHosts ?? "", passphraseEnv: passphraseEnv,
+      command: command, logger: logger)
+  }
+}
+
 /// A set in a folder on an SFTP server, read only: listed once, files streamed.
 final class SFTPSetStore: SetStore {
   let connection: SFTPConnection
@@ -103,9 +122,10 @@ final class SFTPSetStore: SetStore {
   }
 
   /// Connects with the key and known_hosts given (an unknown or changed host key is refused).
-  static func connect(_ text: String, identity: String, knownHosts: String, passphraseEnv: String?) throws
-    -> SFTPSetStore
-  {
+  static func connect(
+    _ text: String, identity: String, knownHosts: String, passphraseEnv: String?, command: String,
+    logger: Logger
+  ) throws -> SFTPSetStore {
     let url: SFTPURL
     do { url = try SFTPURL(parsing: text) } catch { throw ValidationError("\(error)") }
     var passphrase: String?
@@ -119,10 +139,10 @@ final class SFTPSetStore: SetStore {
     do {
       let connection = try SFTPConnection.connect(
         to: url.endpoint, identity: SFTPIdentity(privateKeyPath: identity, passphrase: passphrase),
-        hostKeys: SFTPHostKeyPolicy(knownHostsPath: knownHosts), logger: makeLogger())
+        hostKeys: SFTPHostKeyPolicy(knownHostsPath: knownHosts), logger: logger)
       return SFTPSetStore(connection: connection, url: url)
     } catch {
-      throw Failure(.nothingDone, "verify: \(error)")
+      throw Failure(.nothingDone, "\(command): \(error)")
     }
   }
 

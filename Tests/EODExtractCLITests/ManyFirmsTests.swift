@@ -1,9 +1,10 @@
 import Foundation
 import Testing
 
-/// A snapshot of many firms is read firm by firm (each firm's files opened, written and closed
-/// before the next), under a low limit of open files, whatever the order of the accounts in the
-/// file, and gives the same files as the merged pass over the same firms.
+/// A snapshot of many firms goes through a spooled pass (one scan; each firm's rows spooled, then
+/// its files opened, written and closed before the next firm's), under a low limit of open files,
+/// whatever the order of the accounts in the file, and gives the same files as the merged pass
+/// over the same firms.
 @Suite(.serialized) struct ManyFirmsTests {
   static let firms = 300
 
@@ -43,8 +44,8 @@ import Testing
     return out
   }
 
-  /// The firm-by-firm run: exit 0 under `ulimit -n 64`, and its log says how it read.
-  static func runFirmByFirm(snapshot: String, dir: String, name: String) throws -> String {
+  /// The spooled run: exit 0 under `ulimit -n 64`, and its log says how it read.
+  static func runSpooled(snapshot: String, dir: String, name: String) throws -> String {
     let out = dir + "/" + name
     let run = try runLimited(
       [
@@ -53,16 +54,16 @@ import Testing
       ], openFiles: 64)
     #expect(run.status == 0, "\(run.stderr.suffix(2000))")
     #expect(
-      run.stderr.contains("\"pass\":\"firm-by-firm\""), "the log does not say the pass went firm by firm")
+      run.stderr.contains("\"pass\":\"spooled\""), "the log does not say the pass spooled the rows")
     return out
   }
 
-  @Test func manyFirmsAreReadFirmByFirmUnderALowOpenFileLimitWithTheMergedPassFiles() async throws {
+  @Test func manyFirmsAreSpooledUnderALowOpenFileLimitWithTheMergedPassFiles() async throws {
     try await offPool {
       let dir = try Binary.scratch("many-firms")
       defer { try? FileManager.default.removeItem(atPath: dir) }
       let snapshot = try ManyFirmsTests.generate(dir)
-      let firmByFirm = try ManyFirmsTests.runFirmByFirm(snapshot: snapshot, dir: dir, name: "byfirm")
+      let spooled = try ManyFirmsTests.runSpooled(snapshot: snapshot, dir: dir, name: "spooled")
       // The same firms in runs of 30 (a merged pass each: 150 files fit its budget).
       let merged = dir + "/merged"
       for start in stride(from: 1, through: ManyFirmsTests.firms, by: 30) {
@@ -80,7 +81,7 @@ import Testing
         #expect(run.stderr.contains("\"pass\":\"merged\""))
       }
       let expected = try ManyFirmsTests.files(merged)
-      let found = try ManyFirmsTests.files(firmByFirm)
+      let found = try ManyFirmsTests.files(spooled)
       #expect(expected.count == ManyFirmsTests.firms * 6, "\(expected.count) files from the merged runs")
       #expect(Set(found.keys) == Set(expected.keys))
       let differing = expected.keys.sorted().filter { found[$0] != expected[$0] }
@@ -113,9 +114,9 @@ import Testing
       #expect(shuffle.status == 0, "\(shuffle.stderr)")
       #expect(shuffle.stdout.hasPrefix("AC") && !shuffle.stdout.hasPrefix("AC00000001"), "\(shuffle.stdout)")
       let plain = try ManyFirmsTests.files(
-        ManyFirmsTests.runFirmByFirm(snapshot: snapshot, dir: dir, name: "plain"))
+        ManyFirmsTests.runSpooled(snapshot: snapshot, dir: dir, name: "plain"))
       let reordered = try ManyFirmsTests.files(
-        ManyFirmsTests.runFirmByFirm(snapshot: shuffled, dir: dir, name: "shuffled"))
+        ManyFirmsTests.runSpooled(snapshot: shuffled, dir: dir, name: "shuffled"))
       #expect(plain.count == ManyFirmsTests.firms * 6)
       #expect(Set(plain.keys) == Set(reordered.keys))
       let differing = plain.keys.sorted().filter { plain[$0] != reordered[$0] }

@@ -111,6 +111,37 @@ import Testing
     #expect(extracts == ["positions", "positions", "positions", "cash", "cash", "cash"])
   }
 
+  /// With `--state`, a store whose run lock another process holds is exit 3, and nothing is
+  /// written (no outputs, no break recorded).
+  @Test func aHeldStateLockIsExitThreeAndNothingIsWritten() throws {
+    let job = try OpsJob.make("recon-lock", firms: 1)
+    defer { job.remove() }
+    try job.writeConfig(firms: ["FIRM001"])
+    let run = try job.run()
+    #expect(run.status == 0, "\(run.stderr)")
+    let theirs = job.dir + "/theirs.csv"
+    try Self.theirs(from: job.staged("FIRM001"), extract: "positions", dropping: [0], to: theirs)
+    let profile = job.dir + "/p.yaml"
+    try ReconcileTests.write(profile, Self.profile("positions"))
+    let arguments = [
+      "reconcile", "--ours", job.staged("FIRM001"), "--extract", "positions", "--theirs", theirs,
+      "--profile", profile, "--out", job.dir + "/recon", "--state", job.state,
+    ]
+    let holder = try job.holdStateLock()
+    let held = try Binary.run(arguments)
+    holder.kill()
+    #expect(held.status == 3, "\(held.stdout)\(held.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: job.dir + "/recon/FIRM001_breaks_positions_20261001.csv"))
+    let listed = try Binary.run(["breaks", "--state", job.state, "--firm", "FIRM001"])
+    #expect(
+      listed.status == 0 && !listed.stdout.contains("MISSING_THEIRS"), "\(listed.stdout)\(listed.stderr)")
+    // Once the lock is free, the same command reconciles and records.
+    let free = try Binary.run(arguments)
+    #expect(free.status == 1, "\(free.stdout)\(free.stderr)")
+    #expect(
+      try Binary.run(["breaks", "--state", job.state, "--firm", "FIRM001"]).stdout.contains("MISSING_THEIRS"))
+  }
+
   @Test func withoutConfigNoWebhookAndNoMetrics() throws {
     let job = try OpsJob.make("recon-noconfig", firms: 1)
     defer { job.remove() }

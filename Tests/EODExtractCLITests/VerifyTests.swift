@@ -54,10 +54,13 @@ import Testing
     try text.write(toFile: path, atomically: false, encoding: .utf8)
   }
 
-  @Test(arguments: [
+  /// The options of every kind of set the job makes: CSV or JSON Lines, gzip or not.
+  static let kinds = [
     ["--format", "csv"], ["--format", "csv", "--compression", "none"], ["--format", "json"],
     ["--format", "json", "--compression", "none"],
-  ])
+  ]
+
+  @Test(arguments: kinds)
   func everySetTheJobMakesVerifies(options: [String]) throws {
     let dir = try Binary.scratch("verify-ok")
     defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -160,7 +163,7 @@ import Testing
   @Test func aFlippedByteFails() throws {
     let dir = try Binary.scratch("verify-flip")
     defer { try? FileManager.default.removeItem(atPath: dir) }
-    for options in [[String](), ["--compression", "none"]] {
+    for options in Self.kinds {
       let set = try #require(try Self.makeSets(dir, options: options).first)
       let (path, _) = try Self.file(set, "positions")
       var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
@@ -173,38 +176,40 @@ import Testing
   @Test func aTruncatedFileFails() throws {
     let dir = try Binary.scratch("verify-trunc")
     defer { try? FileManager.default.removeItem(atPath: dir) }
-    let gz = try #require(try Self.makeSets(dir, options: []).first)
-    let (gzPath, _) = try Self.file(gz, "positions")
-    let gzData = try Data(contentsOf: URL(fileURLWithPath: gzPath))
-    try gzData.prefix(gzData.count - 10).write(to: URL(fileURLWithPath: gzPath))
-    try Self.expectFails(gz, (gzPath as NSString).lastPathComponent, ["bytes", "sha256", "gzip"])
-
-    let plain = try #require(try Self.makeSets(dir, options: ["--compression", "none"]).first)
-    let (path, _) = try Self.file(plain, "positions")
-    let data = try Data(contentsOf: URL(fileURLWithPath: path))
-    try data.prefix(data.count - 5).write(to: URL(fileURLWithPath: path))
-    try Self.expectFails(plain, (path as NSString).lastPathComponent, ["bytes", "sha256", "parse"])
+    for options in Self.kinds {
+      let set = try #require(try Self.makeSets(dir, options: options).first)
+      let (path, _) = try Self.file(set, "positions")
+      let gzip = path.hasSuffix(".gz")
+      let data = try Data(contentsOf: URL(fileURLWithPath: path))
+      try data.prefix(data.count - (gzip ? 10 : 5)).write(to: URL(fileURLWithPath: path))
+      try Self.expectFails(
+        set, (path as NSString).lastPathComponent, ["bytes", "sha256", gzip ? "gzip" : "parse"])
+    }
   }
 
   @Test func aMissingFileFails() throws {
     let dir = try Binary.scratch("verify-missing")
     defer { try? FileManager.default.removeItem(atPath: dir) }
-    let set = try #require(try Self.makeSets(dir, options: []).first)
-    let (path, _) = try Self.file(set, "cash")
-    try FileManager.default.removeItem(atPath: path)
-    try Self.expectFails(set, (path as NSString).lastPathComponent, ["present"], only: true)
+    for options in Self.kinds {
+      let set = try #require(try Self.makeSets(dir, options: options).first)
+      let (path, _) = try Self.file(set, "cash")
+      try FileManager.default.removeItem(atPath: path)
+      try Self.expectFails(set, (path as NSString).lastPathComponent, ["present"], only: true)
+    }
   }
 
   @Test func anExtraFileFails() throws {
     let dir = try Binary.scratch("verify-extra")
     defer { try? FileManager.default.removeItem(atPath: dir) }
-    let set = try #require(try Self.makeSets(dir, options: []).first)
-    let (path, _) = try Self.file(set, "cash")
-    let hidden = "." + (path as NSString).lastPathComponent + ".part"
-    _ = FileManager.default.createFile(atPath: set + "/" + hidden, contents: Data("x".utf8))
-    try Self.expectFails(set, hidden, ["unlisted"], only: true)
-    _ = FileManager.default.createFile(atPath: set + "/notes.txt", contents: Data())
-    try Self.expectFails(set, "notes.txt", ["unlisted"])
+    for options in Self.kinds {
+      let set = try #require(try Self.makeSets(dir, options: options).first)
+      let (path, _) = try Self.file(set, "cash")
+      let hidden = "." + (path as NSString).lastPathComponent + ".part"
+      _ = FileManager.default.createFile(atPath: set + "/" + hidden, contents: Data("x".utf8))
+      try Self.expectFails(set, hidden, ["unlisted"], only: true)
+      _ = FileManager.default.createFile(atPath: set + "/notes.txt", contents: Data())
+      try Self.expectFails(set, "notes.txt", ["unlisted"])
+    }
   }
 
   /// Changes one amount in the positions file by a cent, keeping the row count; with
@@ -256,20 +261,21 @@ import Testing
     }
   }
 
-  @Test func aChangedCellWithTheHashUpdatedFailsOnTheTotals() throws {
-    try changeACell(format: "csv", compression: [], updateManifest: true)
-    try changeACell(format: "json", compression: ["--compression", "none"], updateManifest: true)
+  @Test(arguments: kinds)
+  func aChangedCellWithTheHashUpdatedFailsOnTheTotals(options: [String]) throws {
+    try changeACell(format: options[1], compression: Array(options.dropFirst(2)), updateManifest: true)
   }
 
-  @Test func aChangedCellFails() throws {
-    try changeACell(format: "csv", compression: [], updateManifest: false)
-    try changeACell(format: "json", compression: [], updateManifest: false)
+  @Test(arguments: kinds)
+  func aChangedCellFails(options: [String]) throws {
+    try changeACell(format: options[1], compression: Array(options.dropFirst(2)), updateManifest: false)
   }
 
-  @Test func aChangedControlTotalInTheManifestFails() throws {
+  @Test(arguments: kinds)
+  func aChangedControlTotalInTheManifestFails(options: [String]) throws {
     let dir = try Binary.scratch("verify-total")
     defer { try? FileManager.default.removeItem(atPath: dir) }
-    let set = try #require(try Self.makeSets(dir, options: []).first)
+    let set = try #require(try Self.makeSets(dir, options: options).first)
     let (manifestPath, _) = try Self.manifest(set)
     let (path, entry) = try Self.file(set, "valuations")
     let total = try #require((entry["control_totals"] as? [String: String])?["total_value"])

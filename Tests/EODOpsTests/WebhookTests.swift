@@ -125,6 +125,28 @@ final class ScriptedTransport: WebhookTransport {
       header != "v1=" + (try hmacHex(secret: "k", timestamp: "1700000000", body: Data(#"{"a":2}"#.utf8))))
   }
 
+  /// A sharded night's fan-in: `night.completed` / `night.incomplete` carry the summary verbatim
+  /// and no `firm_id` (the night is every firm's); a summary that is not a JSON object is refused.
+  @Test func nightEventsCarryTheSummaryAndNoFirm() throws {
+    let summary = Data(#"{"business_date":"2026-10-01","complete":false,"missing":["FIRM002"]}"#.utf8)
+    let event = try WebhookEvent.night(
+      businessDate: "2026-10-01", runID: "r1", summaryJSON: summary, complete: false, id: "e1",
+      occurredAt: Date(timeIntervalSince1970: 0))
+    #expect(event.kind == .nightIncomplete)
+    let body = String(decoding: event.body(), as: UTF8.self)
+    #expect(
+      body
+        == #"{"id":"e1","type":"night.incomplete","occurred_at":"1970-01-01T00:00:00.000Z","business_date":"2026-10-01","run_id":"r1","night":{"business_date":"2026-10-01","complete":false,"missing":["FIRM002"]}}"#
+    )
+    let complete = try WebhookEvent.night(
+      businessDate: "2026-10-01", runID: "r1", summaryJSON: summary, complete: true)
+    #expect(complete.kind == .nightCompleted)
+    #expect(throws: WebhookEventError.self) {
+      try WebhookEvent.night(
+        businessDate: "2026-10-01", runID: "r1", summaryJSON: Data("[1]".utf8), complete: true)
+    }
+  }
+
   /// A transport failure is logged and reported in words ("connection refused"), never as a raw
   /// `NSURLErrorDomain Code=-1004`.
   @Test func aRefusedConnectionIsSaidInWords() async throws {

@@ -47,9 +47,14 @@ case_files_state_alias() {
   local s; s="$(adv_first snaps)"
   adv_run run --init-state --snapshot "$s" --state state.sqlite --out out
   ln -s "$PWD/state.sqlite" alias.sqlite
-  flock -x state.sqlite.lock sleep 4 &
-  local holder=$!
-  sleep 0.5
+  flock -x state.sqlite.lock sleep 120 &
+  local holder=$! tries=0
+  # Wait until the holder has the lock (a loaded machine can take seconds to start it).
+  while flock -n state.sqlite.lock true 2>/dev/null; do
+    tries=$((tries + 1))
+    [ "$tries" -lt 600 ] || { kill "$holder"; adv_why "the case's own flock never took the lock"; return; }
+    sleep 0.05
+  done
   adv_run run --init-state --snapshot "$s" --state alias.sqlite --out out2
   kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
   adv_expect_rc 3

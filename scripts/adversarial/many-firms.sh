@@ -1,4 +1,4 @@
-# Snapshots of many firms, read firm by firm (issue 13): the pass must refuse what a merged pass
+# Snapshots of many firms, a spooled pass (issue 13): the pass must refuse what a merged pass
 # refuses, name the same row, and leave nothing in place; a firm's rows stay its own whatever the
 # order of the accounts in the file.
 
@@ -14,7 +14,7 @@ many_firms_run() { # snapshot
   sh -c 'ulimit -n 64 && exec "$@"' sh "$ADV_BIN" run --init-state --snapshot "$1" --state state.sqlite \
     --out out --log-level info >"$CASE/.out" 2>"$CASE/.err" </dev/null
   ADV_RC=$?
-  grep -q '"pass":"firm-by-firm"' "$CASE/.err" || adv_why "the pass did not go firm by firm"
+  grep -q '"pass":"spooled"' "$CASE/.err" || adv_why "the pass did not spool the firms' rows"
 }
 
 # The first positions row (account/instrument) of a firm's accounts, in key order.
@@ -37,11 +37,11 @@ case_many_firms_orphan_rows() {
   many_firms_run "$s"
   many_firms_refused "table positions, row AC00000200x/INS000001, column account_id"
 }
-adv_case many-firms-orphan-row case_many_firms_orphan_rows "200 firms read firm by firm: a positions row of no account is refused, named as a merged pass names it (exit 2, nothing placed)"
+adv_case many-firms-orphan-row case_many_firms_orphan_rows "200 firms, a spooled pass: a positions row of no account is refused, named as a merged pass names it (exit 2, nothing placed)"
 
 case_many_firms_first_bad_in_key_order() {
   local s; s="$(many_firms_snapshot)" || return
-  # Two bad values: the one first in key order is named (a firm-by-firm read may meet the other
+  # Two bad values: the one first in key order is named (a read firm by firm would meet the other
   # first: FIRM001's last row comes after FIRM002's first in key order).
   local last first
   last="$(adv_sql "$s" "SELECT p.account_id || '/' || p.instrument_id FROM positions p JOIN accounts a
@@ -53,7 +53,7 @@ case_many_firms_first_bad_in_key_order() {
   many_firms_run "$s"
   many_firms_refused "table positions, row $first, column book_cost"
 }
-adv_case many-firms-key-order case_many_firms_first_bad_in_key_order "200 firms read firm by firm: of two bad positions values the first in key order is named"
+adv_case many-firms-key-order case_many_firms_first_bad_in_key_order "200 firms, a spooled pass: of two bad positions values the first in key order is named"
 
 case_many_firms_bad_row_of_unselected_firm() {
   local s; s="$(many_firms_snapshot)" || return
@@ -68,4 +68,4 @@ case_many_firms_bad_row_of_unselected_firm() {
   many_firms_run "$s"
   many_firms_refused "table positions, row $row, column quantity"
 }
-adv_case many-firms-unrun-firm-rows case_many_firms_bad_row_of_unselected_firm "200 firms read firm by firm: a bad row of a firm that is not run still refuses the snapshot"
+adv_case many-firms-unrun-firm-rows case_many_firms_bad_row_of_unselected_firm "200 firms, a spooled pass: a bad row of a firm that is not run still refuses the snapshot"

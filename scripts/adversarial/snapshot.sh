@@ -163,7 +163,7 @@ adv_case snapshot-invalid-utf8-position-ref case_snapshot_invalid_utf8_position_
 case_snapshot_fifo() {
   mkfifo snap.fifo || return
   # The run must not hang (the timeout would end it with 124) nor leave the lock taken.
-  timeout 20 "$ADV_BIN" run --init-state --snapshot snap.fifo --state state.sqlite --out out >"$CASE/.out" 2>"$CASE/.err" </dev/null
+  timeout 90 "$ADV_BIN" run --init-state --snapshot snap.fifo --state state.sqlite --out out >"$CASE/.out" 2>"$CASE/.err" </dev/null
   ADV_RC=$?
   snap_expect_refused "snap.fifo" "not-a-regular-file" "FIFO"
 }

@@ -141,7 +141,7 @@ final class NightHistory {
 enum CommitHistory {
   static func run(
     _ history: NightHistory, outcomes: [FirmOutcome], pass: SnapshotPass.Pass, snapshot: OpenedSnapshot,
-    logger: Logger
+    sharedStateStore: Bool = false, logger: Logger
   ) -> [FirmOutcome] {
     var outcomes = outcomes
     if snapshot.gate.wait() == nil {
@@ -162,7 +162,7 @@ enum CommitHistory {
     }
     // The processing threads' connections held a read transaction for their history reads.
     for worker in pass.stores { worker.releaseReads() }
-    do { try history.store.checkpoint() } catch { logger.warning("\(error)") }
+    do { try history.store.checkpoint(passive: sharedStateStore) } catch { logger.warning("\(error)") }
     return outcomes
   }
 }

@@ -11,24 +11,23 @@ import Synchronization
 //
 // The snapshot pass: every selected firm's accounts read from the snapshot, valued, written to
 // the firm's files (compressed by one shared pool of threads) and their performance records handed
-// to the history writer. Its memory and open files do not grow with the number of firms or
-// accounts:
+// to the history writer. The snapshot is read once, by one scan of each table in key order (a
+// firm's accounts are spread over the whole file, so this reads every page once, in order, and
+// the history reads go through the state store in key order too), whatever the number of firms.
+// Its memory and open files do not grow with the number of firms or accounts:
 //
 // - Merged pass (the firms' files together fit `SnapshotPass.mergedFileBudget`, 160 files, i.e.
-//   up to 32 firms of five extracts): one scan of each table in key order feeds every firm (a
-//   firm's accounts are spread over the whole file, so this reads every page once); every firm's
-//   files are open through the pass, each holding the gzip member it fills (128-256 KiB) and a
-//   32 KiB row buffer, so memory is bounded by the budget (about 25 MB at 32 firms).
-// - Firm by firm (more files than the budget, e.g. a platform of 999 firms): each processing
-//   thread reads its own firms one after another, each firm through the accounts_by_firm index
-//   on a connection of its own, and opens, writes and completes (compressed, fsynced, closed under
-//   the temporary name) the firm's files before the next firm starts: at most `threads x 5` files
-//   open and their blocks in memory, whatever the number of firms and the order of the accounts
-//   in the file. SQLite sorts each firm's rows itself (memory in proportion to the largest firm,
-//   not the platform). Every firm_id of the accounts table is read, those not run only to check
-//   their rows, so that positions and cash balances are checked in full as in a merged pass; a
-//   row problem, or row counts that do not add up to the tables' (rows of no account), re-reads
-//   the snapshot in key order to name the same refusal as a merged pass would.
+//   up to 32 firms of five extracts): every firm's files are open through the scan, each holding
+//   the gzip member it fills (128-256 KiB) and a 32 KiB row buffer, so memory is bounded by the
+//   budget (about 25 MB at 32 firms).
+// - Spooled pass (more files than the budget, e.g. a platform of 999 firms): no file is open
+//   during the scan. Each account's rows are encoded as they would be into the file and added to
+//   its firm's buffer of 8 KiB (``RowSpool``); a full buffer goes to the processing thread's
+//   spool file (``SpoolFile``: one per thread, unlinked, in the output directory) as a segment.
+//   When the scan ends, each processing thread takes its firms in order: opens a firm's files,
+//   reads its segments back in order into them and completes them (compressed, fsynced, closed
+//   under the temporary name) before the next firm: at most `threads x 5` files open and their
+//   blocks in memory, plus about 8 KiB per firm during the scan.
 //
 // In both, a firm's rows stay in account order on one thread, and the gzip members are cut at the
 // same input sizes: the files' bytes are the same. What is kept per account is nothing beyond the
@@ -43,18 +42,18 @@ final class SnapshotPass {
   /// open until ``run(_:snapshot:options:store:logger:then:)`` returns.
   typealias Pass = SnapshotPass
 
-  /// Files a merged pass may hold open at once; beyond it the pass goes firm by firm.
+  /// Files a merged pass may hold open at once; beyond it the pass spools the firms' rows.
   static let mergedFileBudget = 160
 
   /// How the pass read the snapshot.
   enum Mode: String, Sendable {
     case merged
-    case firmByFirm = "firm-by-firm"
+    case spooled
   }
 
   /// What the pass found.
   struct ReadOutcome {
-    /// Time spent reading accounts from the snapshot (summed over the threads that read).
+    /// Time spent reading accounts from the snapshot.
     var readTime: Duration
     /// The snapshot could not be read to the end (no firm is complete).
     var readError: SnapshotError?
@@ -70,7 +69,6 @@ final class SnapshotPass {
   let workers: Int
   let mode: Mode
   private let pool: CompressionPool
-  private let snapshotPath: String
   private var closed = false
 
   /// Prepares the pass: a state-store connection per processing thread, the history writer when
@@ -82,7 +80,6 @@ final class SnapshotPass {
     logger: Logger,
     fileBudget: Int = SnapshotPass.mergedFileBudget
   ) throws(PipelineError) {
-    snapshotPath = options.snapshotPath
     // Firms are valued and rendered on `workers` threads (a firm always on the same one, so its
     // rows stay in account order), each with its own state-store connection for history reads.
     let workers = max(1, min(options.processingThreads, firms.count))
@@ -125,9 +122,43 @@ final class SnapshotPass {
     }
     self.runs = runs
     let files = runs.reduce(0) { $0 + $1.templates.count }
-    mode = files <= fileBudget ? .merged : .firmByFirm
-    // A merged pass opens every firm's files now; firm by firm, each when its turn comes.
-    if mode == .merged { for run in runs { run.openFiles() } }
+    mode = files <= fileBudget ? .merged : .spooled
+    switch mode {
+    case .merged:
+      // Every firm's files open now, written through the pass.
+      for run in runs { run.openFiles() }
+    case .spooled:
+      // A spool file per processing thread, shared by its firms; one that cannot be made fails
+      // every firm (as an output directory that cannot be opened does).
+      do throws(PipelineError) {
+        let tree = try tree.get()
+        var spools: [SpoolFile] = []
+        for thread in 0..<workers {
+          do throws(CompressionError) {
+            spools.append(try SpoolFile(tree: tree, name: ".spool-\(thread).part-\(options.runID)"))
+          } catch {
+            throw PipelineError(output: error, firmID: nil)
+          }
+        }
+        // Firms of the same template and format share its encoder (its arrays are not copied).
+        var encoders: [RowEncoder] = []
+        for run in runs {
+          let format = run.settings.format
+          var list: [(kind: ExtractKind, encoder: RowEncoder)] = []
+          for (kind, template) in run.templates {
+            if let shared = encoders.first(where: { $0.template == template && $0.format == format }) {
+              list.append((kind, shared))
+            } else {
+              encoders.append(RowEncoder(template: template, format: format))
+              list.append((kind, encoders[encoders.count - 1]))
+            }
+          }
+          run.spool(into: spools[run.index % workers], encoders: list)
+        }
+      } catch {
+        for run in runs { run.fail(error) }
+      }
+    }
   }
 
   /// Stops what the pass started (again: does nothing): an uncommitted night's history is rolled
@@ -142,30 +173,30 @@ final class SnapshotPass {
   }
 
   /// Reads the accounts of `firms` (nil: every firm; the set the run selected, valid ids or not)
-  /// from `reader` and feeds each to its firm's run; returns when every thread is done.
-  func read(_ reader: SnapshotReader, firms: Set<String>?) -> ReadOutcome {
-    switch mode {
-    case .merged: return readMerged(reader, firms: firms)
-    case .firmByFirm: return readFirmByFirm(reader, firms: firms)
-    }
-  }
-
-  /// One scan of each table in key order; this thread reads the snapshot and hands accounts to
-  /// the processing threads in batches.
-  private func readMerged(_ reader: SnapshotReader, firms passFirms: Set<String>?) -> ReadOutcome {
+  /// from `reader` in one scan of each table in key order, and feeds each to its firm's run; this
+  /// thread reads and hands accounts to the processing threads in batches. In a spooled pass each
+  /// processing thread then writes its firms' files, one firm after another. Returns when every
+  /// thread is done.
+  func read(_ reader: SnapshotReader, firms passFirms: Set<String>?) -> ReadOutcome {
     var byID: [String: Int] = [:]
     for run in runs { byID[run.firm.id] = run.index }
     let workers = self.workers
     let queues = (0..<workers).map { _ in HandOverQueue<[HandedAccount]>(capacity: 4) }
     let group = DispatchGroup()
     let firmRuns = runs
-    for queue in queues {
+    let spooled = mode == .spooled
+    let readFailed = PassFlag()
+    for (thread, queue) in queues.enumerated() {
       group.enter()
       Thread.detachNewThread {
         defer { group.leave() }
+        var work = FirmRun.Work()
         while let batch = queue.pop() {
-          for item in batch { firmRuns[item.firm].consume(item.bundle) }
+          for item in batch { firmRuns[item.firm].consume(item.bundle, work: &work) }
         }
+        // The queue is closed after the flag is set: no firm is complete when the read failed.
+        guard spooled, !readFailed.isSet else { return }
+        for run in firmRuns where run.index % workers == thread { run.writeSpooled() }
       }
     }
     let clock = ContinuousClock()
@@ -190,152 +221,25 @@ final class SnapshotPass {
       for worker in 0..<workers where !batches[worker].isEmpty { queues[worker].push(batches[worker]) }
     } catch {
       readError = error
+      readFailed.set()
     }
     for queue in queues { queue.close() }
     group.wait()
-    return ReadOutcome(readTime: readTime, readError: readError, mode: .merged)
-  }
-
-  /// Each processing thread reads its firms one after another on a snapshot connection of its
-  /// own, each firm's files opened before its first account and completed after its last.
-  private func readFirmByFirm(_ reader: SnapshotReader, firms passFirms: Set<String>?) -> ReadOutcome {
-    let workers = self.workers
-    // Every firm_id the accounts hold is read (those not run only to check their rows, as a
-    // merged pass checks every row); every run is read, with accounts or not (an empty set).
-    let accountFirms: [String]
-    do { accountFirms = try reader.accountFirmIDs() } catch {
-      return ReadOutcome(readTime: .zero, readError: error, mode: .firmByFirm)
-    }
-    var tasks = Array(repeating: [FirmTask](), count: workers)
-    var running: Set<String> = []
-    for run in runs {
-      // A run's thread is the one holding its state-store connection.
-      tasks[run.index % workers].append(FirmTask(firmID: run.firm.id, run: run))
-      running.insert(run.firm.id)
-    }
-    var next = 0
-    for id in accountFirms where !running.contains(id) {
-      tasks[next % workers].append(FirmTask(firmID: id, run: nil))
-      next += 1
-    }
-    let checksRows = AccountCursor.checksRows(firmIDs: passFirms)
-    let identity = reader.identity
-    let path = snapshotPath
-    let shared = FirmByFirmProgress()
-    let group = DispatchGroup()
-    for list in tasks {
-      group.enter()
-      Thread.detachNewThread {
-        defer { group.leave() }
-        let clock = ContinuousClock()
-        var readTime = Duration.zero
-        var rows = (positions: 0, cash: 0)
-        defer { shared.add(readTime: readTime, positions: rows.positions, cash: rows.cash) }
-        let own: SnapshotReader
-        do throws(SnapshotError) {
-          // Seeks by firm: the tables' interior pages (about 3 MB at 5M positions) stay cached.
-          own = try SnapshotReader(path: path, expecting: identity, cacheKibibytes: 6000)
-        } catch {
-          shared.fail(error)
-          return
-        }
-        for task in list {
-          guard !shared.stopped else { return }
-          do throws(SnapshotError) {
-            let cursor = try own.accounts(ofFirm: task.firmID, checkingRows: checksRows)
-            defer { rows = (rows.positions + cursor.positionsRowsRead, rows.cash + cursor.cashRowsRead) }
-            guard let run = task.run else {
-              try cursor.skipAll()
-              continue
-            }
-            run.openFiles()
-            while true {
-              let before = clock.now
-              guard let bundle = try cursor.next() else { break }
-              readTime += clock.now - before
-              run.consume(bundle)
-            }
-            run.closeFiles()
-          } catch {
-            shared.fail(error)
-            return
-          }
-        }
-      }
-    }
-    // Meanwhile: the rows a merged pass would read, to compare with the rows the threads read.
-    var expected: (positions: Int, cash: Int)?
-    var countError: SnapshotError?
-    if checksRows {
-      do {
-        expected = (try reader.rowCount("positions"), try reader.rowCount("cash_balances"))
-      } catch {
-        countError = error
-      }
-    }
-    group.wait()
-    let (readTime, found, positions, cash) = shared.totals()
-    var readError = found ?? countError
-    if checksRows, readError != nil || expected.map({ $0 != (positions, cash) }) ?? false {
-      // A bad row, or rows of no account (or of a repeated account): the refusal a merged pass
-      // names, from the same scan in key order (nothing is written: a read error fails every firm).
-      readError = SnapshotPass.firstRefusalInKeyOrder(reader, firms: passFirms) ?? readError
-    }
-    return ReadOutcome(readTime: readTime, readError: readError, mode: .firmByFirm)
-  }
-
-  /// The error a merged pass over `firms` would end with, if any: its cursor, read to the end.
-  static func firstRefusalInKeyOrder(_ reader: SnapshotReader, firms: Set<String>?) -> SnapshotError? {
-    do throws(SnapshotError) {
-      let cursor = try reader.accounts(ofFirms: firms)
-      while try cursor.next() != nil {}
-      return nil
-    } catch {
-      return error
-    }
+    return ReadOutcome(readTime: readTime, readError: readError, mode: mode)
   }
 }
 
-/// A firm a thread of a pass firm by firm reads: run (``run``), or only checked (nil).
-private struct FirmTask: Sendable {
-  let firmID: String
-  let run: FirmRun?
-}
-
-/// What the threads of a pass firm by firm share: the first error (which stops the others at
-/// their next firm), and their read times and row counts (Sendable through its `Mutex`; used once
-/// per firm, not per row).
-private final class FirmByFirmProgress: Sendable {
-  private struct State {
-    var error: SnapshotError?
-    var readTime = Duration.zero
-    var positions = 0
-    var cash = 0
-  }
-  private let state = Mutex(State())
-
-  var stopped: Bool { state.withLock { $0.error != nil } }
-
-  func fail(_ error: SnapshotError) {
-    state.withLock { if $0.error == nil { $0.error = error } }
-  }
-
-  func add(readTime: Duration, positions: Int, cash: Int) {
-    state.withLock {
-      $0.readTime += readTime
-      $0.positions += positions
-      $0.cash += cash
-    }
-  }
-
-  func totals() -> (Duration, SnapshotError?, Int, Int) {
-    state.withLock { ($0.readTime, $0.error, $0.positions, $0.cash) }
-  }
+/// A flag the run thread sets before it closes the processing threads' queues, which they read
+/// after their queue ended (Sendable through its `Atomic`).
+private final class PassFlag: Sendable {
+  private let value = Atomic<Bool>(false)
+  var isSet: Bool { value.load(ordering: .acquiring) }
+  func set() { value.store(true, ordering: .releasing) }
 }
 
 extension SnapshotPass {
-  /// The stage: prepares the pass for the plan's firms, reads the snapshot (merged or firm by
-  /// firm), records the pass's part of the snapshot's verdict, ends every firm's rows, then runs
+  /// The stage: prepares the pass for the plan's firms, reads the snapshot (merged or
+  /// spooled), records the pass's part of the snapshot's verdict, ends every firm's rows, then runs
   /// `next` (the stages that complete the firms and commit the history) while the pass's
   /// resources (compression pool, history writer's transaction) are still open.
   static func run<T>(

@@ -1,0 +1,71 @@
+import EODCompression
+import EODRender
+
+/// One firm's encoded rows while a spooled pass (``SnapshotPass``) reads the snapshot: each
+/// account's rows of each extract, encoded by the file's own encoder, are framed
+/// (``ByteSink/appendFrame(tag:count:_:)``: the extract, the row count, the bytes) into a buffer
+/// of the firm's; a full buffer goes to its processing thread's ``SpoolFile`` as one segment, and
+/// the firm remembers where. After the pass the firm reads its segments back in order and hands
+/// each frame's bytes to its file: the files get the same bytes, in the same order, as a firm
+/// whose files were open through the pass.
+///
+/// Memory: one buffer of about ``segmentSize`` (8 KiB) per firm with rows (let go by
+/// ``replay(_:)``) and 16 bytes per segment. Used by its firm's processing thread only.
+final class RowSpool {
+  /// Bytes a firm gathers before they go to the spool file.
+  static let segmentSize = 8 * 1024
+
+  private let file: SpoolFile
+  /// The firm's extracts and their encoders: a frame's tag is the index here.
+  private let encoders: [(kind: ExtractKind, encoder: RowEncoder)]
+  private var pending: ByteSink?
+  private var segments: [(offset: Int64, count: Int)] = []
+
+  init(file: SpoolFile, encoders: [(kind: ExtractKind, encoder: RowEncoder)]) {
+    self.file = file
+    self.encoders = encoders
+  }
+
+  /// Adds an account's rows of `kind` (nothing when the firm has no such file).
+  func add(_ kind: ExtractKind, _ rows: RowBuffer) throws(CompressionError) {
+    guard !rows.isEmpty, let tag = encoders.firstIndex(where: { $0.kind == kind }) else { return }
+    let sink = pending ?? ByteSink(capacity: RowSpool.segmentSize + 4 * 1024)
+    pending = sink
+    let encoder = encoders[tag].encoder
+    sink.appendFrame(tag: UInt8(tag), count: UInt32(rows.rowCount)) { encoder.rows(rows, into: $0) }
+    if sink.count >= RowSpool.segmentSize { try flush() }
+  }
+
+  private func flush() throws(CompressionError) {
+    guard let sink = pending, sink.count > 0 else { return }
+    segments.append((try file.append(sink.bytes), sink.count))
+    sink.removeAll()
+  }
+
+  /// Every frame added, in order: its extract, row count and encoded bytes (valid during the
+  /// call). Lets go of the firm's buffer first.
+  func replay(
+    _ body: (ExtractKind, Int, UnsafeRawBufferPointer) throws(CompressionError) -> Void
+  ) throws(CompressionError) {
+    try flush()
+    pending = nil
+    let largest = segments.reduce(0) { max($0, $1.count) }
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, largest), alignment: 1)
+    defer { buffer.deallocate() }
+    for segment in segments {
+      let bytes = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<segment.count])
+      try file.read(at: segment.offset, into: bytes)
+      var rest = UnsafeRawBufferPointer(bytes)
+      while let (frame, next) = ByteFrame.read(rest), encoders.indices.contains(Int(frame.tag)) {
+        try body(encoders[Int(frame.tag)].kind, frame.count, frame.bytes)
+        rest = next
+      }
+      guard rest.isEmpty else {
+        throw CompressionError(
+          code: .corruptInput, step: "reading back a segment of \(segment.count) bytes at \(segment.offset)",
+          path: file.path)
+      }
+    }
+    segments = []
+  }
+}

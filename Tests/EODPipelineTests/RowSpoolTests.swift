@@ -1,0 +1,91 @@
+import EODCompression
+import EODRender
+import Foundation
+import Testing
+
+@testable import EODPipeline
+
+/// A firm's spooled rows (``RowSpool`` over a real ``SpoolFile``) come back as the file's own
+/// encoder writes them, extract by extract, in order, with their row counts, and the spool file
+/// leaves nothing in the output directory.
+@Suite struct RowSpoolTests {
+  /// `count` rows of `kind`, each value naming its row and field (some with a quote and a comma,
+  /// which the CSV encoder escapes).
+  static func rows(_ kind: ExtractKind, account: Int, count: Int) -> RowBuffer {
+    var rows = RowBuffer(fieldCount: kind.fields.count)
+    for row in 0..<count {
+      for field in 0..<kind.fields.count {
+        if field == 1 {
+          rows.appendNull()
+        } else {
+          rows.append("\(kind.rawValue) \(account)/\(row)/\(field) \"x,y\"")
+        }
+      }
+      rows.endRow()
+    }
+    return rows
+  }
+
+  @Test func spooledRowsComeBackInOrderAsTheEncoderWritesThemAndLeaveNoFile() throws {
+    let dir = try Fixtures.scratch("row-spool")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let library = try Fixtures.library()
+    let kinds: [ExtractKind] = [.positions, .cash, .valuations]
+    let encoders = try kinds.map {
+      (kind: $0, encoder: RowEncoder(template: try library.template($0, version: 1), format: .csv))
+    }
+    let tree = try OutputTree(path: dir)
+    let file = try SpoolFile(tree: tree, name: ".spool-0.part-test")
+    // Two firms share the thread's file, their segments interleaved.
+    let spools = [RowSpool(file: file, encoders: encoders), RowSpool(file: file, encoders: encoders)]
+    var expected = Array(repeating: [ExtractKind: (bytes: [UInt8], rows: Int)](), count: 2)
+    for account in 0..<400 {
+      let firm = account % 2
+      for (kind, encoder) in encoders {
+        let batch = RowSpoolTests.rows(
+          kind, account: account, count: kind == .positions ? 1 + account % 7 : 1)
+        try spools[firm].add(kind, batch)
+        var bytes: [UInt8] = []
+        encoder.rows(batch, into: &bytes)
+        expected[firm][kind, default: ([], 0)].bytes += bytes
+        expected[firm][kind, default: ([], 0)].rows += batch.rowCount
+      }
+      // An extract the firm has no file for adds nothing.
+      try spools[firm].add(.transactions, RowSpoolTests.rows(.transactions, account: account, count: 2))
+    }
+    #expect(file.size > Int64(2 * RowSpool.segmentSize), "the rows fill several segments: \(file.size)")
+    #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty, "the spool file has no name")
+    for firm in 0..<2 {
+      var found: [ExtractKind: (bytes: [UInt8], rows: Int)] = [:]
+      var order: [ExtractKind] = []
+      try spools[firm].replay { kind, rows, bytes in
+        found[kind, default: ([], 0)].bytes += Array(bytes)
+        found[kind, default: ([], 0)].rows += rows
+        if order.count < 3 { order.append(kind) }
+      }
+      #expect(order == kinds, "frames come back in the order they were added")
+      #expect(Set(found.keys) == Set(kinds))
+      for kind in kinds {
+        #expect(found[kind]?.rows == expected[firm][kind]?.rows, "\(kind) rows of firm \(firm)")
+        #expect(found[kind]?.bytes == expected[firm][kind]?.bytes, "\(kind) bytes of firm \(firm)")
+      }
+    }
+  }
+
+  @Test func aFrameReadsBackItsTagCountAndBytesAndAPartialFrameIsNone() {
+    let sink = ByteSink(capacity: 16)
+    sink.appendFrame(tag: 3, count: 70_000) { $0.append(Array("hello, spool".utf8)) }
+    sink.appendFrame(tag: 1, count: 0) { _ in }
+    let bytes = Array(sink.bytes)
+    bytes.withUnsafeBytes { raw in
+      guard let (first, rest) = ByteFrame.read(raw), let (second, end) = ByteFrame.read(rest) else {
+        Issue.record("two frames expected")
+        return
+      }
+      #expect(first.tag == 3 && first.count == 70_000 && Array(first.bytes) == Array("hello, spool".utf8))
+      #expect(second.tag == 1 && second.count == 0 && second.bytes.isEmpty && end.isEmpty)
+      let partial = UnsafeRawBufferPointer(rebasing: raw[0..<(raw.count - ByteFrame.headerSize - 1)])
+      #expect(ByteFrame.read(partial)?.0.tag == nil, "a frame cut short is not read")
+    }
+  }
+}

@@ -1,0 +1,40 @@
+import EODCore
+import EODState
+import Foundation
+import Testing
+
+/// A process's POSIX locks on the state file are what tell other processes (shards, `status`) that
+/// the store is in use: closing any descriptor of the file releases them all, so a second
+/// connection of the same process (a worker's) must not read the file's header itself.
+@Suite struct StateStoreLockTests {
+  /// The POSIX locks `/proc/locks` lists for this process on the file at `path`.
+  func ownLocks(on path: String) throws -> Int {
+    var info = stat()
+    #expect(stat(path, &info) == 0)
+    let inode = ":\(info.st_ino) "
+    let pid = " \(getpid()) "
+    let text = try String(contentsOfFile: "/proc/locks", encoding: .utf8)
+    return text.split(separator: "\n").filter {
+      $0.contains("POSIX") && $0.contains(pid) && $0.contains(inode)
+    }
+    .count
+  }
+
+  @Test(.enabled(if: FileManager.default.fileExists(atPath: "/proc/locks")))
+  func aWorkersConnectionKeepsTheProcesssLocksOnTheFile() throws {
+    let scratch = try Fixtures.scratch("locks")
+    defer { try? FileManager.default.removeItem(atPath: scratch) }
+    let path = scratch + "/state.sqlite"
+    let store = try StateStore(path: path)
+    _ = try store.hasRecords(at: CivilDate(dayNumber: 20_000))
+    let held = try ownLocks(on: path)
+    #expect(held > 0, "a WAL connection holds a shared lock on the file")
+    let worker = try StateStore(anotherConnectionTo: store, cacheKibibytes: 2000)
+    _ = try worker.hasRecords(at: CivilDate(dayNumber: 20_000))
+    #expect(try ownLocks(on: path) >= held, "another connection keeps them")
+    // What a second identify would do (why workers do not): its own descriptor's close releases
+    // every lock of the process on the file.
+    _ = try StateStore.identify(path: path)
+    #expect(try ownLocks(on: path) == 0, "identify's close released the process's locks")
+  }
+}
