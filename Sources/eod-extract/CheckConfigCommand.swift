@@ -18,9 +18,7 @@ struct CheckConfig: AsyncParsableCommand {
   var date: String?
 
   func validate() throws {
-    if let date, !RunPlan.isDateForm(date) {
-      throw ValidationError("--date '\(date)' is not \(RunPlan.dateForms)")
-    }
+    try RunPlan.validateDateOption(date)
   }
 
   func run() async throws {

@@ -25,9 +25,7 @@ struct Finalize: AsyncParsableCommand {
   @OptionGroup var logging: LoggingOptions
 
   func validate() throws {
-    if let date, !RunPlan.isDateForm(date) {
-      throw ValidationError("--date '\(date)' is not \(RunPlan.dateForms)")
-    }
+    try RunPlan.validateDateOption(date)
   }
 
   func run() async throws {

@@ -35,9 +35,7 @@ struct Plan: AsyncParsableCommand {
 
   func validate() throws {
     if shards < 1 { throw ValidationError("--shards must be at least 1") }
-    if let date, !RunPlan.isDateForm(date) {
-      throw ValidationError("--date '\(date)' is not \(RunPlan.dateForms)")
-    }
+    try RunPlan.validateDateOption(date)
   }
 
   func run() async throws {

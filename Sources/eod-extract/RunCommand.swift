@@ -117,11 +117,12 @@ struct Run: AsyncParsableCommand {
       if date != nil {
         throw ValidationError("--date needs --config (without it, the snapshot says its date)")
       }
-    } else if let date, !RunPlan.isDateForm(date) {
-      throw ValidationError("--date '\(date)' is not \(RunPlan.dateForms)")
-    } else if snapshot != nil || state != nil || out != nil {
-      throw ValidationError(
-        "--config takes the snapshot, state and output from the file: drop --snapshot/--state/--out")
+    } else {
+      try RunPlan.validateDateOption(date)
+      if snapshot != nil || state != nil || out != nil {
+        throw ValidationError(
+          "--config takes the snapshot, state and output from the file: drop --snapshot/--state/--out")
+      }
     }
     if destination != nil && (identity == nil || knownHosts == nil) {
       throw ValidationError("--destination needs --identity KEYFILE and --known-hosts FILE")

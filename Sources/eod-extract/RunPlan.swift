@@ -1,3 +1,4 @@
+import ArgumentParser
 import EODCompression
 import EODCore
 import EODDelivery
@@ -75,6 +76,11 @@ struct RunPlan {
   /// Whether `text` is one of the forms `--date` accepts (checked before anything runs).
   static func isDateForm(_ text: String) -> Bool {
     CivilDate(text) != nil || ["previous-business-day", "yesterday", "today"].contains(text)
+  }
+
+  /// Refuses a `--date` that is none of the forms it accepts (every command's `validate()`).
+  static func validateDateOption(_ date: String?) throws {
+    if let date, !isDateForm(date) { throw ValidationError("--date '\(date)' is not \(dateForms)") }
   }
 
   /// The business date `--date` names, taking today in the calendar's time zone at `now`.

@@ -111,11 +111,13 @@ import Testing
     #expect(extracts == ["positions", "positions", "positions", "cash", "cash", "cash"])
   }
 
-  /// With `--state`, a store whose run lock another process holds is exit 3, and nothing is
-  /// written (no outputs, no break recorded).
-  @Test func aHeldStateLockIsExitThreeAndNothingIsWritten() throws {
-    let job = try OpsJob.make("recon-lock", firms: 1)
-    defer { job.remove() }
+  /// A night of FIRM001 (checked to succeed), their positions file made from it with the first
+  /// row dropped, a positions profile (their paths), and the `reconcile` arguments that match them (`--out`
+  /// `DIR/recon`, no `--state`).
+  static func nightAndTheirPositions(_ name: String) throws -> (
+    job: OpsJob, theirs: String, profile: String, arguments: [String]
+  ) {
+    let job = try OpsJob.make(name, firms: 1)
     try job.writeConfig(firms: ["FIRM001"])
     let run = try job.run()
     #expect(run.status == 0, "\(run.stderr)")
@@ -123,10 +125,21 @@ import Testing
     try Self.theirs(from: job.staged("FIRM001"), extract: "positions", dropping: [0], to: theirs)
     let profile = job.dir + "/p.yaml"
     try ReconcileTests.write(profile, Self.profile("positions"))
-    let arguments = [
-      "reconcile", "--ours", job.staged("FIRM001"), "--extract", "positions", "--theirs", theirs,
-      "--profile", profile, "--out", job.dir + "/recon", "--state", job.state,
-    ]
+    return (
+      job, theirs, profile,
+      [
+        "reconcile", "--ours", job.staged("FIRM001"), "--extract", "positions", "--theirs", theirs,
+        "--profile", profile, "--out", job.dir + "/recon",
+      ]
+    )
+  }
+
+  /// With `--state`, a store whose run lock another process holds is exit 3, and nothing is
+  /// written (no outputs, no break recorded).
+  @Test func aHeldStateLockIsExitThreeAndNothingIsWritten() throws {
+    let (job, _, _, reconcile) = try Self.nightAndTheirPositions("recon-lock")
+    defer { job.remove() }
+    let arguments = reconcile + ["--state", job.state]
     let holder = try job.holdStateLock()
     let held = try Binary.run(arguments)
     holder.kill()
@@ -143,19 +156,9 @@ import Testing
   }
 
   @Test func withoutConfigNoWebhookAndNoMetrics() throws {
-    let job = try OpsJob.make("recon-noconfig", firms: 1)
+    let (job, theirs, profile, reconcile) = try Self.nightAndTheirPositions("recon-noconfig")
     defer { job.remove() }
-    try job.writeConfig(firms: ["FIRM001"])
-    let run = try job.run()
-    #expect(run.status == 0, "\(run.stderr)")
-    let theirs = job.dir + "/theirs.csv"
-    try Self.theirs(from: job.staged("FIRM001"), extract: "positions", dropping: [0], to: theirs)
-    let profile = job.dir + "/p.yaml"
-    try ReconcileTests.write(profile, Self.profile("positions"))
-    let result = try Binary.run([
-      "reconcile", "--ours", job.staged("FIRM001"), "--extract", "positions", "--theirs", theirs,
-      "--profile", profile, "--out", job.dir + "/recon",
-    ])
+    let result = try Binary.run(reconcile)
     #expect(result.status == 1)
     #expect(!FileManager.default.fileExists(atPath: job.dir + "/metrics/eod_extract.reconcile.prom"))
     // A configuration that cannot be read is exit 2, nothing reconciled.

@@ -1,32 +1,12 @@
 # Sharded nights (issue 15): planted symlinks where a shard's firm lock or the night's summary
-# goes, and hostile JOB_COMPLETION_INDEX values.
-
-# A configuration in $CASE for the series in ./snaps: FIRM001 and FIRM002 to ./dest.
-shards_config() {
-  mkdir -p dest metrics
-  cat >config.yaml <<EOF
-version: 1
-snapshot: $CASE/snaps/ledger-{date}.sqlite
-state_store: {path: $CASE/state.sqlite, create: true}
-output_dir: $CASE/out
-templates_dir: $ADV_ROOT/templates
-metrics_file: $CASE/metrics/eod.prom
-compression: 1
-firms:
-  - firm_id: FIRM001
-    destination:
-      local_dir: $CASE/dest
-  - firm_id: FIRM002
-    destination:
-      local_dir: $CASE/dest
-EOF
-}
+# goes, and hostile JOB_COMPLETION_INDEX values. The configuration is ops.sh's `ops_config` (each
+# firm delivered to ./dest/<firm>).
 
 # A symlink planted at a firm's lock file: refused (exit 2), never followed (the victim keeps its
 # bytes), nothing of that firm written.
 case_shards_symlink_firm_lock() {
   adv_series snaps || return
-  shards_config
+  ops_config ""
   echo "victim" >victim
   mkdir -p "$(realpath "$CASE")/state.sqlite.lock.d"
   ln -s "$CASE/victim" "$(realpath "$CASE")/state.sqlite.lock.d/2026-10-01.FIRM001.lock"
@@ -41,7 +21,7 @@ adv_case shards-symlink-firm-lock case_shards_symlink_firm_lock "a symlink at <s
 # Hostile shard indexes: usage (64) before anything is read or written.
 case_shards_bad_index() {
   adv_series snaps || return
-  shards_config
+  ops_config ""
   local index
   for index in "../../x" "1; rm -rf ." "4" "-1" "0x1" "" "99999999999999999999999"; do
     JOB_COMPLETION_INDEX="$index" adv_run run --config config.yaml --date 2026-10-01 --shards 4
@@ -57,7 +37,7 @@ adv_case shards-bad-index case_shards_bad_index "JOB_COMPLETION_INDEX ../../x, '
 # into place), the file it pointed to untouched.
 case_shards_symlink_summary() {
   adv_series snaps || return
-  shards_config
+  ops_config ""
   adv_run run --config config.yaml --date 2026-10-01 --shard 0/1
   adv_expect_rc 0 || return
   echo "victim" >victim
