@@ -113,7 +113,7 @@ let package = Package(
     .testTarget(
       name: "EODSFTPTests",
       dependencies: [
-        "EODSFTP", "EODDelivery", "EODOps", "EODRender", "EODCompression",
+        "ChildProcess", "EODSFTP", "EODDelivery", "EODOps", "EODRender", "EODCompression",
         .product(name: "Logging", package: "swift-log"),
       ]),
     .testTarget(name: "EODOpsTests", dependencies: ["EODOps", "EODCompression", "EODRender"]),
@@ -129,7 +129,9 @@ let package = Package(
       resources: [.copy("Fixtures")]),
     .testTarget(name: "EODExtractCLITests", dependencies: ["EODSnapshotGen", "PostgresTestServer"]),
     // Starts a real PostgreSQL 15 for the tests that need one (the state store's).
-    .target(name: "PostgresTestServer", path: "Tests/PostgresTestServer"),
+    .target(name: "PostgresTestServer", dependencies: ["ChildProcess"], path: "Tests/PostgresTestServer"),
+    // The test harnesses' child processes, started with no descriptor of the test process.
+    .target(name: "ChildProcess", path: "Tests/ChildProcess"),
     .testTarget(name: "EODVerifyTests", dependencies: ["EODVerify", "EODCompression"]),
   ]
 )

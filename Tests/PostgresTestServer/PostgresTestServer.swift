@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 import Synchronization
 import Testing
@@ -129,35 +130,13 @@ public final class PostgresTestServer: Sendable {
   }
 
   /// Runs a program to its end; its output (through a file) is returned, or thrown when it fails.
-  /// Spawned and waited for directly, with every descriptor above stderr closed in the child (by
-  /// bash, before it becomes the program):
-  /// Foundation's `Process` learns of an exit through a descriptor the child inherits, which the
-  /// server `pg_ctl` leaves running would hold open (the wait never ends), as it would any other
-  /// descriptor of this process (another test's pipe).
+  /// Started by ``ChildProcess``, which closes every descriptor above stderr in the child: the
+  /// server that `pg_ctl` leaves running must hold no descriptor of this process (Foundation's
+  /// `Process` learns of an exit through one, and another test's copied binary could not be run
+  /// while a child held its write descriptor: "Text file busy").
   @discardableResult
   static func run(_ program: String, _ arguments: [String]) throws -> String {
-    let path = NSTemporaryDirectory() + "eod-pg-output-\(UUID().uuidString)"
-    defer { try? FileManager.default.removeItem(atPath: path) }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    posix_spawn_file_actions_adddup2(&actions, 1, 2)
-    // bash closes the rest in the child, then becomes the program.
-    let closeTheRest =
-      "for fd in /proc/self/fd/*; do n=${fd##*/}; if [ \"$n\" -gt 2 ]; then eval \"exec $n>&-\"; fi; done; "
-      + "exec \"$@\""
-    let argv = (["/bin/bash", "-c", closeTheRest, "bash", program] + arguments).map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    var pid = pid_t()
-    let spawned = posix_spawn(&pid, "/bin/bash", &actions, nil, argv, environ)
-    guard spawned == 0 else { throw Failure("\(program): \(String(cString: strerror(spawned)))") }
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 {
-      guard errno == EINTR else { throw Failure("waitpid \(program): \(String(cString: strerror(errno)))") }
-    }
-    let text = String(decoding: FileManager.default.contents(atPath: path) ?? Data(), as: UTF8.self)
+    let (status, text) = try ChildProcess.run(program, arguments)
     // Exited normally with 0 (the low seven bits are the signal, the next eight the code).
     guard status & 0x7f == 0, (status >> 8) & 0xff == 0 else {
       throw Failure("\(program) \(arguments.joined(separator: " ")) ended with status \(status): \(text)")
