@@ -15,6 +15,8 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+    .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+    .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     // Builds EODCore's DocC catalog (`swift package generate-documentation`); no target uses it.
     .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
   ],
@@ -44,6 +46,16 @@ let package = Package(
       name: "EODSFTP",
       dependencies: ["CLibSSH2", .product(name: "Logging", package: "swift-log")]),
     .target(name: "EODState", dependencies: ["EODCore", "EODSQLite"]),
+    // The state store in PostgreSQL (the same contract as EODState's SQLite store).
+    .target(
+      name: "EODStatePostgres",
+      dependencies: [
+        "EODCore", "EODState",
+        .product(name: "PostgresNIO", package: "postgres-nio"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "Logging", package: "swift-log"),
+      ]),
     .target(
       name: "EODDelivery",
       dependencies: [
@@ -85,7 +97,8 @@ let package = Package(
     .executableTarget(
       name: "eod-extract",
       dependencies: [
-        "EODPipeline", "EODSnapshotGen", "EODOps", "EODDelivery", "EODSFTP", "EODState", "EODCore",
+        "EODPipeline", "EODSnapshotGen", "EODOps", "EODDelivery", "EODSFTP", "EODState", "EODStatePostgres",
+        "EODCore",
         "EODRender", "EODSnapshot",
         "EODCompression", "EODVerify", "EODReconcile",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -100,7 +113,7 @@ let package = Package(
     .testTarget(
       name: "EODSFTPTests",
       dependencies: [
-        "EODSFTP", "EODDelivery", "EODOps", "EODRender", "EODCompression",
+        "ChildProcess", "EODSFTP", "EODDelivery", "EODOps", "EODRender", "EODCompression",
         .product(name: "Logging", package: "swift-log"),
       ]),
     .testTarget(name: "EODOpsTests", dependencies: ["EODOps", "EODCompression", "EODRender"]),
@@ -108,11 +121,17 @@ let package = Package(
     .testTarget(
       name: "EODPipelineTests",
       dependencies: [
-        "EODPipeline", "EODSnapshotGen", "EODCompression", "EODState", "EODRender", "EODCore", "EODSQLite",
-        "EODSnapshot", "EODDelivery", "EODOps",
+        "EODPipeline", "EODSnapshotGen", "EODCompression", "EODState", "EODStatePostgres", "EODRender",
+        "EODCore",
+        "EODSQLite",
+        "EODSnapshot", "EODDelivery", "EODOps", "PostgresTestServer",
       ],
       resources: [.copy("Fixtures")]),
-    .testTarget(name: "EODExtractCLITests", dependencies: ["EODSnapshotGen"]),
+    .testTarget(name: "EODExtractCLITests", dependencies: ["EODSnapshotGen", "PostgresTestServer"]),
+    // Starts a real PostgreSQL 15 for the tests that need one (the state store's).
+    .target(name: "PostgresTestServer", dependencies: ["ChildProcess"], path: "Tests/PostgresTestServer"),
+    // The test harnesses' child processes, started with no descriptor of the test process.
+    .target(name: "ChildProcess", path: "Tests/ChildProcess"),
     .testTarget(name: "EODVerifyTests", dependencies: ["EODVerify", "EODCompression"]),
   ]
 )

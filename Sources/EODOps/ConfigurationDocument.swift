@@ -41,13 +41,26 @@ extension ConfigurationReader {
       }
     }
     // `state_store: PATH`, or `state_store: {path: PATH, create: true}` to let the run create a
-    // missing store (otherwise a missing store stops the run).
+    // missing store (otherwise a missing store stops the run), or `state_store: {url:
+    // postgres://USER@HOST:PORT/DB}` for PostgreSQL (password from PGPASSWORD or a password file).
     var stateStore: String?
     var stateStoreCreate = false
     if case .mapping = top["state_store"] {
       let entries = mapping(
-        top["state_store"], "state_store", allowed: ["path", "create"], required: ["path"])
-      stateStore = entries?["path"].flatMap { path($0, "state_store.path") }
+        top["state_store"], "state_store", allowed: ["path", "create", "url"], required: [])
+      if entries?["url"] != nil, entries?["path"] != nil || entries?["create"] != nil {
+        problem(
+          "state_store", top["state_store"], "give either url (PostgreSQL) or path (and create), not both")
+      } else if let url = entries?["url"] {
+        stateStore = string(url, "state_store.url")
+        if let given = stateStore, !JobConfiguration.isPostgresURL(given) {
+          problem("state_store.url", url, "'\(given)' is not a postgres://USER@HOST:PORT/DB URL")
+          stateStore = nil
+        }
+      } else if entries?["path"] == nil {
+        problem("state_store", top["state_store"], "give path (a SQLite file) or url (PostgreSQL)")
+      }
+      stateStore = stateStore ?? entries?["path"].flatMap { path($0, "state_store.path") }
       stateStoreCreate = entries?["create"].flatMap { bool($0, "state_store.create") } ?? false
     } else {
       stateStore = path(top["state_store"], "state_store")

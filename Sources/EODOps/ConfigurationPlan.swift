@@ -33,7 +33,11 @@ extension JobConfiguration {
     } else {
       out += "Calendar: weekends only (no calendar.holidays), dates in \(zone)\n"
     }
-    out += "State store: \(stateStore) (run lock \(lockPath); a second run exits with code 3)\n"
+    if JobConfiguration.isPostgresURL(stateStore) {
+      out += "State store: \(stateStore) (PostgreSQL; a second writer of a firm's date exits with code 3)\n"
+    } else {
+      out += "State store: \(stateStore) (run lock \(lockPath); a second run exits with code 3)\n"
+    }
     out += "Output (staging) directory: \(outputDirectory)\n"
     out += "Templates: \(templatesDirectory ?? "built-in location")\n"
     out += "Defaults: format \(format.rawValue), compression \(compression)\n"

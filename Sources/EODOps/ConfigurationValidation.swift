@@ -46,11 +46,17 @@ extension JobConfiguration {
   ) -> [ConfigurationProblem] {
     var checker = EnvironmentChecker(lines: sourceLines, environment: environment)
     checker.directoryOfPattern(snapshotPattern, "snapshot", what: "snapshot directory")
-    checker.parentWritable(stateStore, "state_store", what: "state store")
-    if FileSystem.isDirectory(stateStore) {
+    if JobConfiguration.isPostgresURL(stateStore) {
+      // A database: reached (and its schema checked) when the run opens it.
+    } else if FileSystem.isDirectory(stateStore) {
       checker.problem("state_store", "\(stateStore) is a directory; give the state store file")
     }
-    if !stateStoreCreate, !FileManager.default.fileExists(atPath: stateStore) {
+    if !JobConfiguration.isPostgresURL(stateStore) {
+      checker.parentWritable(stateStore, "state_store", what: "state store")
+    }
+    if !stateStoreCreate, !JobConfiguration.isPostgresURL(stateStore),
+      !FileManager.default.fileExists(atPath: stateStore)
+    {
       checker.problem(
         "state_store",
         "\(stateStore) does not exist and state_store.create is not true: the run will stop (exit 2); "

@@ -48,7 +48,8 @@ public enum EODExitCode: Int32, Sendable, CaseIterable, CustomStringConvertible 
     case .success: "every selected firm was written (and delivered), or not a business day"
     case .someFirmsFailed: "some firms failed; the others were written (each failure is printed)"
     case .nothingDone: "nothing done: snapshot, configuration, template, state or output refused"
-    case .alreadyRunning: "another run holds the state store's lock (STATE.lock)"
+    case .alreadyRunning:
+      "another run holds the state store's lock (STATE.lock) or a firm's date"
     case .usage: "usage: an unknown option, a bad value, options that do not go together"
     case .internalError: "internal error: an error the job does not expect (a bug); report it"
     }

@@ -271,6 +271,7 @@ public struct JobConfiguration: Sendable, Equatable, Codable {
   public var sourcePath: String?
   /// Snapshot path pattern with `{date}` (YYYY-MM-DD), or `{yyyy}`, `{mm}`, `{dd}`, `{yyyymmdd}`.
   public var snapshotPattern: String
+  /// A SQLite file path, or a `postgres://USER@HOST:PORT/DB` URL (``isPostgresURL(_:)``).
   public var stateStore: String
   /// `state_store.create: true`: a missing state store is created (with a log line); otherwise a
   /// missing store stops the run, so a mistyped path never starts an empty history.
@@ -318,6 +319,11 @@ public struct JobConfiguration: Sendable, Equatable, Codable {
 
   /// The lock file for the state store.
   public var lockPath: String { RunLock.lockPath(forStateStore: stateStore) }
+
+  /// Whether a state store setting names PostgreSQL rather than a SQLite file.
+  public static func isPostgresURL(_ text: String) -> Bool {
+    text.hasPrefix("postgres://") || text.hasPrefix("postgresql://")
+  }
 
   /// The settings for a firm: its entry if listed; if not listed and ``allFirms``, the defaults
   /// with ``defaultDestination`` (local, `{firm}` filled in); otherwise nil (not extracted).

@@ -168,7 +168,7 @@ final class ValidationReader: @unchecked Sendable {
 public enum ExtractJob {
   /// Runs the snapshot. Throws only when nothing can be done (bad snapshot, unknown firm, gap);
   /// one firm's failure is in its ``FirmOutcome`` and does not stop the others.
-  public static func run(_ options: JobOptions, store: StateStore, logger: Logger) throws(PipelineError)
+  public static func run(_ options: JobOptions, store: any StateStoring, logger: Logger) throws(PipelineError)
     -> RunReport
   {
     var logger = logger
@@ -210,7 +210,7 @@ public enum ExtractJob {
   /// in date order, so each later date's rows are read together).
   /// Returns the later dates at which a stored record changed (whose extracts are now stale).
   @discardableResult
-  static func restate(after date: CivilDate, accounts keys: [Int64], store: StateStore) throws -> Set<
+  static func restate(after date: CivilDate, accounts keys: [Int64], store: any StateStoring) throws -> Set<
     CivilDate
   > {
     var changed: Set<CivilDate> = []
@@ -227,7 +227,7 @@ public enum ExtractJob {
           flows: ExternalFlows(net: stored.flow, inflow: stored.flowIn),
           opensToday: stored.kind == .opening && before == nil)
         if updated != stored {
-          try store.save(updated, account: key)
+          try store.save(updated, account: key, replacing: true)
           changed.insert(day)
         }
         previous[key] = updated

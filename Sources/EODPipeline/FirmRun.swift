@@ -23,7 +23,7 @@ final class FirmRun: @unchecked Sendable {
   let options: JobOptions
   let settings: FirmSettings
   let templates: [(ExtractKind, Template)]
-  let store: StateStore
+  let store: any StateStoring
   let logger: Logger
   private(set) var outcome: FirmOutcome
   private let started = Date()
@@ -80,7 +80,7 @@ final class FirmRun: @unchecked Sendable {
   /// The firm's share, with no file open yet (``openFiles()``).
   init(
     firm: Firm, index: Int, date: CivilDate, reference: ReferenceData, templates: [(ExtractKind, Template)],
-    options: JobOptions, gapCarriedFrom: CivilDate?, store: StateStore, writer: HistoryWriter?,
+    options: JobOptions, gapCarriedFrom: CivilDate?, store: any StateStoring, writer: HistoryWriter?,
     pool: CompressionPool, tree: Result<OutputTree, PipelineError>, logger: Logger
   ) {
     self.firm = firm
@@ -379,7 +379,8 @@ final class FirmRun: @unchecked Sendable {
 
   /// Renames the files into place, writes the manifest last and records the firm's run.
   private func putInPlace(
-    _ ordered: [ExtractFileWriter], files: [ExtractFileSummary], reader: SnapshotReader, store: StateStore,
+    _ ordered: [ExtractFileWriter], files: [ExtractFileSummary], reader: SnapshotReader,
+    store: any StateStoring,
     outcome: inout FirmOutcome
   ) throws {
     guard let directory else {

@@ -29,7 +29,7 @@ final class HistoryWriter: @unchecked Sendable {
   /// Records a firm hands over at a time in a spooled pass (hundreds of firms fill one at once).
   static let spooledBatchSize = 64
 
-  let store: StateStore
+  let store: any StateStoring
   let date: CivilDate
   private let firmIDs: [String]
   private let queue = HandOverQueue<Batch>(capacity: 16)
@@ -43,7 +43,7 @@ final class HistoryWriter: @unchecked Sendable {
   private(set) var busy = Duration.zero
 
   /// Opens the run's write transaction on `store`.
-  init(store: StateStore, date: CivilDate, firmIDs: [String]) throws(PipelineError) {
+  init(store: any StateStoring, date: CivilDate, firmIDs: [String]) throws(PipelineError) {
     self.store = store
     self.date = date
     self.firmIDs = firmIDs
@@ -79,10 +79,13 @@ final class HistoryWriter: @unchecked Sendable {
     do {
       var rows: [(record: PerformanceRecord, account: Int64)] = []
       rows.reserveCapacity(batch.count)
+      // Keys the night's reads found came with the records; the batch's new accounts get theirs
+      // now, all at once (one statement for a database server, not one per account).
+      let created = try store.accountKeys(
+        batch.compactMap { $0.record.key == nil ? $0.record.accountID : nil }, firmID: firmIDs[firm])
+      var next = created.makeIterator()
       for (_, pending) in batch {
-        // Keys the night's reads found came with the record; a new account gets one now.
-        let key =
-          try pending.key ?? store.accountKey(pending.accountID, firmID: firmIDs[firm], remember: false)
+        guard let key = pending.key ?? next.next() else { continue }
         // Kept before the write: a write that fails half-way is undone with the rest.
         keys[firm].append(key)
         rows.append((pending.record, key))

@@ -7,7 +7,8 @@ import EODState
 // refusal of the run's inputs (exit 2); see ``OperatorFacingError`` and docs/operations.md.
 
 extension StateStoreError: OperatorFacingError {
-  public var exitCode: EODExitCode { .nothingDone }
+  /// 3 when another writer holds the lock (as the run lock), else 2.
+  public var exitCode: EODExitCode { code == .locked ? .alreadyRunning : .nothingDone }
   /// `state-store-` and the store's own code (`state-store-missing`, `state-store-not-a-state-store`).
   public var errorCode: String { "state-store-\(code.rawValue)" }
 }

@@ -82,6 +82,11 @@ public struct PipelineError: Error, CustomStringConvertible, Sendable {
 }
 
 extension PipelineError: OperatorFacingError {
-  public var exitCode: EODExitCode { code == .internalError ? .internalError : .nothingDone }
+  public var exitCode: EODExitCode {
+    if code == .internalError { return .internalError }
+    // Another writer holds the firm's date (a PostgreSQL store's advisory lock): as the run lock, 3.
+    if cause(as: StateStoreError.self)?.code == .locked { return .alreadyRunning }
+    return .nothingDone
+  }
   public var errorCode: String { code.rawValue }
 }

@@ -7,12 +7,12 @@ import EODState
 /// not kept for the whole run: that would hold every account's key in memory.
 final class StoreHistory: PerformanceHistory {
   typealias Failure = PipelineError
-  let store: StateStore
+  let store: any StateStoring
   let firmID: String
   let date: CivilDate
   private var memo: (accountID: String, key: Int64?)?
 
-  init(store: StateStore, firmID: String, date: CivilDate) {
+  init(store: any StateStoring, firmID: String, date: CivilDate) {
     self.store = store
     self.firmID = firmID
     self.date = date

@@ -42,11 +42,30 @@ public struct BreakEntry: Sendable, Equatable {
   public var ours: String
   public var theirs: String
   public var difference: String
+
+  public init(
+    id: String, firmID: String, extract: String, type: String, key: [String], field: String,
+    firstSeen: String,
+    lastSeen: String, closed: String?, ours: String, theirs: String, difference: String
+  ) {
+    self.id = id
+    self.firmID = firmID
+    self.extract = extract
+    self.type = type
+    self.key = key
+    self.field = field
+    self.firstSeen = firstSeen
+    self.lastSeen = lastSeen
+    self.closed = closed
+    self.ours = ours
+    self.theirs = theirs
+    self.difference = difference
+  }
 }
 
-/// Records one reconciliation's breaks (firm, extract, business date), inside
+/// Records one reconciliation's breaks (firm, extract, business date) in a SQLite store, inside
 /// ``StateStore/recordBreakDay(firm:extract:date:_:)``'s transaction.
-public final class BreakDayRecorder {
+final class BreakDayRecorder: BreakDayRecording {
   let store: StateStore
   let firm: String
   let extract: String
@@ -60,7 +79,7 @@ public final class BreakDayRecorder {
   }
 
   /// The earliest business date before this one on which the break was reported, if any.
-  public func firstSeen(before id: String) throws(StateStoreError) -> String? {
+  func firstSeen(before id: String) throws(StateStoreError) -> String? {
     try store.wrap("read breaks") {
       let query = try store.statement(
         "SELECT MIN(business_date) FROM break_days WHERE break_id = ? AND business_date < ?")
@@ -72,7 +91,7 @@ public final class BreakDayRecorder {
   }
 
   /// Records that the break is reported on this date.
-  public func record(_ item: BreakObservation) throws(StateStoreError) {
+  func record(_ item: BreakObservation) throws(StateStoreError) {
     try store.wrap("write breaks") {
       let key = String(decoding: try JSONSerialization.data(withJSONObject: item.key), as: UTF8.self)
       try store.statement(
@@ -125,7 +144,7 @@ extension StateStore {
   /// on the first reconciled date after its last one (open again when it is reported again),
   /// values of its latest date. Nothing is kept when `body` throws.
   public func recordBreakDay<T>(
-    firm: String, extract: String, date: String, _ body: (BreakDayRecorder) throws -> T
+    firm: String, extract: String, date: String, _ body: (any BreakDayRecording) throws -> T
   ) throws -> T {
     releaseReads()
     do {

@@ -7,6 +7,12 @@ public struct IdempotencyEntry: Sendable {
   public var createdAt: Date
   /// What the first request returned (its manifests).
   public var result: String
+
+  public init(fingerprint: String, createdAt: Date, result: String) {
+    self.fingerprint = fingerprint
+    self.createdAt = createdAt
+    self.result = result
+  }
 }
 
 extension StateStore {

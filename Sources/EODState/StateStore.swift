@@ -15,15 +15,29 @@ public struct StateStoreError: Error, CustomStringConvertible, Sendable {
     public static let notAStateStore = Code("not-a-state-store")
     /// No file at the path, and creating one was not asked for.
     public static let missing = Code("missing")
+    /// The store's location cannot be used as given (a PostgreSQL URL with a password in it, say).
+    public static let badLocation = Code("bad-location")
+    /// The store's schema is not the one this binary works with (older: migrate it; newer: a
+    /// newer binary is needed).
+    public static let schemaVersion = Code("schema-version")
+    /// Another writer holds the store's lock for this firm and date (or the whole store).
+    public static let locked = Code("locked")
   }
   public var code: Code
   public var path: String
   public var step: String
   public var detail: String
 
+  public init(code: Code, path: String, step: String, detail: String) {
+    self.code = code
+    self.path = path
+    self.step = step
+    self.detail = detail
+  }
+
   public var description: String {
     switch code {
-    case .notAStateStore, .missing: "state store \(path): \(detail)"
+    case .notAStateStore, .missing, .badLocation, .schemaVersion, .locked: "state store \(path): \(detail)"
     default: "state store \(path): \(step) failed [\(code)]: \(detail)"
     }
   }
@@ -475,14 +489,14 @@ public final class StateStore {
 // MARK: Money as integer cents
 
 extension Money {
-  /// Whole cents, for storage; nil beyond 64 bits.
-  var cents: Int64? {
+  /// Whole cents, for storage (every state store keeps money so); nil beyond 64 bits.
+  public var cents: Int64? {
     let rounded = self.rounded(places: 2)
     guard let value = Int64(exactly: rounded.significand) else { return nil }
     return value
   }
 
-  init(cents: Int64) { self.init(significand: Int128(cents), scale: 2) }
+  public init(cents: Int64) { self.init(significand: Int128(cents), scale: 2) }
 }
 
 /// A file's device and inode (by path, following symlinks as SQLite does).

@@ -2,6 +2,7 @@ import ArgumentParser
 import EODCore
 import EODOps
 import EODState
+import EODStatePostgres
 import Foundation
 
 /// `eod-extract breaks`: a firm's reconciliation breaks as the state store follows them.
@@ -31,7 +32,7 @@ struct Breaks: AsyncParsableCommand {
           throw Failure(.nothingDone, "\(error)")
         }
       }
-      guard FileManager.default.fileExists(atPath: state) else {
+      guard PostgresURL.isPostgres(state) || FileManager.default.fileExists(atPath: state) else {
         throw Failure(.nothingDone, "no state store at \(state)")
       }
       let store = try openStateForReading(state)

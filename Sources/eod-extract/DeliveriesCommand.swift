@@ -15,7 +15,7 @@ struct Deliveries: AsyncParsableCommand {
       let store = try openStateForReading(state)
       print(
         "firm_id,business_date,destination,file_name,remote_path,sha256,attempts,outcome,delivered_at,run_id")
-      for entry in try store.journal(firmID: firm, businessDate: date) {
+      for entry in try store.journal(firmID: firm, businessDate: date, destination: nil) {
         print(
           [
             entry.firmID, entry.businessDate, entry.destination, entry.fileName, entry.remotePath,

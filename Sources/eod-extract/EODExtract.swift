@@ -20,7 +20,8 @@ struct EODExtract: AsyncParsableCommand {
     version: VersionText.text,
     subcommands: [
       Run.self, Demo.self, Generate.self, Backfill.self, History.self, CheckConfig.self, Deliveries.self,
-      Status.self, Verify.self, Reconcile.self, Breaks.self, Plan.self, Finalize.self,
+      Status.self, Verify.self, Reconcile.self, Breaks.self, Plan.self, Finalize.self, MigrateState.self,
+      State.self,
     ],
     defaultSubcommand: nil)
 }

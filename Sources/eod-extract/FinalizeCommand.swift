@@ -33,7 +33,7 @@ struct Finalize: AsyncParsableCommand {
       let logger = logging.makeLogger()
       let configuration = try loadConfiguration(config)
       let day = try RunPlan.resolveDate(date, configuration: configuration)
-      let (lock, store) = try openStateForWriting(
+      let (lock, store) = try openSQLiteStateForWriting(
         configuration.stateStore, create: false, shared: true, logger: logger)
       defer { lock.release() }
       let summary = try await FinalizeNight.run(

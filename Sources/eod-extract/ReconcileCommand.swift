@@ -160,7 +160,7 @@ struct Reconcile: AsyncParsableCommand {
 
 /// The state store's break history, as the reconciliation sees it.
 struct StoreLedger: BreakLedger {
-  let recorder: BreakDayRecorder
+  let recorder: any BreakDayRecording
 
   func firstSeen(before id: String) throws -> String? { try recorder.firstSeen(before: id) }
 

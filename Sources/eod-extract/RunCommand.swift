@@ -169,12 +169,16 @@ struct Run: AsyncParsableCommand {
       let (lock, store) = try openStateForWriting(
         plan.statePath, create: initState || plan.configuration?.stateStoreCreate == true,
         shared: selection != nil, logger: logger)
-      defer { lock.release() }
+      defer { lock?.release() }
       recorder.store = store
       var prepared: PreparedShard?
+      var shardStore: StateStore?
       if let selection, let date = plan.businessDate {
+        // A shard's store is SQLite (openStateForWriting refuses a shared PostgreSQL store).
+        guard let sqlite = store as? StateStore else { throw shardsNeedSQLite(plan.statePath) }
+        shardStore = sqlite
         let shard = try PreparedShard.prepare(
-          selection, runPlan: plan, date: date, store: store, runID: runID, logger: logger)
+          selection, runPlan: plan, date: date, store: sqlite, runID: runID, logger: logger)
         for firm in shard.skipped {
           print("\(date) \(firm): complete and delivered already (shard \(selection.description)); skipped")
         }
@@ -234,13 +238,16 @@ struct Run: AsyncParsableCommand {
       night.clock = { Clock.now() }
       night.say = { print($0) }
       night.extracted = { recorder.businessDate = $0.businessDate.description }
-      if let selection, let prepared, let date = plan.businessDate, let configuration = plan.configuration {
+      if let selection, let prepared, let shardStore, let date = plan.businessDate,
+        let configuration = plan.configuration
+      {
         // A shard with nothing left to run (every firm complete and delivered, or none planned)
         // runs no night: an empty firm list would mean every firm.
         var exitCode = EODExitCode.success
         if !prepared.toRun.isEmpty { exitCode = try await NightlyRun.run(night).exitCode }
         return try await finishShard(
-          selection, exitCode: exitCode, date: date, store: store, configuration: configuration, runID: runID,
+          selection, exitCode: exitCode, date: date, store: shardStore, configuration: configuration,
+          runID: runID,
           logger: logger)
       }
       let report = try await NightlyRun.run(night)

@@ -16,7 +16,7 @@ final class RunOutcomeRecorder {
   let configPath: String?
   /// Firms asked for on the command line (`--firm`); else the configuration's.
   let requestedFirms: [String]
-  var store: StateStore?
+  var store: (any StateStoring)?
   var businessDate = ""
 
   init(runID: String, configPath: String?, requestedFirms: [String]) {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EODOps
 import EODState
+import EODStatePostgres
 import Foundation
 
 /// `eod-extract status`: per firm, what was last written and delivered and what failed last.
@@ -14,7 +15,7 @@ struct Status: AsyncParsableCommand {
 
   func run() async throws {
     try await withExitCodes {
-      guard FileManager.default.fileExists(atPath: state) else {
+      guard PostgresURL.isPostgres(state) || FileManager.default.fileExists(atPath: state) else {
         throw Failure(.nothingDone, "no state store at \(state)")
       }
       let store = try openStateForReading(state)

@@ -428,7 +428,11 @@ import Testing
     // Without templates anywhere: the error lists every place searched, in words.
     let lone = dir + "/lone/bin"
     try FileManager.default.createDirectory(atPath: lone, withIntermediateDirectories: true)
-    try FileManager.default.copyItem(atPath: bin, toPath: lone + "/eod-extract")
+    // Copied by cp, not FileManager.copyItem: the copy's write descriptor then never exists in
+    // this process, where a child another test starts meanwhile could inherit it and make the run
+    // below fail with "Text file busy".
+    let copied = try Binary.run(program: "/bin/cp", [bin, lone + "/eod-extract"])
+    try #require(copied.status == 0, "\(copied.stderr)")
     let missing = try Binary.run(
       program: "/usr/bin/env", ["-u", "EOD_TEMPLATES", lone + "/eod-extract", "demo", "--out", "d2"],
       cwd: elsewhere)

@@ -12,24 +12,25 @@ import Testing
       id: id, type: "MISSING_THEIRS", key: ["AC1", id], field: "", ours: ours, theirs: "", difference: "")
   }
 
-  func day(_ store: StateStore, _ date: String, _ ids: [String], extract: String = "positions") throws {
+  func day(_ store: any StateStoring, _ date: String, _ ids: [String], extract: String = "positions") throws {
     try store.recordBreakDay(firm: "F1", extract: extract, date: date) { recorder in
       for id in ids { try recorder.record(observation(id, date)) }
     }
   }
 
-  func lives(_ store: StateStore) throws -> [String] {
-    try store.breaks(firm: "F1").map {
+  func lives(_ store: any StateStoring) throws -> [String] {
+    try store.breaks(firm: "F1", extract: nil, openOnly: false).map {
       "\($0.id) \($0.firstSeen) \($0.lastSeen) \($0.closed ?? "open") \($0.ours)"
     }
   }
 
-  @Test func breaksAreFollowedClosedReopenedAndReplaced() throws {
+  @Test(arguments: Backend.allCases)
+  func breaksAreFollowedClosedReopenedAndReplaced(backend: Backend) throws {
     let dir = NSTemporaryDirectory() + "eod-breaks-\(UUID().uuidString)"
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: dir) }
-    let store = try StateStore(path: dir + "/state.sqlite")
-    #expect(try store.breaks(firm: "F1").isEmpty)  // no tables yet: none
+    let store = try backend.open("state", scratch: dir)
+    #expect(try store.breaks(firm: "F1", extract: nil, openOnly: false).isEmpty)  // no tables yet: none
 
     try day(store, "2026-10-01", ["a", "c", "d"])
     try store.recordBreakDay(firm: "F1", extract: "positions", date: "2026-10-02") { recorder in
@@ -46,9 +47,9 @@ import Testing
         // d went on 2026-10-02 and came back: open again, first seen kept.
         "d 2026-10-01 2026-10-05 open 2026-10-05",
       ])
-    #expect(try store.breaks(firm: "F1", openOnly: true).map(\.id) == ["a", "b", "d"])
-    #expect(try store.breaks(firm: "F1", extract: "cash").isEmpty)
-    #expect(try store.breaks(firm: "F2").isEmpty)
+    #expect(try store.breaks(firm: "F1", extract: nil, openOnly: true).map(\.id) == ["a", "b", "d"])
+    #expect(try store.breaks(firm: "F1", extract: "cash", openOnly: false).isEmpty)
+    #expect(try store.breaks(firm: "F2", extract: nil, openOnly: false).isEmpty)
 
     // Re-running 2026-10-02 with only "a" replaces that date's result.
     try day(store, "2026-10-02", ["a"])
@@ -70,8 +71,8 @@ import Testing
     #expect(try lives(store).count == 4)
     // Another extract of the same firm does not close the positions breaks.
     try day(store, "2026-10-06", ["x"], extract: "cash")
-    #expect(try store.breaks(firm: "F1", openOnly: true).map(\.id) == ["x", "a", "b", "d"])
+    #expect(try store.breaks(firm: "F1", extract: nil, openOnly: true).map(\.id) == ["x", "a", "b", "d"])
     // A later connection reads the same.
-    #expect(try StateStore(path: dir + "/state.sqlite", createIfMissing: false).breaks(firm: "F1").count == 5)
+    #expect(try store.openReader(small: false).breaks(firm: "F1", extract: nil, openOnly: false).count == 5)
   }
 }

@@ -4,12 +4,14 @@ import Testing
 
 /// The contract's worked examples, computed independently of the project.
 @Suite struct ExampleSeriesTests {
-  @Test func edgeSeriesMatchesTheExpectedExtracts() throws {
+  /// On either state store (the contract: the same extracts, byte for byte where exact).
+  @Test(arguments: Backend.allCases)
+  func edgeSeriesMatchesTheExpectedExtracts(backend: Backend) throws {
     let scratch = try Fixtures.scratch("edge")
     defer { try? FileManager.default.removeItem(atPath: scratch) }
     let reports = try runSeries(
-      snapshots: Fixtures.root + "/edge-6d/snapshots", out: scratch + "/out", state: scratch + "/state.sqlite"
-    )
+      snapshots: Fixtures.root + "/edge-6d/snapshots", out: scratch + "/out",
+      store: try backend.open("state", scratch: scratch))
     #expect(reports.count == 6)
     #expect(reports.allSatisfy { $0.failedFirms.isEmpty })
     let (files, problems) = try compareExample(

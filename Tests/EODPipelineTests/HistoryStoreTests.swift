@@ -32,7 +32,7 @@ import Testing
 
   /// Every lookup the night uses, against a brute-force reading of what was written.
   func expectAgreement(
-    _ store: StateStore, _ expected: [Int64: [Int: PerformanceRecord]], days: ClosedRange<Int>
+    _ store: any StateStoring, _ expected: [Int64: [Int: PerformanceRecord]], days: ClosedRange<Int>
   )
     throws
   {
@@ -60,12 +60,12 @@ import Testing
   /// history, `latest` rows and flows as saving the records one by one: batches around the rows-per-statement size, accounts
   /// that have an older record (latest moves forward) or a newer one (latest stays), and
   /// baselines (no return) for the others.
-  @Test(arguments: [1, 31, 32, 33, 100])
-  func aNightsFirstWriteInBatchesEqualsOneByOne(count: Int) throws {
+  @Test(arguments: Backend.allCases, [1, 31, 32, 33, 100])
+  func aNightsFirstWriteInBatchesEqualsOneByOne(backend: Backend, count: Int) throws {
     let scratch = try Fixtures.scratch("save-new-\(count)")
     defer { try? FileManager.default.removeItem(atPath: scratch) }
     let stores = [
-      try StateStore(path: scratch + "/one.sqlite"), try StateStore(path: scratch + "/batch.sqlite"),
+      try backend.open("one", scratch: scratch), try backend.open("batch", scratch: scratch),
     ]
     let day = 20_000
     // What was written, by account and day: what both stores must read back.
@@ -75,7 +75,7 @@ import Testing
       for key in Int64(1)...Int64(count) where key % 3 != 0 {
         let other = key % 3 == 1 ? day - 1 : day + 1
         let written = record(day: other, origin: day - 5, value: 500 + key, index: 1.5, zeros: 0)
-        try store.save(written, account: key)
+        try store.save(written, account: key, replacing: true)
         expected[key, default: [:]][other] = written
       }
     }
@@ -107,16 +107,17 @@ import Testing
     #expect(try stores[1].footprint().historyRows == (try stores[0].footprint().historyRows))
   }
 
-  @Test func nightlyLookupsAgreeWithTheHistoryAfterOutOfOrderWritesAndDeletions() throws {
+  @Test(arguments: Backend.allCases)
+  func nightlyLookupsAgreeWithTheHistoryAfterOutOfOrderWritesAndDeletions(backend: Backend) throws {
     let scratch = try Fixtures.scratch("latest-store")
     defer { try? FileManager.default.removeItem(atPath: scratch) }
-    let store = try StateStore(path: scratch + "/state.sqlite")
+    let store = try backend.open("state", scratch: scratch)
     let first = try #require(CivilDate("2026-10-01")).dayNumber
     let days = first...(first + 40)
     var random = Sequence(state: 42)
     var expected: [Int64: [Int: PerformanceRecord]] = [:]
     for account in 1...6 {
-      let key = try store.accountKey("AC\(account)", firmID: "FIRM001")
+      let key = try store.accountKey("AC\(account)", firmID: "FIRM001", remember: true)
       // Each account has its own dates, with holes; written in a scrambled order.
       var chosen = days.filter { _ in random.next(4) != 0 }
       let origin = chosen.first ?? first
@@ -127,7 +128,7 @@ import Testing
           let saved = record(
             day: day, origin: origin, value: value, index: 1 + Double(day - origin) / 100,
             zeros: random.next(2))
-          try store.save(saved, account: key)
+          try store.save(saved, account: key, replacing: true)
           expected[key, default: [:]][day] = saved
         }
       }
@@ -140,7 +141,7 @@ import Testing
         guard let last = sorted.last, let earliest = sorted.first else { continue }
         let origin = earliest
         let replaced = record(day: last, origin: origin, value: 7, index: 0.5, zeros: 0)
-        try store.save(replaced, account: key)
+        try store.save(replaced, account: key, replacing: true)
         expected[key]?[last] = replaced
         var doomed = [last, earliest]
         if sorted.count > 4 { doomed.append(sorted[sorted.count / 2]) }
@@ -153,9 +154,11 @@ import Testing
     }
     try expectAgreement(store, expected, days: (first - 2)...(first + 42))
     // An account whose every record is deleted has no latest row left.
-    let lonely = try store.accountKey("AC99", firmID: "FIRM001")
+    let lonely = try store.accountKey("AC99", firmID: "FIRM001", remember: true)
     try store.transaction("lonely") {
-      try store.save(record(day: first + 3, origin: first + 3, value: 1, index: 1, zeros: 0), account: lonely)
+      try store.save(
+        record(day: first + 3, origin: first + 3, value: 1, index: 1, zeros: 0), account: lonely,
+        replacing: true)
       try store.deleteRecord(at: CivilDate(dayNumber: first + 3), account: lonely)
     }
     #expect(try store.latestRecord(account: lonely) == nil)

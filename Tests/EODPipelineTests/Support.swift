@@ -162,7 +162,14 @@ func equalWithinTolerance(_ column: String, _ a: String, _ b: String) -> Bool {
 func runSeries(
   snapshots: String, out: String, state: String, format: ExtractFormat = .csv
 ) throws -> [RunReport] {
-  let store = try StateStore(path: state)
+  try runSeries(snapshots: snapshots, out: out, store: try StateStore(path: state), format: format)
+}
+
+/// Runs every snapshot of a folder in date order into `out` with a state store of any backend.
+@discardableResult
+func runSeries(
+  snapshots: String, out: String, store: any StateStoring, format: ExtractFormat = .csv
+) throws -> [RunReport] {
   let library = try Fixtures.library()
   var reports: [RunReport] = []
   var previous: CivilDate?

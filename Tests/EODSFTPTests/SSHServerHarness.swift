@@ -1,3 +1,4 @@
+import ChildProcess
 import EODDelivery
 import EODSFTP
 import Foundation
@@ -148,32 +149,16 @@ func makeTemporaryDirectory(_ prefix: String) throws -> String {
 }
 
 /// Starts `executable` with stdout and stderr appended to `outputPath` (posix_spawn: Foundation's
-/// Process blocks its monitor thread on long-lived children such as sshd).
+/// Process blocks its monitor thread on long-lived children such as sshd), inheriting no other
+/// descriptor of the test process (``ChildProcess``).
 func spawn(_ executable: String, _ arguments: [String], outputPath: String) throws -> pid_t {
-  var actions = posix_spawn_file_actions_t()
-  posix_spawn_file_actions_init(&actions)
-  defer { posix_spawn_file_actions_destroy(&actions) }
-  posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-  posix_spawn_file_actions_adddup2(&actions, 1, 2)
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-  let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
-  defer { for pointer in argv { free(pointer) } }
-  var pid: pid_t = 0
-  let rc = posix_spawn(&pid, executable, &actions, nil, argv, environ)
-  guard rc == 0 else { throw HarnessError("cannot start \(executable): errno \(rc)") }
-  return pid
+  try ChildProcess.spawn(executable, arguments, outputPath: outputPath)
 }
 
 /// Runs a short command to completion and returns its output; throws if it fails.
 @discardableResult
 func run(_ executable: String, _ arguments: [String]) throws -> String {
-  let directory = try makeTemporaryDirectory("run")
-  defer { try? FileManager.default.removeItem(atPath: directory) }
-  let outputPath = directory + "/output"
-  let pid = try spawn(executable, arguments, outputPath: outputPath)
-  var status: Int32 = 0
-  while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-  let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+  let (status, output) = try ChildProcess.run(executable, arguments)
   guard status == 0 else { throw HarnessError("\(executable) \(arguments) failed (\(status)): \(output)") }
   return output
 }

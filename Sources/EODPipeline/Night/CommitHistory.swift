@@ -17,7 +17,7 @@ import Logging
 ///
 /// Each firm's files are put in place, and its run recorded, in the same transaction.
 final class NightHistory {
-  let store: StateStore
+  let store: any StateStoring
   let date: CivilDate
   private let writer: HistoryWriter?
   /// Set when the transaction cannot be trusted (it could not be opened, or SQLite ended it):
@@ -25,7 +25,7 @@ final class NightHistory {
   private var lost: PipelineError?
 
   /// Takes over the pass's writer (its rows written, logged), or opens the run's transaction.
-  init(pass: SnapshotPass.Pass, store: StateStore, date: CivilDate, logger: Logger) {
+  init(pass: SnapshotPass.Pass, store: any StateStoring, date: CivilDate, logger: Logger) {
     self.store = store
     self.date = date
     writer = pass.writer
@@ -54,7 +54,7 @@ final class NightHistory {
   /// written, run recorded), all of it kept or undone together.
   func record(
     firm index: Int, firmID: String, held records: [[PendingRecord]],
-    putInPlace: (StateStore, Restated?) throws -> Void
+    putInPlace: (any StateStoring, Restated?) throws -> Void
   ) throws {
     if let writer {
       if let failure = writer.failure(firm: index) { throw failure }

@@ -29,7 +29,7 @@ public enum DeliveryStep {
   ///   - destinations: by firm ID. A firm of the report without an entry is an error for that
   ///     firm: its files never go to another firm's destination.
   public static func deliver(
-    _ report: RunReport, destinations: [String: any Destination], store: StateStore, resend: Bool,
+    _ report: RunReport, destinations: [String: any Destination], store: any StateStoring, resend: Bool,
     clock: @escaping @Sendable () -> Date = { Date() }, logger: Logger
   ) async -> [DeliveryOutcome] {
     var outcomes: [DeliveryOutcome] = []
@@ -56,7 +56,8 @@ public enum DeliveryStep {
   }
 
   static func deliverFirm(
-    _ firm: FirmOutcome, date: CivilDate, runID: String, destination: any Destination, store: StateStore,
+    _ firm: FirmOutcome, date: CivilDate, runID: String, destination: any Destination,
+    store: any StateStoring,
     resend: Bool,
     clock: @escaping @Sendable () -> Date, logger: Logger
   ) async -> DeliveryOutcome {

@@ -36,7 +36,7 @@ enum Idempotency {
   }
 
   static func check(
-    _ request: IdempotencyRequest, store: StateStore, now: Date, logger: Logger
+    _ request: IdempotencyRequest, store: any StateStoring, now: Date, logger: Logger
   ) throws -> Decision {
     let key = request.key
     let stored = try store.idempotencyRecord(key.rawValue)
@@ -81,7 +81,7 @@ enum Idempotency {
   /// the firms whose sets are complete (delivered, when delivering); the firms still failed.
   static func save(
     _ claim: Claim, report: RunReport, failed: Set<String>, printed: [String], exitCode: EODExitCode,
-    store: StateStore
+    store: any StateStoring
   ) throws {
     let result =
       (claim.previous?.manifests ?? "")

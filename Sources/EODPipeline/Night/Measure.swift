@@ -46,7 +46,8 @@ enum Measure {
 
   /// Records each failed firm of a completed run (extract or delivery) for `status`.
   static func recordFailures(
-    report: RunReport, deliveries: [DeliveryOutcome], exitCode: EODExitCode, store: StateStore, now: Date,
+    report: RunReport, deliveries: [DeliveryOutcome], exitCode: EODExitCode, store: any StateStoring,
+    now: Date,
     logger: Logger
   ) {
     let now = ExtractJob.iso8601(now)

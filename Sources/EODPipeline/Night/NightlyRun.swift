@@ -12,7 +12,7 @@ public struct Night {
   /// threads.
   public var job: JobOptions
   /// The state store, opened (and its run lock held) by the caller.
-  public var store: StateStore
+  public var store: any StateStoring
   /// Deliver every firm written to its destination (``destinations``); false: nothing is sent.
   public var deliver = false
   /// The destination of each firm of a report; a firm without one fails its delivery (its files
@@ -39,7 +39,7 @@ public struct Night {
   /// Told of the extract's report as soon as it is made (before delivery).
   public var extracted: (RunReport) -> Void = { _ in }
 
-  public init(job: JobOptions, store: StateStore, startedAt: Date = Date(), logger: Logger) {
+  public init(job: JobOptions, store: any StateStoring, startedAt: Date = Date(), logger: Logger) {
     self.job = job
     self.store = store
     self.startedAt = startedAt

@@ -30,7 +30,7 @@ struct NightPlan {
 /// cannot be read.
 enum Preflight {
   static func run(
-    _ options: JobOptions, snapshot: OpenedSnapshot, store: StateStore
+    _ options: JobOptions, snapshot: OpenedSnapshot, store: any StateStoring
   ) throws(PipelineError) -> NightPlan {
     let reader = snapshot.reader
     let date = reader.businessDate
@@ -47,6 +47,10 @@ enum Preflight {
     // firm alone, before any path is made from it (its accounts are skipped by the pass).
     let firms = selected.filter { FirmIdentifier.isValid($0.id) }
     let templates = try checkTemplates(firms, options: options, snapshot: snapshot)
+    // Before anything of the date is read or written: a second writer of a firm's date stops here.
+    do { try store.lockWriters(firmIDs: firms.map(\.id), date: date, runID: options.runID) } catch {
+      throw PipelineError(state: error)
+    }
     let (gaps, writeDuringPass) = try checkGaps(
       firms, date: date, options: options, snapshot: snapshot, store: store)
     return NightPlan(
@@ -101,7 +105,7 @@ enum Preflight {
   /// Gaps in the history, refused before anything is written (or carried, with `allowGap`), and
   /// whether this is the nightly case (no firm has run this date or a later one).
   static func checkGaps(
-    _ firms: [Firm], date: CivilDate, options: JobOptions, snapshot: OpenedSnapshot, store: StateStore
+    _ firms: [Firm], date: CivilDate, options: JobOptions, snapshot: OpenedSnapshot, store: any StateStoring
   ) throws(PipelineError) -> (gaps: [String: CivilDate], writeDuringPass: Bool) {
     var gaps: [String: CivilDate] = [:]
     var writeDuringPass = true

@@ -63,7 +63,7 @@ final class SnapshotPass {
   let runs: [FirmRun]
   let writer: HistoryWriter?
   /// The processing threads' state-store connections (history reads).
-  let stores: [StateStore]
+  let stores: [any StateStoring]
   let tree: Result<OutputTree, PipelineError>
   /// Processing threads.
   let workers: Int
@@ -76,17 +76,18 @@ final class SnapshotPass {
   /// every firm's ``FirmRun``. Nothing is read from the snapshot yet.
   init(
     firms: [Firm], date: CivilDate, reference: ReferenceData, templates: [String: [(ExtractKind, Template)]],
-    gaps: [String: CivilDate], options: JobOptions, store: StateStore, writeDuringPass: Bool, logger: Logger,
+    gaps: [String: CivilDate], options: JobOptions, store: any StateStoring, writeDuringPass: Bool,
+    logger: Logger,
     fileBudget: Int = SnapshotPass.mergedFileBudget
   ) throws(PipelineError) {
     // Firms are valued and rendered on `workers` threads (a firm always on the same one, so its
     // rows stay in account order), each with its own state-store connection for history reads.
     let workers = max(1, min(options.processingThreads, firms.count))
     self.workers = workers
-    var stores: [StateStore] = []
+    var stores: [any StateStoring] = []
     do {
       // A night's history reads go through the accounts in key order: a small page cache each.
-      for _ in 0..<workers { stores.append(try StateStore(anotherConnectionTo: store, cacheKibibytes: 2000)) }
+      for _ in 0..<workers { stores.append(try store.openReader(small: true)) }
     } catch {
       throw PipelineError(state: error)
     }
@@ -242,7 +243,7 @@ extension SnapshotPass {
   /// `next` (the stages that complete the firms and commit the history) while the pass's
   /// resources (compression pool, history writer's transaction) are still open.
   static func run<T>(
-    _ plan: NightPlan, snapshot: OpenedSnapshot, options: JobOptions, store: StateStore, logger: Logger,
+    _ plan: NightPlan, snapshot: OpenedSnapshot, options: JobOptions, store: any StateStoring, logger: Logger,
     then next: (Pass) throws(PipelineError) -> T
   ) throws(PipelineError) -> T {
     let pass: SnapshotPass
