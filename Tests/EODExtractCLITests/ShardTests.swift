@@ -277,6 +277,12 @@ import Testing
     let shardFile = job.metrics + ".\(OpsJob.date).shard-0-of-2"
     let own = try String(contentsOfFile: shardFile, encoding: .utf8)
     #expect(own.contains("eod_run_exit_code 0"), "\(own)")
+    // A shard's file of an earlier night is removed by this night's finalize; a later one stays.
+    let earlier = job.metrics + ".2026-09-30.shard-1-of-2"
+    let later = job.metrics + ".2026-10-02.shard-1-of-2"
+    for path in [earlier, later] {
+      try Data("eod_run_exit_code 0\n".utf8).write(to: URL(fileURLWithPath: path))
+    }
     let second = try job.run(["--shard", "1/2", "--finalize-if-last"])
     #expect(second.status == 0, "\(second.stdout)\(second.stderr)")
     #expect(second.stdout.contains("night \(OpsJob.date): complete"), "\(second.stdout)")
@@ -291,6 +297,10 @@ import Testing
     let collected = try FileManager.default.contentsOfDirectory(atPath: job.dir + "/metrics")
       .filter { $0.hasSuffix(".prom") }.sorted()
     #expect(collected == ["eod_extract.night.prom", "eod_extract.prom"], "\(collected)")
+    #expect(!FileManager.default.fileExists(atPath: earlier))
+    #expect(FileManager.default.fileExists(atPath: later))
+    #expect(
+      FileManager.default.fileExists(atPath: shardFile), "this night's shard files stay for a later finalize")
   }
 
   @Test func finalizeWithoutAPlanExits2() throws {
