@@ -130,7 +130,7 @@ public enum NightFinalize {
   }
 
   /// Rewrites the job's `metrics_file` for the night from its shards' files
-  /// (``shardMetricsPath(_:businessDate:shard:of:)``; ``MetricsFile/night(fragments:previousFileAt:exitCode:failedFirms:failedAt:)``):
+  /// (``shardMetricsPath(_:businessDate:shard:of:)``; ``MetricsFile/night(fragments:previousFileAt:exitCode:failedFirms:failedAt:succeeded:)``):
   /// every firm as its shard last wrote it, the night's verdict as the exit code (0 complete, 1
   /// not), the missing firms failed at `now`. Then removes the shards' files of earlier dates
   /// (those of this date stay: a later finalize merges them again).
