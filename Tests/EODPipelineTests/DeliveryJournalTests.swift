@@ -175,4 +175,35 @@ struct FailingDestination: Destination {
     #expect(incomplete.first?.error?.fileName == dataFile.name)
     #expect(!FileManager.default.fileExists(atPath: folder + "/" + dataFile.name))
   }
+
+  /// With resend, a manifest with other bytes is removed before any data file is replaced: a
+  /// delivery that stops half-way leaves no manifest beside a mix of old and new files.
+  @Test func resendRemovesTheOldManifestBeforeReplacingData() async throws {
+    let (scratch, report, _) = try prepare("resend-order")
+    defer { try? FileManager.default.removeItem(atPath: scratch) }
+    let folder = scratch + "/remote/FIRM001/2024-03-28"
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    try Data("old data".utf8).write(to: URL(fileURLWithPath: folder + "/a.csv"))
+    try Data("old manifest".utf8).write(to: URL(fileURLWithPath: folder + "/m.json"))
+    let local = scratch + "/m.json"
+    try Data("new manifest".utf8).write(to: URL(fileURLWithPath: local))
+    let set = DeliverySet(
+      firmID: "FIRM001", businessDate: "2024-03-28", runID: report.runID,
+      files: [
+        DeliveryItem(
+          localPath: scratch + "/unreadable", fileName: "a.csv", sha256: String(repeating: "1", count: 64),
+          byteCount: 8)
+      ],
+      manifest: DeliveryItem(
+        localPath: local, fileName: "m.json", sha256: String(repeating: "2", count: 64), byteCount: 12))
+    do {
+      _ = try await LocalDirectoryDestination(base: scratch + "/remote").deliver(
+        set, resend: true, logger: Fixtures.logger)
+      Issue.record("an unreadable local file was delivered")
+    } catch {
+      #expect(error.code == .localFile)
+    }
+    #expect(!FileManager.default.fileExists(atPath: folder + "/m.json"), "the old manifest stayed")
+    #expect(FileManager.default.contents(atPath: folder + "/a.csv") == Data("old data".utf8))
+  }
 }
