@@ -27,7 +27,7 @@ while [ $# -gt 0 ]; do
     --quick) MODE=quick ;;
     --keep) KEEP=1 ;;
     --work) WORK=$2; shift ;;
-    -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/state.sh: unknown option $1 (try --help)" >&2; exit 64 ;;
   esac
   shift
