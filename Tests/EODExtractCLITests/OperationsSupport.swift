@@ -366,7 +366,9 @@ final class WebhookReceiver {
     environment["HOOK_SECRET"] = WebhookReceiver.secret
     process.environment = environment
     try process.run()
-    let started = waitUntil(seconds: 10) { FileManager.default.fileExists(atPath: portPath) }
+    // Python's start alone took over 10 s with the machine's load at 40 (a full suite beside three
+    // builds): the bound only ends a receiver that never starts.
+    let started = waitUntil(seconds: 60) { FileManager.default.fileExists(atPath: portPath) }
     try #require(started, "the webhook receiver did not start")
     port = Int((try String(contentsOfFile: portPath, encoding: .utf8))) ?? 0
     try #require(port > 0)
