@@ -56,6 +56,13 @@ extension ConfigurationReader {
         if let given = stateStore, !JobConfiguration.isPostgresURL(given) {
           problem("state_store.url", url, "'\(given)' is not a postgres://USER@HOST:PORT/DB URL")
           stateStore = nil
+        } else if let given = stateStore, JobConfiguration.postgresURLHasPassword(given) {
+          // The URL is not repeated: it holds the password.
+          problem(
+            "state_store.url", url,
+            "a password in the URL is refused: give it in PGPASSWORD or a password file (PGPASSFILE, "
+              + "default ~/.pgpass)")
+          stateStore = nil
         }
       } else if entries?["path"] == nil {
         problem("state_store", top["state_store"], "give path (a SQLite file) or url (PostgreSQL)")

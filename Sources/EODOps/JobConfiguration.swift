@@ -325,6 +325,15 @@ public struct JobConfiguration: Sendable, Equatable, Codable {
     text.hasPrefix("postgres://") || text.hasPrefix("postgresql://")
   }
 
+  /// Whether a PostgreSQL URL carries a password (`USER:PASSWORD@HOST`): refused in the
+  /// configuration as on the command line (docs/operations.md, "The state store in PostgreSQL").
+  public static func postgresURLHasPassword(_ text: String) -> Bool {
+    guard let scheme = text.range(of: "://") else { return false }
+    let authority = text[scheme.upperBound...].prefix { $0 != "/" }
+    guard let at = authority.lastIndex(of: "@") else { return false }
+    return authority[..<at].contains(":")
+  }
+
   /// The settings for a firm: its entry if listed; if not listed and ``allFirms``, the defaults
   /// with ``defaultDestination`` (local, `{firm}` filled in); otherwise nil (not extracted).
   public func firm(_ firmID: String) -> FirmConfiguration? {

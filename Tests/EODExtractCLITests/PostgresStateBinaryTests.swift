@@ -175,6 +175,83 @@ import Testing
     #expect(status == 0)
   }
 
+  /// `run --config` with `state_store: {url: ...}`: the night runs on PostgreSQL and delivers; a
+  /// second run of the same firms and date, while the first is paused before its second delivery,
+  /// exits 3 at once naming the first's host, pid and run id; the first killed (SIGKILL, no
+  /// chance to clean up), the server frees its locks and the date runs to completion.
+  @Test func aConfiguredPostgresStoreLocksEachFirmsDateUntilItsWriterDies() throws {
+    let job = try OpsJob.make("pg-config", accounts: 40, firms: 2)
+    defer { job.remove() }
+    let url = try database("config")
+    #expect(try Binary.run(["migrate-state", "--state", url]).status == 0)
+    let firms = ["FIRM001", "FIRM002"]
+    try job.writeConfig(firms: firms, stateURL: url)
+    let checked = try Binary.run(["check-config", job.config])
+    #expect(checked.status == 0, "\(checked.stdout)\(checked.stderr)")
+    let marker = job.dir + "/paused"
+    let first = try job.start(
+      [], environment: ["EOD_TEST_PAUSE_BEFORE_SECOND_DELIVERY": marker], name: "first")
+    defer { first.kill() }
+    try #require(
+      waitUntil(seconds: 60) { FileManager.default.fileExists(atPath: marker) || !first.isRunning },
+      "the first run never paused: \(first.printed)")
+    try #require(first.isRunning, "\(first.printed)")
+    let server = try PostgresTestServer.started()
+    let database = URL(string: url)?.lastPathComponent ?? ""
+    let recorded = try server.sql(
+      "SELECT host || ' ' || run_id FROM lock_holders WHERE pid = \(first.pid) ORDER BY what LIMIT 1",
+      database: database
+    ).trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ").map(String.init)
+    try #require(recorded.count == 2, "no lock_holders row for pid \(first.pid): \(recorded)")
+    let second = try job.run()
+    #expect(second.status == 3, "\(second.stdout)\(second.stderr)")
+    #expect(
+      second.stderr.contains(
+        "firm FIRM001 on \(OpsJob.date) is being written by another run (held by host \(recorded[0]), "
+          + "pid \(first.pid), run \(recorded[1]) since"), "\(second.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: job.delivered("FIRM002")), "the second run delivered")
+    first.kill()
+    #expect(first.process.terminationReason == .uncaughtSignal)
+    var retried = Binary.Result(status: -1, stdout: "", stderr: "")
+    for _ in 0..<50 where retried.status != 0 {
+      retried = try job.run()
+      if retried.status == 3 { usleep(200_000) } else { break }
+    }
+    #expect(retried.status == 0, "\(retried.stdout)\(retried.stderr)")
+    for firm in firms { try job.expectCompleteSet(firm, manifestMatchesStaging: false) }
+    let journal = try Binary.run(["deliveries", "--state", url])
+    #expect(
+      journal.status == 0 && journal.stdout.split(separator: "\n").count == 1 + 2 * 6, "\(journal.stdout)")
+  }
+
+  /// A binary older than the store's schema refuses it: the run and migrate-state exit 2 naming
+  /// both versions, and nothing is written.
+  @Test func aBinaryOlderThanTheSchemaRefusesTheStore() throws {
+    let dir = try Binary.scratch("pg-newer")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    _ = try Binary.run(["generate", dir + "/snap", "--days", "1", "--accounts", "12", "--firms", "1"])
+    let url = try database("newer")
+    #expect(try Binary.run(["migrate-state", "--state", url]).status == 0)
+    let server = try PostgresTestServer.started()
+    let database = URL(string: url)?.lastPathComponent ?? ""
+    try server.sql(
+      "INSERT INTO schema_versions(version, applied_at, applied_by) VALUES (2, 'later', 'a newer eod-extract')",
+      database: database)
+    let run = try Binary.run([
+      "run", "--snapshot", dir + "/snap/ledger-2026-10-01.sqlite", "--state", url, "--out", dir + "/out",
+    ])
+    #expect(run.status == 2, "\(run.stderr)")
+    #expect(run.stderr.contains("schema is version 2, newer than this binary's version 1"), "\(run.stderr)")
+    let migrate = try Binary.run(["migrate-state", "--state", url])
+    #expect(migrate.status == 2, "\(migrate.stderr)")
+    #expect(
+      migrate.stderr.contains("version 2") && migrate.stderr.contains("nothing changed"), "\(migrate.stderr)")
+    let counts = try server.sql(
+      "SELECT (SELECT count(*) FROM runs) + (SELECT count(*) FROM history) + (SELECT count(*) FROM accounts)",
+      database: database)
+    #expect(counts.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "\(counts)")
+  }
+
   /// The store's lock key for a text (FNV-1a 64, as Sources/EODStatePostgres/PostgresLocks.swift).
   static func fnv(_ text: String) -> Int64 {
     var value: UInt64 = 0xcbf2_9ce4_8422_2325

@@ -347,3 +347,42 @@ struct ConfigFixture {
     #expect(config.describePlan().contains("plus every other firm in the snapshot"))
   }
 }
+
+/// The configuration's `state_store` section: a SQLite path (as before) or a PostgreSQL URL.
+@Suite struct StateStoreSectionTests {
+  func checked(_ section: String) throws -> (ConfigurationCheck, ConfigFixture) {
+    let fixture = try ConfigFixture()
+    let text = fixture.yaml().replacingOccurrences(of: "state_store: state/state.sqlite", with: section)
+    return (try fixture.check(text), fixture)
+  }
+
+  @Test func aPostgresURLSelectsThePostgresStore() throws {
+    let (result, fixture) = try checked("state_store: {url: postgres://eod@db.internal:5432/eod_state}")
+    defer { fixture.dir.cleanup() }
+    #expect(result.problems.filter { $0.severity == .error } == [], "\(result.problems)")
+    let configuration = try #require(result.configuration)
+    #expect(configuration.stateStore == "postgres://eod@db.internal:5432/eod_state")
+    #expect(!configuration.stateStoreCreate)
+    #expect(
+      configuration.describePlan().contains(
+        "State store: postgres://eod@db.internal:5432/eod_state (PostgreSQL; a second writer of a firm's date "
+          + "exits with code 3)"))
+  }
+
+  @Test(arguments: [
+    ("state_store: {url: postgres://eod@db/s, path: state/s.sqlite}", "state_store", "not both"),
+    ("state_store: {url: postgres://eod@db/s, create: true}", "state_store", "not both"),
+    ("state_store: {url: mysql://eod@db/s}", "state_store.url", "is not a postgres://"),
+    ("state_store: {url: postgres://eod:hunter2@db/s}", "state_store.url", "PGPASSWORD"),
+    ("state_store: {create: true}", "state_store", "give path (a SQLite file) or url (PostgreSQL)"),
+  ])
+  func aSectionThatIsNotOneStoreIsRefused(section: String, path: String, message: String) throws {
+    let (result, fixture) = try checked(section)
+    defer { fixture.dir.cleanup() }
+    #expect(!result.isValid)
+    let found = result.problems.first { $0.path == path && $0.message.contains(message) }
+    #expect(found != nil, "expected \(path): \(message), got \(result.problems)")
+    // A password given in the URL is never repeated.
+    #expect(!result.problems.description.contains("hunter2"))
+  }
+}

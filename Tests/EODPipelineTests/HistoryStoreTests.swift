@@ -3,6 +3,7 @@ import EODPipeline
 import EODSQLite
 import EODSnapshotGen
 import EODState
+import EODStatePostgres
 import Foundation
 import Testing
 
@@ -306,4 +307,30 @@ import Testing
     #expect(files.count == 2 * 5)
     #expect(files == (try gzFiles(scratch + "/b")))
   }
+
+  /// In PostgreSQL a night's history goes in multi-row statements, not one per row: 2,500
+  /// accounts' records (some with flows) in the night's transaction take a handful of statements
+  /// (three chunks of at most 1,000 rows, each `history`, `latest` and `flows`, plus the
+  /// savepoint around them), and every row is there after the commit.
+  @Test func aNightsHistoryGoesToPostgresInBatchesNotRowByRow() throws {
+    let url = try Backend.postgresURL("batches")
+    _ = try PostgresStateStore.migrate(url: url, logger: Fixtures.logger)
+    let store = try PostgresStateStore(url: url, logger: Fixtures.logger)
+    let day = 20_000
+    let batch = (1...2_500).map { i in
+      (
+        record: record(day: day, origin: day - 5, value: Int64(1000 + i), index: 1.5, zeros: 0),
+        account: Int64(i)
+      )
+    }
+    try store.beginWrite()
+    let before = store.statementCount
+    try store.save(batch)
+    let sent = store.statementCount - before
+    try store.commitWrite()
+    #expect(sent <= 3 * 3 + 2, "\(sent) statements for \(batch.count) records")
+    #expect(try store.footprint().historyRows == 2_500)
+    #expect(try store.latestRecord(account: 2_500) == batch[2_499].record)
+  }
+
 }
