@@ -529,8 +529,8 @@ WAL_MAX_MB=$(calc "$( (echo 0; cat "$WORK/wal.txt" 2>/dev/null) | max_of) / 1000
   printf '%-62s %12s %10s\n' "   peak RSS (target < $TARGET_RSS_MB MB)" "$MANY_MB" "$(verdict "$MANY_MB" $TARGET_RSS_MB)"
   printf '%-62s %12s %10s  %s\n' "   peak open files, /proc/PID/fd (target < $TARGET_MANY_FILES)" "$MANY_FDS" \
     "$(verdict "$MANY_FDS" $((TARGET_MANY_FILES - 1)))" "${many_f[*]}"
-  printf '%-62s %12s %10s  %s\n' "   CPU seconds (user + system), median; $BIG_FIRMS firms (part 1)" "$MANY_CPU" "$WHOLE_CPU" \
-    "${many_c[*]}/ ${whole_c[*]}"
+  printf '%-62s %12s %10s  %s\n' "   CPU seconds (user + system): $MANY_FIRMS firms / $BIG_FIRMS firms (part 1)" \
+    "$MANY_CPU / $WHOLE_CPU" "" "${many_c[*]}/ ${whole_c[*]}"
   printf '%-62s %12s\n' "   CPU microseconds per position: $MANY_FIRMS firms / $BIG_FIRMS firms" "$MANY_CPU_US / $WHOLE_CPU_US"
   printf '%-62s %12s %10s\n' "   CPU ratio per position, $MANY_FIRMS / $BIG_FIRMS firms (target <= $TARGET_MANY_PER_POSITION)" "$R_MANY" \
     "$(verdict "$R_MANY" $TARGET_MANY_PER_POSITION)"
