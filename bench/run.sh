@@ -10,7 +10,7 @@
 #    the snapshots' growth); state store bytes per account per business date
 # 4. with --recon, afterwards: bench/recon.sh (eod-extract reconcile vs datacompy, pandas and Polars)
 # 5. many firms (before part 4): 1M accounts / 999 firms / ~5M positions (a spooled pass): peak RSS, peak open
-#    files (run under `ulimit -n 256`), and seconds per position against part 1's 20-firm run
+#    files (run under `ulimit -n 256`), and CPU (user + system) per position against part 1's 20-firm run
 # 6. with --shards, afterwards: bench/shards.sh (a night in 4 shard processes vs one process)
 # See bench/README.md for what each figure means.
 #
@@ -117,19 +117,20 @@ trap 'exit 130' INT TERM
 done) &
 SAMPLER_PID=$!
 
-# Runs "$@" under GNU time; sets SECS (wall clock) and RSS_MB (peak resident set of the largest
-# process). Output goes to $WORK/logs/$LABEL.{out,err}.
+# Runs "$@" under GNU time; sets SECS (wall clock), RSS_MB (peak resident set of the largest
+# process) and CPU_SECS (user + system). Output goes to $WORK/logs/$LABEL.{out,err}.
 mkdir -p "$WORK/logs"
 timed() {
   local label=$1
   shift
-  if ! /usr/bin/time -f '%e %M' -o "$WORK/logs/$label.time" "$@" >"$WORK/logs/$label.out" 2>"$WORK/logs/$label.err"; then
+  if ! /usr/bin/time -f '%e %M %U %S' -o "$WORK/logs/$label.time" "$@" >"$WORK/logs/$label.out" 2>"$WORK/logs/$label.err"; then
     echo "bench/run.sh: '$label' failed: $*" >&2
     tail -20 "$WORK/logs/$label.err" >&2
     exit 1
   fi
   SECS=$(tail -1 "$WORK/logs/$label.time" | awk '{ print $1 }')
   RSS_MB=$(tail -1 "$WORK/logs/$label.time" | awk '{ printf "%.1f", $2 / 1024 }')
+  CPU_SECS=$(tail -1 "$WORK/logs/$label.time" | awk '{ printf "%.2f", $3 + $4 }')
 }
 
 # The wall times of every repetition of a timed step, in order.
@@ -172,7 +173,7 @@ DAY2=$(nth_snapshot "$BIG/snapshots" 2)
 POSITIONS_ROWS=$(sqlite3 "$DAY1" 'SELECT count(*) FROM positions')
 log "   $POSITIONS_ROWS positions on $(snapshot_date "$DAY1") ($GEN_BIG_SECS s to generate)"
 
-ref_s=() ref_m=() whole_s=() whole_m=() pos_s=() pos_m=() day2_s=() day2_m=()
+ref_s=() ref_m=() whole_s=() whole_m=() whole_c=() pos_s=() pos_m=() day2_s=() day2_m=()
 for rep in $(seq 1 "$REPS"); do
   log "   rep $rep/$REPS: reference sqlite3 | gzip -6"
   timed "ref-$rep" sh -c 'sqlite3 -csv "$1" < "$2" | gzip -6 > "$3"' sh "$DAY1" "$SQL" "$BIG/reference.csv.gz"
@@ -182,7 +183,7 @@ for rep in $(seq 1 "$REPS"); do
   log "   rep $rep/$REPS: eod-extract run, day 1, every extract (no history: baselines)"
   rm -rf "$BIG/state1.sqlite"* "$BIG/out1"
   timed "whole-$rep" "${RUN[@]}" --snapshot "$DAY1" --state "$BIG/state1.sqlite" --out "$BIG/out1"
-  whole_s+=("$SECS") whole_m+=("$RSS_MB")
+  whole_s+=("$SECS") whole_m+=("$RSS_MB") whole_c+=("$CPU_SECS")
   WHOLE_VALIDATE=$(log_seconds "snapshot validated" "$WORK/logs/whole-$rep.err")
   WHOLE_FIRMS=$(log_field_seconds "snapshot read" read_ms "$WORK/logs/whole-$rep.err")
   PROJECT_POS_BYTES=$(find "$BIG/out1" -name '*_positions_*' -exec stat -c %s {} + | awk '{ s += $1 } END { print s }')
@@ -205,6 +206,7 @@ for rep in $(seq 1 "$REPS"); do
 done
 REF_SECS=$(echo "${ref_s[*]}" | median) REF_MB=$(echo "${ref_m[*]}" | max_of)
 WHOLE_SECS=$(echo "${whole_s[*]}" | median) WHOLE_MB=$(echo "${whole_m[*]}" | max_of)
+WHOLE_CPU=$(echo "${whole_c[*]}" | median)
 POS_SECS=$(echo "${pos_s[*]}" | median) POS_MB=$(echo "${pos_m[*]}" | max_of)
 DAY2_SECS=$(echo "${day2_s[*]}" | median) DAY2_MB=$(echo "${day2_m[*]}" | max_of)
 R_WHOLE=$(calc "$WHOLE_SECS / $REF_SECS")
@@ -423,12 +425,12 @@ fd_peak() { # pid -> peak count
   done
   echo "$peak"
 }
-many_s=() many_m=() many_f=()
+many_s=() many_m=() many_f=() many_c=()
 for rep in $(seq 1 "$REPS"); do
   log "   rep $rep/$REPS: eod-extract run, $MANY_FIRMS firms, under ulimit -n $TARGET_MANY_FILES"
   rm -rf "$M/state.sqlite"* "$M/out"
   # GNU time runs the job as its child (the sampler watches that child's descriptors).
-  sh -c 'ulimit -n "$1" && shift && exec "$@"' sh "$TARGET_MANY_FILES" /usr/bin/time -f '%e %M' \
+  sh -c 'ulimit -n "$1" && shift && exec "$@"' sh "$TARGET_MANY_FILES" /usr/bin/time -f '%e %M %U %S' \
     -o "$WORK/logs/many-$rep.time" "${RUN[@]}" --snapshot "$MANY_SNAP" --state "$M/state.sqlite" \
     --out "$M/out" >"$WORK/logs/many-$rep.out" 2>"$WORK/logs/many-$rep.err" &
   time_pid=$!
@@ -446,16 +448,23 @@ for rep in $(seq 1 "$REPS"); do
   fi
   many_s+=("$(tail -1 "$WORK/logs/many-$rep.time" | awk '{ print $1 }')")
   many_m+=("$(tail -1 "$WORK/logs/many-$rep.time" | awk '{ printf "%.1f", $2 / 1024 }')")
+  many_c+=("$(tail -1 "$WORK/logs/many-$rep.time" | awk '{ printf "%.2f", $3 + $4 }')")
   many_f+=("$FDS")
   MANY_PASS=$(grep '"message":"snapshot read"' "$WORK/logs/many-$rep.err" | sed -n 's/.*"pass":"\([^"]*\)".*/\1/p')
 done
 rm -rf "$M"
 MANY_SECS=$(echo "${many_s[*]}" | median) MANY_MB=$(echo "${many_m[*]}" | max_of)
 MANY_FDS=$(echo "${many_f[*]}" | max_of)
-# Seconds per position, against part 1's whole run (20 firms, every extract, day 1).
+MANY_CPU=$(echo "${many_c[*]}" | median)
+# CPU (user + system) per position, against part 1's whole run (20 firms, every extract, day 1):
+# the target's figure (wall time on a shared machine mostly measures the other processes); wall
+# time per position is printed beside it.
+MANY_CPU_US=$(calc "$MANY_CPU / $MANY_ROWS * 1000000" 2)
+WHOLE_CPU_US=$(calc "$WHOLE_CPU / $POSITIONS_ROWS * 1000000" 2)
+R_MANY=$(calc "$MANY_CPU_US / $WHOLE_CPU_US")
 MANY_US=$(calc "$MANY_SECS / $MANY_ROWS * 1000000" 2)
 WHOLE_US=$(calc "$WHOLE_SECS / $POSITIONS_ROWS * 1000000" 2)
-R_MANY=$(calc "$MANY_US / $WHOLE_US")
+R_MANY_WALL=$(calc "$MANY_US / $WHOLE_US")
 
 # === results =======================================================================================
 kill "$SAMPLER_PID" 2>/dev/null || true
@@ -520,9 +529,13 @@ WAL_MAX_MB=$(calc "$( (echo 0; cat "$WORK/wal.txt" 2>/dev/null) | max_of) / 1000
   printf '%-62s %12s %10s\n' "   peak RSS (target < $TARGET_RSS_MB MB)" "$MANY_MB" "$(verdict "$MANY_MB" $TARGET_RSS_MB)"
   printf '%-62s %12s %10s  %s\n' "   peak open files, /proc/PID/fd (target < $TARGET_MANY_FILES)" "$MANY_FDS" \
     "$(verdict "$MANY_FDS" $((TARGET_MANY_FILES - 1)))" "${many_f[*]}"
-  printf '%-62s %12s\n' "   microseconds per position: $MANY_FIRMS firms / $BIG_FIRMS firms (part 1)" "$MANY_US / $WHOLE_US"
-  printf '%-62s %12s %10s\n' "   ratio per position, $MANY_FIRMS / $BIG_FIRMS firms (target <= $TARGET_MANY_PER_POSITION)" "$R_MANY" \
+  printf '%-62s %12s %10s  %s\n' "   CPU seconds (user + system): $MANY_FIRMS firms / $BIG_FIRMS firms (part 1)" \
+    "$MANY_CPU / $WHOLE_CPU" "" "${many_c[*]}/ ${whole_c[*]}"
+  printf '%-62s %12s\n' "   CPU microseconds per position: $MANY_FIRMS firms / $BIG_FIRMS firms" "$MANY_CPU_US / $WHOLE_CPU_US"
+  printf '%-62s %12s %10s\n' "   CPU ratio per position, $MANY_FIRMS / $BIG_FIRMS firms (target <= $TARGET_MANY_PER_POSITION)" "$R_MANY" \
     "$(verdict "$R_MANY" $TARGET_MANY_PER_POSITION)"
+  printf '%-62s %12s\n' "   wall microseconds per position: $MANY_FIRMS / $BIG_FIRMS firms (ratio)" \
+    "$MANY_US / $WHOLE_US ($R_MANY_WALL)"
 } | tee "$WORK/results.txt"
 if [ -n "$RESULTS" ]; then cp "$WORK/results.txt" "$RESULTS"; fi
 if [ "$RECON" = 1 ]; then

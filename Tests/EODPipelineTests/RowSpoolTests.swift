@@ -72,6 +72,39 @@ import Testing
     }
   }
 
+  /// The spool file gathers appends in its buffer: bytes read back the same whether they were
+  /// written already, are still in the buffer, or came in an append larger than the buffer.
+  @Test func spoolFileBytesReadBackFromTheFileAndFromItsBuffer() throws {
+    let dir = try Fixtures.scratch("spool-file")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let file = try SpoolFile(tree: try OutputTree(path: dir), name: ".spool-0.part-test")
+    // Sizes that fill the buffer part way, cross its end, and exceed it.
+    let sizes = [8 * 1024, SpoolFile.writeSize - 5000, 9000, 3 * SpoolFile.writeSize / 2, 100, 70_000]
+    var appended: [(offset: Int64, bytes: [UInt8])] = []
+    for (index, size) in sizes.enumerated() {
+      let bytes = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ index) }
+      let offset = try bytes.withUnsafeBytes { try file.append($0) }
+      #expect(offset == appended.last.map { $0.offset + Int64($0.bytes.count) } ?? 0)
+      // The one before is written; this one may still be in the buffer.
+      if let (before, earlier) = appended.last {
+        var back = [UInt8](repeating: 0, count: earlier.count)
+        try back.withUnsafeMutableBytes { try file.read(at: before, into: $0) }
+        #expect(back == earlier, "the append before \(index), read while the buffer holds this one")
+      }
+      appended.append((offset, bytes))
+      // The last append is still in the buffer: it reads back before anything else is written.
+      var back = [UInt8](repeating: 0, count: size)
+      try back.withUnsafeMutableBytes { try file.read(at: offset, into: $0) }
+      #expect(back == bytes, "append \(index) of \(size) bytes, read at once")
+    }
+    #expect(file.size == Int64(sizes.reduce(0, +)))
+    for (offset, bytes) in appended.reversed() {
+      var back = [UInt8](repeating: 0, count: bytes.count)
+      try back.withUnsafeMutableBytes { try file.read(at: offset, into: $0) }
+      #expect(back == bytes, "\(bytes.count) bytes at \(offset), read at the end")
+    }
+  }
+
   @Test func aFrameReadsBackItsTagCountAndBytesAndAPartialFrameIsNone() {
     let sink = ByteSink(capacity: 16)
     sink.appendFrame(tag: 3, count: 70_000) { $0.append(Array("hello, spool".utf8)) }
