@@ -126,12 +126,15 @@ struct OpsJob {
   }
 
   /// Writes the configuration: the firms with local destinations (or the given `local_dir`s),
-  /// plus any extra top-level YAML.
-  func writeConfig(firms: [String], localDirs: [String: String] = [:], extra: String = "") throws {
+  /// plus any extra top-level YAML; the state store is ``state`` (created when missing), or the
+  /// PostgreSQL store at `stateURL`.
+  func writeConfig(
+    firms: [String], localDirs: [String: String] = [:], extra: String = "", stateURL: String? = nil
+  ) throws {
     var yaml = """
       version: 1
       snapshot: \(dir)/snap/ledger-{date}.sqlite
-      state_store: {path: \(state), create: true}
+      state_store: \(stateURL.map { "{url: \($0)}" } ?? "{path: \(state), create: true}")
       output_dir: \(out)
       templates_dir: \(templates)
       compression: 1
