@@ -48,6 +48,11 @@ public struct DeliveredFile: Sendable, Equatable {
     case delivered
     /// The final name already held these exact bytes; nothing was sent.
     case alreadyPresent
+    /// The manifest's final name already held the manifest of this same set from an earlier run
+    /// (equal but for `run_id` and `generated_at`: ``ManifestComparison``), every data file beside
+    /// it with these bytes: that run placed the set but never journaled it. Nothing was sent and
+    /// the earlier manifest was left in place, so a consumer that has seen it sees nothing new.
+    case recognized
   }
   public var fileName: String
   public var remotePath: String
@@ -114,14 +119,67 @@ public struct DeliveryError: Error, CustomStringConvertible, Sendable {
   }
 }
 
+/// How a manifest already at a destination's final name compares with the one a delivery would
+/// put there. "The same set" is decided on the manifest alone, byte for byte, after dropping the
+/// two members that name the run rather than the data (`"run_id"` and `"generated_at"`, which
+/// the job writes as top-level lines of their own); everything else — the files with their
+/// sizes, SHA-256 and control totals, template versions, data quality — must be equal. A
+/// manifest of another version of the job, or edited at the destination, is a different one.
+public enum ManifestComparison: Sendable, Equatable {
+  case identical
+  /// Equal but for `run_id` and `generated_at`.
+  case sameSet
+  case different
+
+  /// The members that name the run, not the set: the job's manifests hold each as one line
+  /// indented by two spaces.
+  static let runMembers = ["  \"run_id\": ", "  \"generated_at\": "]
+
+  public static func compare(existing: [UInt8], ours: [UInt8]) -> ManifestComparison {
+    if existing == ours { return .identical }
+    guard let theirs = setLines(existing), let mine = setLines(ours), theirs == mine else {
+      return .different
+    }
+    return .sameSet
+  }
+
+  /// The manifest's lines without its run members; nil when it does not hold each exactly once.
+  private static func setLines(_ bytes: [UInt8]) -> [Substring]? {
+    let text = String(decoding: bytes, as: UTF8.self)
+    let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+    let kept = lines.filter { line in !runMembers.contains { line.hasPrefix($0) } }
+    return lines.count - kept.count == runMembers.count ? kept : nil
+  }
+
+  /// Why a delivery stops at a manifest already at `target` (not resending): nothing is sent
+  /// and nothing replaced, so a consumer never sees a second manifest for the date.
+  public static func conflictDetail(target: String) -> String {
+    "\(target) already holds a manifest of a different set for this firm and date (another run's data, "
+      + "or a file not made by this job); nothing was sent and nothing replaced. Check what the "
+      + "destination holds; pass --resend to replace the set"
+  }
+
+  /// Why a delivery stops at a data file missing or different beside a manifest of the same set.
+  public static func incompleteDetail(target: String, manifest: String, file: String, found: String) -> String
+  {
+    "\(target) \(found), but \(manifest) beside it already describes this set: nothing was sent, "
+      + "as a consumer may have taken the set already (\(file) is never sent after its manifest); "
+      + "pass --resend to send the set again"
+  }
+}
+
 /// Where a firm's extract set goes. Implementations never show a partial file under its final
 /// name and put the manifest in place only after every data file.
 public protocol Destination: Sendable {
   /// A description without secrets, for logs and the delivery journal.
   var displayName: String { get }
 
-  /// Delivers the set. With `resend`, a final name holding different bytes is replaced;
-  /// without it, that is a `.conflictingFile` error. A final name holding the same bytes is skipped.
+  /// Delivers the set. With `resend`, a final name holding different bytes is replaced (a
+  /// different manifest is removed first, before any data file is replaced); without it, that is
+  /// a `.conflictingFile` error. A final name holding the same bytes is skipped. Without
+  /// `resend`, the manifest's final name is looked at first: a manifest of the same set
+  /// (``ManifestComparison``) with every data file in place is ``DeliveredFile/Outcome/recognized``
+  /// and nothing is sent; any other manifest there stops the delivery before anything is sent.
   func deliver(_ set: DeliverySet, resend: Bool, logger: Logger) async throws(DeliveryError)
     -> [DeliveredFile]
 }

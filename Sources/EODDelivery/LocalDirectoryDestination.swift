@@ -30,10 +30,60 @@ public struct LocalDirectoryDestination: Destination {
     } catch {
       throw fail(.remoteRefused, nil, "cannot create \(directory): \(SystemErrorText.reason(error))")
     }
+    func sha256(_ bytes: Data) -> String {
+      SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+    }
+    let manifestTarget = directory + "/" + set.manifest.fileName
+    if let existing = FileManager.default.contents(atPath: manifestTarget) {
+      if resend {
+        // A different manifest is removed before any data file is replaced: a consumer never
+        // sees it beside new data.
+        if sha256(existing) != set.manifest.sha256 { unlink(manifestTarget) }
+      } else {
+        guard let ours = FileManager.default.contents(atPath: set.manifest.localPath) else {
+          throw fail(.localFile, set.manifest.fileName, "cannot read \(set.manifest.localPath)")
+        }
+        let comparison = ManifestComparison.compare(existing: Array(existing), ours: Array(ours))
+        guard comparison != .different else {
+          throw fail(
+            .conflictingFile, set.manifest.fileName, ManifestComparison.conflictDetail(target: manifestTarget)
+          )
+        }
+        // The same set, placed by an earlier run that never journaled it: every data file must
+        // be beside it with these bytes; nothing is sent either way.
+        var found: [DeliveredFile] = []
+        for item in set.files {
+          let target = directory + "/" + item.fileName
+          let bytes = FileManager.default.contents(atPath: target)
+          guard let bytes, sha256(bytes) == item.sha256 else {
+            throw fail(
+              .conflictingFile, item.fileName,
+              ManifestComparison.incompleteDetail(
+                target: target, manifest: set.manifest.fileName, file: item.fileName,
+                found: bytes == nil ? "is missing" : "holds different bytes"))
+          }
+          found.append(
+            DeliveredFile(
+              fileName: item.fileName, remotePath: target, sha256: item.sha256, attempts: 0,
+              outcome: .alreadyPresent))
+        }
+        done = found
+        done.append(
+          DeliveredFile(
+            fileName: set.manifest.fileName, remotePath: manifestTarget, sha256: set.manifest.sha256,
+            attempts: 0, outcome: comparison == .identical ? .alreadyPresent : .recognized))
+        if comparison == .sameSet {
+          logger.notice(
+            "the destination already holds this set from an earlier run; recorded, nothing sent",
+            metadata: ["file": "\(manifestTarget)", "sha256_found": "\(sha256(existing))"])
+        }
+        return done
+      }
+    }
     for item in set.files + [set.manifest] {
       let target = directory + "/" + item.fileName
       if let existing = FileManager.default.contents(atPath: target) {
-        let sha = SHA256.hash(data: existing).map { String(format: "%02x", $0) }.joined()
+        let sha = sha256(existing)
         if sha == item.sha256 {
           done.append(
             DeliveredFile(
@@ -41,9 +91,7 @@ public struct LocalDirectoryDestination: Destination {
           )
           continue
         }
-        // The manifest describes the data files just found identical or placed, so a
-        // different manifest (another run's run_id and generated_at) is replaced.
-        if !resend && item.fileName != set.manifest.fileName {
+        if !resend {
           throw fail(
             .conflictingFile, item.fileName,
             "\(target) already holds different bytes; pass --resend to replace it")

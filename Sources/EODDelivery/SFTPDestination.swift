@@ -60,7 +60,9 @@ public struct SFTPRetryPolicy: Sendable {
 ///
 /// A final name that already holds the same bytes (same size and SHA-256) is left alone
 /// (`.alreadyPresent`); different bytes are a `.conflictingFile` error unless `resend` is true, in
-/// which case the old file is removed and the new one renamed into place.
+/// which case the old file is removed and the new one renamed into place. The manifest's final
+/// name is looked at before anything is sent (``Destination``): a manifest of the same set is
+/// recognised (nothing sent), any other one stops the delivery unless `resend`.
 public struct SFTPDestination: Destination {
   public struct Configuration: Sendable {
     public var endpoint: SFTPEndpoint
@@ -156,6 +158,8 @@ public struct SFTPDestination: Destination {
   private enum Failure: Error {
     case sftp(SFTPError)
     case delivery(DeliveryError.Code, String)
+    /// A refusal about another file than the one being placed.
+    case deliveryOf(String, DeliveryError.Code, String)
   }
 
   private func deliverBlocking(_ set: DeliverySet, resend: Bool, logger: Logger) -> Result<
@@ -190,6 +194,7 @@ public struct SFTPDestination: Destination {
 
     var connection: SFTPConnection?
     var directoryReady = false
+    var manifestChecked = false
     defer { connection?.disconnect() }
 
     for item in set.files + [set.manifest] {
@@ -218,9 +223,20 @@ public struct SFTPDestination: Destination {
             try prepareDirectory(directory, on: connection)
             directoryReady = true
           }
+          if !manifestChecked {
+            if let found = try checkManifest(
+              set, in: directory, resend: resend, on: connection, logger: logger)
+            {
+              for file in found {
+                observer?(
+                  .placed(fileName: file.fileName, remotePath: file.remotePath, outcome: file.outcome))
+              }
+              return .success(found)
+            }
+            manifestChecked = true
+          }
           let outcome = try place(
-            item, in: directory, temporary: temporary, attempt: attempts,
-            resend: resend || item.fileName == set.manifest.fileName, on: connection,
+            item, in: directory, temporary: temporary, attempt: attempts, resend: resend, on: connection,
             logger: logger)
           let remotePath = Self.join(directory, item.fileName)
           delivered.append(
@@ -241,6 +257,8 @@ public struct SFTPDestination: Destination {
           switch error {
           case .delivery(let code, let detail):
             return .failure(reject(code, item.fileName, detail))
+          case .deliveryOf(let fileName, let code, let detail):
+            return .failure(reject(code, fileName, detail))
           case .sftp(let sftpError):
             let elapsed = ContinuousClock.now - started
             let delay = configuration.retry.delay(afterFailedAttempts: attempts)
@@ -295,6 +313,73 @@ public struct SFTPDestination: Destination {
           + "allow_create_dirs: true in the firm's sftp destination in the configuration)")
     }
     try wrap { () throws(SFTPError) in try connection.createDirectories(directory) }
+  }
+
+  /// Looks at the manifest's final name before anything is sent (``Destination/deliver(_:resend:logger:)``).
+  /// Nothing there: nil, the delivery goes on. With `resend`, a different manifest there is removed
+  /// (before any data file is replaced) and the delivery goes on. Without it, a manifest of the
+  /// same set with every data file in place is the delivery's result (nothing sent); anything
+  /// else stops the delivery.
+  private func checkManifest(
+    _ set: DeliverySet, in directory: String, resend: Bool, on connection: SFTPConnection, logger: Logger
+  ) throws(Failure) -> [DeliveredFile]? {
+    let manifest = set.manifest
+    let target = Self.join(directory, manifest.fileName)
+    guard let attributes = try wrap({ () throws(SFTPError) in try connection.attributes(of: target) }) else {
+      return nil
+    }
+    guard !attributes.isDirectory else {
+      throw .deliveryOf(manifest.fileName, .remoteRefused, "the final name \(target) is a directory")
+    }
+    // A manifest is a few kilobytes; anything far larger is not one of ours, and is not read.
+    var existing: [UInt8] = []
+    if (attributes.size ?? 0) <= 16 << 20 {
+      try wrap { () throws(SFTPError) in try connection.read(target) { existing.append(contentsOf: $0) } }
+    }
+    if resend {
+      if Self.hex(SHA256.hash(data: existing)) != manifest.sha256 {
+        try wrap { () throws(SFTPError) in try connection.remove(target) }
+        logger.notice(
+          "resend: removed the previous manifest first", metadata: ["file": "\(manifest.fileName)"])
+      }
+      return nil
+    }
+    guard let ours = FileManager.default.contents(atPath: manifest.localPath) else {
+      throw .deliveryOf(manifest.fileName, .localFile, "cannot read \(manifest.localPath)")
+    }
+    let comparison = ManifestComparison.compare(existing: existing, ours: Array(ours))
+    guard comparison != .different else {
+      throw .deliveryOf(
+        manifest.fileName, .conflictingFile, ManifestComparison.conflictDetail(target: target))
+    }
+    var found: [DeliveredFile] = []
+    for item in set.files {
+      let path = Self.join(directory, item.fileName)
+      let attributes = try wrap { () throws(SFTPError) in try connection.attributes(of: path) }
+      guard let attributes, !attributes.isDirectory,
+        try holdsSameBytes(path, size: attributes.size, as: item, on: connection)
+      else {
+        throw .deliveryOf(
+          item.fileName, .conflictingFile,
+          ManifestComparison.incompleteDetail(
+            target: path, manifest: manifest.fileName, file: item.fileName,
+            found: attributes == nil ? "is missing" : "holds different bytes"))
+      }
+      found.append(
+        DeliveredFile(
+          fileName: item.fileName, remotePath: path, sha256: item.sha256, attempts: 0,
+          outcome: .alreadyPresent))
+    }
+    found.append(
+      DeliveredFile(
+        fileName: manifest.fileName, remotePath: target, sha256: manifest.sha256, attempts: 0,
+        outcome: comparison == .identical ? .alreadyPresent : .recognized))
+    if comparison == .sameSet {
+      logger.notice(
+        "the destination already holds this set from an earlier run; recorded, nothing sent",
+        metadata: ["file": "\(target)", "sha256_found": "\(Self.hex(SHA256.hash(data: existing)))"])
+    }
+    return found
   }
 
   /// Puts one file in place; see the type's documentation for the protocol.

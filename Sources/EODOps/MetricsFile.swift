@@ -89,6 +89,12 @@ public struct MetricDescriptor: Sendable, Hashable {
     name: "eod_run_last_attempt_timestamp_seconds", kind: .gauge,
     help: "Unix time the last eod-extract run started, whatever its outcome.", labelNames: [])
 
+  /// The metrics with a `firm` label: what one firm's run says about it.
+  public static let perFirm: [MetricDescriptor] = [
+    .lastSuccessTimestamp, .extractRows, .extractBytes, .stepDuration, .dataQualityIssues, .deliveryAttempts,
+    .lastFailureTimestamp,
+  ]
+
   /// Every metric `eod-extract` writes.
   public static let standard: [MetricDescriptor] = [
     .lastSuccessTimestamp, .extractRows, .extractBytes, .stepDuration, .dataQualityIssues,
@@ -156,10 +162,20 @@ public struct MetricsFile: Sendable {
   /// file (e.g. `eod_last_success_timestamp_seconds` of firms that failed today), reading the file
   /// once. A missing or unreadable previous file carries nothing forward.
   public mutating func carryForward(_ metrics: MetricDescriptor..., fromFileAt path: String) {
+    carryForward(metrics, fromFileAt: path)
+  }
+
+  /// ``carryForward(_:fromFileAt:)`` for the samples whose labels `keep` accepts.
+  public mutating func carryForward(
+    _ metrics: [MetricDescriptor], fromFileAt path: String,
+    where keep: ([String: String]) -> Bool = { _ in true }
+  ) {
     guard let data = FileManager.default.contents(atPath: path) else { return }
     let wanted = Dictionary(metrics.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
     for sample in Self.parse(String(decoding: data, as: UTF8.self)) {
-      guard let metric = wanted[sample.name], Set(sample.labels.keys) == Set(metric.labelNames) else {
+      guard let metric = wanted[sample.name], Set(sample.labels.keys) == Set(metric.labelNames),
+        keep(sample.labels)
+      else {
         continue
       }
       let key = metric.labelNames.map { sample.labels[$0] ?? "" }
@@ -181,6 +197,49 @@ public struct MetricsFile: Sendable {
     for firm in failedFirms {
       try metrics.set(.lastFailureTimestamp, labels: ["firm": firm], failedAt.timeIntervalSince1970)
     }
+    return metrics
+  }
+
+  /// Keeps, from the file at `path`, every per-firm sample (the families labelled `firm`) of the
+  /// firms not in `ran` that this set does not have: a retried shard's file keeps what its
+  /// earlier attempts wrote for the firms it did not run again.
+  public mutating func carryFirms(fromFileAt path: String, except ran: Set<String>) {
+    carryForward(MetricDescriptor.perFirm, fromFileAt: path) { !ran.contains($0["firm"] ?? "") }
+  }
+
+  /// The job's metrics for a sharded night, made by its fan-in from the shards' files
+  /// (`fragments`, each written by one shard as a run writes `metrics_file`, with the firms of
+  /// that shard): every firm's samples from its shard's file; `exitCode` (the night's verdict)
+  /// and the earliest start of the shards; `failedAt` as the last failure of each of
+  /// `failedFirms` (the night's missing firms); the last success of each of `succeeded` (the
+  /// complete firms, at their delivery: a firm a killed shard delivered has none in the shard's
+  /// file); the last success and failure of every other firm carried from the file at
+  /// `previousFileAt`.
+  public static func night(
+    fragments: [(path: String, firms: Set<String>)], previousFileAt path: String, exitCode: Int,
+    failedFirms: [String], failedAt: Date, succeeded: [String: Date]
+  ) throws(MetricsError) -> MetricsFile {
+    var metrics = MetricsFile()
+    var started: Double?
+    for (fragment, firms) in fragments {
+      metrics.carryForward(MetricDescriptor.perFirm, fromFileAt: fragment) {
+        firms.contains($0["firm"] ?? "")
+      }
+      guard let data = FileManager.default.contents(atPath: fragment) else { continue }
+      for sample in parse(String(decoding: data, as: UTF8.self))
+      where sample.name == MetricDescriptor.lastAttemptTimestamp.name {
+        started = min(started ?? sample.value, sample.value)
+      }
+    }
+    try metrics.set(.runExitCode, Double(exitCode))
+    try metrics.set(.lastAttemptTimestamp, started ?? failedAt.timeIntervalSince1970)
+    for firm in failedFirms {
+      try metrics.set(.lastFailureTimestamp, labels: ["firm": firm], failedAt.timeIntervalSince1970)
+    }
+    for (firm, at) in succeeded {
+      try metrics.set(.lastSuccessTimestamp, labels: ["firm": firm], at.timeIntervalSince1970)
+    }
+    metrics.carryForward(.lastSuccessTimestamp, .lastFailureTimestamp, fromFileAt: path)
     return metrics
   }
 

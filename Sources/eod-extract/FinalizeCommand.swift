@@ -12,7 +12,7 @@ struct Finalize: AsyncParsableCommand {
     discussion: """
       Checks every firm of the date's stored plan (a completed run recorded, its manifest in the output
       directory, the journal showing that manifest delivered), writes OUT/night-<date>.summary.json and, with
-      metrics_file, <metrics>.night.prom, and sends night.completed or night.incomplete (naming the missing
+      metrics_file, <metrics>.night.prom and metrics_file itself (every firm from its shard's metrics), and sends night.completed or night.incomplete (naming the missing
       firms) to the configured webhooks. Exit 0 complete, 1 incomplete, 2 no plan stored for the date.
       """)
 
@@ -79,6 +79,9 @@ enum FinalizeNight {
       let metricsPath = NightFinalize.metricsPath(metricsFile)
       do { try NightFinalize.writeMetrics(summary, to: metricsPath, now: Clock.now()) } catch {
         logger.error("cannot write metrics \(metricsPath): \(error)")
+      }
+      do { try NightFinalize.writeJobMetrics(summary, metricsFile: metricsFile, now: Clock.now()) } catch {
+        logger.error("cannot write metrics \(metricsFile): \(error)")
       }
     }
     do {

@@ -155,6 +155,11 @@ struct Run: AsyncParsableCommand {
       let selection = try ShardSelection.resolve(
         shard: shard, shards: shards, environment: ProcessInfo.processInfo.environment)
       let plan = try makePlan()
+      if let selection, let date = plan.businessDate, let metricsFile = plan.configuration?.metricsFile {
+        // What stops a shard goes to the shard's metrics file too (docs/kubernetes.md).
+        recorder.metricsFile = NightFinalize.shardMetricsPath(
+          metricsFile, businessDate: date.description, shard: selection.index, of: selection.count)
+      }
       if let warning = plan.calendarWarning { logger.warning("\(warning)") }
       if let (date, reason) = plan.notBusinessDay {
         // A schedule that starts the job every day leaves the decision here: nothing to do.
@@ -230,6 +235,12 @@ struct Run: AsyncParsableCommand {
       }
       night.webhooks = plan.configuration?.webhooks
       night.metricsFile = plan.configuration?.metricsFile
+      if let selection, let date = plan.businessDate, let metricsFile = night.metricsFile {
+        // A shard writes its own file; the night's metrics_file is the fan-in's (docs/kubernetes.md).
+        night.metricsFile = NightFinalize.shardMetricsPath(
+          metricsFile, businessDate: date.description, shard: selection.index, of: selection.count)
+        night.metricsOfShard = true
+      }
       night.idempotency = idempotency
       night.clock = { Clock.now() }
       night.say = { print($0) }

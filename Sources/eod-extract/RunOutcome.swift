@@ -18,6 +18,8 @@ final class RunOutcomeRecorder {
   let requestedFirms: [String]
   var store: (any StateStoring)?
   var businessDate = ""
+  /// A shard's own metrics file, written instead of the configuration's `metrics_file`.
+  var metricsFile: String?
 
   init(runID: String, configPath: String?, requestedFirms: [String]) {
     self.runID = runID
@@ -68,11 +70,13 @@ final class RunOutcomeRecorder {
   /// The metrics of a run that stopped before its firms' outcomes: exit code, last attempt,
   /// last failure for each firm it was to process; last success and earlier failures carried.
   func writeMetrics(exitCode: EODExitCode, failedFirms: [String], logger: Logger) {
-    guard let path = configuration?.metricsFile else { return }
+    guard let path = metricsFile ?? configuration?.metricsFile else { return }
     do {
-      let metrics = try MetricsFile.run(
+      var metrics = try MetricsFile.run(
         previousFileAt: path, started: started, exitCode: Int(exitCode.rawValue), failedFirms: failedFirms,
         failedAt: Clock.now())
+      // A shard's file keeps every firm's figures from its earlier attempts.
+      if metricsFile != nil { metrics.carryFirms(fromFileAt: path, except: []) }
       try metrics.write(to: path)
     } catch {
       logger.error("cannot write metrics \(path): \(error)")

@@ -123,7 +123,9 @@ import Testing
   }
 
   /// A kill after the destination put a firm's manifest in place and before the journal
-  /// recorded it leaves exactly this state: the set at the destination, no journal rows.
+  /// recorded it leaves exactly this state: the set at the destination, no journal rows. The
+  /// next run recognises the set (its manifest differs only in run_id and generated_at) and
+  /// records it; the manifest a consumer may have taken is not replaced.
   @Test func aRunKilledBetweenPlacingTheSetAndJournalingItIsCompletedByTheNextRun() throws {
     let job = try OpsJob.make("journal-gap")
     defer { job.remove() }
@@ -131,10 +133,16 @@ import Testing
     let first = try job.run(environment: ["EOD_NOW": "2026-10-02T01:15:00Z"])
     #expect(first.status == 0, "\(first.stderr)")
     try sqlite(job.state, "DELETE FROM deliveries WHERE firm_id = 'FIRM001'")
+    let manifest = job.delivered("FIRM001") + "/" + OpsJob.manifestName("FIRM001")
+    let seen = try Data(contentsOf: URL(fileURLWithPath: manifest))
 
     let rerun = try job.run(environment: ["EOD_NOW": "2026-10-02T01:25:00Z"])
     #expect(rerun.status == 0, "the re-run must complete FIRM001's delivery: \(rerun.stdout)\(rerun.stderr)")
-    try job.expectCompleteSet("FIRM001")
+    #expect(rerun.stdout.contains("FIRM001: delivered to "), "\(rerun.stdout)")
+    #expect(rerun.stdout.contains("nothing sent, now recorded"), "\(rerun.stdout)")
+    try job.expectCompleteSet("FIRM001", manifestMatchesStaging: false)
+    #expect(
+      try Data(contentsOf: URL(fileURLWithPath: manifest)) == seen, "the delivered manifest was replaced")
     #expect(try job.journal().filter { $0.hasPrefix("FIRM001,") }.count == 6)
   }
 

@@ -196,6 +196,46 @@ import Testing
     #expect(summary["files"] as? Int == firms.count * 5)
   }
 
+  /// A shard killed after the destination held a firm's set (manifest included) and before the
+  /// journal recorded it: its retry recognises the set, records it and sends nothing; the
+  /// manifest a consumer polling for it may have taken is the same file as before.
+  @Test func aShardKilledAfterPlacingAManifestRecognisesItOnRetry() throws {
+    let job = try OpsJob.make("placed", accounts: 60, firms: 2)
+    defer { job.remove() }
+    let firms = ["FIRM001", "FIRM002"]
+    try job.writeConfig(firms: firms)
+    let marker = job.dir + "/paused"
+    let killed = try job.start(
+      ["--shard", "0/1"], environment: ["EOD_TEST_PAUSE_AFTER_FIRST_DELIVERY": marker], name: "killed")
+    try #require(
+      waitUntil(seconds: 60) { FileManager.default.fileExists(atPath: marker) || !killed.isRunning },
+      "the shard never paused: \(killed.printed)")
+    killed.kill()
+    #expect(try job.journal().isEmpty, "the kill came before the journal")
+    let placed = try #require(
+      firms.first {
+        FileManager.default.fileExists(atPath: job.delivered($0) + "/" + OpsJob.manifestName($0))
+      })
+    let manifest = job.delivered(placed) + "/" + OpsJob.manifestName(placed)
+    let seen = try Data(contentsOf: URL(fileURLWithPath: manifest))
+    let inode = try FileManager.default.attributesOfItem(atPath: manifest)[.systemFileNumber] as? Int
+
+    let retry = try job.run(["--shard", "0/1"])
+    #expect(retry.status == 0, "\(retry.stdout)\(retry.stderr)")
+    #expect(retry.stdout.contains("\(placed): delivered to "), "\(retry.stdout)")
+    #expect(retry.stdout.contains("by an earlier run that did not record it"), "\(retry.stdout)")
+    #expect(try Data(contentsOf: URL(fileURLWithPath: manifest)) == seen, "the placed manifest was replaced")
+    #expect(try FileManager.default.attributesOfItem(atPath: manifest)[.systemFileNumber] as? Int == inode)
+    let journal = try job.journal()
+    #expect(journal.count == firms.count * 6, "\(journal)")
+    let line = try #require(journal.first { $0.hasPrefix(placed + ",") && $0.contains("_manifest_") })
+    #expect(line.contains(",recognized,"), "\(line)")
+    try job.expectCompleteSet(placed, manifestMatchesStaging: false)
+    for firm in firms where firm != placed { try job.expectCompleteSet(firm) }
+    let finalized = try finalize(job)
+    #expect(finalized.status == 0, "\(finalized.stdout)\(finalized.stderr)")
+  }
+
   @Test func concurrentShardsFinalizeTheNightExactlyOnce() throws {
     let job = try OpsJob.make("last", accounts: 200, firms: 4)
     defer { job.remove() }
@@ -220,6 +260,47 @@ import Testing
       ["--shards", "4", "--finalize-if-last"], environment: ["JOB_COMPLETION_INDEX": "2"])
     #expect(late.status == 0, "\(late.stderr)")
     #expect(!late.stdout.contains("night \(OpsJob.date)"), "\(late.stdout)")
+  }
+
+  /// Shards never write the job's metrics_file (they would replace each other's firms): each
+  /// writes its own file, which the textfile collector does not read, and the fan-in writes
+  /// metrics_file with every firm of the night and the night's verdict.
+  @Test func theNightsMetricsFileHasEveryShardsFirms() throws {
+    let job = try OpsJob.make("metrics", accounts: 120, firms: 4)
+    defer { job.remove() }
+    try job.writeConfig(firms: Self.firms)
+    let stored = try plan(job, ["--shards", "2"])
+    #expect(stored.status == 0, "\(stored.stderr)")
+    let first = try job.run(["--shard", "0/2"])
+    #expect(first.status == 0, "\(first.stdout)\(first.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: job.metrics), "a shard wrote the job's metrics_file")
+    let shardFile = job.metrics + ".\(OpsJob.date).shard-0-of-2"
+    let own = try String(contentsOfFile: shardFile, encoding: .utf8)
+    #expect(own.contains("eod_run_exit_code 0"), "\(own)")
+    // A shard's file of an earlier night is removed by this night's finalize; a later one stays.
+    let earlier = job.metrics + ".2026-09-30.shard-1-of-2"
+    let later = job.metrics + ".2026-10-02.shard-1-of-2"
+    for path in [earlier, later] {
+      try Data("eod_run_exit_code 0\n".utf8).write(to: URL(fileURLWithPath: path))
+    }
+    let second = try job.run(["--shard", "1/2", "--finalize-if-last"])
+    #expect(second.status == 0, "\(second.stdout)\(second.stderr)")
+    #expect(second.stdout.contains("night \(OpsJob.date): complete"), "\(second.stdout)")
+    let night = try String(contentsOfFile: job.metrics, encoding: .utf8)
+    for firm in Self.firms {
+      #expect(night.contains("eod_extract_rows{firm=\"\(firm)\",extract=\"positions\"}"), "\(firm): \(night)")
+      #expect(night.contains("eod_last_success_timestamp_seconds{firm=\"\(firm)\"}"), "\(firm): \(night)")
+      #expect(!night.contains("eod_last_failure_timestamp_seconds{firm=\"\(firm)\"}"), "\(firm): \(night)")
+    }
+    #expect(night.contains("eod_run_exit_code 0"), "\(night)")
+    // What node_exporter's textfile collector reads (*.prom): the job's file and the night's only.
+    let collected = try FileManager.default.contentsOfDirectory(atPath: job.dir + "/metrics")
+      .filter { $0.hasSuffix(".prom") }.sorted()
+    #expect(collected == ["eod_extract.night.prom", "eod_extract.prom"], "\(collected)")
+    #expect(!FileManager.default.fileExists(atPath: earlier))
+    #expect(FileManager.default.fileExists(atPath: later))
+    #expect(
+      FileManager.default.fileExists(atPath: shardFile), "this night's shard files stay for a later finalize")
   }
 
   @Test func finalizeWithoutAPlanExits2() throws {

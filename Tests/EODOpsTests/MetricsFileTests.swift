@@ -89,6 +89,50 @@ struct StrictExpositionParser {
     return metrics
   }
 
+  /// A sharded night's metrics_file, made by the fan-in: each firm from its own shard's file only
+  /// (a shard's file may name other firms: an exit 2 records every configured firm's failure),
+  /// the complete firms' success at their delivery, the missing ones failed, the night's verdict
+  /// as exit code, the earliest shard's start; the previous file's other firms carried.
+  @Test func aNightIsMergedFromItsShardsFiles() throws {
+    let folder = try TemporaryDirectory()
+    defer { folder.cleanup() }
+    func shard(_ firms: [String], started: Double, stray: String) throws -> String {
+      var metrics = MetricsFile()
+      try metrics.set(.lastAttemptTimestamp, started)
+      try metrics.set(.runExitCode, 0)
+      for firm in firms {
+        try metrics.set(.extractRows, labels: ["firm": firm, "extract": "positions"], 10)
+        try metrics.set(.lastSuccessTimestamp, labels: ["firm": firm], started + 5)
+      }
+      try metrics.set(.lastFailureTimestamp, labels: ["firm": stray], 1)
+      let path = folder.file("m.prom.2026-10-01.shard-\(firms[0])")
+      try metrics.write(to: path)
+      return path
+    }
+    let zero = try shard(["A", "B"], started: 1000, stray: "C")
+    let one = try shard(["C"], started: 900, stray: "A")
+    var previous = MetricsFile()
+    try previous.set(.lastSuccessTimestamp, labels: ["firm": "OLD"], 50)
+    try previous.set(.lastSuccessTimestamp, labels: ["firm": "C"], 60)
+    try previous.write(to: folder.file("m.prom"))
+    let night = try MetricsFile.night(
+      fragments: [(zero, ["A", "B"]), (one, ["C"])], previousFileAt: folder.file("m.prom"), exitCode: 1,
+      failedFirms: ["C"], failedAt: Date(timeIntervalSince1970: 2000),
+      succeeded: ["A": Date(timeIntervalSince1970: 1500)])
+    #expect(night.value(.extractRows, labels: ["firm": "B", "extract": "positions"]) == 10)
+    #expect(night.value(.extractRows, labels: ["firm": "C", "extract": "positions"]) == 10)
+    #expect(night.value(.lastSuccessTimestamp, labels: ["firm": "A"]) == 1500)
+    #expect(night.value(.lastSuccessTimestamp, labels: ["firm": "B"]) == 1005)
+    #expect(night.value(.lastSuccessTimestamp, labels: ["firm": "C"]) == 905)
+    #expect(night.value(.lastSuccessTimestamp, labels: ["firm": "OLD"]) == 50)
+    #expect(night.value(.lastFailureTimestamp, labels: ["firm": "C"]) == 2000)
+    #expect(
+      night.value(.lastFailureTimestamp, labels: ["firm": "A"]) == nil, "taken from another shard's file")
+    #expect(night.value(.runExitCode) == 1)
+    #expect(night.value(.lastAttemptTimestamp) == 900)
+    _ = try StrictExpositionParser.parse(night.render())
+  }
+
   @Test func rendersSortedEscapedExposition() throws {
     let text = try sampleMetrics().render()
     let expected = """

@@ -91,6 +91,51 @@ struct BinarySFTPTests {
     #expect((try? FileManager.default.contentsOfDirectory(atPath: other))?.isEmpty ?? true)
   }
 
+  /// A run killed after the server held a firm's set and before the journal recorded it (the
+  /// journal's lines deleted here): the next run recognises the set on the server, records it and
+  /// replaces nothing. A manifest of another set on the server fails that firm, naming the file
+  /// and the destination, and is left as it is.
+  @Test func aSetOnTheServerButNotInTheJournalIsRecognisedAndAnotherManifestRefused() throws {
+    let server = try TestSSHServer()
+    let work = try makeTemporaryDirectory("binary-recognise")
+    let remote = try makeTemporaryDirectory("binary-recognise-remote")
+    defer {
+      try? FileManager.default.removeItem(atPath: work)
+      try? FileManager.default.removeItem(atPath: remote)
+    }
+    let generated = try eod(["generate", work + "/snap", "--days", "1", "--accounts", "24", "--firms", "2"])
+    #expect(generated.status == 0, "\(generated.output)")
+    let arguments = [
+      "run", "--init-state", "--snapshot", work + "/snap/ledger-2026-10-01.sqlite", "--state",
+      work + "/state.sqlite", "--out", work + "/out", "--destination",
+      "sftp://\(TestSSHServer.userName)@127.0.0.1:\(server.port)\(remote)", "--identity", server.userKeyPath,
+      "--known-hosts", server.knownHostsPath, "--create-dirs",
+    ]
+    let first = try eod(arguments)
+    #expect(first.status == 0, "\(first.output)")
+    let manifests = ["FIRM001", "FIRM002"].map { "\(remote)/\($0)/2026-10-01/\($0)_manifest_20261001.json" }
+    let seen = manifests.map { FileManager.default.contents(atPath: $0) }
+    _ = try run("/usr/bin/sqlite3", [work + "/state.sqlite", "DELETE FROM deliveries"])
+
+    let again = try eod(arguments)
+    #expect(again.status == 0, "\(again.output)")
+    #expect(again.output.contains("FIRM001: delivered to sftp://"), "\(again.output)")
+    #expect(again.output.contains("nothing sent, now recorded"), "\(again.output)")
+    #expect(manifests.map { FileManager.default.contents(atPath: $0) } == seen, "a manifest was replaced")
+    let journal = try eod(["deliveries", "--state", work + "/state.sqlite"])
+    #expect(journal.output.split(separator: "\n").filter { $0.contains(",recognized,") }.count == 2)
+
+    _ = try run(
+      "/usr/bin/sqlite3", [work + "/state.sqlite", "DELETE FROM deliveries WHERE firm_id = 'FIRM002'"])
+    let planted = Data("{\"firm_id\": \"FIRM002\"}\n".utf8)
+    try planted.write(to: URL(fileURLWithPath: manifests[1]))
+    let refused = try eod(arguments)
+    #expect(refused.status == 1, "\(refused.output)")
+    #expect(refused.output.contains("conflicting-file"), "\(refused.output)")
+    #expect(refused.output.contains(manifests[1]) && refused.output.contains("sftp://"), "\(refused.output)")
+    #expect(FileManager.default.contents(atPath: manifests[1]) == planted)
+  }
+
   /// A missing remote directory without --create-dirs: the firm fails with a message naming the
   /// flag and the configuration key that allow creating it.
   @Test func aMissingRemoteDirectoryNamesTheFlagAndTheKey() throws {

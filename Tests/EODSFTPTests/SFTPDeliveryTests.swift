@@ -84,6 +84,64 @@ struct SFTPDeliveryTests {
     #expect(fileBytes("\(base)/F001/2024-03-28/manifest.json") == Array("{\"v\":2}".utf8))
   }
 
+  /// A manifest in the job's layout: the run members on lines of their own.
+  static func manifest(run: String, at time: String, rows: Int = 3) -> [UInt8] {
+    Array(
+      "{\n  \"firm_id\": \"F001\",\n  \"run_id\": \"\(run)\",\n  \"generated_at\": \"\(time)\",\n  \"files\": [{\"rows\": \(rows)}]\n}\n"
+        .utf8)
+  }
+
+  /// A run killed after the server held its set and before the journal recorded it: the retry's
+  /// manifest differs only in run_id and generated_at, is recognised, and nothing is sent; the
+  /// manifest a consumer may have seen is left as it was. Another set's manifest is refused.
+  @Test func aManifestOfTheSameSetInPlaceIsRecognisedAndAnotherIsRefused() async throws {
+    let data = bytes(40_000, seed: 8)
+    let events = EventLog()
+    let target = destination(configuration(for: server, base: base), events: events)
+    let first = try makeSet(
+      in: local, firm: "F001", files: [("a.csv.gz", data)],
+      manifest: Self.manifest(run: "run-1", at: "2024-03-29T01:15:00Z"))
+    _ = try await target.deliver(first, resend: false, logger: testLogger)
+    let directory = "\(base)/F001/2024-03-28"
+    let seen = fileBytes("\(directory)/manifest.json")
+    let uploads = { events.all.filter { if case .uploading = $0 { true } else { false } }.count }
+    #expect(uploads() == 2)
+
+    let retry = try makeSet(
+      in: local, firm: "F001", runID: "run-2", files: [("a.csv.gz", data)],
+      manifest: Self.manifest(run: "run-2", at: "2024-03-29T01:20:00Z"))
+    let again = try await target.deliver(retry, resend: false, logger: testLogger)
+    #expect(again.map(\.outcome) == [.alreadyPresent, .recognized])
+    #expect(again.last?.sha256 == retry.manifest.sha256)
+    #expect(uploads() == 2, "something was sent again")
+    #expect(fileBytes("\(directory)/manifest.json") == seen, "the manifest was replaced")
+
+    let other = try makeSet(
+      in: local, firm: "F001", runID: "run-3", files: [("a.csv.gz", data)],
+      manifest: Self.manifest(run: "run-3", at: "2024-03-29T01:25:00Z", rows: 4))
+    let error = await deliveryError {
+      () async throws(DeliveryError) in try await target.deliver(other, resend: false, logger: testLogger)
+    }
+    #expect(error?.code == .conflictingFile)
+    #expect(error?.fileName == "manifest.json")
+    let text = error.map(\.description) ?? ""
+    #expect(text.contains("\(directory)/manifest.json") && text.contains("sftp://"), "\(text)")
+    #expect(uploads() == 2)
+    #expect(fileBytes("\(directory)/manifest.json") == seen)
+
+    // A data file gone from beside a manifest of the same set: never sent after it.
+    try FileManager.default.removeItem(atPath: "\(directory)/a.csv.gz")
+    let later = try makeSet(
+      in: local, firm: "F001", runID: "run-4", files: [("a.csv.gz", data)],
+      manifest: Self.manifest(run: "run-4", at: "2024-03-29T01:30:00Z"))
+    let missing = await deliveryError {
+      () async throws(DeliveryError) in try await target.deliver(later, resend: false, logger: testLogger)
+    }
+    #expect(missing?.code == .conflictingFile)
+    #expect(missing?.fileName == "a.csv.gz")
+    #expect(listing(directory) == ["manifest.json"])
+  }
+
   @Test func aDifferentFinalFileIsAConflictAndIsLeftAlone() async throws {
     let directory = "\(base)/F001/2024-03-28"
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

@@ -50,3 +50,70 @@ case_shards_symlink_summary() {
   adv_expect_rc 0
 }
 adv_case shards-symlink-summary case_shards_symlink_summary "a symlink at OUT/night-<date>.summary.json replaced by the summary, its target untouched"
+
+# A manifest of another set planted where a shard delivers FIRM001's: that firm fails (exit 1)
+# naming the manifest and the destination; the planted manifest keeps its bytes and no data file
+# is sent beside it (a consumer polling for it never gets files after a manifest); FIRM002 goes.
+case_shards_foreign_manifest() {
+  adv_series snaps || return
+  ops_config ""
+  local folder=dest/FIRM001/FIRM001/2026-10-01
+  mkdir -p "$folder"
+  printf '{"firm_id": "FIRM001", "planted": true}\n' >"$folder/FIRM001_manifest_20261001.json"
+  adv_run run --config config.yaml --date 2026-10-01 --shard 0/1
+  adv_expect_rc 1 || return
+  grep -q '{"firm_id": "FIRM001", "planted": true}' "$folder/FIRM001_manifest_20261001.json" \
+    || { adv_why "the planted manifest was replaced"; return; }
+  [ "$(ls "$folder")" = FIRM001_manifest_20261001.json ] || { adv_why "files sent beside it: $(ls "$folder" | tr '\n' ' ')"; return; }
+  grep -q "conflicting-file.*$CASE/$folder/FIRM001_manifest_20261001.json" "$CASE/.out" \
+    || { adv_why "the failure does not name the manifest: $(grep FIRM001 "$CASE/.out" | head -c 300)"; return; }
+  [ -e dest/FIRM002/FIRM002/2026-10-01/FIRM002_manifest_20261001.json ] || { adv_why "FIRM002 was not delivered"; return; }
+  return 0
+}
+adv_case shards-foreign-manifest case_shards_foreign_manifest "another set's manifest at the destination: the firm fails naming it, nothing replaced or sent beside it"
+
+# The journal lost after a shard delivered everything (as when it is killed between placing a
+# manifest and recording it): the retry recognises its own sets, sends and replaces nothing,
+# records them, and finalize says complete.
+case_shards_lost_journal() {
+  adv_series snaps || return
+  ops_config ""
+  adv_run run --config config.yaml --date 2026-10-01 --shard 0/1
+  adv_expect_rc 0 || return
+  local before; before="$(cd dest && find . -type f -exec sha256sum {} + | LC_ALL=C sort; ls -liR | grep manifest)"
+  adv_sql state.sqlite "DELETE FROM deliveries" || { adv_why "cannot edit the journal"; return; }
+  adv_run run --config config.yaml --date 2026-10-01 --shard 0/1
+  adv_expect_rc 0 || return
+  local after; after="$(cd dest && find . -type f -exec sha256sum {} + | LC_ALL=C sort; ls -liR | grep manifest)"
+  [ "$before" = "$after" ] || { adv_why "the destination changed: a manifest or file was replaced or sent again"; return; }
+  [ "$(adv_sql state.sqlite "SELECT count(*) FROM deliveries WHERE outcome = 'recognized'")" = 2 ] \
+    || { adv_why "the manifests were not recorded as recognized"; return; }
+  adv_run finalize --config config.yaml --date 2026-10-01
+  adv_expect_rc 0
+}
+adv_case shards-lost-journal case_shards_lost_journal "the journal lost after delivery: the retry recognises its sets, nothing replaced or sent, finalize complete"
+
+# Two shards at once with one metrics_file: neither writes it (no last-one-wins); the fan-in
+# writes it with both firms; the shards' own files are not *.prom (the textfile collector would
+# read their repeated eod_run_exit_code as duplicate series).
+case_shards_metrics_not_clobbered() {
+  adv_series snaps || return
+  ops_config ""
+  adv_run plan --config config.yaml --date 2026-10-01 --shards 2
+  adv_expect_rc 0 || return
+  "$ADV_BIN" run --config config.yaml --date 2026-10-01 --shard 0/2 --finalize-if-last >s0.out 2>s0.err </dev/null &
+  local first=$!
+  "$ADV_BIN" run --config config.yaml --date 2026-10-01 --shard 1/2 --finalize-if-last >s1.out 2>s1.err </dev/null
+  local rc1=$?
+  wait "$first"; local rc0=$?
+  [ "$rc0$rc1" = 00 ] || { adv_why "shards exited $rc0 and $rc1"; return; }
+  local firm
+  for firm in FIRM001 FIRM002; do
+    grep -q "eod_extract_rows{firm=\"$firm\",extract=\"positions\"}" metrics/eod.prom \
+      || { adv_why "metrics_file lacks $firm: $(head -c 300 metrics/eod.prom 2>/dev/null)"; return; }
+  done
+  [ "$(cd metrics && ls ./*.prom | LC_ALL=C sort | tr '\n' ' ')" = "./eod.night.prom ./eod.prom " ] \
+    || { adv_why "*.prom files: $(ls metrics | tr '\n' ' ')"; return; }
+  return 0
+}
+adv_case shards-metrics-not-clobbered case_shards_metrics_not_clobbered "two shards at once: metrics_file written by the fan-in with both shards' firms; shard files not *.prom"

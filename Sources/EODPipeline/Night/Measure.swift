@@ -8,7 +8,7 @@ import Logging
 enum Measure {
   static func writeMetrics(
     to path: String?, report: RunReport, deliveries: [DeliveryOutcome], failed: Set<String>,
-    started: Date, now: () -> Date, logger: Logger
+    keepOtherFirms: Bool = false, started: Date, now: () -> Date, logger: Logger
   ) {
     guard let path else { return }
     do {
@@ -38,6 +38,7 @@ enum Measure {
           .deliveryAttempts, labels: ["firm": delivery.firmID, "destination": delivery.destination],
           Double(attempts))
       }
+      if keepOtherFirms { metrics.carryFirms(fromFileAt: path, except: Set(report.firms.map(\.firmID))) }
       try metrics.write(to: path)
     } catch {
       logger.error("cannot write metrics \(path): \(error)")

@@ -28,6 +28,9 @@ public struct Night {
   public var webhooks: WebhookConfiguration?
   /// The Prometheus textfile to rewrite (nil: none).
   public var metricsFile: String?
+  /// ``metricsFile`` is a shard's file of the night (docs/kubernetes.md): it keeps what earlier
+  /// attempts of the shard wrote there for the firms this run does not run again.
+  public var metricsOfShard = false
   /// An on-demand request's idempotency key.
   public var idempotency: IdempotencyRequest?
   public var clock: @Sendable () -> Date = { Date() }
@@ -129,7 +132,7 @@ public enum NightlyRun {
       night.webhooks, report: extract, deliveries: report.deliveries, logger: night.logger)
     Measure.writeMetrics(
       to: night.metricsFile, report: extract, deliveries: report.deliveries, failed: failed,
-      started: night.startedAt, now: night.clock, logger: night.logger)
+      keepOtherFirms: night.metricsOfShard, started: night.startedAt, now: night.clock, logger: night.logger)
     Measure.recordFailures(
       report: extract, deliveries: report.deliveries, exitCode: exitCode, store: night.store,
       now: night.clock(),
@@ -175,6 +178,10 @@ extension DeliveryStep {
   /// One firm's delivery, in the summary.
   static func summaryLine(_ delivery: DeliveryOutcome, date: CivilDate) -> String {
     switch delivery.status {
+    case .delivered where delivery.sent.contains { $0.outcome == .recognized }:
+      return
+        "\(date) \(delivery.firmID): delivered to \(delivery.destination) by an earlier run that did not record it "
+        + "(the same set found in place); nothing sent, now recorded"
     case .delivered:
       return
         "\(date) \(delivery.firmID): delivered to \(delivery.destination): \(delivery.sent.count) files sent, \(delivery.skipped.count) already delivered"

@@ -15,6 +15,8 @@ public struct NightFirm: Sendable, Equatable {
   public var files: Int
   /// Why it is not complete.
   public var missing: String?
+  /// When the journal recorded its manifest delivered (RFC 3339), when it was.
+  public var deliveredAt: String?
 }
 
 /// The night's fan-in (`eod-extract finalize`): whether every planned firm has a complete,
@@ -81,6 +83,7 @@ public enum NightFinalize {
       let local = outputDirectory + "/" + item.firmID + "/" + plan.businessDate + "/" + manifestName
       let delivered = journal.first { $0.fileName == manifestName && $0.sha256 == recorded }
       if let delivered {
+        firm.deliveredAt = delivered.deliveredAt
         firm.files =
           journal.filter { $0.destination == delivered.destination && $0.fileName != manifestName }.count
       }
@@ -114,6 +117,51 @@ public enum NightFinalize {
   public static func metricsPath(_ metricsFile: String) -> String {
     (metricsFile.hasSuffix(".prom") ? String(metricsFile.dropLast(".prom".count)) : metricsFile)
       + ".night.prom"
+  }
+
+  /// Where shard `shard` of `shards` writes its run's metrics for a night, instead of the job's
+  /// `metrics_file` (which only the fan-in writes on a sharded night): beside it,
+  /// `<metrics_file>.<date>.shard-K-of-N`, a name node_exporter's textfile collector does not read
+  /// (it reads `*.prom`), so the shards' files never show as duplicate series.
+  public static func shardMetricsPath(_ metricsFile: String, businessDate: String, shard: Int, of shards: Int)
+    -> String
+  {
+    "\(metricsFile).\(businessDate).shard-\(shard)-of-\(shards)"
+  }
+
+  /// Rewrites the job's `metrics_file` for the night from its shards' files
+  /// (``shardMetricsPath(_:businessDate:shard:of:)``; ``MetricsFile/night(fragments:previousFileAt:exitCode:failedFirms:failedAt:succeeded:)``):
+  /// every firm as its shard last wrote it, the night's verdict as the exit code (0 complete, 1
+  /// not), the missing firms failed at `now`. Then removes the shards' files of earlier dates
+  /// (those of this date stay: a later finalize merges them again).
+  public static func writeJobMetrics(_ summary: NightSummary, metricsFile: String, now: Date) throws {
+    let fragments = (0..<summary.shardCount).map { shard in
+      (
+        path: shardMetricsPath(
+          metricsFile, businessDate: summary.businessDate, shard: shard, of: summary.shardCount),
+        firms: Set(summary.firms.filter { $0.shard == shard }.map(\.firmID))
+      )
+    }
+    var succeeded: [String: Date] = [:]
+    for firm in summary.firms where firm.complete {
+      succeeded[firm.firmID] = firm.deliveredAt.flatMap { ISO8601DateFormatter().date(from: $0) }
+    }
+    let metrics = try MetricsFile.night(
+      fragments: fragments, previousFileAt: metricsFile, exitCode: summary.complete ? 0 : 1,
+      failedFirms: summary.missing, failedAt: now, succeeded: succeeded)
+    try metrics.write(to: metricsFile)
+    let url = URL(fileURLWithPath: metricsFile)
+    let prefix = url.lastPathComponent + "."
+    let folder = url.deletingLastPathComponent().path
+    for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+    where name.hasPrefix(prefix) {
+      let rest = name.dropFirst(prefix.count)
+      guard rest.count > 10, let date = CivilDate(String(rest.prefix(10))),
+        rest.dropFirst(10).hasPrefix(".shard-"),
+        date.description < summary.businessDate
+      else { continue }
+      unlink(folder + "/" + name)
+    }
   }
 
   /// Writes the night's metrics (planned, complete and missing firms, shards, whether complete,
