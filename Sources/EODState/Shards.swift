@@ -57,6 +57,12 @@ public struct ShardFinish: Sendable, Equatable {
   public var shard: Int
   public var runID: String
   public var finishedAt: String
+
+  public init(shard: Int, runID: String, finishedAt: String) {
+    self.shard = shard
+    self.runID = runID
+    self.finishedAt = finishedAt
+  }
 }
 
 /// The night's fan-in, as recorded: who finalized it, when, and whether it was complete.
@@ -67,6 +73,39 @@ public struct NightRecord: Sendable, Equatable {
   public var claimedAt: String
   /// nil until the finalize that claimed it has written its verdict.
   public var complete: Bool?
+
+  public init(businessDate: String, claimedBy: String, claimedAt: String, complete: Bool?) {
+    self.businessDate = businessDate
+    self.claimedBy = claimedBy
+    self.claimedAt = claimedAt
+    self.complete = complete
+  }
+}
+
+/// A sharded night's state in the state store, whatever keeps it (part of ``StateStoring``: the
+/// SQLite ``StateStore`` below, and `EODStatePostgres`), proved on both by the contract tests
+/// (Tests/EODPipelineTests/ShardStateContractTests.swift). What only the database can decide is
+/// decided there: a plan is stored once per date, and exactly one shard's finish claims the night.
+public protocol ShardStoring: AnyObject {
+  /// The plan stored for a date, or nil.
+  func shardPlan(businessDate: String) throws(StateStoreError) -> StoredShardPlan?
+  /// Stores a date's plan, at once: refused (``ShardPlanStoring/conflict(_:)``) when another plan
+  /// is stored for the date, unless `replace`, which also forgets the date's finishes and fan-in.
+  /// Two shards storing at once: one stores, the other finds its plan (`unchanged` or `conflict`).
+  func storeShardPlan(_ plan: StoredShardPlan, replace: Bool) throws(StateStoreError) -> ShardPlanStoring
+  /// Records a shard's finish and, atomically with it, whether it is the plan's last: then it
+  /// claims the night and returns true. Of shards finishing at once, exactly one claims it.
+  func recordShardFinish(businessDate: String, shard: Int, runID: String, at time: String)
+    throws(StateStoreError) -> Bool
+  /// The shards that finished a date, by shard.
+  func shardFinishes(businessDate: String) throws(StateStoreError) -> [ShardFinish]
+  /// Records a finalize's verdict for a date (claiming the night if nobody has).
+  func recordNight(businessDate: String, runID: String, at time: String, complete: Bool)
+    throws(StateStoreError)
+  /// The night's fan-in record for a date, or nil.
+  func night(businessDate: String) throws(StateStoreError) -> NightRecord?
+  /// The manifest SHA-256 a firm's completed run of a date recorded (nil: no completed run).
+  func completedManifest(firmID: String, businessDate: String) throws(StateStoreError) -> String?
 }
 
 /// The sharded night's state: the plan, the shards' finishes and the night's fan-in. Every read

@@ -6,8 +6,9 @@ import Foundation
 /// contract, proved by the contract tests against both (Tests/EODPipelineTests/StateContractTests).
 ///
 /// A value is one connection: used by one thread at a time. SQL, transactions' mechanics and
-/// caches stay inside the backends.
-public protocol StateStoring: AnyObject {
+/// caches stay inside the backends. A sharded night's plan, finishes and fan-in are the part in
+/// ``ShardStoring`` (Shards.swift).
+public protocol StateStoring: ShardStoring {
   /// Where the store is, for messages (a file path, or a URL without its password).
   var location: String { get }
 

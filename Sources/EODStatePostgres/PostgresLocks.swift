@@ -18,6 +18,8 @@ enum LockKey {
   static func firm(_ firmID: String, date: CivilDate) -> Int64 { hash("eod-extract/firm/\(firmID)/\(date)") }
   /// A writer of the whole store (the run lock of a command that is not per firm and date).
   static let store = hash("eod-extract/store")
+  /// A sharded night's plan, finishes and fan-in of one business date (transaction-level).
+  static func night(_ businessDate: String) -> Int64 { hash("eod-extract/night/\(businessDate)") }
   /// Schema migrations (transaction-level).
   static let migration = hash("eod-extract/migrate-state")
 }

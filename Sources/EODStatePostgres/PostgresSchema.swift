@@ -12,7 +12,7 @@ import Foundation
 /// for bit), never an amount.
 public enum PostgresSchema {
   /// The schema version this binary writes and reads.
-  public static let current = 1
+  public static let current = 2
 
   static let text = "TEXT COLLATE \"C\""
 
@@ -95,13 +95,31 @@ public enum PostgresSchema {
         lock_key BIGINT PRIMARY KEY, what \(text) NOT NULL, host \(text) NOT NULL, pid INTEGER NOT NULL,
         run_id \(text) NOT NULL, since \(text) NOT NULL, backend_pid INTEGER NOT NULL)
       """,
-    ]
+    ],
+    // 2: sharded nights (PostgresShards.swift): the plan, the shards' finishes, the night's fan-in.
+    [
+      """
+      CREATE TABLE shard_plans (
+        business_date \(text) NOT NULL, firm_id \(text) NOT NULL, shard INTEGER NOT NULL,
+        shard_count INTEGER NOT NULL, weight BIGINT NOT NULL, PRIMARY KEY (business_date, firm_id))
+      """,
+      """
+      CREATE TABLE shard_finishes (
+        business_date \(text) NOT NULL, shard INTEGER NOT NULL, run_id \(text) NOT NULL,
+        finished_at \(text) NOT NULL, PRIMARY KEY (business_date, shard))
+      """,
+      """
+      CREATE TABLE nights (
+        business_date \(text) PRIMARY KEY, claimed_by \(text) NOT NULL, claimed_at \(text) NOT NULL,
+        complete BOOLEAN)
+      """,
+    ],
   ]
 
   /// The tables of the store, for its size (``PostgresStateStore/footprint()``) and for export.
   static let tables = [
     "accounts", "history", "latest", "flows", "runs", "deliveries", "idempotency", "failures", "recon_runs",
-    "breaks", "break_days", "lock_holders", "schema_versions",
+    "breaks", "break_days", "lock_holders", "shard_plans", "shard_finishes", "nights", "schema_versions",
   ]
 
   /// The schema version of the database (0: none of this store's tables yet).

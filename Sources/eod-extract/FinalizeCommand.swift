@@ -33,9 +33,9 @@ struct Finalize: AsyncParsableCommand {
       let logger = logging.makeLogger()
       let configuration = try loadConfiguration(config)
       let day = try RunPlan.resolveDate(date, configuration: configuration)
-      let (lock, store) = try openSQLiteStateForWriting(
+      let (lock, store) = try openStateForWriting(
         configuration.stateStore, create: false, shared: true, logger: logger)
-      defer { lock.release() }
+      defer { lock?.release() }
       let summary = try await FinalizeNight.run(
         date: day, store: store, configuration: configuration, runID: UUID().uuidString.lowercased(),
         logger: logger)
@@ -49,7 +49,7 @@ enum FinalizeNight {
   /// Checks the night, prints the verdict, writes the summary and the night's metrics, sends the
   /// webhook and records the verdict. No plan stored for the date: exit 2.
   static func run(
-    date: CivilDate, store: StateStore, configuration: JobConfiguration, runID: String, logger: Logger
+    date: CivilDate, store: any StateStoring, configuration: JobConfiguration, runID: String, logger: Logger
   ) async throws -> NightSummary {
     guard let plan = try store.shardPlan(businessDate: date.description) else {
       throw Failure(

@@ -48,9 +48,9 @@ struct Plan: AsyncParsableCommand {
       let plan = try PreparedShard.makePlan(
         snapshot: snapshot, firms: configuration.allFirms ? [] : configuration.firms.map(\.firmID),
         shards: shards)
-      let (lock, store) = try openSQLiteStateForWriting(
+      let (lock, store) = try openStateForWriting(
         configuration.stateStore, create: configuration.stateStoreCreate, shared: true, logger: logger)
-      defer { lock.release() }
+      defer { lock?.release() }
       switch try store.storeShardPlan(plan, replace: replace) {
       case .stored, .unchanged: break
       case .conflict(let stored):

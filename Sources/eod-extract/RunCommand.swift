@@ -177,13 +177,9 @@ struct Run: AsyncParsableCommand {
       defer { lock?.release() }
       recorder.store = store
       var prepared: PreparedShard?
-      var shardStore: StateStore?
       if let selection, let date = plan.businessDate {
-        // A shard's store is SQLite (openStateForWriting refuses a shared PostgreSQL store).
-        guard let sqlite = store as? StateStore else { throw shardsNeedSQLite(plan.statePath) }
-        shardStore = sqlite
         let shard = try PreparedShard.prepare(
-          selection, runPlan: plan, date: date, store: sqlite, runID: runID, logger: logger)
+          selection, runPlan: plan, date: date, store: store, runID: runID, logger: logger)
         for firm in shard.skipped {
           print("\(date) \(firm): complete and delivered already (shard \(selection.description)); skipped")
         }
@@ -249,7 +245,7 @@ struct Run: AsyncParsableCommand {
       night.clock = { Clock.now() }
       night.say = { print($0) }
       night.extracted = { recorder.businessDate = $0.businessDate.description }
-      if let selection, let prepared, let shardStore, let date = plan.businessDate,
+      if let selection, let prepared, let date = plan.businessDate,
         let configuration = plan.configuration
       {
         // A shard with nothing left to run (every firm complete and delivered, or none planned)
@@ -257,7 +253,7 @@ struct Run: AsyncParsableCommand {
         var exitCode = EODExitCode.success
         if !prepared.toRun.isEmpty { exitCode = try await NightlyRun.run(night).exitCode }
         return try await finishShard(
-          selection, exitCode: exitCode, date: date, store: shardStore, configuration: configuration,
+          selection, exitCode: exitCode, date: date, store: store, configuration: configuration,
           runID: runID,
           logger: logger)
       }
@@ -275,7 +271,7 @@ struct Run: AsyncParsableCommand {
   /// shard's exit code is its own firms' (the night's verdict is finalize's: its summary,
   /// metrics and webhook).
   func finishShard(
-    _ selection: ShardSelection, exitCode: EODExitCode, date: CivilDate, store: StateStore,
+    _ selection: ShardSelection, exitCode: EODExitCode, date: CivilDate, store: any StateStoring,
     configuration: JobConfiguration, runID: String, logger: Logger
   ) async throws -> EODExitCode {
     guard exitCode == .success else { return exitCode }

@@ -49,46 +49,25 @@ func message(for error: any Error) -> String {
 }
 
 /// Opens the state store for a command that writes it. A `postgres://` URL opens the PostgreSQL
-/// store (its schema must be migrated: `create` does not apply; writers lock per firm and date,
-/// so there is no run lock). Otherwise the file is identified first: nothing is
-/// written to (or created beside) a file that is not a state store. A missing store is created
-/// only when `create` (`--init-state`, `state_store.create: true`), with a log line saying so;
-/// otherwise the run stops naming the path. Then the run lock is taken and the store opened.
+/// store (its schema must be migrated: `create` does not apply; writers lock per firm and date
+/// in the server, so there is no run lock, shared or not). Otherwise the file is identified
+/// first: nothing is written to (or created beside) a file that is not a state store. A missing
+/// store is created only when `create` (`--init-state`, `state_store.create: true`), with a log
+/// line saying so; otherwise the run stops naming the path. Then the run lock is taken and the
+/// store opened.
 ///
-/// A `postgres://` location opens the PostgreSQL store (no run lock file: its writers lock each
-/// firm and date in the server). Sharded nights (`shared`) need the SQLite store for now.
+/// - Parameter shared: take a SQLite store's run lock shared (the shards of a night, which then
+///   lock each firm and date of theirs exclusively), not exclusive.
+///
+/// With `shared` and `create` (the first night of a sharded night on SQLite), another shard may be
+/// creating the store at this very moment: for a few milliseconds the file is empty, or a SQLite
+/// file with no tables yet. Such a refusal is retried for up to 5 s before it stands.
 func openStateForWriting(_ path: String, create: Bool, shared: Bool = false, logger: Logger) throws -> (
   RunLock?, any StateStoring
 ) {
   if PostgresURL.isPostgres(path) {
-    guard !shared else { throw shardsNeedSQLite(path) }
     return (nil, try PostgresStateStore(url: PostgresURL(path), logger: logger))
   }
-  return try openSQLiteStateForWriting(path, create: create, shared: shared, logger: logger)
-}
-
-/// Sharded nights (`--shard`, `--shards`, `plan`, `finalize`) keep their plans and finishes in the
-/// SQLite store only: with a PostgreSQL store they stop (exit 2) before anything is done.
-func shardsNeedSQLite(_ path: String) -> Failure {
-  Failure(
-    .nothingDone,
-    "sharded nights (--shard, --shards, plan, finalize) need a SQLite state store: with a PostgreSQL "
-      + "store (\(path)) they are not built yet; run the night unsharded")
-}
-
-/// ``openStateForWriting(_:create:shared:logger:)`` for the SQLite store only (what sharded
-/// nights use).
-///
-/// - Parameter shared: take the store's run lock shared (the shards of a night, which then lock
-///   each firm and date of theirs exclusively), not exclusive.
-///
-/// With `shared` and `create` (the first night of a sharded night), another shard may be creating
-/// the store at this very moment: for a few milliseconds the file is empty, or a SQLite file with
-/// no tables yet. Such a refusal is retried for up to 5 s before it stands.
-func openSQLiteStateForWriting(_ path: String, create: Bool, shared: Bool = false, logger: Logger) throws -> (
-  RunLock, StateStore
-) {
-  if PostgresURL.isPostgres(path) { throw shardsNeedSQLite(path) }
   var attempts = shared && create ? 100 : 0
   while true {
     do {

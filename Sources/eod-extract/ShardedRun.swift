@@ -48,17 +48,26 @@ struct PreparedShard {
   /// The shard's firms still to run (its others are complete and delivered already).
   var toRun: [String]
   var skipped: [String]
-  /// The per-(firm, date) locks, held until the process ends.
+  /// The per-(firm, date) lock files of a SQLite store, held until the process ends (a PostgreSQL
+  /// store's are advisory locks of its connection: none here).
   var locks: [RunLock]
 
   static func prepare(
-    _ selection: ShardSelection, runPlan: RunPlan, date: CivilDate, store: StateStore, runID: String,
+    _ selection: ShardSelection, runPlan: RunPlan, date: CivilDate, store: any StateStoring, runID: String,
     logger: Logger
   ) throws -> PreparedShard {
     let day = date.description
     let plan = try storedOrNewPlan(selection, runPlan: runPlan, date: day, store: store)
     let firms = plan.firms(ofShard: selection.index)
-    let locks = try lockFirms(firms, date: day, statePath: runPlan.statePath, runID: runID, logger: logger)
+    var locks: [RunLock] = []
+    if store is StateStore {
+      locks = try lockFirms(firms, date: day, statePath: runPlan.statePath, runID: runID, logger: logger)
+    } else {
+      // PostgreSQL: a session-level advisory lock per firm and date on the night's own connection
+      // (the same ones the night's Preflight takes: held already, so it takes nothing again),
+      // freed by the server when the connection ends, a killed shard's included.
+      try store.lockWriters(firmIDs: firms.filter(FirmIdentifier.isValid), date: date, runID: runID)
+    }
     var toRun: [String] = []
     var skipped: [String] = []
     for firm in firms {
@@ -74,7 +83,7 @@ struct PreparedShard {
   /// The date's stored plan, or a new one (made from the snapshot and stored). A stored plan
   /// with another number of shards is a usage error: the job was started with the wrong N.
   static func storedOrNewPlan(
-    _ selection: ShardSelection, runPlan: RunPlan, date: String, store: StateStore
+    _ selection: ShardSelection, runPlan: RunPlan, date: String, store: any StateStoring
   ) throws -> StoredShardPlan {
     if let stored = try store.shardPlan(businessDate: date) {
       guard stored.shardCount == selection.count else {
@@ -146,12 +155,13 @@ struct PreparedShard {
 
   /// A firm whose run of the date completed (its manifest recorded) and whose journal shows that
   /// same manifest delivered: a retried shard leaves it as it is.
-  static func isCompleteAndDelivered(_ firm: String, date: CivilDate, store: StateStore) throws -> Bool {
+  static func isCompleteAndDelivered(_ firm: String, date: CivilDate, store: any StateStoring) throws -> Bool
+  {
     guard let manifest = try store.completedManifest(firmID: firm, businessDate: date.description) else {
       return false
     }
     let name = "\(firm)_manifest_\(date.compact).json"
-    return try store.journal(firmID: firm, businessDate: date.description).contains {
+    return try store.journal(firmID: firm, businessDate: date.description, destination: nil).contains {
       $0.fileName == name && $0.sha256 == manifest
     }
   }

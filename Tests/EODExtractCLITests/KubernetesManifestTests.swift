@@ -54,5 +54,18 @@ import Testing
     let config = try String(contentsOfFile: Self.root + "/deploy/kubernetes/configmap.yaml", encoding: .utf8)
     #expect(config.contains("state_store: postgres://"))
     #expect(!config.contains("password:"), "no password in the ConfigMap")
+    // The schema is migrated before the night and the plan, on the store the configuration names.
+    let url = try #require(
+      config.split(separator: "\n").first {
+        $0.trimmingCharacters(in: .whitespaces).hasPrefix("state_store: postgres://")
+      }?
+      .split(separator: " ").last.map(String.init))
+    for file in ["cronjob.yaml", "plan-cronjob.yaml"] {
+      let manifest = try String(contentsOfFile: Self.root + "/deploy/kubernetes/" + file, encoding: .utf8)
+      #expect(
+        manifest.contains("initContainers:")
+          && manifest.contains("args: [\"migrate-state\", \"--state\", \"\(url)\"]"),
+        "\(file) lacks the migrate-state init container on \(url)")
+    }
   }
 }

@@ -45,7 +45,7 @@ import Testing
     #expect(withPassword.stderr.contains("PGPASSWORD") && !withPassword.stderr.contains("secret"))
     let migrated = try Binary.run(["migrate-state", "--state", url])
     #expect(migrated.status == 0, "\(migrated.stderr)")
-    #expect(migrated.stdout.contains("to 1"), "\(migrated.stdout)")
+    #expect(migrated.stdout.contains("to 2"), "\(migrated.stdout)")
     for day in ["2026-10-01", "2026-10-02", "2026-10-05"] {
       let snapshot = "\(dir)/snap/ledger-\(day).sqlite"
       guard FileManager.default.fileExists(atPath: snapshot) else { continue }

@@ -35,6 +35,14 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
     }
   }
 
+  /// Another connection to the store at `location` (a store's ``StateStoring/location``).
+  func connect(_ location: String) throws -> any StateStoring {
+    switch self {
+    case .sqlite: return try StateStore(path: location)
+    case .postgres: return try PostgresStateStore(url: PostgresURL(location), logger: Fixtures.logger)
+    }
+  }
+
   /// A new database on the test server (its password in this process's `PGPASSWORD`).
   static func postgresURL(_ name: String) throws -> PostgresURL {
     return try PostgresURL(try PostgresTestServer.started().database(name))

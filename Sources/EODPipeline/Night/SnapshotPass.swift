@@ -94,7 +94,11 @@ final class SnapshotPass {
     self.stores = stores
     var writeDuringPass = writeDuringPass
     do throws(StateStoreError) {
-      if writeDuringPass { writeDuringPass = try !store.hasRecords(at: date) }
+      // A shard shares the store with the night's other shards, whose firms' rows of the date
+      // may be there already: Preflight's check of its own firms' runs decides alone (a re-run
+      // of a killed shard then writes its history in batches during the pass, as the nightly
+      // case does, not record by record).
+      if writeDuringPass && !options.sharedStateStore { writeDuringPass = try !store.hasRecords(at: date) }
     } catch {
       throw PipelineError(state: error)
     }

@@ -62,7 +62,7 @@ public struct NightSummary: Sendable, Equatable {
 /// night's metrics (the webhook is the caller's: it holds the configuration's endpoints).
 public enum NightFinalize {
   /// Checks every firm of `plan` against the state store and the output directory.
-  public static func check(plan: StoredShardPlan, store: StateStore, outputDirectory: String) throws
+  public static func check(plan: StoredShardPlan, store: any StateStoring, outputDirectory: String) throws
     -> NightSummary
   {
     var firms: [NightFirm] = []
@@ -78,7 +78,7 @@ public enum NightFinalize {
         continue
       }
       let manifestName = "\(item.firmID)_manifest_\(date.compact).json"
-      let journal = try store.journal(firmID: item.firmID, businessDate: plan.businessDate)
+      let journal = try store.journal(firmID: item.firmID, businessDate: plan.businessDate, destination: nil)
       let recorded = try store.completedManifest(firmID: item.firmID, businessDate: plan.businessDate)
       let local = outputDirectory + "/" + item.firmID + "/" + plan.businessDate + "/" + manifestName
       let delivered = journal.first { $0.fileName == manifestName && $0.sha256 == recorded }
