@@ -160,33 +160,7 @@ extension StateStore {
         try db.prepare("INSERT OR IGNORE INTO recon_runs(firm_id, extract, business_date) VALUES (?, ?, ?)")
           .run(scope + [.text(date)])
         let result = try body(BreakDayRecorder(store: self, firm: firm, extract: extract, date: date))
-        try db.prepare(
-          """
-          DELETE FROM breaks WHERE firm_id = ? AND extract = ?
-            AND NOT EXISTS (SELECT 1 FROM break_days d WHERE d.break_id = breaks.break_id)
-          """
-        ).run(scope)
-        try db.prepare(
-          """
-          UPDATE breaks SET
-            first_seen = (SELECT MIN(business_date) FROM break_days d WHERE d.break_id = breaks.break_id),
-            last_seen = (SELECT MAX(business_date) FROM break_days d WHERE d.break_id = breaks.break_id)
-          WHERE firm_id = ? AND extract = ?
-          """
-        ).run(scope)
-        try db.prepare(
-          """
-          UPDATE breaks SET
-            closed = (SELECT MIN(business_date) FROM recon_runs r
-              WHERE r.firm_id = breaks.firm_id AND r.extract = breaks.extract AND r.business_date > breaks.last_seen),
-            ours = (SELECT ours FROM break_days d WHERE d.break_id = breaks.break_id AND d.business_date = breaks.last_seen),
-            theirs = (SELECT theirs FROM break_days d
-              WHERE d.break_id = breaks.break_id AND d.business_date = breaks.last_seen),
-            difference = (SELECT difference FROM break_days d
-              WHERE d.break_id = breaks.break_id AND d.business_date = breaks.last_seen)
-          WHERE firm_id = ? AND extract = ?
-          """
-        ).run(scope)
+        for sql in BreakLifecycleSQL.afterDay { try db.prepare(sql).run(scope) }
         try checkIdentity("write breaks")
         return result
       }

@@ -114,18 +114,16 @@ extension StateStore {
   public func firmStatuses() throws(StateStoreError) -> (firms: [FirmStatus], lastRunFailure: FailureEntry?) {
     try wrap("read status") {
       try ensureOutcomeSchema()
-      var firms: [String: FirmStatus] = [:]
-      func entry(_ id: String) -> FirmStatus { firms[id] ?? FirmStatus(firmID: id) }
+      var book = FirmStatusBook()
       let written = try db.prepare(
         """
         SELECT firm_id, business_date, run_id, completed_at FROM runs r
         WHERE business_date = (SELECT MAX(business_date) FROM runs WHERE firm_id = r.firm_id)
         """)
       while try written.step() {
-        let id = written.text(0) ?? ""
-        var status = entry(id)
-        status.lastWritten = (written.text(1) ?? "", written.text(2) ?? "", written.text(3) ?? "")
-        firms[id] = status
+        book.written(
+          firmID: written.text(0) ?? "", date: written.text(1) ?? "", runID: written.text(2) ?? "",
+          completedAt: written.text(3) ?? "")
       }
       // A date counts as delivered when its manifest is in the journal (the manifest goes last).
       let delivered = try db.prepare(
@@ -135,33 +133,23 @@ extension StateStore {
         ORDER BY firm_id, business_date, delivered_at
         """)
       while try delivered.step() {
-        let id = delivered.text(0) ?? ""
-        var status = entry(id)
-        status.lastDelivered = (
-          delivered.text(1) ?? "", delivered.text(2) ?? "", delivered.text(3) ?? "", delivered.text(4) ?? ""
-        )
-        firms[id] = status
+        book.delivered(
+          firmID: delivered.text(0) ?? "", date: delivered.text(1) ?? "", runID: delivered.text(2) ?? "",
+          destination: delivered.text(3) ?? "", deliveredAt: delivered.text(4) ?? "")
       }
       let failures = try db.prepare(
         """
         SELECT firm_id, business_date, run_id, step, error, failed_at, exit_code FROM failures
         ORDER BY failed_at, rowid
         """)
-      var lastRun: FailureEntry?
       while try failures.step() {
         let failure = FailureEntry(
           firmID: failures.text(0) ?? "", businessDate: failures.text(1) ?? "", runID: failures.text(2) ?? "",
           step: failures.text(3) ?? "", error: failures.text(4) ?? "", failedAt: failures.text(5) ?? "",
           exitCode: Int(failures.int64(6)))
-        if failure.firmID.isEmpty {
-          lastRun = failure
-        } else {
-          var status = entry(failure.firmID)
-          status.lastFailure = failure
-          firms[failure.firmID] = status
-        }
+        book.failed(failure)
       }
-      return (firms.keys.sorted().compactMap { firms[$0] }, lastRun)
+      return book.result
     }
   }
 

@@ -175,8 +175,7 @@ extension PostgresStateStore {
 
   public func firmStatuses() throws(StateStoreError) -> (firms: [FirmStatus], lastRunFailure: FailureEntry?) {
     let step = "read status"
-    var firms: [String: FirmStatus] = [:]
-    func entry(_ id: String) -> FirmStatus { firms[id] ?? FirmStatus(firmID: id) }
+    var book = FirmStatusBook()
     for row in try session.query(
       step,
       """
@@ -185,10 +184,7 @@ extension PostgresStateStore {
       """)
     {
       let c = Cells(row, session, step)
-      let id = try c.text(0)
-      var status = entry(id)
-      status.lastWritten = try (c.text(1), c.text(2), c.text(3))
-      firms[id] = status
+      try book.written(firmID: c.text(0), date: c.text(1), runID: c.text(2), completedAt: c.text(3))
     }
     // A date counts as delivered when its manifest is in the journal (the manifest goes last).
     for row in try session.query(
@@ -200,12 +196,9 @@ extension PostgresStateStore {
       """)
     {
       let c = Cells(row, session, step)
-      let id = try c.text(0)
-      var status = entry(id)
-      status.lastDelivered = try (c.text(1), c.text(2), c.text(3), c.text(4))
-      firms[id] = status
+      try book.delivered(
+        firmID: c.text(0), date: c.text(1), runID: c.text(2), destination: c.text(3), deliveredAt: c.text(4))
     }
-    var lastRun: FailureEntry?
     for row in try session.query(
       step,
       """
@@ -217,15 +210,9 @@ extension PostgresStateStore {
       let failure = FailureEntry(
         firmID: try c.text(0), businessDate: try c.text(1), runID: try c.text(2), step: try c.text(3),
         error: try c.text(4), failedAt: try c.text(5), exitCode: Int(try c.int(6)))
-      if failure.firmID.isEmpty {
-        lastRun = failure
-      } else {
-        var status = entry(failure.firmID)
-        status.lastFailure = failure
-        firms[failure.firmID] = status
-      }
+      book.failed(failure)
     }
-    return (firms.keys.sorted().compactMap { firms[$0] }, lastRun)
+    return book.result
   }
 
   // MARK: Breaks
@@ -247,33 +234,9 @@ extension PostgresStateStore {
         "INSERT INTO recon_runs(firm_id, extract, business_date) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
         scope + [.text(date)])
       let result = try body(PostgresBreakDay(store: self, firm: firm, extract: extract, date: date))
-      try session.query(
-        step,
-        """
-        DELETE FROM breaks WHERE firm_id = $1 AND extract = $2
-          AND NOT EXISTS (SELECT 1 FROM break_days d WHERE d.break_id = breaks.break_id)
-        """, scope)
-      try session.query(
-        step,
-        """
-        UPDATE breaks SET
-          first_seen = (SELECT MIN(business_date) FROM break_days d WHERE d.break_id = breaks.break_id),
-          last_seen = (SELECT MAX(business_date) FROM break_days d WHERE d.break_id = breaks.break_id)
-        WHERE firm_id = $1 AND extract = $2
-        """, scope)
-      try session.query(
-        step,
-        """
-        UPDATE breaks SET
-          closed = (SELECT MIN(business_date) FROM recon_runs r
-            WHERE r.firm_id = breaks.firm_id AND r.extract = breaks.extract AND r.business_date > breaks.last_seen),
-          ours = (SELECT ours FROM break_days d WHERE d.break_id = breaks.break_id AND d.business_date = breaks.last_seen),
-          theirs = (SELECT theirs FROM break_days d
-            WHERE d.break_id = breaks.break_id AND d.business_date = breaks.last_seen),
-          difference = (SELECT difference FROM break_days d
-            WHERE d.break_id = breaks.break_id AND d.business_date = breaks.last_seen)
-        WHERE firm_id = $1 AND extract = $2
-        """, scope)
+      for sql in BreakLifecycleSQL.afterDay {
+        try session.query(step, BreakLifecycleSQL.numbered(sql), scope)
+      }
       return result
     }
   }
