@@ -20,7 +20,7 @@ final class TestSSHServer: @unchecked Sendable {
   /// `extraConfig` is appended to sshd_config; `sftpSubsystem` replaces `internal-sftp`.
   init(sftpSubsystem: String = "internal-sftp", extraConfig: String = "") throws {
     directory = try makeTemporaryDirectory("sshd")
-    port = try freePort()
+    port = try ChildProcess.freeLoopbackPort()
     hostKeyPath = directory + "/host_ed25519"
     userKeyPath = directory + "/user_ed25519"
     configPath = directory + "/sshd_config"
@@ -161,27 +161,6 @@ func run(_ executable: String, _ arguments: [String]) throws -> String {
   let (status, output) = try ChildProcess.run(executable, arguments)
   guard status == 0 else { throw HarnessError("\(executable) \(arguments) failed (\(status)): \(output)") }
   return output
-}
-
-func freePort() throws -> Int {
-  let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-  guard fd >= 0 else { throw HarnessError("socket failed") }
-  defer { close(fd) }
-  var address = sockaddr_in()
-  address.sin_family = sa_family_t(AF_INET)
-  address.sin_addr.s_addr = inet_addr("127.0.0.1")
-  address.sin_port = 0
-  let bound = withUnsafePointer(to: &address) {
-    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-      bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-    }
-  }
-  guard bound == 0 else { throw HarnessError("bind failed") }
-  var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-  _ = withUnsafeMutablePointer(to: &address) {
-    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-  }
-  return Int(UInt16(bigEndian: address.sin_port))
 }
 
 func portAccepts(_ port: Int) -> Bool {

@@ -59,7 +59,7 @@ public final class PostgresTestServer: Sendable {
     if owner != nil {
       try Self.run("/bin/chown", ["-R", "postgres:postgres", folder])
     }
-    port = try Self.freePort()
+    port = try ChildProcess.freeLoopbackPort()
     try command(
       "initdb",
       [
@@ -142,24 +142,5 @@ public final class PostgresTestServer: Sendable {
       throw Failure("\(program) \(arguments.joined(separator: " ")) ended with status \(status): \(text)")
     }
     return text
-  }
-
-  /// A loopback port nothing listens on now.
-  static func freePort() throws -> Int {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard descriptor >= 0 else { throw Failure("socket: \(String(cString: strerror(errno)))") }
-    defer { close(descriptor) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-        bind(descriptor, pointer, length) == 0 && getsockname(descriptor, pointer, &length) == 0
-      }
-    }
-    guard bound else { throw Failure("bind: \(String(cString: strerror(errno)))") }
-    return Int(UInt16(bigEndian: address.sin_port))
   }
 }
