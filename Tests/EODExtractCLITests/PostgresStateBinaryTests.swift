@@ -131,7 +131,10 @@ import Testing
     let server = try PostgresTestServer.started()
     // A holder: another process with the firm's date locked, its session idle (as a worker's
     // between statements), fed from a pipe that stays open.
-    let key = Self.fnv("eod-extract/firm/FIRM001/2026-10-01")
+    // The store's advisory lock key of FIRM001's 2026-10-01: FNV-1a 64 of
+    // "eod-extract/firm/FIRM001/2026-10-01" (Sources/EODStatePostgres/PostgresLocks.swift),
+    // pinned as a number so that a change of the key (which two binaries must agree on) fails here.
+    let key: Int64 = -4_813_041_035_330_363_175
     let database = URL(string: url)?.lastPathComponent ?? ""
     let holder = Process()
     holder.executableURL = URL(fileURLWithPath: PostgresTestServer.binaries + "/psql")
@@ -250,15 +253,5 @@ import Testing
       "SELECT (SELECT count(*) FROM runs) + (SELECT count(*) FROM history) + (SELECT count(*) FROM accounts)",
       database: database)
     #expect(counts.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "\(counts)")
-  }
-
-  /// The store's lock key for a text (FNV-1a 64, as Sources/EODStatePostgres/PostgresLocks.swift).
-  static func fnv(_ text: String) -> Int64 {
-    var value: UInt64 = 0xcbf2_9ce4_8422_2325
-    for byte in text.utf8 {
-      value ^= UInt64(byte)
-      value = value &* 0x0000_0100_0000_01b3
-    }
-    return Int64(bitPattern: value)
   }
 }
