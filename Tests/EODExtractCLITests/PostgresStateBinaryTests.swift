@@ -238,17 +238,17 @@ import Testing
     let server = try PostgresTestServer.started()
     let database = URL(string: url)?.lastPathComponent ?? ""
     try server.sql(
-      "INSERT INTO schema_versions(version, applied_at, applied_by) VALUES (2, 'later', 'a newer eod-extract')",
+      "INSERT INTO schema_versions(version, applied_at, applied_by) VALUES (3, 'later', 'a newer eod-extract')",
       database: database)
     let run = try Binary.run([
       "run", "--snapshot", dir + "/snap/ledger-2026-10-01.sqlite", "--state", url, "--out", dir + "/out",
     ])
     #expect(run.status == 2, "\(run.stderr)")
-    #expect(run.stderr.contains("schema is version 2, newer than this binary's version 1"), "\(run.stderr)")
+    #expect(run.stderr.contains("schema is version 3, newer than this binary's version 2"), "\(run.stderr)")
     let migrate = try Binary.run(["migrate-state", "--state", url])
     #expect(migrate.status == 2, "\(migrate.stderr)")
     #expect(
-      migrate.stderr.contains("version 2") && migrate.stderr.contains("nothing changed"), "\(migrate.stderr)")
+      migrate.stderr.contains("version 3") && migrate.stderr.contains("nothing changed"), "\(migrate.stderr)")
     let counts = try server.sql(
       "SELECT (SELECT count(*) FROM runs) + (SELECT count(*) FROM history) + (SELECT count(*) FROM accounts)",
       database: database)
