@@ -22,3 +22,19 @@ bench_binary() {
   fi
   [ -x "$BIN" ] || { echo "bench/$1: no executable at $BIN" >&2; exit 2; }
 }
+
+# timed LABEL COMMAND...: runs COMMAND under GNU time, its output in $WORK/logs/LABEL.{out,err};
+# sets SECS (wall clock), RSS_MB (peak resident set of the largest process) and CPU_SECS (user +
+# system); stops the script, with the end of the command's errors, when it fails.
+timed() {
+  local label=$1
+  shift
+  if ! /usr/bin/time -f '%e %M %U %S' -o "$WORK/logs/$label.time" "$@" >"$WORK/logs/$label.out" 2>"$WORK/logs/$label.err"; then
+    echo "bench/$(basename "$0"): '$label' failed: $*" >&2
+    tail -20 "$WORK/logs/$label.err" >&2
+    exit 1
+  fi
+  SECS=$(tail -1 "$WORK/logs/$label.time" | awk '{ print $1 }')
+  RSS_MB=$(tail -1 "$WORK/logs/$label.time" | awk '{ printf "%.1f", $2 / 1024 }')
+  CPU_SECS=$(tail -1 "$WORK/logs/$label.time" | awk '{ printf "%.2f", $3 + $4 }')
+}

@@ -117,21 +117,8 @@ trap 'exit 130' INT TERM
 done) &
 SAMPLER_PID=$!
 
-# Runs "$@" under GNU time; sets SECS (wall clock), RSS_MB (peak resident set of the largest
-# process) and CPU_SECS (user + system). Output goes to $WORK/logs/$LABEL.{out,err}.
+# timed LABEL COMMAND... (bench/lib.sh) writes its logs to $WORK/logs.
 mkdir -p "$WORK/logs"
-timed() {
-  local label=$1
-  shift
-  if ! /usr/bin/time -f '%e %M %U %S' -o "$WORK/logs/$label.time" "$@" >"$WORK/logs/$label.out" 2>"$WORK/logs/$label.err"; then
-    echo "bench/run.sh: '$label' failed: $*" >&2
-    tail -20 "$WORK/logs/$label.err" >&2
-    exit 1
-  fi
-  SECS=$(tail -1 "$WORK/logs/$label.time" | awk '{ print $1 }')
-  RSS_MB=$(tail -1 "$WORK/logs/$label.time" | awk '{ printf "%.1f", $2 / 1024 }')
-  CPU_SECS=$(tail -1 "$WORK/logs/$label.time" | awk '{ printf "%.2f", $3 + $4 }')
-}
 
 # The wall times of every repetition of a timed step, in order.
 reps_of() { for f in "$WORK/logs/$1"-*.time; do tail -1 "$f" | awk '{ printf "%s ", $1 }'; done; }

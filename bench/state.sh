@@ -48,17 +48,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-timed() { # label command... -> SECS, RSS_MB
-  local label=$1
-  shift
-  if ! /usr/bin/time -f '%e %M' -o "$WORK/logs/$label.time" "$@" >"$WORK/logs/$label.out" 2>"$WORK/logs/$label.err"; then
-    echo "bench/state.sh: '$label' failed: $*" >&2
-    tail -20 "$WORK/logs/$label.err" >&2
-    exit 1
-  fi
-  SECS=$(tail -1 "$WORK/logs/$label.time" | awk '{ print $1 }')
-  RSS_MB=$(tail -1 "$WORK/logs/$label.time" | awk '{ printf "%.1f", $2 / 1024 }')
-}
 # server_pss_mb: the PostgreSQL server's memory now, in MB: PSS (shared pages divided among the
 # processes sharing them) of the postmaster and its children, summed.
 server_pss_mb() {
