@@ -1,3 +1,4 @@
+import Crypto
 import Logging
 
 /// One file of a firm's extract set, already written and checksummed locally.
@@ -165,6 +166,56 @@ public enum ManifestComparison: Sendable, Equatable {
     "\(target) \(found), but \(manifest) beside it already describes this set: nothing was sent, "
       + "as a consumer may have taken the set already (\(file) is never sent after its manifest); "
       + "pass --resend to send the set again"
+  }
+}
+
+/// What a delivery without `resend` makes of a manifest already at its final name: the set it
+/// describes recognised (nothing is sent), or a refusal naming the file.
+public enum ManifestRecognition: Sendable {
+  /// The destination holds this set (the manifest's entry `.recognized`, or `.alreadyPresent`
+  /// when byte-identical; every data file `.alreadyPresent`).
+  case recognised([DeliveredFile])
+  /// Another set's manifest, or a data file missing or different beside a manifest of this set.
+  case refused(fileName: String, detail: String)
+
+  /// The one decision of every destination: `existing` is what `target` (the manifest's final
+  /// name) holds, `ours` the manifest this delivery would place; `path` gives a data file's final
+  /// name; `dataFile` says what the destination holds there: nil for the item's very bytes, else
+  /// why not (`is missing`, `holds different bytes`).
+  public static func decide<E: Error>(
+    _ set: DeliverySet, existing: [UInt8], ours: [UInt8], target: String, path: (String) -> String,
+    logger: Logger, dataFile: (DeliveryItem, String) throws(E) -> String?
+  ) throws(E) -> ManifestRecognition {
+    let manifest = set.manifest
+    let comparison = ManifestComparison.compare(existing: existing, ours: ours)
+    guard comparison != .different else {
+      return .refused(fileName: manifest.fileName, detail: ManifestComparison.conflictDetail(target: target))
+    }
+    var found: [DeliveredFile] = []
+    for item in set.files {
+      let itemPath = path(item.fileName)
+      if let why = try dataFile(item, itemPath) {
+        return .refused(
+          fileName: item.fileName,
+          detail: ManifestComparison.incompleteDetail(
+            target: itemPath, manifest: manifest.fileName, file: item.fileName, found: why))
+      }
+      found.append(
+        DeliveredFile(
+          fileName: item.fileName, remotePath: itemPath, sha256: item.sha256, attempts: 0,
+          outcome: .alreadyPresent))
+    }
+    found.append(
+      DeliveredFile(
+        fileName: manifest.fileName, remotePath: target, sha256: manifest.sha256, attempts: 0,
+        outcome: comparison == .identical ? .alreadyPresent : .recognized))
+    if comparison == .sameSet {
+      let sha = SHA256.hash(data: existing).map { String(format: "%02x", $0) }.joined()
+      logger.notice(
+        "the destination already holds this set from an earlier run; recorded, nothing sent",
+        metadata: ["file": "\(target)", "sha256_found": "\(sha)"])
+    }
+    return .recognised(found)
   }
 }
 

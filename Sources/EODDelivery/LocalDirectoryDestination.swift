@@ -43,41 +43,17 @@ public struct LocalDirectoryDestination: Destination {
         guard let ours = FileManager.default.contents(atPath: set.manifest.localPath) else {
           throw fail(.localFile, set.manifest.fileName, "cannot read \(set.manifest.localPath)")
         }
-        let comparison = ManifestComparison.compare(existing: Array(existing), ours: Array(ours))
-        guard comparison != .different else {
-          throw fail(
-            .conflictingFile, set.manifest.fileName, ManifestComparison.conflictDetail(target: manifestTarget)
-          )
+        let decision = ManifestRecognition.decide(
+          set, existing: Array(existing), ours: Array(ours), target: manifestTarget,
+          path: { directory + "/" + $0 }, logger: logger
+        ) { item, target in
+          guard let bytes = FileManager.default.contents(atPath: target) else { return "is missing" }
+          return sha256(bytes) == item.sha256 ? nil : "holds different bytes"
         }
-        // The same set, placed by an earlier run that never journaled it: every data file must
-        // be beside it with these bytes; nothing is sent either way.
-        var found: [DeliveredFile] = []
-        for item in set.files {
-          let target = directory + "/" + item.fileName
-          let bytes = FileManager.default.contents(atPath: target)
-          guard let bytes, sha256(bytes) == item.sha256 else {
-            throw fail(
-              .conflictingFile, item.fileName,
-              ManifestComparison.incompleteDetail(
-                target: target, manifest: set.manifest.fileName, file: item.fileName,
-                found: bytes == nil ? "is missing" : "holds different bytes"))
-          }
-          found.append(
-            DeliveredFile(
-              fileName: item.fileName, remotePath: target, sha256: item.sha256, attempts: 0,
-              outcome: .alreadyPresent))
+        switch decision {
+        case .recognised(let found): return found
+        case .refused(let fileName, let detail): throw fail(.conflictingFile, fileName, detail)
         }
-        done = found
-        done.append(
-          DeliveredFile(
-            fileName: set.manifest.fileName, remotePath: manifestTarget, sha256: set.manifest.sha256,
-            attempts: 0, outcome: comparison == .identical ? .alreadyPresent : .recognized))
-        if comparison == .sameSet {
-          logger.notice(
-            "the destination already holds this set from an earlier run; recorded, nothing sent",
-            metadata: ["file": "\(manifestTarget)", "sha256_found": "\(sha256(existing))"])
-        }
-        return done
       }
     }
     for item in set.files + [set.manifest] {

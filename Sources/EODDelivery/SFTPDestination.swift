@@ -347,39 +347,20 @@ public struct SFTPDestination: Destination {
     guard let ours = FileManager.default.contents(atPath: manifest.localPath) else {
       throw .deliveryOf(manifest.fileName, .localFile, "cannot read \(manifest.localPath)")
     }
-    let comparison = ManifestComparison.compare(existing: existing, ours: Array(ours))
-    guard comparison != .different else {
-      throw .deliveryOf(
-        manifest.fileName, .conflictingFile, ManifestComparison.conflictDetail(target: target))
-    }
-    var found: [DeliveredFile] = []
-    for item in set.files {
-      let path = Self.join(directory, item.fileName)
+    let decision = try ManifestRecognition.decide(
+      set, existing: existing, ours: Array(ours), target: target, path: { Self.join(directory, $0) },
+      logger: logger
+    ) { (item, path) throws(Failure) -> String? in
       let attributes = try wrap { () throws(SFTPError) in try connection.attributes(of: path) }
-      guard let attributes, !attributes.isDirectory,
-        try holdsSameBytes(path, size: attributes.size, as: item, on: connection)
-      else {
-        throw .deliveryOf(
-          item.fileName, .conflictingFile,
-          ManifestComparison.incompleteDetail(
-            target: path, manifest: manifest.fileName, file: item.fileName,
-            found: attributes == nil ? "is missing" : "holds different bytes"))
-      }
-      found.append(
-        DeliveredFile(
-          fileName: item.fileName, remotePath: path, sha256: item.sha256, attempts: 0,
-          outcome: .alreadyPresent))
+      guard let attributes else { return "is missing" }
+      guard !attributes.isDirectory, try holdsSameBytes(path, size: attributes.size, as: item, on: connection)
+      else { return "holds different bytes" }
+      return nil
     }
-    found.append(
-      DeliveredFile(
-        fileName: manifest.fileName, remotePath: target, sha256: manifest.sha256, attempts: 0,
-        outcome: comparison == .identical ? .alreadyPresent : .recognized))
-    if comparison == .sameSet {
-      logger.notice(
-        "the destination already holds this set from an earlier run; recorded, nothing sent",
-        metadata: ["file": "\(target)", "sha256_found": "\(Self.hex(SHA256.hash(data: existing)))"])
+    switch decision {
+    case .recognised(let found): return found
+    case .refused(let fileName, let detail): throw .deliveryOf(fileName, .conflictingFile, detail)
     }
-    return found
   }
 
   /// Puts one file in place; see the type's documentation for the protocol.
