@@ -171,8 +171,15 @@ public struct MetricsFile: Sendable {
     where keep: ([String: String]) -> Bool = { _ in true }
   ) {
     guard let data = FileManager.default.contents(atPath: path) else { return }
+    carryForward(metrics, from: Self.parse(String(decoding: data, as: UTF8.self)), where: keep)
+  }
+
+  /// ``carryForward(_:fromFileAt:where:)`` from samples already parsed.
+  private mutating func carryForward(
+    _ metrics: [MetricDescriptor], from parsed: [Sample], where keep: ([String: String]) -> Bool
+  ) {
     let wanted = Dictionary(metrics.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-    for sample in Self.parse(String(decoding: data, as: UTF8.self)) {
+    for sample in parsed {
       guard let metric = wanted[sample.name], Set(sample.labels.keys) == Set(metric.labelNames),
         keep(sample.labels)
       else {
@@ -222,12 +229,11 @@ public struct MetricsFile: Sendable {
     var metrics = MetricsFile()
     var started: Double?
     for (fragment, firms) in fragments {
-      metrics.carryForward(MetricDescriptor.perFirm, fromFileAt: fragment) {
-        firms.contains($0["firm"] ?? "")
-      }
+      // Each shard's file read and parsed once: its firms' samples and its start.
       guard let data = FileManager.default.contents(atPath: fragment) else { continue }
-      for sample in parse(String(decoding: data, as: UTF8.self))
-      where sample.name == MetricDescriptor.lastAttemptTimestamp.name {
+      let parsed = parse(String(decoding: data, as: UTF8.self))
+      metrics.carryForward(MetricDescriptor.perFirm, from: parsed) { firms.contains($0["firm"] ?? "") }
+      for sample in parsed where sample.name == MetricDescriptor.lastAttemptTimestamp.name {
         started = min(started ?? sample.value, sample.value)
       }
     }
