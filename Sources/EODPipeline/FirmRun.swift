@@ -205,6 +205,12 @@ final class FirmRun: @unchecked Sendable {
     var scratch = AccountProcessor.Scratch()
   }
 
+  /// Reads ahead the history reads of a processing thread's next accounts: the thread's firms
+  /// share this run's state-store connection (``StateStoring/readAhead(accountIDs:date:)``).
+  func readAhead(_ batch: [HandedAccount]) {
+    history.store.readAhead(accountIDs: batch.map(\.bundle.account.id), date: history.date)
+  }
+
   /// Values one account and writes its rows; `work` is its processing thread's.
   func consume(_ bundle: AccountBundle, work: inout Work) {
     guard outcome.error == nil else { return }

@@ -14,6 +14,9 @@ extension StateStore: StateStoring {
   /// firm and date of the file.
   public func lockWriters(firmIDs: [String], date: CivilDate, runID: String) throws(StateStoreError) {}
 
+  /// Nothing to do: SQLite runs in the process, each read costs no trip.
+  public func readAhead(accountIDs: [String], date: CivilDate) {}
+
   /// One look-up (or insert) per account: SQLite runs in the process, a statement costs no trip.
   public func accountKeys(_ accountIDs: [String], firmID: String) throws(StateStoreError) -> [Int64] {
     var keys: [Int64] = []

@@ -48,6 +48,15 @@ public protocol StateStoring: ShardStoring {
 
   // MARK: Accounts and history
 
+  /// Reads ahead, in one go, what a night's history reads of `date` will ask for these accounts
+  /// (their keys, each one's record before `date`, its 1Y window start, its flows and its record at
+  /// its flow origin), and answers those reads from memory until the next call, the next write
+  /// or ``releaseReads()``: a store whose every read is a round trip to a server reads a batch of
+  /// accounts at once. A read asked with other arguments is read as usual. SQLite: nothing (its
+  /// reads cost no trip). A failure leaves nothing read ahead: the reads then go to the store one by
+  /// one and report their own failure.
+  func readAhead(accountIDs: [String], date: CivilDate)
+
   func accountKey(_ accountID: String, firmID: String, remember: Bool) throws(StateStoreError) -> Int64
   /// Keys for several accounts of a firm at once, created on first use, in the order given.
   func accountKeys(_ accountIDs: [String], firmID: String) throws(StateStoreError) -> [Int64]

@@ -14,6 +14,8 @@ enum SQLValue {
   case bool(Bool)
   case texts([String])
   case ints([Int64])
+  case reals([Double])
+  case bools([Bool])
   case null
 }
 
@@ -71,6 +73,8 @@ final class PostgresSession {
       case .bool(let flag): binds.append(flag)
       case .texts(let texts): binds.append(texts)
       case .ints(let numbers): binds.append(numbers)
+      case .reals(let numbers): binds.append(numbers)
+      case .bools(let flags): binds.append(flags)
       case .null: binds.appendNull()
       }
     }

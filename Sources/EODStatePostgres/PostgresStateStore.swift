@@ -24,6 +24,9 @@ public final class PostgresStateStore: StateStoring {
   private var holdingReads = false
   private var latestCache: (key: Int64, record: PerformanceRecord?)?
   private var keyCache: [String: Int64] = [:]
+  /// The batch of ``readAhead(accountIDs:date:)`` (PostgresReadAhead.swift), until the next batch,
+  /// write or ``releaseReads()``.
+  var readAheadBatch: ReadAhead?
   var heldLocks: Set<Int64> = []
   private var savepoints = 0
 
@@ -142,6 +145,7 @@ public final class PostgresStateStore: StateStoring {
   public func releaseReads() {
     holdingReads = false
     latestCache = nil
+    readAheadBatch = nil
   }
 
   public func checkpoint(passive: Bool) throws(StateStoreError) {}
@@ -156,25 +160,32 @@ public final class PostgresStateStore: StateStoring {
     return key
   }
 
-  /// One statement inserts the new accounts, one reads every key back.
+  /// One statement inserts the new accounts and returns their keys; the keys of those that were
+  /// there already (none on a night: their keys came with the night's reads) are read in a second.
   public func accountKeys(_ accountIDs: [String], firmID: String) throws(StateStoreError) -> [Int64] {
     guard !accountIDs.isEmpty else { return [] }
     let step = "account key"
-    let found = try atomically(step) { () throws(StateStoreError) -> [PostgresRow] in
-      try session.query(
+    var keys: [String: Int64] = [:]
+    try atomically(step) { () throws(StateStoreError) in
+      let added = try session.query(
         step,
         """
         INSERT INTO accounts(account_id, firm_id) SELECT id, $2 FROM unnest($1::text[]) AS u(id)
-        ON CONFLICT (account_id) DO NOTHING
+        ON CONFLICT (account_id) DO NOTHING RETURNING account_id, account_key
         """, [.texts(accountIDs), .text(firmID)])
-      return try session.query(
+      for row in added {
+        let cells = Cells(row, session, step)
+        keys[try cells.text(0)] = try cells.int(1)
+      }
+      let known = Array(Set(accountIDs.filter { keys[$0] == nil })).sorted()
+      guard !known.isEmpty else { return }
+      for row in try session.query(
         step, "SELECT account_id, account_key FROM accounts WHERE account_id = ANY($1::text[])",
-        [.texts(accountIDs)])
-    }
-    var keys: [String: Int64] = [:]
-    for row in found {
-      let cells = Cells(row, session, step)
-      keys[try cells.text(0)] = try cells.int(1)
+        [.texts(known)])
+      {
+        let cells = Cells(row, session, step)
+        keys[try cells.text(0)] = try cells.int(1)
+      }
     }
     var out: [Int64] = []
     out.reserveCapacity(accountIDs.count)
@@ -192,6 +203,10 @@ public final class PostgresStateStore: StateStoring {
   /// is kept for the night's next reads of the account.
   public func existingAccountKey(_ accountID: String, remember: Bool) throws(StateStoreError) -> Int64? {
     if let key = keyCache[accountID] { return key }
+    if let known = readAheadBatch?.keys[accountID] {
+      if remember, let known { keyCache[accountID] = known }
+      return known
+    }
     let step = "account key"
     let key: Int64?
     if holdingReads {
@@ -299,6 +314,7 @@ public final class PostgresStateStore: StateStoring {
 
   public func record(before date: CivilDate, account key: Int64) throws(StateStoreError) -> PerformanceRecord?
   {
+    if let ahead = readAhead(key), ahead.batch.date == date { return ahead.account.previous }
     guard let latest = try latestRecord(account: key) else { return nil }
     if latest.date < date { return latest }
     return try lastRecord(
@@ -306,7 +322,8 @@ public final class PostgresStateStore: StateStoring {
   }
 
   public func record(at date: CivilDate, account key: Int64) throws(StateStoreError) -> PerformanceRecord? {
-    try oneRecord(
+    if let ahead = readAhead(key), ahead.account.origin == date.dayNumber { return ahead.account.atOrigin }
+    return try oneRecord(
       "read history", "SELECT \(Self.columns()) FROM history WHERE account_key = $1 AND day = $2",
       [.int(key), .int(Int64(date.dayNumber))])
   }
@@ -314,6 +331,7 @@ public final class PostgresStateStore: StateStoring {
   public func windowStart(onOrBefore date: CivilDate, account key: Int64) throws(StateStoreError)
     -> Performance.WindowStart?
   {
+    if let ahead = readAhead(key), ahead.batch.windowDay == date { return ahead.account.windowStart }
     guard let latest = try latestRecord(account: key) else { return nil }
     var found: PerformanceRecord? = latest
     if latest.date > date {
@@ -327,6 +345,9 @@ public final class PostgresStateStore: StateStoring {
     throws(StateStoreError)
     -> [(date: CivilDate, flow: Money)]
   {
+    if let ahead = readAhead(key), ahead.batch.date == date, ahead.account.origin == origin.dayNumber {
+      return ahead.account.flows
+    }
     let step = "read flows"
     var out: [(date: CivilDate, flow: Money)] = []
     for row in try session.query(
@@ -351,9 +372,8 @@ public final class PostgresStateStore: StateStoring {
     }
   }
 
-  /// Rows per statement: 15 parameters a row stay far below PostgreSQL's 65,535.
+  /// Rows per statement (a bounded message however large the batch).
   static let rowsPerStatement = 1000
-  private var insertSQL: [Int: (history: String, latest: String)] = [:]
 
   /// The night's records: per statement up to ``rowsPerStatement`` rows into `history`, the same
   /// into `latest` (kept only when not older than the row there), and the flows in one more.
@@ -379,8 +399,16 @@ public final class PostgresStateStore: StateStoring {
   private func write(_ rows: ArraySlice<(record: PerformanceRecord, account: Int64)>, step: String)
     throws(StateStoreError)
   {
-    var values: [SQLValue] = []
-    values.reserveCapacity(rows.count * 15)
+    // One array per column: the statement's text and its 16 parameters are the same whatever the
+    // number of rows (a VALUES list of 15 parameters a row is parsed and planned anew each time,
+    // which made the server the night's bottleneck).
+    let n = rows.count
+    var keys: [Int64] = [], days: [Int64] = [], kinds: [Int64] = [], values: [Int64] = []
+    var flows: [Int64] = [], flowIns: [Int64] = [], returns: [Double] = [], noReturn: [Bool] = []
+    var undefined: [Bool] = [], months: [Double] = [], quarters: [Double] = [], years: [Double] = []
+    var indexes: [Double] = [], zeros: [Int64] = [], starts: [Int64] = [], origins: [Int64] = []
+    keys.reserveCapacity(n)
+    days.reserveCapacity(n)
     var flowKeys: [Int64] = []
     var flowDays: [Int64] = []
     var flowAmounts: [Int64] = []
@@ -390,23 +418,35 @@ public final class PostgresStateStore: StateStoring {
         throw StateStoreError(
           code: .outOfRange, path: location, step: step, detail: "an amount does not fit in 64-bit cents")
       }
-      values += [
-        .int(key), .int(Int64(record.date.dayNumber)), .int(Self.code(record.kind)), .int(value), .int(flow),
-        .int(flowIn), .optionalReal(record.dailyReturn), .bool(record.undefinedReturn),
-        .real(record.growthMonth),
-        .real(record.growthQuarter), .real(record.growthYear), .real(record.index),
-        .int(Int64(record.zeroFactors)), .int(Int64(record.startDate.dayNumber)),
-        .int(Int64(record.flowOrigin.dayNumber)),
-      ]
+      keys.append(key)
+      days.append(Int64(record.date.dayNumber))
+      kinds.append(Self.code(record.kind))
+      values.append(value)
+      flows.append(flow)
+      flowIns.append(flowIn)
+      returns.append(record.dailyReturn ?? 0)
+      noReturn.append(record.dailyReturn == nil)
+      undefined.append(record.undefinedReturn)
+      months.append(record.growthMonth)
+      quarters.append(record.growthQuarter)
+      years.append(record.growthYear)
+      indexes.append(record.index)
+      zeros.append(Int64(record.zeroFactors))
+      starts.append(Int64(record.startDate.dayNumber))
+      origins.append(Int64(record.flowOrigin.dayNumber))
       if record.kind != .baseline && flow != 0 {
         flowKeys.append(key)
         flowDays.append(Int64(record.date.dayNumber))
         flowAmounts.append(flow)
       }
     }
-    let sql = insertStatements(rows: rows.count)
-    try session.query(step, sql.history, values)
-    try session.query(step, sql.latest, values)
+    let columns: [SQLValue] = [
+      .ints(keys), .ints(days), .ints(kinds), .ints(values), .ints(flows), .ints(flowIns), .reals(returns),
+      .bools(noReturn), .bools(undefined), .reals(months), .reals(quarters), .reals(years), .reals(indexes),
+      .ints(zeros), .ints(starts), .ints(origins),
+    ]
+    try session.query(step, Self.insertHistory, columns)
+    try session.query(step, Self.insertLatest, columns)
     if !flowKeys.isEmpty {
       try session.query(
         step,
@@ -417,23 +457,22 @@ public final class PostgresStateStore: StateStoring {
     }
   }
 
-  private func insertStatements(rows: Int) -> (history: String, latest: String) {
-    if let made = insertSQL[rows] { return made }
-    let tuples = (0..<rows).map { row in
-      "(" + (1...15).map { "$\(row * 15 + $0)" }.joined(separator: ",") + ")"
-    }.joined(separator: ",")
-    let names = "account_key, " + Self.columns()
-    let updates = Self.recordNames.map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
-    let made = (
-      history:
-        "INSERT INTO history(\(names)) VALUES \(tuples) ON CONFLICT (account_key, day) DO UPDATE SET \(updates)",
-      latest:
-        "INSERT INTO latest(\(names)) VALUES \(tuples) ON CONFLICT (account_key) DO UPDATE SET \(updates) "
-        + "WHERE excluded.day >= latest.day"
-    )
-    insertSQL[rows] = made
-    return made
-  }
+  /// The rows of ``write(_:step:)``'s 16 column arrays (a daily return of null where the 8th says so).
+  static let unnestedRecords = """
+    SELECT k, d, kd, v, f, fi, CASE WHEN rn THEN NULL ELSE r END, u, gm, gq, gy, ix, z, sd, od
+    FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[],
+      $7::float8[], $8::bool[], $9::bool[], $10::float8[], $11::float8[], $12::float8[], $13::float8[],
+      $14::bigint[], $15::bigint[], $16::bigint[]) AS t(k, d, kd, v, f, fi, r, rn, u, gm, gq, gy, ix, z, sd, od)
+    """
+  static let recordUpdates = recordNames.map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
+  static let insertHistory = """
+    INSERT INTO history(account_key, \(columns())) \(unnestedRecords)
+    ON CONFLICT (account_key, day) DO UPDATE SET \(recordUpdates)
+    """
+  static let insertLatest = """
+    INSERT INTO latest(account_key, \(columns())) \(unnestedRecords)
+    ON CONFLICT (account_key) DO UPDATE SET \(recordUpdates) WHERE excluded.day >= latest.day
+    """
 
   public func deleteRecord(at date: CivilDate, account key: Int64) throws(StateStoreError) {
     let step = "delete history"

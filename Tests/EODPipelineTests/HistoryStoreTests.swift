@@ -334,3 +334,88 @@ import Testing
   }
 
 }
+
+extension HistoryStoreTests {
+  /// What a night reads of one account, in the order ``StoreHistory`` reads it.
+  struct NightReads: Equatable {
+    var key: Int64?
+    var previous: PerformanceRecord?
+    var window: Performance.WindowStart?
+    var flows: [String] = []
+    var flowDays: [Int] = []
+    var atOrigin: PerformanceRecord?
+  }
+
+  func nightReads(_ store: any StateStoring, _ id: String, on date: CivilDate) throws -> NightReads {
+    var reads = NightReads()
+    guard let key = try store.existingAccountKey(id, remember: false) else { return reads }
+    reads.key = key
+    reads.previous = try store.record(before: date, account: key)
+    reads.window = try store.windowStart(onOrBefore: date.oneYearEarlier, account: key)
+    let origin = reads.previous?.flowOrigin ?? date
+    let flows = try store.flows(account: key, after: origin, before: date)
+    reads.flows = flows.map(\.flow.description)
+    reads.flowDays = flows.map(\.date.dayNumber)
+    reads.atOrigin = try store.record(at: origin, account: key)
+    return reads
+  }
+
+  /// A batch read ahead (one statement on PostgreSQL) answers every read of the night as the
+  /// single reads do: accounts unknown, first seen, nightly (the latest record before the date),
+  /// re-run (a record on the date), restated (records after it), with and without a record a year
+  /// back, flows since the origin. On PostgreSQL the reads then send no statement.
+  @Test(arguments: Backend.allCases)
+  func aBatchReadAheadAnswersTheNightsReadsAsTheSingleReadsDo(backend: Backend) throws {
+    let scratch = try Fixtures.scratch("read-ahead-\(backend)")
+    defer { try? FileManager.default.removeItem(atPath: scratch) }
+    let store = try backend.open("state", scratch: scratch)
+    let first = try #require(CivilDate("2025-06-02")).dayNumber
+    var random = Sequence(state: 7)
+    let ids = (1...40).map { "ACC-\($0)" }
+    let keys = try store.accountKeys(Array(ids.prefix(36)), firmID: "FIRM001")
+    try store.transaction("write") {
+      for (n, key) in keys.enumerated() where n % 9 != 8 {
+        // Each account starts on its own day (some late), with holes, one in seven days a flow.
+        let origin = first + random.next(n % 3 == 0 ? 420 : 60)
+        var day = origin
+        var index = 1.0
+        while day < first + 480 {
+          index *= 1.0005
+          try store.save(
+            record(
+              day: day, origin: origin, value: Int64(100_000 + random.next(90_000)), index: index,
+              zeros: random.next(10) == 0 ? 1 : 0), account: key, replacing: true)
+          day += 1 + (random.next(5) == 0 ? random.next(30) : 0)
+        }
+      }
+    }
+    let reader = try store.openReader(small: true)
+    let single = try store.openReader(small: true)
+    let dates = [
+      first - 1, first, first + 30, first + 365, first + 366, first + 400, first + 479, first + 480,
+      first + 520,
+    ]
+    for day in dates {
+      let date = CivilDate(dayNumber: day)
+      // The night's batches: the accounts in snapshot order, some unknown to the store.
+      for batch in stride(from: 0, to: ids.count, by: 16).map({ Array(ids[$0..<min($0 + 16, ids.count)]) }) {
+        try reader.holdReads()
+        reader.readAhead(accountIDs: batch, date: date)
+        let sent = (reader as? PostgresStateStore)?.statementCount
+        for id in batch {
+          let expected = try nightReads(single, id, on: date)
+          #expect(try nightReads(reader, id, on: date) == expected, "\(id) on \(date)")
+        }
+        #expect(
+          (reader as? PostgresStateStore)?.statementCount == sent, "reads on \(date) went to the server")
+      }
+      reader.releaseReads()
+    }
+    // A read with other arguments than the batch's goes to the store and is answered as usual.
+    reader.readAhead(accountIDs: ids, date: CivilDate(dayNumber: first + 400))
+    let key = try #require(try reader.existingAccountKey("ACC-1", remember: false))
+    #expect(
+      try reader.record(before: CivilDate(dayNumber: first + 100), account: key)
+        == (try single.record(before: CivilDate(dayNumber: first + 100), account: key)))
+  }
+}

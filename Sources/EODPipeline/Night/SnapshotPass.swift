@@ -196,6 +196,8 @@ final class SnapshotPass {
         defer { group.leave() }
         var work = FirmRun.Work()
         while let batch = queue.pop() {
+          // One read of the batch's history for the thread's connection, shared by its firms.
+          if let first = batch.first { firmRuns[first.firm].readAhead(batch) }
           for item in batch { firmRuns[item.firm].consume(item.bundle, work: &work) }
         }
         // The queue is closed after the flag is set: no firm is complete when the read failed.
