@@ -170,8 +170,34 @@ public struct MetricsFile: Sendable {
     _ metrics: [MetricDescriptor], fromFileAt path: String,
     where keep: ([String: String]) -> Bool = { _ in true }
   ) {
-    guard let data = FileManager.default.contents(atPath: path) else { return }
+    guard let data = Self.readRegularFile(path) else { return }
     carryForward(metrics, from: Self.parse(String(decoding: data, as: UTF8.self)), where: keep)
+  }
+
+  /// The largest metrics file read back (a run's file is a few hundred bytes per firm).
+  static let readLimit = 64 << 20
+
+  /// The bytes of the file at `path` when it is a regular file, as the job writes its metrics
+  /// files: opened without following a symlink and without blocking, so a symlink, FIFO or device
+  /// planted at the name is neither followed nor waited on; nil (nothing carried forward) for those,
+  /// a missing or unreadable file, or one larger than ``readLimit``.
+  static func readRegularFile(_ path: String) -> Data? {
+    let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var info = stat()
+    guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, Int(info.st_size) <= readLimit else {
+      return nil
+    }
+    var data = Data()
+    var buffer = [UInt8](repeating: 0, count: 64 << 10)
+    while true {
+      let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+      if count < 0 && errno == EINTR { continue }
+      guard count >= 0, data.count + count <= readLimit else { return nil }
+      if count == 0 { return data }
+      data.append(contentsOf: buffer[0..<count])
+    }
   }
 
   /// ``carryForward(_:fromFileAt:where:)`` from samples already parsed.
@@ -230,7 +256,7 @@ public struct MetricsFile: Sendable {
     var started: Double?
     for (fragment, firms) in fragments {
       // Each shard's file read and parsed once: its firms' samples and its start.
-      guard let data = FileManager.default.contents(atPath: fragment) else { continue }
+      guard let data = readRegularFile(fragment) else { continue }
       let parsed = parse(String(decoding: data, as: UTF8.self))
       metrics.carryForward(MetricDescriptor.perFirm, from: parsed) { firms.contains($0["firm"] ?? "") }
       for sample in parsed where sample.name == MetricDescriptor.lastAttemptTimestamp.name {

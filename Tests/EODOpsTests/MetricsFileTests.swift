@@ -240,6 +240,33 @@ struct StrictExpositionParser {
     #expect(throws: MetricsError.self) { try metrics.set(conflicting, labels: ["firm": "F1"], 1) }
   }
 
+  /// A shard's file, or the previous metrics file, is read back only when it is a regular file:
+  /// a symlink planted at its name is not followed and a FIFO is not waited on (finalize would
+  /// hang); both carry nothing forward, as a missing file does.
+  @Test func aSymlinkOrFIFOAtAMetricsFilesNameIsNotReadBack() throws {
+    let folder = try TemporaryDirectory()
+    defer { folder.cleanup() }
+    var shard = MetricsFile()
+    try shard.set(.extractRows, labels: ["firm": "A", "extract": "positions"], 10)
+    try shard.set(.lastSuccessTimestamp, labels: ["firm": "A"], 100)
+    let real = folder.file("elsewhere.prom")
+    try shard.write(to: real)
+    let link = folder.file("m.prom.2026-10-01.shard-0-of-2")
+    let fifo = folder.file("m.prom.2026-10-01.shard-1-of-2")
+    #expect(symlink(real, link) == 0)
+    #expect(mkfifo(fifo, 0o600) == 0)
+    let night = try MetricsFile.night(
+      fragments: [(link, ["A"]), (fifo, ["B"]), (real, ["A"])], previousFileAt: fifo, exitCode: 0,
+      failedFirms: [], failedAt: Date(timeIntervalSince1970: 2000), succeeded: [:])
+    // Only the regular file's samples arrive (the same file through the symlink adds nothing).
+    #expect(night.value(.extractRows, labels: ["firm": "A", "extract": "positions"]) == 10)
+    var through = MetricsFile()
+    through.carryForward(.lastSuccessTimestamp, fromFileAt: link)
+    #expect(through.value(.lastSuccessTimestamp, labels: ["firm": "A"]) == nil, "read through a symlink")
+    through.carryForward(.lastSuccessTimestamp, fromFileAt: real)
+    #expect(through.value(.lastSuccessTimestamp, labels: ["firm": "A"]) == 100)
+  }
+
   @Test func carriesLastSuccessForward() throws {
     let dir = try TemporaryDirectory()
     defer { dir.cleanup() }
