@@ -53,8 +53,8 @@ public protocol StateStoring: ShardStoring {
   /// its flow origin), and answers those reads from memory until the next call, the next write
   /// or ``releaseReads()``: a store whose every read is a round trip to a server reads a batch of
   /// accounts at once. A read asked with other arguments is read as usual. SQLite: nothing (its
-  /// reads cost no trip). A failure leaves nothing read ahead: the reads then go to the store one by
-  /// one and report their own failure.
+  /// reads cost no trip). A failure leaves nothing read ahead and is logged: the reads then go to
+  /// the store one by one and report their own failure.
   func readAhead(accountIDs: [String], date: CivilDate)
 
   func accountKey(_ accountID: String, firmID: String, remember: Bool) throws(StateStoreError) -> Int64

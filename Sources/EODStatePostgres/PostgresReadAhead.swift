@@ -60,16 +60,18 @@ extension PostgresStateStore {
     """
 
   /// Reads the batch (see ``StateStoring/readAhead(accountIDs:date:)``). A failure leaves
-  /// nothing read ahead; the reads that follow go to the server one by one.
+  /// nothing read ahead and is logged once, as a warning naming the error; the connection then
+  /// reads one account at a time for the rest of its life (each read reports its own failure).
   public func readAhead(accountIDs: [String], date: CivilDate) {
     readAheadBatch = nil
-    guard !accountIDs.isEmpty, !inTransaction else { return }
+    guard !accountIDs.isEmpty, !inTransaction, !readAheadFailed else { return }
     do {
       readAheadBatch = try readAheadRows(accountIDs: accountIDs, date: date)
     } catch {
-      logger.debug(
-        "history not read ahead: read one account at a time",
-        metadata: ["step": "read history", "error": "\(error.detail)"])
+      readAheadFailed = true
+      logger.warning(
+        "history not read ahead: this connection reads one account at a time from now on",
+        metadata: ["step": "read history", "state_store": "\(location)", "error": "\(error.detail)"])
     }
   }
 

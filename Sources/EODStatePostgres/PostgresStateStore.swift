@@ -27,6 +27,8 @@ public final class PostgresStateStore: StateStoring {
   /// The batch of ``readAhead(accountIDs:date:)`` (PostgresReadAhead.swift), until the next batch,
   /// write or ``releaseReads()``.
   var readAheadBatch: ReadAhead?
+  /// A read-ahead failed on this connection: it is not tried again.
+  var readAheadFailed = false
   var heldLocks: Set<Int64> = []
   private var savepoints = 0
 

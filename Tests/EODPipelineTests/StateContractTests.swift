@@ -2,6 +2,7 @@ import EODCore
 import EODState
 import EODStatePostgres
 import Foundation
+import Logging
 import PostgresTestServer
 import Testing
 
@@ -234,5 +235,53 @@ extension StateContractTests {
       }
     }
     #expect(taken)
+  }
+}
+
+extension PostgresStoreTests {
+  /// Keeps what is logged, for a test to read.
+  final class CapturedLog: LogHandler, @unchecked Sendable {
+    // @unchecked Sendable: the lines are read after the calls that log them, on the same thread.
+    var lines: [(level: Logger.Level, message: String, metadata: Logger.Metadata)] = []
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+      get { metadata[key] }
+      set { metadata[key] = newValue }
+    }
+    func log(event: LogEvent) {
+      lines.append((event.level, "\(event.message)", event.metadata ?? [:]))
+    }
+  }
+
+  /// A read-ahead that fails (here: `latest` renamed under the night) leaves nothing read ahead,
+  /// logs one warning naming the error and is not tried again on that connection; the reads go
+  /// to the server one by one and report their own failure, and succeed again once it is back.
+  @Test func aFailedReadAheadIsLoggedOnceAndTheReadsGoOneByOne() throws {
+    let url = try Backend.postgresURL("readahead-fails")
+    _ = try PostgresStateStore.migrate(url: url, logger: Fixtures.logger)
+    let captured = CapturedLog()
+    let store = try PostgresStateStore(url: url, logger: Logger(label: "test") { _ in captured })
+    let keys = try store.accountKeys(["A1", "A2"], firmID: "F1")
+    let date = try #require(CivilDate("2026-10-02"))
+    let server = try PostgresTestServer.started()
+    _ = try server.sql("ALTER TABLE latest RENAME TO latest_away", database: url.database)
+    try store.holdReads()
+    store.readAhead(accountIDs: ["A1", "A2"], date: date)
+    store.readAhead(accountIDs: ["A1", "A2"], date: date)
+    let warnings = captured.lines.filter { $0.level == .warning }
+    #expect(warnings.count == 1)
+    #expect(warnings.first?.message.contains("history not read ahead") == true)
+    let named = "\(warnings.first?.metadata["error"] ?? "")"
+    #expect(named.contains("latest"), "\(named)")
+    // The single read reports its own failure.
+    #expect(throws: StateStoreError.self) { try store.existingAccountKey("A1", remember: false) }
+    _ = try server.sql("ALTER TABLE latest_away RENAME TO latest", database: url.database)
+    let sent = store.statementCount
+    store.readAhead(accountIDs: ["A1", "A2"], date: date)
+    #expect(store.statementCount == sent, "tried again after failing")
+    #expect(try store.existingAccountKey("A2", remember: false) == keys[1])
+    #expect(store.statementCount == sent + 1)
+    #expect(captured.lines.filter { $0.level == .warning }.count == 1)
   }
 }
