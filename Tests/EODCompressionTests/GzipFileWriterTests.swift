@@ -399,3 +399,56 @@ import Testing
     }
   }
 }
+
+extension GzipFileWriterRoundTripTests {
+  /// Descriptors of this process open on a file whose path ends with `suffix` (other tests run
+  /// beside this one: only this file's are counted).
+  func descriptors(on suffix: String) -> Int {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+    return names.filter { name in
+      ((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + name)) ?? "")
+        .hasSuffix(suffix)
+    }.count
+  }
+
+  /// A file of an output directory holds no descriptor between blocks, unless it is written with
+  /// `holdsDescriptor` (a spooled pass's completion): then one, from its first block to its end,
+  /// and none after `finish` or `abandon`. The bytes are the same either way.
+  @Test func aDirectoryFileHoldsItsDescriptorOnlyWhenAskedAndTheBytesAreTheSame() throws {
+    let dir = try TempDir()
+    defer { dir.cleanUp() }
+    let tree = try OutputTree(path: dir.path("out"))
+    let directory = try tree.directory(["FIRM001", "2026-10-01"])
+    let input = csvLikeBytes(300_000)
+    let configuration = GzipFileWriter.Configuration(blockSize: 16_384, workerCount: 1)
+    var files: [[UInt8]] = []
+    for holds in [false, true] {
+      let name = holds ? "held.gz" : "perblock.gz"
+      let suffix = "/FIRM001/2026-10-01/" + name
+      let writer = try GzipFileWriter(
+        directory: directory, name: name, configuration: configuration, holdsDescriptor: holds)
+      try writer.append(input)
+      // The full blocks are written by the pool's thread: wait for them (the last, partial one
+      // waits for finish).
+      let wanted = holds ? 1 : 0
+      var open = descriptors(on: suffix)
+      for _ in 0..<300 where open != wanted {
+        Thread.sleep(forTimeInterval: 0.01)
+        open = descriptors(on: suffix)
+      }
+      #expect(open == wanted, "holds \(holds): \(open) descriptors on the file between blocks")
+      _ = try writer.finish()
+      #expect(descriptors(on: suffix) == 0)
+      files.append(try readFile(directory.path + "/" + name))
+    }
+    #expect(files[0] == files[1])
+    #expect(try Gunzip.decompress(files[1]) == input)
+    // Abandoned: the descriptor closed and the file gone.
+    let writer = try GzipFileWriter(
+      directory: directory, name: "dropped.gz", configuration: configuration, holdsDescriptor: true)
+    try writer.append(input)
+    writer.abandon()
+    #expect(descriptors(on: "/dropped.gz") == 0)
+    #expect(!FileManager.default.fileExists(atPath: directory.path + "/dropped.gz"))
+  }
+}
