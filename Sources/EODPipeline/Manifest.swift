@@ -72,24 +72,17 @@ public struct ControlFigures: Sendable, Equatable {
   public var total = MoneySum()
   /// The distinct accounts with rows in the file.
   public var accounts = 0
-  /// Per account currency, in the order first seen (the current one's figures are in
-  /// ``current`` until another currency comes).
+  /// Per account currency, in the order first seen; the last one used is tried first (a firm's
+  /// accounts are mostly in one currency), so no hashing per account.
   private var currencies: [String] = []
   private var perCurrency: [CurrencyFigures] = []
-  /// The currency of the latest account, its figures and its slot in ``currencies``, kept inline:
-  /// a firm's accounts are mostly in one currency, so adding an account touches this value only,
-  /// no array and no hashing (with hundreds of firms, each firm's figures are cold in the cache).
-  private var currentCurrency = ""
-  private var current = CurrencyFigures()
-  private var currentSlot = -1
+  private var last = 0
 
   public init() {}
 
   /// Per account currency: the sum and the rows.
   public var byCurrency: [String: CurrencyFigures] {
-    var figures = perCurrency
-    if currentSlot >= 0 { figures[currentSlot] = current }
-    return Dictionary(zip(currencies, figures), uniquingKeysWith: { first, _ in first })
+    Dictionary(zip(currencies, perCurrency), uniquingKeysWith: { first, _ in first })
   }
 
   public static func == (lhs: ControlFigures, rhs: ControlFigures) -> Bool {
@@ -102,21 +95,17 @@ public struct ControlFigures: Sendable, Equatable {
     accounts += 1
     let amount = amount ?? MoneySum()
     total.add(amount)
-    if currentSlot < 0 || currentCurrency != currency {
-      if currentSlot >= 0 { perCurrency[currentSlot] = current }
+    if last >= currencies.count || currencies[last] != currency {
       if let index = currencies.firstIndex(of: currency) {
-        currentSlot = index
-        current = perCurrency[index]
+        last = index
       } else {
         currencies.append(currency)
         perCurrency.append(CurrencyFigures())
-        currentSlot = currencies.count - 1
-        current = CurrencyFigures()
+        last = currencies.count - 1
       }
-      currentCurrency = currency
     }
-    current.total.add(amount)
-    current.rows += rows
+    perCurrency[last].total.add(amount)
+    perCurrency[last].rows += rows
   }
 
   /// The column a file's control total adds up.
