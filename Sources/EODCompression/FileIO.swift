@@ -10,10 +10,7 @@ import Synchronization
 /// An output file: either opened once by path (`O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC`, mode 0644
 /// before umask) and held open, or a file of an ``OutputDirectory``, created with
 /// `O_CREAT|O_EXCL|O_NOFOLLOW` and then opened only while a block is appended to it (through the
-/// directory's symlink-free walk), so the descriptors a run holds do not grow with its files;
-/// or, when its owner writes it from start to end before the next file (`holdsDescriptor`: a
-/// spooled pass, a few files at a time), opened that way at its first block and held until
-/// it is synced and closed.
+/// directory's symlink-free walk), so the descriptors a run holds do not grow with its files.
 /// Writes are not synchronised: the owner guarantees one writer at a time (the block pipeline's
 /// writer token).
 /// `@unchecked Sendable`: a mutable descriptor used by one thread at a time (the writer token's holder).
@@ -22,14 +19,11 @@ final class OutputFile: @unchecked Sendable {
   private var fd: Int32
   /// Where the file is when it is opened per write (nil: held open by path).
   private let location: (directory: OutputDirectory, name: String)?
-  /// A file of a directory whose descriptor, once opened for a write, stays open until closed.
-  private let holdsDescriptor: Bool
   private var closed = false
 
   init(path: String) throws(CompressionError) {
     self.path = path
     location = nil
-    holdsDescriptor = false
     let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     guard fd >= 0 else {
       throw CompressionError(
@@ -39,10 +33,9 @@ final class OutputFile: @unchecked Sendable {
   }
 
   /// Creates `name` in `directory` (it must not exist) with the tree's file mode.
-  init(directory: OutputDirectory, name: String, holdsDescriptor: Bool = false) throws(CompressionError) {
+  init(directory: OutputDirectory, name: String) throws(CompressionError) {
     path = directory.path + "/" + name
     location = (directory, name)
-    self.holdsDescriptor = holdsDescriptor
     fd = -1
     try directory.createFile(name)
   }
@@ -56,11 +49,6 @@ final class OutputFile: @unchecked Sendable {
     if let location {
       guard !closed else {
         throw CompressionError(code: .writerClosed, step: step() + ": file already closed", path: path)
-      }
-      if holdsDescriptor {
-        if fd < 0 { fd = try location.directory.openFile(location.name, step: step()) }
-        try OutputFile.writeAll(fd, bytes, path: path, step: step())
-        return
       }
       let descriptor = try location.directory.openFile(location.name, step: step())
       defer { close(descriptor) }
@@ -95,11 +83,7 @@ final class OutputFile: @unchecked Sendable {
     if let location {
       guard !closed else { return }
       closed = true
-      let held = fd
-      fd = -1
-      let descriptor =
-        held >= 0
-        ? held : try location.directory.openFile(location.name, step: "opening output file for fsync")
+      let descriptor = try location.directory.openFile(location.name, step: "opening output file for fsync")
       if fsync(descriptor) != 0 {
         let code = errno
         close(descriptor)
@@ -125,10 +109,6 @@ final class OutputFile: @unchecked Sendable {
   func closeAndUnlink() {
     if let location {
       closed = true
-      if fd >= 0 {
-        close(fd)
-        fd = -1
-      }
       location.directory.remove(location.name)
       return
     }

@@ -155,18 +155,14 @@ public final class GzipFileWriter {
 
   /// Creates `name` in `directory` (exclusively, never through a symlink, with the tree's file
   /// mode) and starts the workers. The file is opened only while a block is written to it, so
-  /// any number of such writers hold no descriptor between blocks; with `holdsDescriptor`, it is
-  /// opened at its first block and held until ``finish()`` or ``abandon()`` (for a caller that
-  /// writes a few files at a time from start to end).
+  /// any number of such writers hold no descriptor between blocks.
   public convenience init(
     directory: OutputDirectory, name: String, configuration: Configuration = Configuration(),
-    pool: CompressionPool? = nil, holdsDescriptor: Bool = false,
-    onOutput: (@Sendable (UnsafeRawBufferPointer) -> Void)? = nil
+    pool: CompressionPool? = nil, onOutput: (@Sendable (UnsafeRawBufferPointer) -> Void)? = nil
   ) throws(CompressionError) {
     let validated = try configuration.validated()
     try self.init(
-      file: try OutputFile(directory: directory, name: name, holdsDescriptor: holdsDescriptor),
-      validated: validated,
+      file: try OutputFile(directory: directory, name: name), validated: validated,
       configuration: configuration, pool: pool, onOutput: onOutput)
   }
 

@@ -108,11 +108,8 @@ final class FirmRun: @unchecked Sendable {
   }
 
   /// Prepares the firm's directory and opens its files under temporary names; a failure is kept
-  /// in the outcome. `holdingDescriptors`: the files are written from start to end now (a
-  /// spooled pass, one firm after another on each thread), so each keeps its descriptor from its
-  /// first block to its end instead of opening the file for every block (at most five per
-  /// processing thread at a time).
-  func openFiles(holdingDescriptors: Bool = false) {
+  /// in the outcome.
+  func openFiles() {
     guard outcome.error == nil, directory == nil else { return }
     let settings = self.settings
     do {
@@ -139,7 +136,7 @@ final class FirmRun: @unchecked Sendable {
           writers[kind] = try ExtractFileWriter(
             kind: kind, encoder: RowEncoder(template: template, format: settings.format),
             directory: directory, fileName: name, runID: options.runID, configuration: configuration,
-            pool: pool, holdsDescriptor: holdingDescriptors)
+            pool: pool)
         } catch {
           throw PipelineError(output: error, firmID: firm.id)
         }
@@ -167,7 +164,7 @@ final class FirmRun: @unchecked Sendable {
   func writeSpooled() {
     guard let spool else { return }
     self.spool = nil
-    openFiles(holdingDescriptors: true)
+    openFiles()
     if outcome.error == nil {
       do throws(CompressionError) {
         try spool.replay { kind, rows, bytes throws(CompressionError) in

@@ -48,7 +48,7 @@ final class ExtractFileWriter {
 
   init(
     kind: ExtractKind, encoder: RowEncoder, directory: OutputDirectory, fileName: String, runID: String,
-    configuration: GzipFileWriter.Configuration, pool: CompressionPool? = nil, holdsDescriptor: Bool = false
+    configuration: GzipFileWriter.Configuration, pool: CompressionPool? = nil
   ) throws(CompressionError) {
     self.kind = kind
     self.encoder = encoder
@@ -59,8 +59,7 @@ final class ExtractFileWriter {
     temporaryPath = directory.path + "/" + temporaryName
     let hash = self.hash
     writer = try GzipFileWriter(
-      directory: directory, name: temporaryName, configuration: configuration, pool: pool,
-      holdsDescriptor: holdsDescriptor
+      directory: directory, name: temporaryName, configuration: configuration, pool: pool
     ) {
       hash.update($0)
     }
