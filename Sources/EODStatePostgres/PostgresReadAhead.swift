@@ -122,13 +122,6 @@ extension PostgresStateStore {
     return batch
   }
 
-  /// The record whose columns start at `offset`, or nil when its day is null (an outer join
-  /// that found none).
-  func optionalRecord(_ cells: Cells, at offset: Int) throws(StateStoreError) -> PerformanceRecord? {
-    guard try cells.value(offset, Int32?.self) != nil else { return nil }
-    return try readRecord(cells, at: offset)
-  }
-
   /// What the batch read for the account of `key`, and the batch, when it holds the account.
   func readAhead(_ key: Int64) -> (batch: ReadAhead, account: ReadAhead.Account)? {
     guard let batch = readAheadBatch, let account = batch.accounts[key] else { return nil }

@@ -219,11 +219,7 @@ public final class PostgresStateStore: StateStoring {
       guard let row = rows.first else { return nil }
       let cells = Cells(row, session, step)
       let found = try cells.int(0)
-      if Self.isNullDay(row) {
-        latestCache = (found, nil)
-      } else {
-        latestCache = (found, try readRecord(cells, at: 1))
-      }
+      latestCache = (found, try optionalRecord(cells, at: 1))
       key = found
     } else {
       let rows = try session.query(
@@ -233,8 +229,6 @@ public final class PostgresStateStore: StateStoring {
     if remember, let key { keyCache[accountID] = key }
     return key
   }
-
-  static func isNullDay(_ row: PostgresRow) -> Bool { row.makeRandomAccess()[1].bytes == nil }
 
   // MARK: History
 
@@ -260,6 +254,13 @@ public final class PostgresStateStore: StateStoring {
       index: try c.real(o + 10), zeroFactors: Int(try c.value(o + 11, Int32.self)),
       startDate: CivilDate(dayNumber: Int(try c.value(o + 12, Int32.self))),
       flowOrigin: CivilDate(dayNumber: Int(try c.value(o + 13, Int32.self))))
+  }
+
+  /// The record whose columns start at `offset`, or nil when its day is null (an outer join
+  /// that found none).
+  func optionalRecord(_ cells: Cells, at offset: Int) throws(StateStoreError) -> PerformanceRecord? {
+    guard try cells.value(offset, Int32?.self) != nil else { return nil }
+    return try readRecord(cells, at: offset)
   }
 
   static func kind(_ code: Int64) -> PerformanceRecord.Kind {
