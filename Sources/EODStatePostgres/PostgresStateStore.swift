@@ -405,13 +405,10 @@ public final class PostgresStateStore: StateStoring {
     // One array per column: the statement's text and its 16 parameters are the same whatever the
     // number of rows (a VALUES list of 15 parameters a row is parsed and planned anew each time,
     // which made the server the night's bottleneck).
-    let n = rows.count
     var keys: [Int64] = [], days: [Int64] = [], kinds: [Int64] = [], values: [Int64] = []
     var flows: [Int64] = [], flowIns: [Int64] = [], returns: [Double] = [], noReturn: [Bool] = []
     var undefined: [Bool] = [], months: [Double] = [], quarters: [Double] = [], years: [Double] = []
     var indexes: [Double] = [], zeros: [Int64] = [], starts: [Int64] = [], origins: [Int64] = []
-    keys.reserveCapacity(n)
-    days.reserveCapacity(n)
     var flowKeys: [Int64] = []
     var flowDays: [Int64] = []
     var flowAmounts: [Int64] = []
