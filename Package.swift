@@ -59,7 +59,7 @@ let package = Package(
     .target(
       name: "EODDelivery",
       dependencies: [
-        "EODSFTP", "EODState", "EODOps",
+        "EODCore", "EODSFTP", "EODState", "EODOps",
         .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "Logging", package: "swift-log"),
       ]),

@@ -1,4 +1,5 @@
 import Crypto
+import EODCore
 import Logging
 
 /// One file of a firm's extract set, already written and checksummed locally.
@@ -210,7 +211,7 @@ public enum ManifestRecognition: Sendable {
         fileName: manifest.fileName, remotePath: target, sha256: manifest.sha256, attempts: 0,
         outcome: comparison == .identical ? .alreadyPresent : .recognized))
     if comparison == .sameSet {
-      let sha = SHA256.hash(data: existing).map { String(format: "%02x", $0) }.joined()
+      let sha = Hex.lowercase(SHA256.hash(data: existing))
       logger.notice(
         "the destination already holds this set from an earlier run; recorded, nothing sent",
         metadata: ["file": "\(target)", "sha256_found": "\(sha)"])

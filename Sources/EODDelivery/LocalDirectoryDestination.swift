@@ -1,4 +1,5 @@
 import Crypto
+import EODCore
 import EODOps
 import Foundation
 import Logging
@@ -31,7 +32,7 @@ public struct LocalDirectoryDestination: Destination {
       throw fail(.remoteRefused, nil, "cannot create \(directory): \(SystemErrorText.reason(error))")
     }
     func sha256(_ bytes: Data) -> String {
-      SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+      Hex.lowercase(SHA256.hash(data: bytes))
     }
     let manifestTarget = directory + "/" + set.manifest.fileName
     if let existing = FileManager.default.contents(atPath: manifestTarget) {

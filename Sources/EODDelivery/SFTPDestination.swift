@@ -1,4 +1,5 @@
 import Crypto
+import EODCore
 import EODSFTP
 import Foundation
 import Logging
@@ -337,7 +338,7 @@ public struct SFTPDestination: Destination {
       try wrap { () throws(SFTPError) in try connection.read(target) { existing.append(contentsOf: $0) } }
     }
     if resend {
-      if Self.hex(SHA256.hash(data: existing)) != manifest.sha256 {
+      if Hex.lowercase(SHA256.hash(data: existing)) != manifest.sha256 {
         try wrap { () throws(SFTPError) in try connection.remove(target) }
         logger.notice(
           "resend: removed the previous manifest first", metadata: ["file": "\(manifest.fileName)"])
@@ -399,7 +400,7 @@ public struct SFTPDestination: Destination {
         observer?(.progress(fileName: item.fileName, bytesSent: sent))
       }
     }
-    let localDigest = Self.hex(hasher.finalize())
+    let localDigest = Hex.lowercase(hasher.finalize())
     guard report.bytesWritten == item.byteCount, localDigest == item.sha256 else {
       throw .delivery(
         .localFile,
@@ -455,7 +456,7 @@ public struct SFTPDestination: Destination {
     try wrap { () throws(SFTPError) in
       try connection.read(path) { hasher.update(bufferPointer: $0) }
     }
-    return Self.hex(hasher.finalize()) == item.sha256
+    return Hex.lowercase(hasher.finalize()) == item.sha256
   }
 
   // MARK: Helpers
@@ -487,16 +488,6 @@ public struct SFTPDestination: Destination {
       }
     }
     return result
-  }
-
-  static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
-    let digits = Array("0123456789abcdef".utf8)
-    var out: [UInt8] = []
-    for byte in digest {
-      out.append(digits[Int(byte >> 4)])
-      out.append(digits[Int(byte & 0x0F)])
-    }
-    return String(decoding: out, as: UTF8.self)
   }
 
   static func sleep(_ duration: Duration) {

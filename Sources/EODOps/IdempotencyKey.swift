@@ -1,4 +1,5 @@
 import Crypto
+import EODCore
 import Foundation
 
 /// Why an idempotency key was refused.
@@ -115,7 +116,7 @@ public struct IdempotencyKey: Hashable, Sendable, Codable, CustomStringConvertib
       let value = fields[name] ?? ""
       canonical += "\(name.utf8.count):\(name)=\(value.utf8.count):\(value)\n"
     }
-    return SHA256.hash(data: Data(canonical.utf8)).map { String(format: "%02x", $0) }.joined()
+    return Hex.lowercase(SHA256.hash(data: Data(canonical.utf8)))
   }
 
   /// The fingerprint of an on-demand extract request: firm ids (sorted, de-duplicated),

@@ -1,4 +1,5 @@
 import Crypto
+import EODCore
 import Foundation
 import Logging
 
@@ -224,7 +225,7 @@ public enum WebhookSignature {
     var message = Data("\(timestamp).".utf8)
     message.append(body)
     let mac = HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: secret))
-    return "v1=" + mac.map { String(format: "%02x", $0) }.joined()
+    return "v1=" + Hex.lowercase(mac)
   }
 }
 

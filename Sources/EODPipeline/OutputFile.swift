@@ -1,5 +1,6 @@
 import Crypto
 import EODCompression
+import EODCore
 import EODOps
 import EODRender
 import Foundation
@@ -19,7 +20,7 @@ final class HashBox: @unchecked Sendable {
   func hex() -> String {
     lock.lock()
     defer { lock.unlock() }
-    return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    return Hex.lowercase(hasher.finalize())
   }
 }
 
@@ -143,6 +144,6 @@ enum FileSystem {
   }
 
   static func sha256(_ bytes: [UInt8]) -> String {
-    SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+    Hex.lowercase(SHA256.hash(data: bytes))
   }
 }

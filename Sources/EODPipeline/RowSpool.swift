@@ -16,23 +16,26 @@ final class RowSpool {
   static let segmentSize = 8 * 1024
 
   private let file: SpoolFile
-  /// The firm's extracts and their encoders: a frame's tag is the index here.
-  private let encoders: [(kind: ExtractKind, encoder: RowEncoder)]
+  /// The firm's extracts and their encoders: a frame's tag is the index in both. Kept apart so
+  /// that finding a tag compares enum values only, and an encoder is used where it is, never
+  /// copied (a copy retains each of its arrays: four times an account, at every account).
+  private let kinds: [ExtractKind]
+  private let encoders: [RowEncoder]
   private var pending: ByteSink?
   private var segments: [(offset: Int64, count: Int)] = []
 
   init(file: SpoolFile, encoders: [(kind: ExtractKind, encoder: RowEncoder)]) {
     self.file = file
-    self.encoders = encoders
+    kinds = encoders.map(\.kind)
+    self.encoders = encoders.map(\.encoder)
   }
 
   /// Adds an account's rows of `kind` (nothing when the firm has no such file).
   func add(_ kind: ExtractKind, _ rows: RowBuffer) throws(CompressionError) {
-    guard !rows.isEmpty, let tag = encoders.firstIndex(where: { $0.kind == kind }) else { return }
+    guard !rows.isEmpty, let tag = kinds.firstIndex(of: kind) else { return }
     let sink = pending ?? ByteSink(capacity: RowSpool.segmentSize + 4 * 1024)
     pending = sink
-    let encoder = encoders[tag].encoder
-    sink.appendFrame(tag: UInt8(tag), count: UInt32(rows.rowCount)) { encoder.rows(rows, into: $0) }
+    sink.appendFrame(tag: UInt8(tag), count: UInt32(rows.rowCount)) { encoders[tag].rows(rows, into: $0) }
     if sink.count >= RowSpool.segmentSize { try flush() }
   }
 
@@ -56,8 +59,8 @@ final class RowSpool {
       let bytes = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<segment.count])
       try file.read(at: segment.offset, into: bytes)
       var rest = UnsafeRawBufferPointer(bytes)
-      while let (frame, next) = ByteFrame.read(rest), encoders.indices.contains(Int(frame.tag)) {
-        try body(encoders[Int(frame.tag)].kind, frame.count, frame.bytes)
+      while let (frame, next) = ByteFrame.read(rest), kinds.indices.contains(Int(frame.tag)) {
+        try body(kinds[Int(frame.tag)], frame.count, frame.bytes)
         rest = next
       }
       guard rest.isEmpty else {

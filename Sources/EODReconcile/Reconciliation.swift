@@ -223,7 +223,7 @@ public enum Reconciler {
       "ours_manifest_sha256": set.manifestSHA256,
       "theirs_file": URL(fileURLWithPath: request.theirsPath).lastPathComponent,
       "theirs_sha256": theirsSHA,
-      "profile_sha256": hex(SHA256.hash(data: request.profileBytes)),
+      "profile_sha256": Hex.lowercase(SHA256.hash(data: request.profileBytes)),
       "match_keys": profile.keys,
       "compared_fields": profile.comparedFields,
       "rows_ours": counts.oursRows,
@@ -268,21 +268,6 @@ public enum Reconciler {
   static func install(_ from: String, at path: String) throws {
     if rename(from, path) != 0 {
       throw ReconcileError.cannotWrite(path: path, reason: String(cString: strerror(errno)))
-    }
-  }
-
-  /// Lower-case hex, two digits a byte (a break id is one of these per break: no formatting calls).
-  static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
-    let digest = Array(digest)
-    return String(unsafeUninitializedCapacity: digest.count * 2) { out in
-      let digits: StaticString = "0123456789abcdef"
-      var at = 0
-      for byte in digest {
-        out[at] = digits.utf8Start[Int(byte >> 4)]
-        out[at + 1] = digits.utf8Start[Int(byte & 0x0F)]
-        at += 2
-      }
-      return at
     }
   }
 
@@ -535,7 +520,7 @@ public enum Reconciler {
     if profile.header, expectedCount == nil {
       throw ReconcileError.unreadable(path: path, reason: "the file is empty (the profile expects a header)")
     }
-    return hex(hasher.finalize())
+    return Hex.lowercase(hasher.finalize())
   }
 }
 
@@ -626,7 +611,7 @@ struct OurSet {
       firm: firm, businessDate: date, compactDate: date.filter { $0 != "-" }, fileName: name,
       filePath: folder + "/" + name,
       gzip: (entry["compression"] as? String) == "gzip" || name.hasSuffix(".gz"), json: format == "json",
-      manifestSHA256: Reconciler.hex(SHA256.hash(data: bytes)))
+      manifestSHA256: Hex.lowercase(SHA256.hash(data: bytes)))
   }
 }
 
@@ -681,7 +666,7 @@ final class BreakWriter {
   static func breakID(firm: String, extract: String, key: [String], type: BreakType, field: String) -> String
   {
     let text = ([firm, extract] + key + [type.rawValue, field]).joined(separator: "\u{1F}")
-    return Reconciler.hex(SHA256.hash(data: Data(text.utf8)).prefix(8))
+    return Hex.lowercase(SHA256.hash(data: Data(text.utf8)).prefix(8))
   }
 
   /// - Parameters:

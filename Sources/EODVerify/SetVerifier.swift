@@ -266,7 +266,7 @@ public struct SetVerifier {
       "bytes", byteCount == entry.bytes ? .passed : .failed,
       byteCount == entry.bytes
         ? "\(byteCount) bytes" : "manifest says \(entry.bytes) bytes, the file has \(byteCount)")
-    let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    let digest = Hex.lowercase(hasher.finalize())
     add(
       "sha256", digest == entry.sha256.lowercased() ? .passed : .failed,
       digest == entry.sha256.lowercased() ? digest : "manifest says \(entry.sha256), the file has \(digest)")
