@@ -142,8 +142,10 @@ struct HarnessError: Error, CustomStringConvertible {
   init(_ description: String) { self.description = description }
 }
 
+/// A new folder under the temporary directory (`TMPDIR`: scripts/test.sh gives each test run its
+/// own, removed afterwards).
 func makeTemporaryDirectory(_ prefix: String) throws -> String {
-  var template = Array("/tmp/eod-sftp-\(prefix)-XXXXXX".utf8CString)
+  var template = Array((NSTemporaryDirectory() + "eod-sftp-\(prefix)-XXXXXX").utf8CString)
   guard let result = mkdtemp(&template) else { throw HarnessError("mkdtemp failed") }
   return String(cString: result)
 }
