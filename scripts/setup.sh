@@ -7,5 +7,6 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq libssh2-1-dev libsqlite3-dev zlib1g-dev libdeflate-dev openssh-server openssh-client \
   sqlite3 util-linux ca-certificates pkg-config python3 pigz gzip tar tmux postgresql-15 >/dev/null
 $SUDO mkdir -p /run/sshd
-# The Kubernetes manifests' validator (deploy/kubernetes/, checked by KubernetesManifestTests).
-python3 -m pip install -q kubernetes-validate
+# The Kubernetes manifests' validator (deploy/kubernetes/, checked by KubernetesManifestTests) and
+# Prometheus's Python parser (the metrics file, checked by MetricsFileTests).
+python3 -m pip install -q kubernetes-validate prometheus_client
