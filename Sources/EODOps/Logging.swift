@@ -123,7 +123,7 @@ public struct JSONLogHandler: LogHandler {
   }
 
   public func log(event: LogEvent) {
-    var line = "{\"timestamp\":\(JSONText.string(JSONText.timestamp(clock())))"
+    var line = "{\"timestamp\":\(JSONText.string(Timestamp.rfc3339(clock(), milliseconds: true)))"
     line += ",\"level\":\(JSONText.string(event.level.rawValue))"
     line += ",\"message\":\(JSONText.string(event.message.description))"
     line += ",\"logger\":\(JSONText.string(label))"
@@ -181,7 +181,8 @@ public struct HumanLogHandler: LogHandler {
     let merged = mergedMetadata(handler: metadata, provider: metadataProvider, event: event)
     let level = event.level.rawValue
     var line =
-      JSONText.timestamp(clock()) + " " + level + String(repeating: " ", count: max(1, 9 - level.count))
+      Timestamp.rfc3339(clock(), milliseconds: true) + " " + level
+      + String(repeating: " ", count: max(1, 9 - level.count))
     line += Self.clean(event.message.description)
     for key in merged.keys.sorted() {
       guard let value = merged[key] else { continue }

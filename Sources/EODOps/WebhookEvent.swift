@@ -160,7 +160,7 @@ public struct WebhookEvent: Sendable {
     var text = "{"
     text += "\"id\":\(JSONText.string(id)),"
     text += "\"type\":\(JSONText.string(kind.rawValue)),"
-    text += "\"occurred_at\":\(JSONText.string(JSONText.timestamp(occurredAt))),"
+    text += "\"occurred_at\":\(JSONText.string(Timestamp.rfc3339(occurredAt, milliseconds: true))),"
     switch payload {
     case .night: break
     default: text += "\"firm_id\":\(JSONText.string(firmID)),"
@@ -214,17 +214,5 @@ enum JSONText {
       }
     }
     return out + "\""
-  }
-
-  /// RFC 3339 UTC with milliseconds, e.g. `2025-01-02T01:15:00.123Z`.
-  static func timestamp(_ date: Date) -> String {
-    let millis = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
-    var seconds = time_t(millis / 1000 - (millis % 1000 < 0 ? 1 : 0))
-    let fraction = ((millis % 1000) + 1000) % 1000
-    var parts = tm()
-    gmtime_r(&seconds, &parts)
-    return String(
-      format: "%04ld-%02ld-%02ldT%02ld:%02ld:%02ld.%03ldZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1,
-      Int(parts.tm_mday), Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), Int(fraction))
   }
 }

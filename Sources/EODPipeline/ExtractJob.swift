@@ -1,5 +1,6 @@
 import EODCompression
 import EODCore
+import EODOps
 import EODRender
 import EODSnapshot
 import EODState
@@ -248,7 +249,8 @@ public enum ExtractJob {
     try directory.removeIfPresent(manifestName)
     for writer in writers { try directory.rename(writer.temporaryName, to: writer.fileName) }
     let manifest = Manifest.render(
-      firmID: firm.id, date: date, runID: options.runID, generatedAt: iso8601(options.clock()), files: files,
+      firmID: firm.id, date: date, runID: options.runID, generatedAt: Timestamp.rfc3339(options.clock()),
+      files: files,
       snapshotGeneratedAt: reader.generatedAt, errors: outcome.errors, warnings: outcome.warnings)
     let bytes = Array(manifest.utf8)
     try directory.writeFile(
@@ -284,23 +286,5 @@ public enum ExtractJob {
           keyColumns: ControlFigures.keyColumns(writer.encoder.template, format: settings.format)))
     }
     return files
-  }
-
-  /// RFC 3339 in UTC, to the second (the manifest's and the failure records' times).
-  /// Written directly (as `ISO8601DateFormatter` with `.withInternetDateTime` in UTC writes it:
-  /// the second truncated), not through a formatter: a night writes two of these per firm, and
-  /// making a formatter each time was measurable at hundreds of firms.
-  public static func iso8601(_ date: Date) -> String {
-    let (days, second) = Int(date.timeIntervalSince1970.rounded(.down)).floorDivided(by: 86_400)
-    func two(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
-    return "\(CivilDate(dayNumber: days))T\(two(second / 3600)):\(two(second / 60 % 60)):\(two(second % 60))Z"
-  }
-}
-
-extension Int {
-  /// Floor division: the quotient rounded down and a remainder in `0..<divisor` (`divisor` > 0).
-  fileprivate func floorDivided(by divisor: Int) -> (quotient: Int, remainder: Int) {
-    let (quotient, remainder) = quotientAndRemainder(dividingBy: divisor)
-    return remainder < 0 ? (quotient - 1, remainder + divisor) : (quotient, remainder)
   }
 }

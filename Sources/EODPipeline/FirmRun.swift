@@ -1,5 +1,6 @@
 import EODCompression
 import EODCore
+import EODOps
 import EODRender
 import EODSnapshot
 import EODState
@@ -398,7 +399,7 @@ final class FirmRun: @unchecked Sendable {
       outcome: &outcome)
     try store.recordRun(
       date: date, firmID: firm.id, runID: options.runID, snapshot: options.snapshotPath,
-      completedAt: ExtractJob.iso8601(options.clock()), gapCarried: outcome.gapCarriedFrom != nil,
+      completedAt: Timestamp.rfc3339(options.clock()), gapCarried: outcome.gapCarriedFrom != nil,
       manifestSHA256: outcome.manifestSHA256)
   }
 }

@@ -94,7 +94,7 @@ enum FinalizeNight {
       logger.error("webhook for the night: \(error)")
     }
     try store.recordNight(
-      businessDate: date.description, runID: runID, at: ExtractJob.iso8601(Clock.now()),
+      businessDate: date.description, runID: runID, at: Timestamp.rfc3339(Clock.now()),
       complete: summary.complete)
     return summary
   }

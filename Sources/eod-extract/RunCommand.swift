@@ -277,7 +277,7 @@ struct Run: AsyncParsableCommand {
     guard exitCode == .success else { return exitCode }
     let last = try store.recordShardFinish(
       businessDate: date.description, shard: selection.index, runID: runID,
-      at: ExtractJob.iso8601(Clock.now()))
+      at: Timestamp.rfc3339(Clock.now()))
     print("\(date) shard \(selection.description): finished\(last ? " (the last of the night)" : "")")
     if last && finalizeIfLast {
       _ = try await FinalizeNight.run(

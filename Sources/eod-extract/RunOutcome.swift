@@ -52,7 +52,7 @@ final class RunOutcomeRecorder {
     if code != .alreadyRunning, let store {
       let entry = FailureEntry(
         firmID: "", businessDate: businessDate, runID: runID, step: "run", error: message,
-        failedAt: ExtractJob.iso8601(Clock.now()), exitCode: Int(code.rawValue))
+        failedAt: Timestamp.rfc3339(Clock.now()), exitCode: Int(code.rawValue))
       do { try store.recordFailures([entry]) } catch {
         logger.error("cannot record the failure in the state store: \(error)")
       }

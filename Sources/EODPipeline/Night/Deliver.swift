@@ -1,5 +1,6 @@
 import EODCore
 import EODDelivery
+import EODOps
 import EODState
 import Foundation
 import Logging
@@ -122,7 +123,7 @@ public enum DeliveryStep {
           firmID: firm.firmID, businessDate: date.description, destination: name, fileName: file.fileName,
           sha256: file.sha256, remotePath: file.remotePath, attempts: file.attempts,
           outcome: file.outcome.rawValue,
-          deliveredAt: ExtractJob.iso8601(clock()), runID: runID)
+          deliveredAt: Timestamp.rfc3339(clock()), runID: runID)
         do { try store.recordDelivery(entry) } catch {
           logger.error("cannot journal \(file.fileName): \(error)")
         }

@@ -51,7 +51,7 @@ enum Measure {
     now: Date,
     logger: Logger
   ) {
-    let now = ExtractJob.iso8601(now)
+    let now = Timestamp.rfc3339(now)
     var entries: [FailureEntry] = []
     for firm in report.firms {
       if let error = firm.error {

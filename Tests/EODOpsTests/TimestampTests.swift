@@ -1,9 +1,9 @@
-import EODPipeline
+import EODOps
 import Foundation
 import Testing
 
-/// The manifest's and the run records' times: RFC 3339 in UTC, to the second, written without a
-/// formatter; the same text the Foundation formatter writes.
+/// Every time the job writes: RFC 3339 in UTC, written without a formatter; to the second, the
+/// same text the Foundation formatter writes.
 @Suite struct TimestampTests {
   @Test(arguments: [
     0, 1, 59.999, 86_399.5, 86_400, 1_790_000_000.25, 1_798_761_599, 1_798_761_600, 951_782_400,
@@ -14,10 +14,10 @@ import Testing
     let formatter = ISO8601DateFormatter()
     formatter.formatOptions = [.withInternetDateTime]
     formatter.timeZone = TimeZone(identifier: "UTC")
-    #expect(ExtractJob.iso8601(date) == formatter.string(from: date))
+    #expect(Timestamp.rfc3339(date) == formatter.string(from: date))
   }
 
   @Test func aKnownInstant() {
-    #expect(ExtractJob.iso8601(Date(timeIntervalSince1970: 1_790_000_000)) == "2026-09-21T14:13:20Z")
+    #expect(Timestamp.rfc3339(Date(timeIntervalSince1970: 1_790_000_000)) == "2026-09-21T14:13:20Z")
   }
 }
