@@ -45,10 +45,6 @@ final class FirmRun: @unchecked Sendable {
   /// The run's history writer, when the records are written during the pass (the nightly case);
   /// nil when they are held and written after it (a re-run or restatement of the date).
   private let writer: HistoryWriter?
-  private var outgoing: HistoryWriter.Batch = []
-  /// Records handed to the history writer at a time: fewer in a spooled pass, where every firm
-  /// fills a batch at once (999 firms x 512 records would be 60 MB).
-  private var historyBatch = HistoryWriter.batchSize
   private var issues: [DataQualityIssue] = []
   /// Without a writer: every account's record until the history is written, in chunks of a fixed capacity (one
   /// array doubling as it grows would hold up to twice the memory).
@@ -157,7 +153,6 @@ final class FirmRun: @unchecked Sendable {
   /// `encoders` (one per file of the firm, in template order), until ``writeSpooled()``.
   func spool(into file: SpoolFile, encoders: [(kind: ExtractKind, encoder: RowEncoder)]) {
     spool = RowSpool(file: file, encoders: encoders)
-    historyBatch = HistoryWriter.spooledBatchSize
   }
 
   /// In a spooled pass, after the snapshot is read: opens the firm's files, writes its rows into
@@ -199,11 +194,20 @@ final class FirmRun: @unchecked Sendable {
   }
 
   /// What valuing an account fills in place and keeps between accounts (its arrays keep their
-  /// memory): one per processing thread, used by each of its firms in turn, so it does not grow
-  /// with the number of firms.
+  /// memory), and the records on their way to the history writer: one per processing thread,
+  /// used by each of its firms in turn, so it does not grow with the number of firms.
   struct Work {
     var out = AccountProcessor.Output()
     var scratch = AccountProcessor.Scratch()
+    /// The thread's records for the history writer, of any of its firms, handed over
+    /// ``HistoryWriter/batchSize`` at a time and the rest by ``handOver(to:)``.
+    var outgoing: HistoryWriter.Batch = []
+
+    /// Hands the thread's last records to `writer`, after its last account.
+    mutating func handOver(to writer: HistoryWriter?) {
+      if let writer, !outgoing.isEmpty { writer.submit(outgoing) }
+      outgoing = []
+    }
   }
 
   /// Reads ahead the history reads of a processing thread's next accounts: the thread's firms
@@ -249,11 +253,11 @@ final class FirmRun: @unchecked Sendable {
             detail: "account \(bundle.account.id): a value does not fit in the state store (64-bit cents)")
         }
         if let writer {
-          outgoing.append((index, pending))
-          if outgoing.count == historyBatch {
-            writer.submit(outgoing)
-            outgoing = []
-            outgoing.reserveCapacity(historyBatch)
+          work.outgoing.append((index, pending))
+          if work.outgoing.count == HistoryWriter.batchSize {
+            writer.submit(work.outgoing)
+            work.outgoing = []
+            work.outgoing.reserveCapacity(HistoryWriter.batchSize)
           }
           return
         }
@@ -308,8 +312,6 @@ final class FirmRun: @unchecked Sendable {
   func endRows() {
     guard !rowsEnded else { return }
     rowsEnded = true
-    if let writer, !outgoing.isEmpty, outcome.error == nil { writer.submit(outgoing) }
-    outgoing = []
     guard outcome.error == nil else { return }
     do {
       if let from = outcome.gapCarriedFrom {

@@ -22,12 +22,12 @@ import Foundation
 ///
 /// `@unchecked Sendable`: `submit` from any thread; the rest on the run's thread before start()/after drain().
 final class HistoryWriter: @unchecked Sendable {
-  /// One firm's records.
+  /// A processing thread's records, of any of its firms, in the order their accounts came.
   typealias Batch = [(firm: Int, record: PendingRecord)]
-  /// Records a firm hands over at a time.
+  /// Records a processing thread hands over at a time (one batch per thread, whatever the number
+  /// of firms: a batch per firm would hold hundreds of part-filled batches at 999 firms, each
+  /// cold in the cache when its firm's next account comes).
   static let batchSize = 512
-  /// Records a firm hands over at a time in a spooled pass (hundreds of firms fill one at once).
-  static let spooledBatchSize = 64
 
   let store: any StateStoring
   let date: CivilDate
@@ -75,16 +75,19 @@ final class HistoryWriter: @unchecked Sendable {
   }
 
   private func write(_ batch: Batch) {
-    guard lost == nil, let firm = batch.first?.firm, failures[firm] == nil else { return }
-    do {
+    guard lost == nil else { return }
+    do throws(StateStoreError) {
       var rows: [(record: PerformanceRecord, account: Int64)] = []
       rows.reserveCapacity(batch.count)
       // Keys the night's reads found came with the records; the batch's new accounts get theirs
-      // now, all at once (one statement for a database server, not one per account).
+      // now, all at once (one statement for a database server, not one per account or firm).
+      // Records of a firm whose rows could not be written before are left out.
       let created = try store.accountKeys(
-        batch.compactMap { $0.record.key == nil ? $0.record.accountID : nil }, firmID: firmIDs[firm])
+        batch.compactMap {
+          failures[$0.firm] == nil && $0.record.key == nil ? ($0.record.accountID, firmIDs[$0.firm]) : nil
+        })
       var next = created.makeIterator()
-      for (_, pending) in batch {
+      for (firm, pending) in batch where failures[firm] == nil {
         guard let key = pending.key ?? next.next() else { continue }
         // Kept before the write: a write that fails half-way is undone with the rest.
         keys[firm].append(key)
@@ -94,8 +97,10 @@ final class HistoryWriter: @unchecked Sendable {
       try store.save(rows)
       self.rows += rows.count
     } catch {
-      let failure = FirmRun.pipelineError(error, firmID: firmIDs[firm])
-      failures[firm] = failure
+      // The statement holds the records of several firms: each of them fails (their rows
+      // written so far are undone with the firm).
+      let failure = PipelineError(state: error)
+      for (firm, _) in batch where failures[firm] == nil { failures[firm] = failure }
       if !store.inTransaction {
         lost = PipelineError(
           code: .stateStore,

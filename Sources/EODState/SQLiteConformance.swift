@@ -18,10 +18,12 @@ extension StateStore: StateStoring {
   public func readAhead(accountIDs: [String], date: CivilDate) {}
 
   /// One look-up (or insert) per account: SQLite runs in the process, a statement costs no trip.
-  public func accountKeys(_ accountIDs: [String], firmID: String) throws(StateStoreError) -> [Int64] {
+  public func accountKeys(_ accounts: [(accountID: String, firmID: String)]) throws(StateStoreError)
+    -> [Int64]
+  {
     var keys: [Int64] = []
-    keys.reserveCapacity(accountIDs.count)
-    for id in accountIDs { keys.append(try accountKey(id, firmID: firmID, remember: false)) }
+    keys.reserveCapacity(accounts.count)
+    for (id, firmID) in accounts { keys.append(try accountKey(id, firmID: firmID, remember: false)) }
     return keys
   }
 }

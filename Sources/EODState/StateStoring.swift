@@ -58,8 +58,9 @@ public protocol StateStoring: ShardStoring {
   func readAhead(accountIDs: [String], date: CivilDate)
 
   func accountKey(_ accountID: String, firmID: String, remember: Bool) throws(StateStoreError) -> Int64
-  /// Keys for several accounts of a firm at once, created on first use, in the order given.
-  func accountKeys(_ accountIDs: [String], firmID: String) throws(StateStoreError) -> [Int64]
+  /// Keys for several accounts at once, of one firm or several, created (with their firm) on
+  /// first use, in the order given.
+  func accountKeys(_ accounts: [(accountID: String, firmID: String)]) throws(StateStoreError) -> [Int64]
   func existingAccountKey(_ accountID: String, remember: Bool) throws(StateStoreError) -> Int64?
   func latestRecord(account key: Int64) throws(StateStoreError) -> PerformanceRecord?
   func record(before date: CivilDate, account key: Int64) throws(StateStoreError) -> PerformanceRecord?
@@ -126,4 +127,11 @@ public protocol BreakDayRecording {
   func firstSeen(before id: String) throws(StateStoreError) -> String?
   /// Records that the break is reported on this date.
   func record(_ item: BreakObservation) throws(StateStoreError)
+}
+
+extension StateStoring {
+  /// Keys for several accounts of one firm (``accountKeys(_:)``).
+  public func accountKeys(_ accountIDs: [String], firmID: String) throws(StateStoreError) -> [Int64] {
+    try accountKeys(accountIDs.map { (accountID: $0, firmID: firmID) })
+  }
 }

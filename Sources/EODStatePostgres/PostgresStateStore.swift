@@ -164,17 +164,21 @@ public final class PostgresStateStore: StateStoring {
 
   /// One statement inserts the new accounts and returns their keys; the keys of those that were
   /// there already (none on a night: their keys came with the night's reads) are read in a second.
-  public func accountKeys(_ accountIDs: [String], firmID: String) throws(StateStoreError) -> [Int64] {
-    guard !accountIDs.isEmpty else { return [] }
+  public func accountKeys(_ accounts: [(accountID: String, firmID: String)]) throws(StateStoreError)
+    -> [Int64]
+  {
+    guard !accounts.isEmpty else { return [] }
+    let accountIDs = accounts.map(\.accountID)
     let step = "account key"
     var keys: [String: Int64] = [:]
     try atomically(step) { () throws(StateStoreError) in
       let added = try session.query(
         step,
         """
-        INSERT INTO accounts(account_id, firm_id) SELECT id, $2 FROM unnest($1::text[]) AS u(id)
+        INSERT INTO accounts(account_id, firm_id)
+        SELECT id, firm FROM unnest($1::text[], $2::text[]) AS u(id, firm)
         ON CONFLICT (account_id) DO NOTHING RETURNING account_id, account_key
-        """, [.texts(accountIDs), .text(firmID)])
+        """, [.texts(accountIDs), .texts(accounts.map(\.firmID))])
       for row in added {
         let cells = Cells(row, session, step)
         keys[try cells.text(0)] = try cells.int(1)

@@ -198,6 +198,57 @@ import Testing
     }
   }
 
+  /// A processing thread hands its records of all its firms to the history writer in one batch
+  /// (FIRM001 and FIRM003 on the first of two threads, FIRM002 on the second). A batch the store
+  /// refuses (here a planted trigger on one FIRM003 account) fails every firm in it, names the
+  /// store's error, and leaves none of their rows of the date; the other thread's firm completes.
+  @Test func aRefusedHistoryBatchFailsTheFirmsInItAndKeepsTheOthers() throws {
+    let (scratch, paths) = try Fixtures.series(
+      "batch-refused",
+      GeneratorOptions(
+        days: 1, firms: 3, accounts: 90, instruments: 80, positions: 4, activity: 0.4, seed: 11, edge: false))
+    defer { try? FileManager.default.removeItem(atPath: scratch) }
+    let snapshot = try SQLiteConnection(path: paths[0], mode: .readOnly)
+    let ids = try snapshot.prepare("SELECT account_id, firm_id FROM accounts ORDER BY account_id")
+    var firmOf: [String: String] = [:]
+    while try ids.step() { firmOf[ids.text(0) ?? ""] = ids.text(1) }
+    let planted = try #require(firmOf.filter { $0.value == "FIRM003" }.keys.sorted().last)
+    let state = scratch + "/state.sqlite"
+    let store = try StateStore(path: state)
+    let raw = try SQLiteConnection(path: state, mode: .readWrite)
+    try raw.execute(
+      """
+      CREATE TRIGGER planted BEFORE INSERT ON history
+      WHEN NEW.account_key = (SELECT account_key FROM accounts WHERE account_id = '\(planted)')
+      BEGIN SELECT RAISE(ABORT, 'planted refusal'); END
+      """)
+    let report = try run(paths[0], store: store, out: scratch + "/out")
+    #expect(report.failedFirms.map(\.firmID).sorted() == ["FIRM001", "FIRM003"])
+    for failed in report.failedFirms {
+      #expect(failed.error?.code == .stateStore)
+      #expect(
+        failed.error.map { "\($0)".contains("planted refusal") } == true,
+        "\(String(describing: failed.error))")
+    }
+    let date = try #require(CivilDate("2026-10-01"))
+    var checked: [String: Int] = [:]
+    for (id, firm) in firmOf {
+      let key = try store.existingAccountKey(id)
+      let atDate = try key.map { try store.record(at: date, account: $0) } ?? nil
+      if firm == "FIRM002" {
+        #expect(atDate != nil, "\(id) lost its record")
+      } else {
+        #expect(atDate == nil, "\(id) of failed \(firm) kept a record")
+      }
+      checked[firm, default: 0] += 1
+    }
+    #expect(checked.count == 3 && checked.values.allSatisfy { $0 > 10 })
+    #expect(try store.latestRunDate(firmID: "FIRM002") == date)
+    #expect(try store.latestRunDate(firmID: "FIRM001") == nil)
+    let written = try files(scratch + "/out").keys
+    #expect(written.count == 5 && written.allSatisfy { $0.hasPrefix("FIRM002/") }, "\(written.sorted())")
+  }
+
   /// The nightly history is written during the pass; a firm that fails after its rows were
   /// written (here: its positions file cannot be put in place) has them taken out again, and the
   /// other firm's are kept. Fixed and re-run, everything equals a clean run of the series.

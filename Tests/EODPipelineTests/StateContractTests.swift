@@ -86,6 +86,33 @@ import Testing
     #expect(lastRun?.runID == "r3")
   }
 
+  /// A night's history batch holds the new accounts of several firms (a processing thread's
+  /// records, of all its firms): one call adds each with its own firm.
+  @Test(arguments: Backend.allCases)
+  func accountKeysOfSeveralFirmsInOneCallKeepEachAccountsFirm(backend: Backend) throws {
+    let scratch = try Fixtures.scratch("contract-keys-\(backend)")
+    defer { try? FileManager.default.removeItem(atPath: scratch) }
+    let store = try backend.open("keys", scratch: scratch)
+    let day = try date("2026-10-01")
+    let known = try store.accountKeys(["B1"], firmID: "F2")
+    let accounts = [("A1", "F1"), ("B1", "F2"), ("B2", "F2"), ("A2", "F1"), ("A1", "F1"), ("C1", "F3")]
+    let keys = try store.accountKeys(accounts.map { (accountID: $0.0, firmID: $0.1) })
+    #expect(keys.count == accounts.count)
+    #expect(keys[1] == known[0])
+    #expect(keys[0] == keys[4])
+    #expect(Set(keys).count == 5)
+    let record = PerformanceRecord(
+      date: day, kind: .baseline, value: Money(cents: 100), flow: Money(cents: 0), flowIn: Money(cents: 0),
+      dailyReturn: nil, undefinedReturn: false, growthMonth: 1, growthQuarter: 1, growthYear: 1, index: 1,
+      zeroFactors: 0, startDate: day, flowOrigin: day)
+    try store.beginWrite()
+    try store.save([0, 1, 2, 3, 5].map { (record, keys[$0]) })
+    try store.commitWrite()
+    #expect(try store.accounts(ofFirm: "F1", withRecordAt: day) == ["A1": keys[0], "A2": keys[3]])
+    #expect(try store.accounts(ofFirm: "F2", withRecordAt: day) == ["B1": keys[1], "B2": keys[2]])
+    #expect(try store.accounts(ofFirm: "F3", withRecordAt: day) == ["C1": keys[5]])
+  }
+
   @Test(arguments: Backend.allCases)
   func aRolledBackNightAndAFailedSavepointLeaveNothing(backend: Backend) throws {
     let scratch = try Fixtures.scratch("contract-tx-\(backend)")

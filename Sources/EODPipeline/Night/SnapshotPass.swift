@@ -190,6 +190,7 @@ final class SnapshotPass {
     let firmRuns = runs
     let spooled = mode == .spooled
     let readFailed = PassFlag()
+    let writer = self.writer
     for (thread, queue) in queues.enumerated() {
       group.enter()
       Thread.detachNewThread {
@@ -200,6 +201,8 @@ final class SnapshotPass {
           if let first = batch.first { firmRuns[first.firm].readAhead(batch) }
           for item in batch { firmRuns[item.firm].consume(item.bundle, work: &work) }
         }
+        // Before the run thread goes on (``CommitHistory`` drains the writer after the join).
+        work.handOver(to: writer)
         // The queue is closed after the flag is set: no firm is complete when the read failed.
         guard spooled, !readFailed.isSet else { return }
         for run in firmRuns where run.index % workers == thread { run.writeSpooled() }
