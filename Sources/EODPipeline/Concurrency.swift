@@ -43,22 +43,30 @@ final class ValidationGate: @unchecked Sendable {
 }
 
 /// A bounded first-in-first-out hand-over of batches from the snapshot reader to one worker
-/// thread: `push` waits while the queue is full (memory stays bounded), `pop` waits for a batch
-/// and returns nil once the queue is closed and empty.
+/// thread: `push` waits while the queue is full, `pop` waits for a batch and returns nil once the
+/// queue is closed and empty.
+///
+/// The batches wait in a ring of `capacity` slots, and `pop` empties its slot as it takes the
+/// batch: the queue never holds more than `capacity` batches, so its memory is bounded whatever
+/// the pace of the two sides. (An array that kept popped batches until the queue ran empty held,
+/// behind a history writer slower than the processing threads, nearly every batch of the night:
+/// 32 MB at 300,000 accounts, growing with the book.)
 /// `@unchecked Sendable`: all its state is guarded by `condition`; each element goes to one thread.
 final class HandOverQueue<Element>: @unchecked Sendable {
   private let condition = NSCondition()
-  private var items: [Element] = []
+  private var slots: [Element?]
+  /// The slot of the oldest batch, and how many wait.
   private var head = 0
+  private var count = 0
   private var closed = false
-  private let capacity: Int
 
-  init(capacity: Int) { self.capacity = max(1, capacity) }
+  init(capacity: Int) { slots = Array(repeating: nil, count: max(1, capacity)) }
 
   func push(_ item: Element) {
     condition.lock()
-    while items.count - head >= capacity { condition.wait() }
-    items.append(item)
+    while count == slots.count { condition.wait() }
+    slots[(head + count) % slots.count] = item
+    count += 1
     condition.broadcast()
     condition.unlock()
   }
@@ -66,14 +74,12 @@ final class HandOverQueue<Element>: @unchecked Sendable {
   func pop() -> Element? {
     condition.lock()
     defer { condition.unlock() }
-    while head == items.count && !closed { condition.wait() }
-    guard head < items.count else { return nil }
-    let item = items[head]
-    head += 1
-    if head == items.count {
-      items.removeAll(keepingCapacity: true)
-      head = 0
-    }
+    while count == 0 && !closed { condition.wait() }
+    guard count > 0 else { return nil }
+    let item = slots[head]
+    slots[head] = nil
+    head = (head + 1) % slots.count
+    count -= 1
     condition.broadcast()
     return item
   }
