@@ -31,8 +31,8 @@ import Synchronization
 //
 // In both, a firm's rows stay in account order on one thread, and the gzip members are cut at the
 // same input sizes: the files' bytes are the same. What is kept per account is nothing beyond the
-// history writer's key list (8 bytes an account, to undo a failed firm) and, per firm, the
-// clients whose reference is reported invalid.
+// history writer's key list (about 2 bytes an account, ``WrittenKeys``, to undo a failed firm)
+// and, per firm, the clients whose reference is reported invalid.
 
 /// The pass over one snapshot's accounts, and what it holds while it runs: the processing
 /// threads' state-store connections, the run's history writer, the compression pool and each
