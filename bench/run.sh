@@ -10,7 +10,9 @@
 #    the snapshots' growth); state store bytes per account per business date
 # 4. with --recon, afterwards: bench/recon.sh (eod-extract reconcile vs datacompy, pandas and Polars)
 # 5. many firms (before part 4): 1M accounts / 999 firms / ~5M positions (a spooled pass): peak RSS, peak open
-#    files (run under `ulimit -n 256`), and CPU (user + system) per position against part 1's 20-firm run
+#    files (run under `ulimit -n 256`), and CPU (user + system) per position against a 20-firm run
+#    (part 1's day 1) made just before each 999-firm run, so that both sides of the ratio see the
+#    machine in the same state; part 1's own runs are shown beside it
 # 6. with --shards, afterwards: bench/shards.sh (a night in 4 shard processes vs one process)
 # See bench/README.md for what each figure means.
 #
@@ -412,14 +414,24 @@ fd_peak() { # pid -> peak count
   done
   echo "$peak"
 }
-many_s=() many_m=() many_f=() many_c=()
+many_s=() many_m=() many_f=() many_c=() twenty_c=()
 for rep in $(seq 1 "$REPS"); do
+  # The 20-firm side of the CPU ratio, right before: this machine's speed drifts by more than the
+  # gap between the two over the minutes between part 1 and here.
+  log "   rep $rep/$REPS: eod-extract run, $BIG_FIRMS firms (part 1's day 1), for the CPU ratio"
+  rm -rf "$M/state20.sqlite"* "$M/out20"
+  timed "many-twenty-$rep" "${RUN[@]}" --snapshot "$DAY1" --state "$M/state20.sqlite" --out "$M/out20"
+  twenty_c+=("$CPU_SECS")
+  rm -rf "$M/state20.sqlite"* "$M/out20"
   log "   rep $rep/$REPS: eod-extract run, $MANY_FIRMS firms, under ulimit -n $TARGET_MANY_FILES"
-  rm -rf "$M/state.sqlite"* "$M/out"
+  # Each rep writes a tree of its own, all removed after the last: on ext4 without a journal,
+  # making an inode steps one by one over those deleted in the last 30 s, and making 6,000 files
+  # just after deleting the last rep's cost a short run seconds of system time (bench/README.md,
+  # "Issue 13, session 14").
   # GNU time runs the job as its child (the sampler watches that child's descriptors).
   sh -c 'ulimit -n "$1" && shift && exec "$@"' sh "$TARGET_MANY_FILES" /usr/bin/time -f '%e %M %U %S' \
-    -o "$WORK/logs/many-$rep.time" "${RUN[@]}" --snapshot "$MANY_SNAP" --state "$M/state.sqlite" \
-    --out "$M/out" >"$WORK/logs/many-$rep.out" 2>"$WORK/logs/many-$rep.err" &
+    -o "$WORK/logs/many-$rep.time" "${RUN[@]}" --snapshot "$MANY_SNAP" --state "$M/state-$rep.sqlite" \
+    --out "$M/out-$rep" >"$WORK/logs/many-$rep.out" 2>"$WORK/logs/many-$rep.err" &
   time_pid=$!
   job_pid=""
   for _ in $(seq 1 200); do
@@ -443,12 +455,20 @@ rm -rf "$M"
 MANY_SECS=$(echo "${many_s[*]}" | median) MANY_MB=$(echo "${many_m[*]}" | max_of)
 MANY_FDS=$(echo "${many_f[*]}" | max_of)
 MANY_CPU=$(echo "${many_c[*]}" | median)
-# CPU (user + system) per position, against part 1's whole run (20 firms, every extract, day 1):
-# the target's figure (wall time on a shared machine mostly measures the other processes); wall
-# time per position is printed beside it.
+# CPU (user + system) per position, against the 20-firm runs (every extract, part 1's day 1) made
+# just before each 999-firm run: the target's figure (wall time on a shared machine mostly
+# measures the other processes); the ratio of each pair, and the same against part 1's runs, are
+# printed beside it, and wall time per position.
 MANY_CPU_US=$(calc "$MANY_CPU / $MANY_ROWS * 1000000" 2)
+TWENTY_CPU=$(echo "${twenty_c[*]}" | median)
+TWENTY_CPU_US=$(calc "$TWENTY_CPU / $POSITIONS_ROWS * 1000000" 2)
+R_MANY=$(calc "$MANY_CPU_US / $TWENTY_CPU_US")
+many_pairs=()
+for i in "${!many_c[@]}"; do
+  many_pairs+=("$(calc "(${many_c[$i]} / $MANY_ROWS) / (${twenty_c[$i]} / $POSITIONS_ROWS)")")
+done
 WHOLE_CPU_US=$(calc "$WHOLE_CPU / $POSITIONS_ROWS * 1000000" 2)
-R_MANY=$(calc "$MANY_CPU_US / $WHOLE_CPU_US")
+R_MANY_PART1=$(calc "$MANY_CPU_US / $WHOLE_CPU_US")
 MANY_US=$(calc "$MANY_SECS / $MANY_ROWS * 1000000" 2)
 WHOLE_US=$(calc "$WHOLE_SECS / $POSITIONS_ROWS * 1000000" 2)
 R_MANY_WALL=$(calc "$MANY_US / $WHOLE_US")
@@ -516,11 +536,13 @@ WAL_MAX_MB=$(calc "$( (echo 0; cat "$WORK/wal.txt" 2>/dev/null) | max_of) / 1000
   printf '%-62s %12s %10s\n' "   peak RSS (target < $TARGET_RSS_MB MB)" "$MANY_MB" "$(verdict "$MANY_MB" $TARGET_RSS_MB)"
   printf '%-62s %12s %10s  %s\n' "   peak open files, /proc/PID/fd (target < $TARGET_MANY_FILES)" "$MANY_FDS" \
     "$(verdict "$MANY_FDS" $((TARGET_MANY_FILES - 1)))" "${many_f[*]}"
-  printf '%-62s %12s %10s  %s\n' "   CPU seconds (user + system): $MANY_FIRMS firms / $BIG_FIRMS firms (part 1)" \
-    "$MANY_CPU / $WHOLE_CPU" "" "${many_c[*]}/ ${whole_c[*]}"
-  printf '%-62s %12s\n' "   CPU microseconds per position: $MANY_FIRMS firms / $BIG_FIRMS firms" "$MANY_CPU_US / $WHOLE_CPU_US"
-  printf '%-62s %12s %10s\n' "   CPU ratio per position, $MANY_FIRMS / $BIG_FIRMS firms (target <= $TARGET_MANY_PER_POSITION)" "$R_MANY" \
-    "$(verdict "$R_MANY" $TARGET_MANY_PER_POSITION)"
+  printf '%-62s %12s %10s  %s\n' "   CPU seconds (user + system): $MANY_FIRMS firms / $BIG_FIRMS firms (each before)" \
+    "$MANY_CPU / $TWENTY_CPU" "" "${many_c[*]}/ ${twenty_c[*]}"
+  printf '%-62s %12s\n' "   CPU microseconds per position: $MANY_FIRMS firms / $BIG_FIRMS firms" "$MANY_CPU_US / $TWENTY_CPU_US"
+  printf '%-62s %12s %10s  %s\n' "   CPU ratio per position, $MANY_FIRMS / $BIG_FIRMS firms (target <= $TARGET_MANY_PER_POSITION)" "$R_MANY" \
+    "$(verdict "$R_MANY" $TARGET_MANY_PER_POSITION)" "pairs: ${many_pairs[*]}"
+  printf '%-62s %12s  %s\n' "   the same against part 1's $BIG_FIRMS-firm runs (earlier)" "$R_MANY_PART1" \
+    "$WHOLE_CPU_US us; ${whole_c[*]} s"
   printf '%-62s %12s\n' "   wall microseconds per position: $MANY_FIRMS / $BIG_FIRMS firms (ratio)" \
     "$MANY_US / $WHOLE_US ($R_MANY_WALL)"
 } | tee "$WORK/results.txt"
