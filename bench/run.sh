@@ -414,14 +414,14 @@ fd_peak() { # pid -> peak count
   done
   echo "$peak"
 }
-many_s=() many_m=() many_f=() many_c=() twenty_c=()
+many_s=() many_m=() many_f=() many_c=() twenty_s=() twenty_c=()
 for rep in $(seq 1 "$REPS"); do
   # The 20-firm side of the CPU ratio, right before: this machine's speed drifts by more than the
   # gap between the two over the minutes between part 1 and here.
   log "   rep $rep/$REPS: eod-extract run, $BIG_FIRMS firms (part 1's day 1), for the CPU ratio"
   rm -rf "$M/state20.sqlite"* "$M/out20"
   timed "many-twenty-$rep" "${RUN[@]}" --snapshot "$DAY1" --state "$M/state20.sqlite" --out "$M/out20"
-  twenty_c+=("$CPU_SECS")
+  twenty_s+=("$SECS") twenty_c+=("$CPU_SECS")
   rm -rf "$M/state20.sqlite"* "$M/out20"
   log "   rep $rep/$REPS: eod-extract run, $MANY_FIRMS firms, under ulimit -n $TARGET_MANY_FILES"
   # Each rep writes a tree of its own, all removed after the last: on ext4 without a journal,
@@ -458,7 +458,7 @@ MANY_CPU=$(echo "${many_c[*]}" | median)
 # CPU (user + system) per position, against the 20-firm runs (every extract, part 1's day 1) made
 # just before each 999-firm run: the target's figure (wall time on a shared machine mostly
 # measures the other processes); the ratio of each pair, and the same against part 1's runs, are
-# printed beside it, and wall time per position.
+# printed beside it, and wall time per position (against the same 20-firm runs).
 MANY_CPU_US=$(calc "$MANY_CPU / $MANY_ROWS * 1000000" 2)
 TWENTY_CPU=$(echo "${twenty_c[*]}" | median)
 TWENTY_CPU_US=$(calc "$TWENTY_CPU / $POSITIONS_ROWS * 1000000" 2)
@@ -470,8 +470,9 @@ done
 WHOLE_CPU_US=$(calc "$WHOLE_CPU / $POSITIONS_ROWS * 1000000" 2)
 R_MANY_PART1=$(calc "$MANY_CPU_US / $WHOLE_CPU_US")
 MANY_US=$(calc "$MANY_SECS / $MANY_ROWS * 1000000" 2)
-WHOLE_US=$(calc "$WHOLE_SECS / $POSITIONS_ROWS * 1000000" 2)
-R_MANY_WALL=$(calc "$MANY_US / $WHOLE_US")
+TWENTY_SECS=$(echo "${twenty_s[*]}" | median)
+TWENTY_US=$(calc "$TWENTY_SECS / $POSITIONS_ROWS * 1000000" 2)
+R_MANY_WALL=$(calc "$MANY_US / $TWENTY_US")
 
 # === results =======================================================================================
 kill "$SAMPLER_PID" 2>/dev/null || true
@@ -544,7 +545,7 @@ WAL_MAX_MB=$(calc "$( (echo 0; cat "$WORK/wal.txt" 2>/dev/null) | max_of) / 1000
   printf '%-62s %12s  %s\n' "   the same against part 1's $BIG_FIRMS-firm runs (earlier)" "$R_MANY_PART1" \
     "$WHOLE_CPU_US us; ${whole_c[*]} s"
   printf '%-62s %12s\n' "   wall microseconds per position: $MANY_FIRMS / $BIG_FIRMS firms (ratio)" \
-    "$MANY_US / $WHOLE_US ($R_MANY_WALL)"
+    "$MANY_US / $TWENTY_US ($R_MANY_WALL)"
 } | tee "$WORK/results.txt"
 if [ -n "$RESULTS" ]; then cp "$WORK/results.txt" "$RESULTS"; fi
 if [ "$RECON" = 1 ]; then

@@ -138,7 +138,6 @@ final class HistoryWriter: @unchecked Sendable {
 struct WrittenKeys {
   private var bytes: [UInt8] = []
   private var last: Int64 = 0
-  private(set) var count = 0
 
   mutating func append(_ key: Int64) {
     let delta = key &- last
@@ -149,7 +148,6 @@ struct WrittenKeys {
       zigzag >>= 7
     }
     bytes.append(UInt8(zigzag))
-    count += 1
   }
 
   /// Each key, in the order appended.

@@ -10,7 +10,6 @@ import Testing
     for key in keys { list.append(key) }
     var back: [Int64] = []
     list.forEach { back.append($0) }
-    #expect(list.count == keys.count)
     return (back, list.byteCount)
   }
 
