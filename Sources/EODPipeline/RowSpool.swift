@@ -20,11 +20,11 @@ final class RowSpool {
   /// that finding a tag compares enum values only, and an encoder is used where it is, never
   /// copied (a copy retains each of its arrays: four times an account, at every account).
   private let kinds: [ExtractKind]
-  private let encoders: [RowEncoder]
+  private let encoders: [SharedRowEncoder]
   private var pending: ByteSink?
   private var segments: [(offset: Int64, count: Int)] = []
 
-  init(file: SpoolFile, encoders: [(kind: ExtractKind, encoder: RowEncoder)]) {
+  init(file: SpoolFile, encoders: [(kind: ExtractKind, encoder: SharedRowEncoder)]) {
     self.file = file
     kinds = encoders.map(\.kind)
     self.encoders = encoders.map(\.encoder)
@@ -35,7 +35,9 @@ final class RowSpool {
     guard !rows.isEmpty, let tag = kinds.firstIndex(of: kind) else { return }
     let sink = pending ?? ByteSink(capacity: RowSpool.segmentSize + 4 * 1024)
     pending = sink
-    sink.appendFrame(tag: UInt8(tag), count: UInt32(rows.rowCount)) { encoders[tag].rows(rows, into: $0) }
+    let frame = sink.beginFrame(tag: UInt8(tag), count: UInt32(rows.rowCount))
+    encoders[tag].rows(rows, into: sink)
+    sink.endFrame(frame)
     if sink.count >= RowSpool.segmentSize { try flush() }
   }
 
@@ -71,4 +73,20 @@ final class RowSpool {
     }
     segments = []
   }
+}
+
+/// An encoder that the firms of one processing thread with the same template and format share
+/// in a spooled pass. A class, so that a firm's spool uses the encoder where it is: an element of
+/// an array of ``RowEncoder`` was copied at every use, retaining and releasing each of its
+/// arrays, and with the encoders shared by both threads those counts were cache lines passed
+/// between the cores several times an account. Shared by one thread's firms only (the count of
+/// the object itself stays on that core).
+final class SharedRowEncoder: Sendable {
+  let encoder: RowEncoder
+
+  init(_ encoder: RowEncoder) { self.encoder = encoder }
+
+  /// ``RowEncoder/rows(_:into:)-(_,ByteSink)`` with the encoder used in place (a method, where the
+  /// object is kept alive by the call: reached through an array element, the encoder was copied).
+  func rows(_ rows: RowBuffer, into sink: ByteSink) { encoder.rows(rows, into: sink) }
 }

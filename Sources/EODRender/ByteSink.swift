@@ -34,16 +34,29 @@ public final class ByteSink {
   /// little-endian), then those bytes. What a spool of encoded rows holds (``ByteFrame/read(_:)``
   /// reads it back).
   public func appendFrame(tag: UInt8, count: UInt32, _ body: (ByteSink) -> Void) {
+    let frame = beginFrame(tag: tag, count: count)
+    body(self)
+    endFrame(frame)
+  }
+
+  /// ``appendFrame(tag:count:_:)`` in two calls, for a caller whose body should not be a closure:
+  /// appends the frame's header and returns where its bytes start; append them, then call
+  /// ``endFrame(_:)`` with what this returned.
+  public func beginFrame(tag: UInt8, count: UInt32) -> Int {
     write(reserving: ByteFrame.headerSize) { cursor in
       cursor.put(tag)
       cursor.put(littleEndian: count)
       cursor.put(littleEndian: 0)
     }
-    let before = self.count
-    body(self)
-    precondition(self.count - before <= Int(UInt32.max), "a frame of more than 4 GiB")
-    let length = UInt32(truncatingIfNeeded: self.count - before)
-    var at = base + before - 4
+    return self.count
+  }
+
+  /// Fills in the length of the frame whose bytes start at `start` (``beginFrame(tag:count:)``).
+  public func endFrame(_ start: Int) {
+    precondition(start >= ByteFrame.headerSize && start <= count, "not a frame of this sink")
+    precondition(count - start <= Int(UInt32.max), "a frame of more than 4 GiB")
+    let length = UInt32(truncatingIfNeeded: count - start)
+    var at = base + start - 4
     for shift in stride(from: 0, to: 32, by: 8) {
       at.pointee = UInt8(truncatingIfNeeded: length >> UInt32(shift))
       at += 1

@@ -42,4 +42,38 @@ import Testing
     }
     #expect(reordered == figures)
   }
+
+  /// Many currencies in a random order, with long runs and quick switches (the current one kept
+  /// in the struct, the others parked and taken back): every currency's figures, the accounts
+  /// and the total are those of a plain dictionary of the same accounts.
+  @Test func figuresMatchADictionaryOverRandomSwitchesOfCurrency() {
+    var random = SystemRandomNumberGenerator()
+    let codes = ["GBP", "USD", "EUR", "JPY", "CHF", "A-CURRENCY-NAME-LONGER-THAN-FIFTEEN-BYTES"]
+    for _ in 0..<20 {
+      var figures = ControlFigures()
+      var expected: [String: (total: MoneySum, rows: Int)] = [:]
+      var accounts = 0
+      var currency = codes[0]
+      for _ in 0..<500 {
+        if Int.random(in: 0..<4, using: &random) == 0 {
+          currency = codes.randomElement(using: &random) ?? "GBP"
+        }
+        let rows = Int.random(in: 0..<4, using: &random)
+        let cents = Int128(Int64.random(in: -1_000_000_000...1_000_000_000, using: &random))
+        let amount = Bool.random(using: &random) ? MoneySum(Money(significand: cents, scale: 2)) : nil
+        figures.add(amount, rows: rows, currency: currency)
+        guard rows > 0 else { continue }
+        accounts += 1
+        expected[currency, default: (MoneySum(), 0)].total.add(amount ?? MoneySum())
+        expected[currency, default: (MoneySum(), 0)].rows += rows
+      }
+      let byCurrency = figures.byCurrency
+      #expect(Set(byCurrency.keys) == Set(expected.keys))
+      for (code, want) in expected {
+        #expect(byCurrency[code]?.total == want.total && byCurrency[code]?.rows == want.rows, "\(code)")
+      }
+      #expect(figures.accounts == accounts)
+      #expect(figures.total == expected.values.reduce(MoneySum()) { $0.adding($1.total) })
+    }
+  }
 }

@@ -37,7 +37,8 @@ import Testing
     let tree = try OutputTree(path: dir)
     let file = try SpoolFile(tree: tree, name: ".spool-0.part-test")
     // Two firms share the thread's file, their segments interleaved.
-    let spools = [RowSpool(file: file, encoders: encoders), RowSpool(file: file, encoders: encoders)]
+    let shared = encoders.map { (kind: $0.kind, encoder: SharedRowEncoder($0.encoder)) }
+    let spools = [RowSpool(file: file, encoders: shared), RowSpool(file: file, encoders: shared)]
     var expected = Array(repeating: [ExtractKind: (bytes: [UInt8], rows: Int)](), count: 2)
     for account in 0..<400 {
       let firm = account % 2
@@ -119,6 +120,26 @@ import Testing
       #expect(second.tag == 1 && second.count == 0 && second.bytes.isEmpty && end.isEmpty)
       let partial = UnsafeRawBufferPointer(rebasing: raw[0..<(raw.count - ByteFrame.headerSize - 1)])
       #expect(ByteFrame.read(partial)?.0.tag == nil, "a frame cut short is not read")
+    }
+  }
+
+  /// What the spool uses: a frame begun and ended in two calls, its bytes appended between them
+  /// (growing the sink), is the frame ``ByteSink/appendFrame(tag:count:_:)`` writes.
+  @Test func aFrameBegunAndEndedIsTheFrameAppendFrameWrites() {
+    let body = (0..<5_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+    let whole = ByteSink(capacity: 16)
+    whole.appendFrame(tag: 2, count: 7) { $0.append(body) }
+    whole.appendFrame(tag: 0, count: 1) { $0.append(Array("x".utf8)) }
+    let split = ByteSink(capacity: 16)
+    let first = split.beginFrame(tag: 2, count: 7)
+    split.append(body)
+    split.endFrame(first)
+    let second = split.beginFrame(tag: 0, count: 1)
+    split.append(Array("x".utf8))
+    split.endFrame(second)
+    #expect(Array(split.bytes) == Array(whole.bytes))
+    Array(split.bytes).withUnsafeBytes { raw in
+      #expect(ByteFrame.read(raw).map { Array($0.0.bytes) } == body)
     }
   }
 }

@@ -144,20 +144,25 @@ final class SnapshotPass {
             throw PipelineError(output: error, firmID: nil)
           }
         }
-        // Firms of the same template and format share its encoder (its arrays are not copied).
-        var encoders: [RowEncoder] = []
+        // A thread's firms of the same template and format share its encoder (its arrays are
+        // not copied, and no count is shared between the threads).
+        var encoders = Array(repeating: [SharedRowEncoder](), count: workers)
         for run in runs {
           let format = run.settings.format
-          var list: [(kind: ExtractKind, encoder: RowEncoder)] = []
+          let thread = run.index % workers
+          var list: [(kind: ExtractKind, encoder: SharedRowEncoder)] = []
           for (kind, template) in run.templates {
-            if let shared = encoders.first(where: { $0.template == template && $0.format == format }) {
+            if let shared = encoders[thread].first(where: {
+              $0.encoder.template == template && $0.encoder.format == format
+            }) {
               list.append((kind, shared))
             } else {
-              encoders.append(RowEncoder(template: template, format: format))
-              list.append((kind, encoders[encoders.count - 1]))
+              let encoder = SharedRowEncoder(RowEncoder(template: template, format: format))
+              encoders[thread].append(encoder)
+              list.append((kind, encoder))
             }
           }
-          run.spool(into: spools[run.index % workers], encoders: list)
+          run.spool(into: spools[thread], encoders: list)
         }
       } catch {
         for run in runs { run.fail(error) }
