@@ -70,6 +70,9 @@ public final class StateStore {
   /// Whether this connection holds a read transaction for a night's history reads (see
   /// ``holdReads()``). Only then are the two caches below used: the data cannot change under them.
   private(set) var holdingReads = false
+  /// Set by ``beginWrite()`` when it dropped `accounts_by_firm` for a first night's bulk insert;
+  /// ``commitWrite()`` builds the index again inside the same transaction.
+  private(set) var firmIndexDropped = false
   /// The last `latest` row read (a night reads it twice per account), and the history's dates on
   /// or before a date (the same for every account of a night).
   var latestCache: (key: Int64, record: PerformanceRecord?)?
@@ -381,20 +384,48 @@ public final class StateStore {
   /// Opens a write transaction that stays open across calls (the run's history writer: see
   /// ``commitWrite()`` and ``rollbackWrite()``). Other connections still read the last committed
   /// state; another writer waits (then fails) until it ends.
+  ///
+  /// When the store has no account yet (a first night, or a store just created for a backfill),
+  /// the transaction drops the `accounts_by_firm` index and ``commitWrite()`` builds it again
+  /// before it commits: every account of the night is new then, and the accounts of all firms
+  /// interleave in a snapshot, so inserting them one by one touched one leaf page of the index
+  /// per firm, hundreds of them cold in the cache at 999 firms; one `CREATE INDEX` sorts them
+  /// instead. Both are inside the transaction: a rollback (or a crash) keeps the index, and no
+  /// other connection ever sees the store without it. Nothing of a night reads accounts by firm
+  /// before the commit when the store had none.
   public func beginWrite() throws(StateStoreError) {
     releaseReads()
-    try wrap("begin write") { try db.execute("BEGIN IMMEDIATE") }
+    try wrap("begin write") {
+      try db.execute("BEGIN IMMEDIATE")
+      firmIndexDropped = false
+      let probe = try db.prepare("SELECT 1 FROM accounts LIMIT 1")
+      let empty = try !probe.step()
+      probe.reset()
+      if empty {
+        try db.execute("DROP INDEX IF EXISTS accounts_by_firm")
+        firmIndexDropped = true
+      }
+    }
   }
 
-  /// Commits the transaction of ``beginWrite()``.
+  /// Commits the transaction of ``beginWrite()`` (building `accounts_by_firm` first when it
+  /// dropped it).
   public func commitWrite() throws(StateStoreError) {
     try checkIdentity("commit")
+    if firmIndexDropped {
+      try wrap("build the accounts_by_firm index") {
+        try db.execute("CREATE INDEX IF NOT EXISTS accounts_by_firm ON accounts(firm_id)")
+      }
+      firmIndexDropped = false
+    }
     try wrap("commit") { try db.execute("COMMIT") }
     try checkIdentity("after commit")
   }
 
-  /// Rolls back the transaction of ``beginWrite()``, if one is still open.
+  /// Rolls back the transaction of ``beginWrite()``, if one is still open (which keeps the
+  /// `accounts_by_firm` index: its drop is rolled back with the rest).
   public func rollbackWrite() {
+    firmIndexDropped = false
     if !db.isAutocommit { try? db.execute("ROLLBACK") }
   }
 
