@@ -414,7 +414,7 @@ fd_peak() { # pid -> peak count
   done
   echo "$peak"
 }
-many_s=() many_m=() many_f=() many_c=() twenty_s=() twenty_c=()
+many_s=() many_m=() many_f=() many_c=() many_u=() many_k=() twenty_s=() twenty_c=() twenty_u=() twenty_k=()
 for rep in $(seq 1 "$REPS"); do
   # The 20-firm side of the CPU ratio, right before: this machine's speed drifts by more than the
   # gap between the two over the minutes between part 1 and here.
@@ -422,6 +422,8 @@ for rep in $(seq 1 "$REPS"); do
   rm -rf "$M/state20.sqlite"* "$M/out20"
   timed "many-twenty-$rep" "${RUN[@]}" --snapshot "$DAY1" --state "$M/state20.sqlite" --out "$M/out20"
   twenty_s+=("$SECS") twenty_c+=("$CPU_SECS")
+  twenty_u+=("$(tail -1 "$WORK/logs/many-twenty-$rep.time" | awk '{ print $3 }')")
+  twenty_k+=("$(tail -1 "$WORK/logs/many-twenty-$rep.time" | awk '{ print $4 }')")
   rm -rf "$M/state20.sqlite"* "$M/out20"
   log "   rep $rep/$REPS: eod-extract run, $MANY_FIRMS firms, under ulimit -n $TARGET_MANY_FILES"
   # Each rep writes a tree of its own, all removed after the last: on ext4 without a journal,
@@ -448,6 +450,8 @@ for rep in $(seq 1 "$REPS"); do
   many_s+=("$(tail -1 "$WORK/logs/many-$rep.time" | awk '{ print $1 }')")
   many_m+=("$(tail -1 "$WORK/logs/many-$rep.time" | awk '{ printf "%.1f", $2 / 1024 }')")
   many_c+=("$(tail -1 "$WORK/logs/many-$rep.time" | awk '{ printf "%.2f", $3 + $4 }')")
+  many_u+=("$(tail -1 "$WORK/logs/many-$rep.time" | awk '{ print $3 }')")
+  many_k+=("$(tail -1 "$WORK/logs/many-$rep.time" | awk '{ print $4 }')")
   many_f+=("$FDS")
   MANY_PASS=$(grep '"message":"snapshot read"' "$WORK/logs/many-$rep.err" | sed -n 's/.*"pass":"\([^"]*\)".*/\1/p')
 done
@@ -473,6 +477,10 @@ MANY_US=$(calc "$MANY_SECS / $MANY_ROWS * 1000000" 2)
 TWENTY_SECS=$(echo "${twenty_s[*]}" | median)
 TWENTY_US=$(calc "$TWENTY_SECS / $POSITIONS_ROWS * 1000000" 2)
 R_MANY_WALL=$(calc "$MANY_US / $TWENTY_US")
+# The same ratio split into user and system time (medians of each): the system side holds the
+# spool's writes into the page cache, whose cost on this VM moves with the host's memory.
+R_MANY_USER=$(calc "($(echo "${many_u[*]}" | median) / $MANY_ROWS) / ($(echo "${twenty_u[*]}" | median) / $POSITIONS_ROWS)")
+R_MANY_SYS=$(calc "($(echo "${many_k[*]}" | median) / $MANY_ROWS) / ($(echo "${twenty_k[*]}" | median) / $POSITIONS_ROWS)")
 
 # === results =======================================================================================
 kill "$SAMPLER_PID" 2>/dev/null || true
@@ -544,6 +552,8 @@ WAL_MAX_MB=$(calc "$( (echo 0; cat "$WORK/wal.txt" 2>/dev/null) | max_of) / 1000
     "$(verdict "$R_MANY" $TARGET_MANY_PER_POSITION)" "pairs: ${many_pairs[*]}"
   printf '%-62s %12s  %s\n' "   the same against part 1's $BIG_FIRMS-firm runs (earlier)" "$R_MANY_PART1" \
     "$WHOLE_CPU_US us; ${whole_c[*]} s"
+  printf '%-62s %12s  %s\n' "   user time only / system time only (ratio per position)" "$R_MANY_USER / $R_MANY_SYS" \
+    "user ${many_u[*]}/ ${twenty_u[*]}; system ${many_k[*]}/ ${twenty_k[*]}"
   printf '%-62s %12s\n' "   wall microseconds per position: $MANY_FIRMS / $BIG_FIRMS firms (ratio)" \
     "$MANY_US / $TWENTY_US ($R_MANY_WALL)"
 } | tee "$WORK/results.txt"

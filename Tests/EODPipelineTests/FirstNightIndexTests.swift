@@ -96,4 +96,27 @@ import Testing
     let found = try store.accounts(ofFirm: "FIRM002", withRecordAt: CivilDate(dayNumber: day))
     #expect(Set(found.keys) == byFirm["FIRM002"])
   }
+
+  struct CannotMakeTemporaryFiles: Error {}
+
+  /// Where SQLite can make no temporary file (a read-only root, a full /tmp), the index is
+  /// sorted in memory rather than failing the commit, and files are used again afterwards.
+  @Test func anIndexThatCannotBeSortedInFilesIsSortedInMemory() throws {
+    var sent: [String] = []
+    try StateStore.buildFirmIndex { sql in
+      sent.append(sql)
+      if sent.count == 1 { throw CannotMakeTemporaryFiles() }
+    }
+    #expect(
+      sent == [
+        "CREATE INDEX IF NOT EXISTS accounts_by_firm ON accounts(firm_id)", "PRAGMA temp_store = MEMORY",
+        "CREATE INDEX IF NOT EXISTS accounts_by_firm ON accounts(firm_id)", "PRAGMA temp_store = DEFAULT",
+      ])
+    // A failure in memory too is the commit's error.
+    #expect(throws: CannotMakeTemporaryFiles.self) {
+      try StateStore.buildFirmIndex { sql in
+        if sql.hasPrefix("CREATE") { throw CannotMakeTemporaryFiles() }
+      }
+    }
+  }
 }
