@@ -43,11 +43,16 @@ public final class CompressionPool: @unchecked Sendable {
   private var liveWorkers = 0
   private var spareBuffers: [[UInt8]] = []
 
+  /// The active processor count, read once per process: the default worker count here and in
+  /// ``GzipFileWriter/Configuration``. Foundation reads it from the control group's files at each
+  /// call (two files opened and read), and a night of 999 firms makes about 5,000 writers.
+  public static let activeProcessorCount = ProcessInfo.processInfo.activeProcessorCount
+
   /// - Parameters:
   ///   - workerCount: compression threads, 1…64 (default: the active processor count).
   ///   - maxBlocksInFlight: the memory bound in blocks (default `2 × workerCount + 2`).
   public init(
-    workerCount: Int = ProcessInfo.processInfo.activeProcessorCount, maxBlocksInFlight: Int? = nil
+    workerCount: Int = CompressionPool.activeProcessorCount, maxBlocksInFlight: Int? = nil
   ) {
     self.workerCount = min(64, max(1, workerCount))
     self.maxBlocksInFlight = max(1, maxBlocksInFlight ?? (2 * self.workerCount + 2))

@@ -53,7 +53,7 @@ public final class GzipFileWriter {
     /// Makes a configuration; every argument has a sensible default.
     public init(
       encoding: OutputEncoding = .defaultGzip, blockSize: Int = 1 << 20,
-      workerCount: Int = ProcessInfo.processInfo.activeProcessorCount, maxBlocksInFlight: Int? = nil,
+      workerCount: Int = CompressionPool.activeProcessorCount, maxBlocksInFlight: Int? = nil,
       backend: DeflateBackend = .preferred
     ) {
       self.backend = backend

@@ -85,11 +85,14 @@ final class ExtractFileWriter {
     try flushIfFull()
   }
 
-  /// Rows already encoded by this file's encoder (a spooled pass's rows, read back).
+  /// Rows already encoded by this file's encoder (a spooled pass's rows, read back). They go
+  /// straight to the gzip writer, which copies them into its block: gathering them in `buffer`
+  /// first copied every spooled byte once more. The members do not depend on how the bytes are
+  /// sliced, so the file is the same.
   func append(encoded bytes: UnsafeRawBufferPointer, rows count: Int) throws(CompressionError) {
-    buffer.append(bytes)
+    try flush()
+    try open().append(bytes)
     rows += count
-    try flushIfFull()
   }
 
   private func flushIfFull() throws(CompressionError) {
