@@ -395,16 +395,22 @@ public final class StateStore {
   /// before the commit when the store had none.
   public func beginWrite() throws(StateStoreError) {
     releaseReads()
-    try wrap("begin write") {
-      try db.execute("BEGIN IMMEDIATE")
-      firmIndexDropped = false
-      let probe = try db.prepare("SELECT 1 FROM accounts LIMIT 1")
-      let empty = try !probe.step()
-      probe.reset()
-      if empty {
-        try db.execute("DROP INDEX IF EXISTS accounts_by_firm")
-        firmIndexDropped = true
+    firmIndexDropped = false
+    try wrap("begin write") { try db.execute("BEGIN IMMEDIATE") }
+    do throws(StateStoreError) {
+      try wrap("begin write: a first night's accounts_by_firm") {
+        let probe = try db.prepare("SELECT 1 FROM accounts LIMIT 1")
+        let empty = try !probe.step()
+        probe.reset()
+        if empty {
+          try db.execute("DROP INDEX IF EXISTS accounts_by_firm")
+          firmIndexDropped = true
+        }
       }
+    } catch {
+      // A begin that fails leaves no transaction behind, as before.
+      rollbackWrite()
+      throw error
     }
   }
 
