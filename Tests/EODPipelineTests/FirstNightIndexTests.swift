@@ -49,52 +49,55 @@ import Testing
     return byFirm
   }
 
-  @Test func aFirstNightBuildsTheIndexAgainBeforeItCommitsAndALaterNightKeepsIt() throws {
+  /// A new store in a scratch folder, its first night's transaction begun (the index dropped).
+  func firstNight(_ body: (StateStore, String) throws -> Void) throws {
     let directory = try scratch()
     defer { try? FileManager.default.removeItem(atPath: directory) }
     let path = directory + "/state.sqlite"
     let store = try StateStore(path: path)
     try store.beginWrite()
     #expect(store.firmIndexDropped)
-    // No other connection sees the store without its index.
-    #expect(try committedIndexCount(path) == 1)
-    let byFirm = try writeNight(store, accounts: 3_000, prefix: "AC")
-    try store.commitWrite()
-    #expect(!store.firmIndexDropped)
-    #expect(try committedIndexCount(path) == 1)
-    #expect(try store.db.scalarText("PRAGMA integrity_check") == "ok")
-    for firm in firms {
-      let found = try store.accounts(ofFirm: firm, withRecordAt: CivilDate(dayNumber: day))
-      #expect(Set(found.keys) == byFirm[firm], "\(firm)")
+    try body(store, path)
+  }
+
+  @Test func aFirstNightBuildsTheIndexAgainBeforeItCommitsAndALaterNightKeepsIt() throws {
+    try firstNight { store, path in
+      // No other connection sees the store without its index.
+      #expect(try committedIndexCount(path) == 1)
+      let byFirm = try writeNight(store, accounts: 3_000, prefix: "AC")
+      try store.commitWrite()
+      #expect(!store.firmIndexDropped)
+      #expect(try committedIndexCount(path) == 1)
+      #expect(try store.db.scalarText("PRAGMA integrity_check") == "ok")
+      for firm in firms {
+        let found = try store.accounts(ofFirm: firm, withRecordAt: CivilDate(dayNumber: day))
+        #expect(Set(found.keys) == byFirm[firm], "\(firm)")
+      }
+      // A later night inserts few accounts into a big table: the index stays.
+      try store.beginWrite()
+      #expect(!store.firmIndexDropped)
+      store.rollbackWrite()
+      #expect(try committedIndexCount(path) == 1)
     }
-    // A later night inserts few accounts into a big table: the index stays.
-    try store.beginWrite()
-    #expect(!store.firmIndexDropped)
-    store.rollbackWrite()
-    #expect(try committedIndexCount(path) == 1)
   }
 
   @Test func aFirstNightRolledBackLeavesTheIndexAndNoAccount() throws {
-    let directory = try scratch()
-    defer { try? FileManager.default.removeItem(atPath: directory) }
-    let path = directory + "/state.sqlite"
-    let store = try StateStore(path: path)
-    try store.beginWrite()
-    #expect(store.firmIndexDropped)
-    _ = try writeNight(store, accounts: 300, prefix: "AC")
-    store.rollbackWrite()
-    #expect(!store.firmIndexDropped)
-    #expect(try store.db.scalarInt("SELECT count(*) FROM accounts") == 0)
-    #expect(
-      try store.db.scalarInt(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'accounts_by_firm'") == 1)
-    // And the store still takes a first night after it.
-    try store.beginWrite()
-    #expect(store.firmIndexDropped)
-    let byFirm = try writeNight(store, accounts: 300, prefix: "AC")
-    try store.commitWrite()
-    let found = try store.accounts(ofFirm: "FIRM002", withRecordAt: CivilDate(dayNumber: day))
-    #expect(Set(found.keys) == byFirm["FIRM002"])
+    try firstNight { store, _ in
+      _ = try writeNight(store, accounts: 300, prefix: "AC")
+      store.rollbackWrite()
+      #expect(!store.firmIndexDropped)
+      #expect(try store.db.scalarInt("SELECT count(*) FROM accounts") == 0)
+      #expect(
+        try store.db.scalarInt(
+          "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'accounts_by_firm'") == 1)
+      // And the store still takes a first night after it.
+      try store.beginWrite()
+      #expect(store.firmIndexDropped)
+      let byFirm = try writeNight(store, accounts: 300, prefix: "AC")
+      try store.commitWrite()
+      let found = try store.accounts(ofFirm: "FIRM002", withRecordAt: CivilDate(dayNumber: day))
+      #expect(Set(found.keys) == byFirm["FIRM002"])
+    }
   }
 
   struct CannotMakeTemporaryFiles: Error {}
