@@ -24,8 +24,8 @@ bench_binary() {
 }
 
 # timed LABEL COMMAND...: runs COMMAND under GNU time, its output in $WORK/logs/LABEL.{out,err};
-# sets SECS (wall clock), RSS_MB (peak resident set of the largest process) and CPU_SECS (user +
-# system); stops the script, with the end of the command's errors, when it fails.
+# sets SECS (wall clock), RSS_MB (peak resident set of the largest process), CPU_SECS (user +
+# system), USER_SECS and SYS_SECS; stops the script, with the end of the command's errors, when it fails.
 timed() {
   local label=$1
   shift
@@ -37,4 +37,6 @@ timed() {
   SECS=$(tail -1 "$WORK/logs/$label.time" | awk '{ print $1 }')
   RSS_MB=$(tail -1 "$WORK/logs/$label.time" | awk '{ printf "%.1f", $2 / 1024 }')
   CPU_SECS=$(tail -1 "$WORK/logs/$label.time" | awk '{ printf "%.2f", $3 + $4 }')
+  USER_SECS=$(tail -1 "$WORK/logs/$label.time" | awk '{ print $3 }')
+  SYS_SECS=$(tail -1 "$WORK/logs/$label.time" | awk '{ print $4 }')
 }

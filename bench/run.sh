@@ -421,9 +421,7 @@ for rep in $(seq 1 "$REPS"); do
   log "   rep $rep/$REPS: eod-extract run, $BIG_FIRMS firms (part 1's day 1), for the CPU ratio"
   rm -rf "$M/state20.sqlite"* "$M/out20"
   timed "many-twenty-$rep" "${RUN[@]}" --snapshot "$DAY1" --state "$M/state20.sqlite" --out "$M/out20"
-  twenty_s+=("$SECS") twenty_c+=("$CPU_SECS")
-  twenty_u+=("$(tail -1 "$WORK/logs/many-twenty-$rep.time" | awk '{ print $3 }')")
-  twenty_k+=("$(tail -1 "$WORK/logs/many-twenty-$rep.time" | awk '{ print $4 }')")
+  twenty_s+=("$SECS") twenty_c+=("$CPU_SECS") twenty_u+=("$USER_SECS") twenty_k+=("$SYS_SECS")
   rm -rf "$M/state20.sqlite"* "$M/out20"
   log "   rep $rep/$REPS: eod-extract run, $MANY_FIRMS firms, under ulimit -n $TARGET_MANY_FILES"
   # Each rep writes a tree of its own, all removed after the last: on ext4 without a journal,

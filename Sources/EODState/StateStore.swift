@@ -399,10 +399,7 @@ public final class StateStore {
     try wrap("begin write") { try db.execute("BEGIN IMMEDIATE") }
     do throws(StateStoreError) {
       try wrap("begin write: a first night's accounts_by_firm") {
-        let probe = try db.prepare("SELECT 1 FROM accounts LIMIT 1")
-        let empty = try !probe.step()
-        probe.reset()
-        if empty {
+        if try db.scalarInt("SELECT 1 FROM accounts LIMIT 1") == nil {
           try db.execute("DROP INDEX IF EXISTS accounts_by_firm")
           firmIndexDropped = true
         }
