@@ -10,7 +10,7 @@ import Logging
 /// One firm's share of a run: its files, control totals, findings and performance records, fed
 /// one account at a time by the run's pass over the snapshot (``SnapshotPass``), then finished on
 /// its own. Its files are opened by ``openFiles()`` before a merged pass; in a spooled pass its
-/// rows go to a ``RowSpool`` (``spool(into:)``) and ``writeSpooled()`` opens the files, writes the
+/// rows go to a ``RowSpool`` (``spool(into:scratch:encoders:)``) and ``writeSpooled()`` opens the files, writes the
 /// rows into them and completes them (``closeFiles()``) after the snapshot is read.
 ///
 /// A failure (a file that cannot be written, an overflow) ends this firm only: its temporary
@@ -155,9 +155,12 @@ final class FirmRun: @unchecked Sendable {
   }
 
   /// In a spooled pass: the firm's rows go to `file` (its processing thread's), encoded by
-  /// `encoders` (one per file of the firm, in template order), until ``writeSpooled()``.
-  func spool(into file: SpoolFile, encoders: [(kind: ExtractKind, encoder: SharedRowEncoder)]) {
-    spool = RowSpool(file: file, encoders: encoders)
+  /// `encoders` (one per file of the firm, in template order) into `scratch` (the thread's),
+  /// until ``writeSpooled()``.
+  func spool(
+    into file: SpoolFile, scratch: ByteSink, encoders: [(kind: ExtractKind, encoder: SharedRowEncoder)]
+  ) {
+    spool = RowSpool(file: file, scratch: scratch, encoders: encoders)
   }
 
   /// In a spooled pass, after the snapshot is read: opens the firm's files, writes its rows into

@@ -6,8 +6,9 @@ import Testing
 @testable import EODPipeline
 
 /// A firm's spooled rows (``RowSpool`` over a real ``SpoolFile``) come back as the file's own
-/// encoder writes them, extract by extract, in order, with their row counts, and the spool file
-/// leaves nothing in the output directory.
+/// encoder writes them, extract by extract, in order, with their row counts; they are kept in
+/// fewer bytes than that (line-delta coded), and the spool file leaves nothing in the output
+/// directory.
 @Suite struct RowSpoolTests {
   /// `count` rows of `kind`, each value naming its row and field (some with a quote and a comma,
   /// which the CSV encoder escapes).
@@ -38,7 +39,12 @@ import Testing
     let file = try SpoolFile(tree: tree, name: ".spool-0.part-test")
     // Two firms share the thread's file, their segments interleaved.
     let shared = encoders.map { (kind: $0.kind, encoder: SharedRowEncoder($0.encoder)) }
-    let spools = [RowSpool(file: file, encoders: shared), RowSpool(file: file, encoders: shared)]
+    // They share the thread's scratch buffer too.
+    let scratch = ByteSink(capacity: 16)
+    let spools = [
+      RowSpool(file: file, scratch: scratch, encoders: shared),
+      RowSpool(file: file, scratch: scratch, encoders: shared),
+    ]
     var expected = Array(repeating: [ExtractKind: (bytes: [UInt8], rows: Int)](), count: 2)
     for account in 0..<400 {
       let firm = account % 2
@@ -55,6 +61,10 @@ import Testing
       try spools[firm].add(.transactions, RowSpoolTests.rows(.transactions, account: account, count: 2))
     }
     #expect(file.size > Int64(2 * RowSpool.segmentSize), "the rows fill several segments: \(file.size)")
+    // The rows are kept line-delta coded: with their frames' headers, in fewer bytes than they
+    // were encoded in (each row shares its start, "positions 12/", with the row before).
+    let encoded = expected.reduce(0) { $0 + $1.values.reduce(0) { $0 + $1.bytes.count } }
+    #expect(file.size < Int64(encoded), "coded: \(file.size) bytes for \(encoded) encoded")
     #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty, "the spool file has no name")
     for firm in 0..<2 {
       var found: [ExtractKind: (bytes: [UInt8], rows: Int)] = [:]

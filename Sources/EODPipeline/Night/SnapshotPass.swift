@@ -147,6 +147,9 @@ final class SnapshotPass {
         // A thread's firms of the same template and format share its encoder (its arrays are
         // not copied, and no count is shared between the threads).
         var encoders = Array(repeating: [SharedRowEncoder](), count: workers)
+        // And its scratch buffer, where an account's rows are encoded before they are coded
+        // into the firm's buffer, and decoded when the firm's rows are read back.
+        let scratches = (0..<workers).map { _ in ByteSink(capacity: 16 * 1024) }
         for run in runs {
           let format = run.settings.format
           let thread = run.index % workers
@@ -162,7 +165,7 @@ final class SnapshotPass {
               list.append((kind, encoder))
             }
           }
-          run.spool(into: spools[thread], encoders: list)
+          run.spool(into: spools[thread], scratch: scratches[thread], encoders: list)
         }
       } catch {
         for run in runs { run.fail(error) }
