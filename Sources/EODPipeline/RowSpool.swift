@@ -32,7 +32,7 @@ final class RowSpool {
   /// thread's, shared by its firms.
   private let scratch: ByteSink
   /// Each extract's coder, by tag.
-  private var deltas: [LineDeltaEncoder]
+  private let deltas: [LineDeltaEncoder]
   private var pending: ByteSink?
   private var segments: [(offset: Int64, count: Int)] = []
 
@@ -41,7 +41,7 @@ final class RowSpool {
     self.scratch = scratch
     kinds = encoders.map(\.kind)
     self.encoders = encoders.map(\.encoder)
-    deltas = Array(repeating: LineDeltaEncoder(), count: encoders.count)
+    deltas = encoders.map { _ in LineDeltaEncoder() }
   }
 
   /// Adds an account's rows of `kind` (nothing when the firm has no such file).
@@ -70,11 +70,10 @@ final class RowSpool {
   ) throws(CompressionError) {
     try flush()
     pending = nil
-    deltas = []
     let largest = segments.reduce(0) { max($0, $1.count) }
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, largest), alignment: 1)
     defer { buffer.deallocate() }
-    var decoders = Array(repeating: LineDeltaDecoder(), count: kinds.count)
+    let decoders = kinds.map { _ in LineDeltaDecoder() }
     for segment in segments {
       let bytes = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<segment.count])
       try file.read(at: segment.offset, into: bytes)

@@ -20,76 +20,76 @@
 // account's rows at a time) and decoded in the same pieces in the same order.
 
 /// Codes one stream's pieces (``encode(_:into:)``); the pieces are decoded by a
-/// ``LineDeltaDecoder`` in the same order.
-public struct LineDeltaEncoder {
+/// ``LineDeltaDecoder`` in the same order. A class over its own memory, so that a spool keeps its
+/// coders in a constant array and coding an account's rows makes no copy-on-write check and
+/// no dynamic exclusivity check of an array element.
+public final class LineDeltaEncoder {
   /// The stream's last line so far.
-  private var previous: [UInt8] = []
+  private var previous = LineStore()
 
   public init() {}
 
+  deinit { previous.deallocate() }
+
   /// Appends `raw`, coded, to `sink`.
-  public mutating func encode(_ raw: UnsafeRawBufferPointer, into sink: ByteSink) {
+  public func encode(_ raw: UnsafeRawBufferPointer, into sink: ByteSink) {
     guard let start = raw.baseAddress?.assumingMemoryBound(to: UInt8.self), raw.count > 0 else { return }
     let end = start + raw.count
-    var line = start
     var lastLine = start
-    previous.withUnsafeBufferPointer { stored in
-      var before = stored.baseAddress.map { UnsafePointer($0) } ?? UnsafePointer(start)
+    let stored = previous
+    // A line codes to at most one byte more than it is (a varint is no longer than the start it
+    // counts): room for all of them at once.
+    sink.write(reserving: 2 * raw.count) { cursor in
+      var line = start
+      var before = UnsafePointer(stored.bytes)
       var beforeCount = stored.count
       while line < end {
         let next = LineDelta.lineEnd(line, end)
         let count = next - line
         let shared = LineDelta.sharedPrefix(line, before, min(count, beforeCount))
-        sink.write(reserving: LineDelta.maximumVarintSize + count - shared) { cursor in
-          LineDelta.putVarint(shared, &cursor)
-          cursor.put(UnsafeBufferPointer(start: line + shared, count: count - shared))
-        }
-        before = UnsafePointer(line)
+        LineDelta.putVarint(shared, &cursor)
+        cursor.put(UnsafeBufferPointer(start: line + shared, count: count - shared))
+        before = line
         beforeCount = count
         lastLine = line
         line = next
       }
     }
-    previous.removeAll(keepingCapacity: true)
-    previous.append(contentsOf: UnsafeBufferPointer(start: lastLine, count: end - lastLine))
+    previous.replace(with: lastLine, count: end - lastLine)
   }
 }
 
 /// Decodes the pieces a ``LineDeltaEncoder`` coded, in the same order.
-public struct LineDeltaDecoder {
+public final class LineDeltaDecoder {
   /// The stream's last line so far.
-  private var previous: [UInt8] = []
+  private var previous = LineStore()
 
   public init() {}
 
+  deinit { previous.deallocate() }
+
   /// Appends the bytes `coded` stands for to `sink`; false when they are not a coding (a shared
   /// start longer than the line before, a varint that does not end, an empty line).
-  public mutating func decode(_ coded: UnsafeRawBufferPointer, into sink: ByteSink) -> Bool {
+  public func decode(_ coded: UnsafeRawBufferPointer, into sink: ByteSink) -> Bool {
     guard let start = coded.baseAddress?.assumingMemoryBound(to: UInt8.self), coded.count > 0 else {
       return true
     }
     let end = start + coded.count
+    let stored = previous
     var at = start
     // The line before, as an offset in `sink` (nil: the stored line of the last piece).
     var beforeOffset: Int? = nil
-    var beforeCount = previous.count
+    var beforeCount = stored.count
     var lastOffset = sink.count
     while at < end {
       guard let shared = LineDelta.readVarint(&at, end), shared <= beforeCount else { return false }
       let lineOffset = sink.count
       if shared > 0 {
-        if let beforeOffset {
-          sink.write(reserving: shared) { cursor in
-            // `cursor.next` is the sink's end: the line before starts `lineOffset - beforeOffset` back.
-            let source = UnsafePointer(cursor.next - (lineOffset - beforeOffset))
-            cursor.put(UnsafeBufferPointer(start: source, count: shared))
-          }
-        } else {
-          previous.withUnsafeBufferPointer { stored in
-            sink.write(reserving: shared) { cursor in
-              cursor.put(UnsafeBufferPointer(rebasing: stored[0..<shared]))
-            }
-          }
+        sink.write(reserving: shared) { cursor in
+          // `cursor.next` is the sink's end: the line before starts `lineOffset - beforeOffset` back.
+          let source =
+            beforeOffset.map { UnsafePointer(cursor.next - (lineOffset - $0)) } ?? UnsafePointer(stored.bytes)
+          cursor.put(UnsafeBufferPointer(start: source, count: shared))
         }
       }
       let complete = shared > 0 && sink.bytes[sink.count - 1] == LineDelta.newline
@@ -105,10 +105,36 @@ public struct LineDeltaDecoder {
       beforeCount = sink.count - lineOffset
       lastOffset = lineOffset
     }
-    previous.removeAll(keepingCapacity: true)
-    previous.append(contentsOf: UnsafeRawBufferPointer(rebasing: sink.bytes[lastOffset...]))
+    let last = UnsafeRawBufferPointer(rebasing: sink.bytes[lastOffset...])
+    if let base = last.baseAddress?.assumingMemoryBound(to: UInt8.self) {
+      previous.replace(with: base, count: last.count)
+    }
     return true
   }
+}
+
+/// A line kept in memory of its own (grown as needed; freed by its owner's deinit).
+struct LineStore {
+  private(set) var bytes: UnsafeMutablePointer<UInt8>
+  private(set) var count = 0
+  private var capacity: Int
+
+  init() {
+    capacity = 256
+    bytes = .allocate(capacity: capacity)
+  }
+
+  mutating func replace(with line: UnsafePointer<UInt8>, count: Int) {
+    if count > capacity {
+      bytes.deallocate()
+      capacity = max(count, 2 * capacity)
+      bytes = .allocate(capacity: capacity)
+    }
+    bytes.update(from: line, count: count)
+    self.count = count
+  }
+
+  func deallocate() { bytes.deallocate() }
 }
 
 enum LineDelta {

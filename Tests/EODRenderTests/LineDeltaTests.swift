@@ -7,7 +7,7 @@ import Testing
 /// which are not a coding are refused.
 @Suite struct LineDeltaTests {
   func encode(_ pieces: [[UInt8]]) -> [[UInt8]] {
-    var encoder = LineDeltaEncoder()
+    let encoder = LineDeltaEncoder()
     return pieces.map { piece in
       let sink = ByteSink(capacity: 16)
       piece.withUnsafeBytes { encoder.encode($0, into: sink) }
@@ -16,7 +16,7 @@ import Testing
   }
 
   func decode(_ coded: [[UInt8]]) -> [[UInt8]]? {
-    var decoder = LineDeltaDecoder()
+    let decoder = LineDeltaDecoder()
     var pieces: [[UInt8]] = []
     for piece in coded {
       let sink = ByteSink(capacity: 16)
