@@ -404,14 +404,21 @@ timed gen-many "$BIN" generate "$M/snapshots" --days 1 --accounts $MANY_ACCOUNTS
   --instruments $MANY_INSTRUMENTS --positions $MANY_POSITIONS --firms $MANY_FIRMS
 MANY_SNAP=$(nth_snapshot "$M/snapshots" 1)
 MANY_ROWS=$(sqlite3 "$MANY_SNAP" 'SELECT count(*) FROM positions')
-# Peak open descriptors of a process: /proc/PID/fd sampled every 20 ms until it exits.
+# Peak open descriptors of a process: /proc/PID/fd sampled every 20 ms until it exits. Without a
+# process per sample (a glob counts the entries; `read -t` on a pipe nobody writes to waits): the
+# `ls | wc` and `sleep` it forked 50 times a second cost the 999-firm run it watched about 2 s of
+# user time (3 %) that the 20-firm side of the CPU ratio did not pay (bench/README.md, issue 13,
+# session 17).
 fd_peak() { # pid -> peak count
-  local pid=$1 peak=0 n
+  local pid=$1 peak=0 n sleeper fds
+  exec {sleeper}<> <(:)
   while kill -0 "$pid" 2>/dev/null; do
-    n=$(ls "/proc/$pid/fd" 2>/dev/null | wc -l)
+    fds=(/proc/"$pid"/fd/*)
+    n=${#fds[@]}
     [ "$n" -gt "$peak" ] && peak=$n
-    sleep 0.02
+    read -r -t 0.02 -u "$sleeper" _ || true
   done
+  exec {sleeper}<&-
   echo "$peak"
 }
 many_s=() many_m=() many_f=() many_c=() many_u=() many_k=() twenty_s=() twenty_c=() twenty_u=() twenty_k=()
