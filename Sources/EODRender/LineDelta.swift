@@ -31,7 +31,7 @@ public final class LineDeltaEncoder {
 
   deinit { previous.deallocate() }
 
-  /// Appends `raw`, coded, to `sink`.
+  /// Appends `raw`, coded, to `sink` (`raw` must not be in `sink`'s memory: it may move).
   public func encode(_ raw: UnsafeRawBufferPointer, into sink: ByteSink) {
     guard let start = raw.baseAddress?.assumingMemoryBound(to: UInt8.self), raw.count > 0 else { return }
     let end = start + raw.count
@@ -69,7 +69,8 @@ public final class LineDeltaDecoder {
   deinit { previous.deallocate() }
 
   /// Appends the bytes `coded` stands for to `sink`; false when they are not a coding (a shared
-  /// start longer than the line before, a varint that does not end, an empty line).
+  /// start longer than the line before, a varint that does not end, an empty line). `coded` must
+  /// not be in `sink`'s memory: it may move.
   public func decode(_ coded: UnsafeRawBufferPointer, into sink: ByteSink) -> Bool {
     guard let start = coded.baseAddress?.assumingMemoryBound(to: UInt8.self), coded.count > 0 else {
       return true
