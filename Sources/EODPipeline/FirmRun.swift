@@ -10,8 +10,9 @@ import Logging
 /// One firm's share of a run: its files, control totals, findings and performance records, fed
 /// one account at a time by the run's pass over the snapshot (``SnapshotPass``), then finished on
 /// its own. Its files are opened by ``openFiles()`` before a merged pass; in a spooled pass its
-/// rows go to a ``RowSpool`` (``spool(into:scratch:encoders:)``) and ``writeSpooled()`` opens the files, writes the
-/// rows into them and completes them (``closeFiles()``) after the snapshot is read.
+/// rows go to a ``RowSpool`` (``spool(into:scratch:encoders:)``) and ``writeSpooled()`` opens
+/// the files, writes the rows into them and completes them (``closeFiles()``) after the snapshot
+/// is read.
 ///
 /// A failure (a file that cannot be written, an overflow) ends this firm only: its temporary
 /// files are removed, and later accounts of the firm are skipped.
