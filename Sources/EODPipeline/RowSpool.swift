@@ -5,16 +5,16 @@ import EODRender
 /// account's rows of each extract, encoded by the file's own encoder into the thread's scratch
 /// buffer, are coded line by line against the extract's line before (``LineDeltaEncoder``: 28 %
 /// fewer bytes on the 999-firm benchmark book, as consecutive rows share their first columns)
-/// and framed
-/// (``ByteSink/beginFrame(tag:count:)``: the extract, the row count, the coded bytes) into a
-/// buffer of the firm's; a full buffer goes to its processing thread's ``SpoolFile`` as one
-/// segment, and the firm remembers where. After the pass the firm reads its segments back in
+/// and framed (``ByteSink/beginFrame(tag:count:)``: the extract, the row count, the coded bytes)
+/// into a buffer of the firm's; a full buffer goes to its processing thread's ``SpoolFile`` as
+/// one segment, and the firm remembers where. After the pass the firm reads its segments back in
 /// order, decodes each frame and hands its bytes to its file: the files get the same bytes, in
 /// the same order, as a firm whose files were open through the pass.
 ///
 /// Why the coding: the spool is the one thing a spooled pass writes that a merged pass does not
-/// (1.47 GB for 5M positions uncoded, 1.06 GB coded), and the kernel's cost of putting it in the page cache is most of
-/// what a platform of many firms pays more per position (bench/README.md, issue 13).
+/// (1.47 GB for 5M positions uncoded, 1.06 GB coded), and the kernel's cost of putting it in the
+/// page cache is most of what a platform of many firms pays more per position (bench/README.md,
+/// issue 13).
 ///
 /// Memory: one buffer of about ``segmentSize`` (8 KiB) per firm with rows (let go by
 /// ``replay(_:)``), each extract's last line, and 16 bytes per segment. Used by its firm's

@@ -85,20 +85,19 @@ public final class LineDeltaDecoder {
     while at < end {
       guard let shared = LineDelta.readVarint(&at, end), shared <= beforeCount else { return false }
       let lineOffset = sink.count
-      if shared > 0 {
+      if let beforeOffset, shared > 0 {
+        // The line before is in `sink`, which may move as it grows: copied from where it is
+        // once there is room (`cursor.next` is the sink's end).
         sink.write(reserving: shared) { cursor in
-          // `cursor.next` is the sink's end: the line before starts `lineOffset - beforeOffset` back.
-          let source =
-            beforeOffset.map { UnsafePointer(cursor.next - (lineOffset - $0)) } ?? UnsafePointer(stored.bytes)
-          cursor.put(UnsafeBufferPointer(start: source, count: shared))
+          cursor.put(UnsafeBufferPointer(start: cursor.next - (lineOffset - beforeOffset), count: shared))
         }
+      } else if shared > 0 {
+        sink.append(UnsafeRawBufferPointer(start: stored.bytes, count: shared))
       }
       let complete = shared > 0 && sink.bytes[sink.count - 1] == LineDelta.newline
       if !complete {
         let next = LineDelta.lineEnd(at, end)
-        sink.write(reserving: next - at) { cursor in
-          cursor.put(UnsafeBufferPointer(start: at, count: next - at))
-        }
+        sink.append(UnsafeRawBufferPointer(start: at, count: next - at))
         at = next
       }
       guard sink.count > lineOffset else { return false }
@@ -140,8 +139,6 @@ struct LineStore {
 
 enum LineDelta {
   static let newline = UInt8(ascii: "\n")
-  /// A varint of an `Int` takes at most 10 bytes.
-  static let maximumVarintSize = 10
 
   /// Just past the first newline from `line`, or `end`.
   @inline(__always)
