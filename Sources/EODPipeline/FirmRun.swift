@@ -10,9 +10,9 @@ import Logging
 /// One firm's share of a run: its files, control totals, findings and performance records, fed
 /// one account at a time by the run's pass over the snapshot (``SnapshotPass``), then finished on
 /// its own. Its files are opened by ``openFiles()`` before a merged pass; in a spooled pass its
-/// rows go to a ``RowSpool`` (``spool(into:scratch:encoders:)``) and ``writeSpooled()`` opens
-/// the files, writes the rows into them and completes them (``closeFiles()``) after the snapshot
-/// is read.
+/// rows go to a ``RowSpool`` it shares with a few firms of its thread (``spool(into:encoders:)``)
+/// and ``writeSpooled(_:)`` opens those firms' files, writes the rows into them and completes
+/// them (``closeFiles()``) after the snapshot is read.
 ///
 /// A failure (a file that cannot be written, an overflow) ends this firm only: its temporary
 /// files are removed, and later accounts of the firm are skipped.
@@ -32,8 +32,8 @@ final class FirmRun: @unchecked Sendable {
   private var valuationFigures = ControlFigures()
   private var valueTime = Duration.zero
   private var renderTime = Duration.zero
-  /// In a spooled pass, where the firm's rows go until the snapshot is read.
-  private var spool: RowSpool?
+  /// In a spooled pass, where the firm's rows go until the snapshot is read, and its place there.
+  private(set) var spool: (spool: RowSpool, member: RowSpool.Member)?
   private var positions: ExtractFileWriter?
   private var cash: ExtractFileWriter?
   private var transactions: ExtractFileWriter?
@@ -155,31 +155,61 @@ final class FirmRun: @unchecked Sendable {
     dataQuality = writers[.dataQuality]
   }
 
-  /// In a spooled pass: the firm's rows go to `file` (its processing thread's), encoded by
-  /// `encoders` (one per file of the firm, in template order) into `scratch` (the thread's),
-  /// until ``writeSpooled()``.
-  func spool(
-    into file: SpoolFile, scratch: ByteSink, encoders: [(kind: ExtractKind, encoder: SharedRowEncoder)]
-  ) {
-    spool = RowSpool(file: file, scratch: scratch, encoders: encoders)
+  /// In a spooled pass: the firm's rows go to `spool` (one of its processing thread's), encoded
+  /// by `encoders` (one per file of the firm, in template order), until ``writeSpooled(_:)``.
+  func spool(into spool: RowSpool, encoders: [(kind: ExtractKind, encoder: SharedRowEncoder)]) {
+    self.spool = (spool, spool.join(encoders: encoders))
   }
 
-  /// In a spooled pass, after the snapshot is read: opens the firm's files, writes its rows into
-  /// them in the order they came and completes them (``closeFiles()``).
-  func writeSpooled() {
-    guard let spool else { return }
-    self.spool = nil
-    openFiles()
-    if outcome.error == nil {
+  /// In a spooled pass, after the snapshot is read: the firms of one processing thread (in the
+  /// order they were spooled), a spool's firms at a time: opens their files, writes each firm's
+  /// rows into its own in the order they came, and completes them (``closeFiles()``). A firm that
+  /// failed during the pass is left as it is; a file that cannot be written fails its firm only;
+  /// a spool that cannot be read back fails its firms.
+  static func writeSpooled(_ runs: [FirmRun]) {
+    var groups: [(spool: RowSpool, runs: ArraySlice<FirmRun>)] = []
+    var start = runs.startIndex
+    while start < runs.endIndex {
+      guard let spool = runs[start].spool?.spool else {
+        start += 1
+        continue
+      }
+      var end = start + 1
+      while end < runs.endIndex, runs[end].spool?.spool === spool { end += 1 }
+      groups.append((spool, runs[start..<end]))
+      start = end
+    }
+    // Every spool's last bytes to the file first: its buffer is let go before any file is open.
+    for (spool, group) in groups {
       do throws(CompressionError) {
-        try spool.replay { kind, rows, bytes throws(CompressionError) in
-          try writers[kind]?.append(encoded: bytes, rows: rows)
-        }
+        try spool.flush()
       } catch {
-        fail(PipelineError(output: error, firmID: firm.id))
+        for run in group { run.fail(PipelineError(output: error, firmID: run.firm.id)) }
       }
     }
-    closeFiles()
+    for (spool, group) in groups {
+      var bySlot: [FirmRun?] = Array(repeating: nil, count: spool.members.count)
+      for run in group {
+        if let slot = run.spool?.member.slot { bySlot[slot] = run }
+        run.spool = nil
+        run.openFiles()
+      }
+      if group.contains(where: { !$0.hasFailed }) {
+        do throws(CompressionError) {
+          try spool.replay { slot, kind, rows, bytes in
+            guard let run = bySlot[slot], !run.hasFailed else { return }
+            do throws(CompressionError) {
+              try run.writers[kind]?.append(encoded: bytes, rows: rows)
+            } catch {
+              run.fail(PipelineError(output: error, firmID: run.firm.id))
+            }
+          }
+        } catch {
+          for run in group { run.fail(PipelineError(output: error, firmID: run.firm.id)) }
+        }
+      }
+      for run in group { run.closeFiles() }
+    }
   }
 
   /// Ends the firm with `error`: its temporary files are removed.
@@ -187,7 +217,6 @@ final class FirmRun: @unchecked Sendable {
     guard outcome.error == nil else { return }
     outcome.error = FirmRun.pipelineError(error, firmID: firm.id)
     hasFailed = true
-    spool = nil
     for writer in writers.values { writer.abandon() }
   }
 
@@ -285,7 +314,7 @@ final class FirmRun: @unchecked Sendable {
 
   /// An account's rows of `kind`: to the firm's spool in a spooled pass, else to its file.
   private func write(_ rows: RowBuffer, _ kind: ExtractKind, _ file: ExtractFileWriter?) throws {
-    if let spool { try spool.add(kind, rows) } else { try file?.append(rows) }
+    if let spool { try spool.spool.add(spool.member, kind, rows) } else { try file?.append(rows) }
   }
 
   /// Writes the data-quality file, completes every file, waits for the snapshot's verdict, then

@@ -1,88 +1,127 @@
 import EODCompression
 import EODRender
 
-/// One firm's encoded rows while a spooled pass (``SnapshotPass``) reads the snapshot: each
-/// account's rows of each extract, encoded by the file's own encoder into the thread's scratch
-/// buffer, are coded line by line against the extract's line before (``LineDeltaEncoder``: 28 %
-/// fewer bytes on the 999-firm benchmark book, as consecutive rows share their first columns)
-/// and framed (``ByteSink/beginFrame(tag:count:)``: the extract, the row count, the coded bytes)
-/// into a buffer of the firm's; a full buffer goes to its processing thread's ``SpoolFile`` as
-/// one segment, and the firm remembers where. After the pass the firm reads its segments back in
-/// order, decodes each frame and hands its bytes to its file: the files get the same bytes, in
-/// the same order, as a firm whose files were open through the pass.
+/// The encoded rows of a few firms of one processing thread (up to ``firmsPerSpool(workers:)``)
+/// while a spooled pass (``SnapshotPass``) reads the snapshot. Each account's rows of each
+/// extract, encoded by the file's own encoder into the thread's scratch buffer, are coded line
+/// by line against the firm's line before in that extract (``LineDeltaEncoder``: 28 % fewer
+/// bytes on the 999-firm benchmark book, as consecutive rows share their first columns) and
+/// framed (``ByteSink/beginFrame(tag:count:)``: the firm's place and the extract, the row count,
+/// the coded bytes) into the spool's buffer; a full buffer goes to the processing thread's
+/// ``SpoolFile`` as one segment, and the spool remembers where. After the pass the spool's firms
+/// open their files together, the segments are read back in order and each frame is decoded by
+/// its firm and handed to its file: each file gets the same bytes, in the same order, as a
+/// firm's file that was open through the pass.
 ///
-/// Why the coding: the spool is the one thing a spooled pass writes that a merged pass does not
-/// (1.47 GB for 5M positions uncoded, 1.06 GB coded), and the kernel's cost of putting it in the
-/// page cache is most of what a platform of many firms pays more per position (bench/README.md,
-/// issue 13).
+/// Why a few firms share a spool: the segments are read back from the disk (the spool file
+/// bypasses the page cache, ``SpoolFile``), where each read costs about 50 µs of system time
+/// whatever its size up to a few hundred KiB. A buffer per firm of 8 KiB made 130,000 reads for
+/// the 999-firm book; a buffer per eight firms of 128 KiB makes about 8,000, in the same memory.
 ///
-/// Memory: one buffer of about ``segmentSize`` (8 KiB) per firm with rows (let go by
-/// ``replay(_:)``), each extract's last line, and 16 bytes per segment. Used by its firm's
-/// processing thread only.
+/// Memory: one buffer of ``segmentSize(spools:)`` (16-128 KiB, at most 16 MiB for all spools
+/// together) while the pass reads (let go by ``flush()``), each firm's last line of each
+/// extract, and 16 bytes per segment. Used by its processing thread only.
 final class RowSpool {
-  /// Bytes a firm gathers before they go to the spool file.
-  static let segmentSize = 8 * 1024
+  /// One firm's place in a spool: its extracts, their encoders and line coders. A frame's tag is
+  /// `slot × 8 + i`, for the `i`th of `kinds`.
+  final class Member {
+    let slot: Int
+    /// The firm's extracts and their encoders, by `i`. Kept apart so that finding an extract
+    /// compares enum values only, and an encoder is used where it is, never copied (a copy
+    /// retains each of its arrays: four times an account, at every account).
+    let kinds: [ExtractKind]
+    let encoders: [SharedRowEncoder]
+    /// Each extract's line coder, by `i`.
+    let deltas: [LineDeltaEncoder]
+
+    init(slot: Int, encoders: [(kind: ExtractKind, encoder: SharedRowEncoder)]) {
+      self.slot = slot
+      kinds = encoders.map(\.kind)
+      self.encoders = encoders.map(\.encoder)
+      deltas = encoders.map { _ in LineDeltaEncoder() }
+    }
+  }
+
+  /// Firms that share a spool: the files of that many firms of every processing thread are
+  /// open together when the spools are read back, so it keeps them within a merged pass's
+  /// budget of open files (``SnapshotPass/mergedFileBudget``): 8 firms a spool with two
+  /// processing threads (80 files), fewer with more threads, at least one.
+  static func firmsPerSpool(workers: Int) -> Int {
+    max(1, min(8, SnapshotPass.mergedFileBudget / (max(1, workers) * ExtractKind.allCases.count)))
+  }
+
+  /// Bytes a spool gathers before they go to the spool file, when there are `spools`: 128 KiB,
+  /// less when there are more than 128 spools (16 MiB in all), never under 16 KiB.
+  static func segmentSize(spools: Int) -> Int {
+    max(16 * 1024, min(128 * 1024, (16 << 20) / max(1, spools)))
+  }
 
   private let file: SpoolFile
-  /// The firm's extracts and their encoders: a frame's tag is the index in both. Kept apart so
-  /// that finding a tag compares enum values only, and an encoder is used where it is, never
-  /// copied (a copy retains each of its arrays: four times an account, at every account).
-  private let kinds: [ExtractKind]
-  private let encoders: [SharedRowEncoder]
-  /// Where an account's rows are encoded before they are coded into `pending`: the processing
-  /// thread's, shared by its firms.
+  /// Where an account's rows are encoded before they are coded into `pending`, and decoded when
+  /// read back: the processing thread's, shared by its spools.
   private let scratch: ByteSink
-  /// Each extract's coder, by tag.
-  private let deltas: [LineDeltaEncoder]
+  let segmentSize: Int
+  private(set) var members: [Member] = []
   private var pending: ByteSink?
   private var segments: [(offset: Int64, count: Int)] = []
 
-  init(file: SpoolFile, scratch: ByteSink, encoders: [(kind: ExtractKind, encoder: SharedRowEncoder)]) {
+  /// Bytes in the spool file's segments so far (without their padding).
+  var bytesSpooled: Int { segments.reduce(0) { $0 + $1.count } }
+
+  init(file: SpoolFile, scratch: ByteSink, segmentSize: Int) {
     self.file = file
     self.scratch = scratch
-    kinds = encoders.map(\.kind)
-    self.encoders = encoders.map(\.encoder)
-    deltas = encoders.map { _ in LineDeltaEncoder() }
+    self.segmentSize = segmentSize
   }
 
-  /// Adds an account's rows of `kind` (nothing when the firm has no such file).
-  func add(_ kind: ExtractKind, _ rows: RowBuffer) throws(CompressionError) {
-    guard !rows.isEmpty, let tag = kinds.firstIndex(of: kind) else { return }
+  /// A place in the spool for a firm with the files `encoders` (in template order).
+  func join(encoders: [(kind: ExtractKind, encoder: SharedRowEncoder)]) -> Member {
+    precondition(members.count < 32 && encoders.count <= 8, "a frame's tag holds 32 firms of 8 extracts")
+    let member = Member(slot: members.count, encoders: encoders)
+    members.append(member)
+    return member
+  }
+
+  /// Adds an account's rows of `kind` for `member` (nothing when the firm has no such file).
+  func add(_ member: Member, _ kind: ExtractKind, _ rows: RowBuffer) throws(CompressionError) {
+    guard !rows.isEmpty, let index = member.kinds.firstIndex(of: kind) else { return }
     scratch.removeAll()
-    encoders[tag].rows(rows, into: scratch)
-    let sink = pending ?? ByteSink(capacity: RowSpool.segmentSize + 4 * 1024)
+    member.encoders[index].rows(rows, into: scratch)
+    let sink = pending ?? ByteSink(capacity: segmentSize + 4 * 1024)
     pending = sink
-    let frame = sink.beginFrame(tag: UInt8(tag), count: UInt32(rows.rowCount))
-    deltas[tag].encode(scratch.bytes, into: sink)
+    let frame = sink.beginFrame(tag: UInt8(member.slot << 3 | index), count: UInt32(rows.rowCount))
+    member.deltas[index].encode(scratch.bytes, into: sink)
     sink.endFrame(frame)
-    if sink.count >= RowSpool.segmentSize { try flush() }
+    if sink.count >= segmentSize { try write() }
   }
 
-  private func flush() throws(CompressionError) {
+  /// Appends the buffer's bytes to the spool file as a segment.
+  private func write() throws(CompressionError) {
     guard let sink = pending, sink.count > 0 else { return }
     segments.append((try file.append(sink.bytes), sink.count))
     sink.removeAll()
   }
 
-  /// Every frame added, in order: its extract, row count and encoded bytes (decoded; valid
-  /// during the call). Lets go of the firm's buffer first.
-  func replay(
-    _ body: (ExtractKind, Int, UnsafeRawBufferPointer) throws(CompressionError) -> Void
-  ) throws(CompressionError) {
-    try flush()
+  /// After the pass: appends what the buffer holds to the spool file and lets go of the buffer.
+  func flush() throws(CompressionError) {
+    try write()
     pending = nil
-    let largest = segments.reduce(0) { max($0, $1.count) }
-    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, largest), alignment: 1)
-    defer { buffer.deallocate() }
-    let decoders = kinds.map { _ in LineDeltaDecoder() }
+  }
+
+  /// Every frame added, in order: its firm's slot, extract, row count and encoded bytes (decoded;
+  /// valid during the call). ``flush()`` first.
+  func replay(_ body: (Int, ExtractKind, Int, UnsafeRawBufferPointer) -> Void) throws(CompressionError) {
+    try flush()
+    let decoders = members.map { member in member.kinds.map { _ in LineDeltaDecoder() } }
     for segment in segments {
-      let bytes = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<segment.count])
-      try file.read(at: segment.offset, into: bytes)
-      var rest = UnsafeRawBufferPointer(bytes)
-      while let (frame, next) = ByteFrame.read(rest), kinds.indices.contains(Int(frame.tag)) {
+      var rest = try file.read(at: segment.offset, count: segment.count)
+      while let (frame, next) = ByteFrame.read(rest) {
+        let slot = Int(frame.tag >> 3)
+        let index = Int(frame.tag & 7)
+        guard members.indices.contains(slot), members[slot].kinds.indices.contains(index) else { break }
         scratch.removeAll()
-        guard decoders[Int(frame.tag)].decode(frame.bytes, into: scratch) else { break }
-        try body(kinds[Int(frame.tag)], frame.count, scratch.bytes)
+        guard decoders[slot][index].decode(frame.bytes, into: scratch) else { break }
+        body(slot, members[slot].kinds[index], frame.count, scratch.bytes)
         rest = next
       }
       guard rest.isEmpty else {

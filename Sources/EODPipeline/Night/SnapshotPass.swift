@@ -22,12 +22,14 @@ import Synchronization
 //   budget (about 25 MB at 32 firms).
 // - Spooled pass (more files than the budget, e.g. a platform of 999 firms): no file is open
 //   during the scan. Each account's rows are encoded as they would be into the file and added to
-//   its firm's buffer of 8 KiB (``RowSpool``); a full buffer goes to the processing thread's
-//   spool file (``SpoolFile``: one per thread, unlinked, in the output directory) as a segment.
-//   When the scan ends, each processing thread takes its firms in order: opens a firm's files,
-//   reads its segments back in order into them and completes them (compressed, fsynced, closed
-//   under the temporary name) before the next firm: at most `threads x 5` files open and their
-//   blocks in memory, plus about 8 KiB per firm during the scan.
+//   the buffer its firm shares with up to seven other firms of its thread (``RowSpool``: 128 KiB,
+//   16 MiB for all of them at most); a full buffer goes to the processing thread's spool file
+//   (``SpoolFile``: one per thread, unlinked, in the output directory, direct I/O where the file
+//   system allows it) as a segment. When the scan ends, each processing thread takes its spools
+//   in order: opens the spool's firms' files, reads its segments back in order, hands each
+//   firm's rows to its files and completes them (compressed, fsynced, closed under the temporary
+//   name) before the next spool: at most `threads x 8 x 5` files open (80 with two threads,
+//   within the merged pass's budget) and their blocks in memory.
 //
 // In both, a firm's rows stay in account order on one thread, and the gzip members are cut at the
 // same input sizes: the files' bytes are the same. What is kept per account is nothing beyond the
@@ -136,10 +138,10 @@ final class SnapshotPass {
       // every firm (as an output directory that cannot be opened does).
       do throws(PipelineError) {
         let tree = try tree.get()
-        var spools: [SpoolFile] = []
+        var files: [SpoolFile] = []
         for thread in 0..<workers {
           do throws(CompressionError) {
-            spools.append(try SpoolFile(tree: tree, name: ".spool-\(thread).part-\(options.runID)"))
+            files.append(try SpoolFile(tree: tree, name: ".spool-\(thread).part-\(options.runID)"))
           } catch {
             throw PipelineError(output: error, firmID: nil)
           }
@@ -150,6 +152,13 @@ final class SnapshotPass {
         // And its scratch buffer, where an account's rows are encoded before they are coded
         // into the firm's buffer, and decoded when the firm's rows are read back.
         let scratches = (0..<workers).map { _ in ByteSink(capacity: 16 * 1024) }
+        // A thread's firms share its spools a few at a time, in the order they are written back.
+        let perSpool = RowSpool.firmsPerSpool(workers: workers)
+        let spoolCount = (0..<workers).reduce(0) { total, thread in
+          total + (runs.count(where: { $0.index % workers == thread }) + perSpool - 1) / perSpool
+        }
+        let segmentSize = RowSpool.segmentSize(spools: spoolCount)
+        var current: [RowSpool?] = Array(repeating: nil, count: workers)
         for run in runs {
           let format = run.settings.format
           let thread = run.index % workers
@@ -165,7 +174,14 @@ final class SnapshotPass {
               list.append((kind, encoder))
             }
           }
-          run.spool(into: spools[thread], scratch: scratches[thread], encoders: list)
+          let spool: RowSpool
+          if let open = current[thread], open.members.count < perSpool {
+            spool = open
+          } else {
+            spool = RowSpool(file: files[thread], scratch: scratches[thread], segmentSize: segmentSize)
+            current[thread] = spool
+          }
+          run.spool(into: spool, encoders: list)
         }
       } catch {
         for run in runs { run.fail(error) }
@@ -213,7 +229,7 @@ final class SnapshotPass {
         work.handOver(to: writer)
         // The queue is closed after the flag is set: no firm is complete when the read failed.
         guard spooled, !readFailed.isSet else { return }
-        for run in firmRuns where run.index % workers == thread { run.writeSpooled() }
+        FirmRun.writeSpooled(firmRuns.filter { $0.index % workers == thread })
       }
     }
     let clock = ContinuousClock()
