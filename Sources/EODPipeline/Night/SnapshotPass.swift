@@ -203,7 +203,7 @@ final class SnapshotPass {
   /// Reads the accounts of `firms` (nil: every firm; the set the run selected, valid ids or not)
   /// from `reader` in one scan of each table in key order, and feeds each to its firm's run; this
   /// thread reads and hands accounts to the processing threads in batches. In a spooled pass each
-  /// processing thread then writes its firms' files, one firm after another. Returns when every
+  /// processing thread then writes its firms' files, a spool's firms at a time. Returns when every
   /// thread is done.
   func read(_ reader: SnapshotReader, firms passFirms: Set<String>?) -> ReadOutcome {
     var byID: [String: Int] = [:]
