@@ -28,8 +28,8 @@ import Synchronization
 //   system allows it) as a segment. When the scan ends, each processing thread takes its spools
 //   in order: opens the spool's firms' files, reads its segments back in order, hands each
 //   firm's rows to its files and completes them (compressed, fsynced, closed under the temporary
-//   name) before the next spool: at most `threads x 8 x 5` files open (80 with two threads,
-//   within the merged pass's budget) and their blocks in memory.
+//   name) before the next spool: at most `threads x 8 x 5` files being written (80 with two
+//   threads, within the merged pass's budget) and their blocks in memory.
 //
 // In both, a firm's rows stay in account order on one thread, and the gzip members are cut at the
 // same input sizes: the files' bytes are the same. What is kept per account is nothing beyond the
