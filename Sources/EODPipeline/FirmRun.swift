@@ -33,7 +33,7 @@ final class FirmRun: @unchecked Sendable {
   private var valueTime = Duration.zero
   private var renderTime = Duration.zero
   /// In a spooled pass, where the firm's rows go until the snapshot is read, and its place there.
-  private(set) var spool: (spool: RowSpool, member: RowSpool.Member)?
+  private var spool: (spool: RowSpool, member: RowSpool.Member)?
   private var positions: ExtractFileWriter?
   private var cash: ExtractFileWriter?
   private var transactions: ExtractFileWriter?
