@@ -129,48 +129,51 @@ public final class SpoolFile {
       readBuffer = .allocate(byteCount: length, alignment: SpoolFile.alignment)
     }
     guard let base = readBuffer.baseAddress else { return UnsafeRawBufferPointer(start: nil, count: 0) }
-    var done = 0
-    while done < length {
-      let got = pread(fd, base + done, length - done, off_t(offset) + off_t(done))
-      if got < 0 && errno == EINTR { continue }
-      if got < 0 && errno == EINVAL && isDirect {
-        // A file system that took the flag but refuses the read: through the page cache.
-        isDirect = setDirect(false)
-        continue
-      }
-      guard got > 0 else {
-        throw CompressionError(
-          code: .readFailed, step: "reading \(length) bytes at \(offset) of a spool file", path: path,
-          systemErrno: got < 0 ? errno : nil)
-      }
-      done += got
+    try transfer(length, at: offset, .readFailed, "reading \(length) bytes at \(offset) of a spool file") {
+      pread(fd, base + $0, length - $0, $1)
     }
     return UnsafeRawBufferPointer(start: base, count: count)
   }
 
   /// Writes the gathered bytes (a multiple of the alignment: each append is padded) at the end
-  /// of what is written, with `pwrite` (a retry after a partial write starts where it stopped).
+  /// of what is written.
   private func writeBuffered() throws(CompressionError) {
     guard buffered > 0, let base = buffer.baseAddress else { return }
+    let count = buffered
+    do {
+      try transfer(count, at: written, .writeFailed, "writing \(count) bytes at \(written) of a spool file") {
+        pwrite(fd, base + $0, count - $0, $1)
+      }
+    } catch {
+      failure = error
+      throw error
+    }
+    written += Int64(count)
+    buffered = 0
+  }
+
+  /// Moves `count` bytes at `offset` with `call` (a `pread` or `pwrite` of the bytes from the
+  /// first argument on, at the file position given as the second) until every byte is moved: at
+  /// explicit positions, so a retry after a partial call starts where it stopped. Again on
+  /// `EINTR`; through the page cache when a file system that took the direct I/O flag refuses the
+  /// call (`EINVAL`); a call that fails or moves nothing throws `code`, at `step`.
+  private func transfer(
+    _ count: Int, at offset: Int64, _ code: CompressionError.Code, _ step: @autoclosure () -> String,
+    _ call: (Int, off_t) -> Int
+  ) throws(CompressionError) {
     var done = 0
-    while done < buffered {
-      let put = pwrite(fd, base + done, buffered - done, off_t(written) + off_t(done))
-      if put < 0 && errno == EINTR { continue }
-      if put < 0 && errno == EINVAL && isDirect {
-        // A file system that took the flag but refuses the write: through the page cache.
+    while done < count {
+      let moved = call(done, off_t(offset) + off_t(done))
+      let systemError: Int32? = moved < 0 ? errno : nil
+      if systemError == EINTR { continue }
+      if systemError == EINVAL && isDirect {
         isDirect = setDirect(false)
         continue
       }
-      guard put > 0 else {
-        let error = CompressionError(
-          code: .writeFailed, step: "writing \(buffered - done) bytes to a spool file", path: path,
-          systemErrno: put < 0 ? errno : nil)
-        failure = error
-        throw error
+      guard moved > 0 else {
+        throw CompressionError(code: code, step: step(), path: path, systemErrno: systemError)
       }
-      done += put
+      done += moved
     }
-    written += Int64(buffered)
-    buffered = 0
   }
 }
