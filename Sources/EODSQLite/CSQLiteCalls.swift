@@ -11,6 +11,7 @@ enum SQLiteC {
   static let ok = SQLITE_OK
   static let row = SQLITE_ROW
   static let done = SQLITE_DONE
+  static let busy = SQLITE_BUSY
   static let null = SQLITE_NULL
   static let text = SQLITE3_TEXT
   static let integer = SQLITE_INTEGER
@@ -62,6 +63,7 @@ enum SQLiteC {
   }
 
   static func busyTimeout(_ db: DB, milliseconds: Int32) { sqlite3_busy_timeout(db, milliseconds) }
+  static func sleep(milliseconds: Int32) { _ = sqlite3_sleep(milliseconds) }
 
   static func isAutocommit(_ db: DB) -> Bool { sqlite3_get_autocommit(db) != 0 }
 

@@ -58,6 +58,25 @@ public final class SQLiteConnection {
     guard rc == SQLiteC.ok else { throw error(rc, sql: sql) }
   }
 
+  /// Runs statements that may run again with the same effect (PRAGMAs, `CREATE ... IF NOT
+  /// EXISTS`), again after a short pause while SQLite answers `SQLITE_BUSY`, for up to `seconds`.
+  /// The busy timeout covers waiting for a lock, not every contention: a connection switching a
+  /// new file to WAL while another connection of any process is at the same step is answered
+  /// "database is locked" at once (two shards of a night creating their state store together).
+  public func executeRetryingBusy(_ sql: String, seconds: Int = 60) throws(SQLiteError) {
+    var waited: Int32 = 0
+    var pause: Int32 = 2
+    while true {
+      let rc = SQLiteC.exec(handle, sql)
+      if rc == SQLiteC.ok { return }
+      let limit = Int32(clamping: min(seconds, 86_400) * 1000)
+      guard rc & 0xff == SQLiteC.busy, waited < limit else { throw error(rc, sql: sql) }
+      SQLiteC.sleep(milliseconds: pause)
+      waited += pause
+      pause = min(pause * 2, 50)
+    }
+  }
+
   /// Prepares a statement for repeated use.
   public func prepare(_ sql: String) throws(SQLiteError) -> SQLiteStatement {
     let (stmt, rc) = SQLiteC.prepare(handle, sql)

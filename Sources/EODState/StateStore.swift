@@ -127,14 +127,22 @@ public final class StateStore {
     throws(StateStoreError)
   {
     self.path = path
-    if identify, try StateStore.identify(path: path) == .missing && !createIfMissing {
-      throw StateStoreError(
-        code: .missing, path: path, step: "open",
-        detail: "no such file (a new store is created only when asked)")
+    if identify, try StateStore.identify(path: path) == .missing {
+      guard createIfMissing else {
+        throw StateStoreError(
+          code: .missing, path: path, step: "open",
+          detail: "no such file (a new store is created only when asked)")
+      }
+      try StateStore.createWhole(at: path)
+      // Whoever made the file now at `path` (this process, or a shard first), it is checked as
+      // any existing file is; still missing only where there are no hard links (made in place).
+      _ = try StateStore.identify(path: path)
     }
     do {
       db = try SQLiteConnection(path: path, mode: .create)
-      try db.execute(
+      // Every statement here can run again with the same effect; other processes (shards) may be
+      // opening the store at the same moment.
+      try db.executeRetryingBusy(
         """
         PRAGMA journal_mode = WAL;
         PRAGMA synchronous = NORMAL;
@@ -196,6 +204,40 @@ public final class StateStore {
       throw StateStoreError(
         code: .unavailable, path: path, step: "open",
         detail: "the state file cannot be found after opening it")
+    }
+  }
+
+  /// Makes a new store at `path` that no other process can see half made: it is created and set
+  /// up under a scratch name beside `path` (`NAME.creating-PID-RANDOM`), closed, then linked to
+  /// `path`, which fails if a file appeared there meanwhile (another shard of the night created
+  /// the store first: that one is used). Created in place, the file would be empty, then a
+  /// SQLite file without the store's tables, for a moment that another process's open would
+  /// refuse as "not a state store". A file system without hard links gets the store made in place.
+  static func createWhole(at path: String) throws(StateStoreError) {
+    let scratch = "\(path).creating-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    func removeScratch() {
+      for suffix in ["", "-wal", "-shm", "-journal"] { unlink(scratch + suffix) }
+    }
+    defer { removeScratch() }
+    do {
+      // The scratch store is closed (checkpointed, its write-ahead log removed) before the link.
+      _ = try StateStore(path: scratch, cacheKibibytes: 100, createIfMissing: true, identify: false)
+    } catch {
+      throw StateStoreError(
+        code: error.code, path: path, step: "create",
+        detail: "making the new store as \(scratch) failed: \(error.detail)")
+    }
+    if link(scratch, path) == 0 { return }
+    let code = errno
+    switch code {
+    case EEXIST:
+      return  // another process created the store first; the caller opens (and identifies) it
+    case EPERM, EOPNOTSUPP, ENOSYS, EXDEV:
+      return  // no hard links here: the caller creates the store in place, as before
+    default:
+      throw StateStoreError(
+        code: .unavailable, path: path, step: "create",
+        detail: "linking the new store from \(scratch) failed: \(String(cString: strerror(code)))")
     }
   }
 

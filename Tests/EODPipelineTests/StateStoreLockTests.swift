@@ -37,4 +37,41 @@ import Testing
     _ = try StateStore.identify(path: path)
     #expect(try ownLocks(on: path) == 0, "identify's close released the process's locks")
   }
+
+  /// Shards of one night start together and may each find no store yet: every one of them must
+  /// open it, whichever creates it (SQLite answers "database is locked" at once, without waiting,
+  /// to a connection switching a new file to WAL while another is at the same step).
+  @Test func connectionsCreatingOneNewStoreAtOnceAllOpenIt() throws {
+    let scratch = try Fixtures.scratch("create-race")
+    defer { try? FileManager.default.removeItem(atPath: scratch) }
+    let threads = 6
+    for round in 0..<12 {
+      let path = scratch + "/state-\(round).sqlite"
+      let failures = Failures()
+      let start = DispatchSemaphore(value: 0)
+      let group = DispatchGroup()
+      for _ in 0..<threads {
+        group.enter()
+        Thread.detachNewThread {
+          start.wait()
+          do {
+            let store = try StateStore(path: path)
+            _ = try store.hasRecords(at: CivilDate(dayNumber: 20_000))
+          } catch { failures.add("\(error)") }
+          group.leave()
+        }
+      }
+      for _ in 0..<threads { start.signal() }
+      group.wait()
+      #expect(failures.all.isEmpty, "round \(round): \(failures.all)")
+    }
+  }
+}
+
+/// Errors gathered from several threads.
+private final class Failures: @unchecked Sendable {  // unchecked: every access holds `lock`
+  private let lock = NSLock()
+  private var list: [String] = []
+  func add(_ text: String) { lock.withLock { list.append(text) } }
+  var all: [String] { lock.withLock { list } }
 }
