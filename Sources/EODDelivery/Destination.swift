@@ -103,15 +103,20 @@ public struct DeliveryError: Error, CustomStringConvertible, Sendable {
   /// Files that did reach the destination before the failure.
   public var completed: [DeliveredFile]
   public var detail: String
+  /// The error underneath, when there was one (an `SFTPError` with its step and libssh2's code),
+  /// kept typed; ``detail`` already says it in words.
+  public var cause: (any Error)?
 
   public init(
-    code: Code, destination: String, fileName: String?, completed: [DeliveredFile] = [], detail: String
+    code: Code, destination: String, fileName: String?, completed: [DeliveredFile] = [], detail: String,
+    cause: (any Error)? = nil
   ) {
     self.code = code
     self.destination = destination
     self.fileName = fileName
     self.completed = completed
     self.detail = detail
+    self.cause = cause
   }
 
   public var description: String {

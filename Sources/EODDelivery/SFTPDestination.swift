@@ -173,9 +173,12 @@ public struct SFTPDestination: Destination {
     let overallDeadline = started + configuration.overallTimeout
     var delivered: [DeliveredFile] = []
 
-    func reject(_ code: DeliveryError.Code, _ fileName: String?, _ detail: String) -> DeliveryError {
+    func reject(
+      _ code: DeliveryError.Code, _ fileName: String?, _ detail: String, cause: (any Error)? = nil
+    ) -> DeliveryError {
       DeliveryError(
-        code: code, destination: displayName, fileName: fileName, completed: delivered, detail: detail)
+        code: code, destination: displayName, fileName: fileName, completed: delivered, detail: detail,
+        cause: cause)
     }
 
     for name in [set.firmID, set.businessDate, set.runID] + (set.files + [set.manifest]).map(\.fileName)
@@ -270,7 +273,9 @@ public struct SFTPDestination: Destination {
             if !retryable {
               let suffix = attempts > 1 ? " (after \(attempts) attempts)" : ""
               return .failure(
-                reject(Self.deliveryCode(for: sftpError), item.fileName, "\(sftpError)\(suffix)"))
+                reject(
+                  Self.deliveryCode(for: sftpError), item.fileName, "\(sftpError)\(suffix)", cause: sftpError)
+              )
             }
             logger.warning(
               "transient failure, retrying on a new connection",

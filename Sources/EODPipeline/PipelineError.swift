@@ -1,4 +1,5 @@
 import EODCompression
+import EODDelivery
 import EODOps
 import EODRender
 import EODSnapshot
@@ -64,12 +65,18 @@ public struct PipelineError: Error, CustomStringConvertible, Sendable {
     self.init(code: .output, firmID: firmID, detail: output.description, cause: output)
   }
 
-  /// The first error of `type` in the chain of causes (this error's ``cause``, its cause's, …).
+  /// The first error of `type` in the chain of causes (this error's ``cause``, its cause's, …,
+  /// through the state store's and delivery's errors, which keep theirs too).
   public func cause<E: Error>(as type: E.Type) -> E? {
     var next = cause
     while let error = next {
       if let found = error as? E { return found }
-      next = (error as? PipelineError)?.cause
+      switch error {
+      case let error as PipelineError: next = error.cause
+      case let error as StateStoreError: next = error.cause
+      case let error as DeliveryError: next = error.cause
+      default: next = nil
+      }
     }
     return nil
   }

@@ -167,7 +167,8 @@ extension StateStore {
     } catch let error as StateStoreError {
       throw error
     } catch let error as SQLiteError {
-      throw StateStoreError(code: .unavailable, path: path, step: "write breaks", detail: error.message)
+      throw StateStoreError(
+        code: .unavailable, path: path, step: "write breaks", detail: error.message, cause: error)
     }
   }
 

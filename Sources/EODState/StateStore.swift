@@ -27,12 +27,16 @@ public struct StateStoreError: Error, CustomStringConvertible, Sendable {
   public var path: String
   public var step: String
   public var detail: String
+  /// The error underneath, when there was one (a ``SQLiteError`` with SQLite's result code, the
+  /// PostgreSQL client's error), kept typed; ``detail`` already says it in words.
+  public var cause: (any Error)?
 
-  public init(code: Code, path: String, step: String, detail: String) {
+  public init(code: Code, path: String, step: String, detail: String, cause: (any Error)? = nil) {
     self.code = code
     self.path = path
     self.step = step
     self.detail = detail
+    self.cause = cause
   }
 
   public var description: String {
@@ -195,9 +199,9 @@ public final class StateStore {
     } catch let error as StateStoreError {
       throw error
     } catch let error as SQLiteError {
-      throw StateStoreError(code: .unavailable, path: path, step: "open", detail: error.message)
+      throw StateStoreError(code: .unavailable, path: path, step: "open", detail: error.message, cause: error)
     } catch {
-      throw StateStoreError(code: .unavailable, path: path, step: "open", detail: "\(error)")
+      throw StateStoreError(code: .unavailable, path: path, step: "open", detail: "\(error)", cause: error)
     }
     identity = FileIdentity(path: path)
     if identity == nil {
@@ -225,7 +229,7 @@ public final class StateStore {
     } catch {
       throw StateStoreError(
         code: error.code, path: path, step: "create",
-        detail: "making the new store as \(scratch) failed: \(error.detail)")
+        detail: "making the new store as \(scratch) failed: \(error.detail)", cause: error.cause ?? error)
     }
     if link(scratch, path) == 0 { return }
     let code = errno
@@ -347,9 +351,9 @@ public final class StateStore {
     } catch let error as StateStoreError {
       throw error
     } catch let error as SQLiteError {
-      throw StateStoreError(code: .unavailable, path: path, step: step, detail: error.message)
+      throw StateStoreError(code: .unavailable, path: path, step: step, detail: error.message, cause: error)
     } catch {
-      throw StateStoreError(code: .unavailable, path: path, step: step, detail: "\(error)")
+      throw StateStoreError(code: .unavailable, path: path, step: step, detail: "\(error)", cause: error)
     }
   }
 

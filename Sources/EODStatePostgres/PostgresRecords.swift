@@ -293,7 +293,8 @@ struct PostgresBreakDay: BreakDayRecording {
     do {
       key = String(decoding: try JSONSerialization.data(withJSONObject: item.key), as: UTF8.self)
     } catch {
-      throw StateStoreError(code: .unavailable, path: store.location, step: step, detail: "\(error)")
+      throw StateStoreError(
+        code: .unavailable, path: store.location, step: step, detail: "\(error)", cause: error)
     }
     try store.session.query(
       step,

@@ -1,4 +1,6 @@
 import EODCore
+import EODPipeline
+import EODSQLite
 import EODState
 import Foundation
 import Testing
@@ -36,6 +38,23 @@ import Testing
     // every lock of the process on the file.
     _ = try StateStore.identify(path: path)
     #expect(try ownLocks(on: path) == 0, "identify's close released the process's locks")
+  }
+
+  /// A store that cannot be made keeps SQLite's own error as its cause, typed (result code
+  /// `SQLITE_CANTOPEN`, 14), and a pipeline error made from it reaches it through the chain.
+  @Test func aStoreThatCannotBeMadeKeepsSQLitesErrorAsItsCause() throws {
+    let scratch = try Fixtures.scratch("cause")
+    defer { try? FileManager.default.removeItem(atPath: scratch) }
+    let path = scratch + "/no-such-folder/state.sqlite"
+    var caught: StateStoreError?
+    do { _ = try StateStore(path: path) } catch { caught = error }
+    let error = try #require(caught)
+    #expect(error.path == path)
+    let sqlite = try #require(error.cause as? SQLiteError)
+    #expect(sqlite.code & 0xff == 14)
+    #expect(
+      PipelineError(code: .stateStore, detail: "\(error)", cause: error).cause(as: SQLiteError.self) != nil)
+    #expect(!FileManager.default.fileExists(atPath: path))
   }
 
   /// Shards of one night start together and may each find no store yet: every one of them must

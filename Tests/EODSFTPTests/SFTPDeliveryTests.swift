@@ -357,6 +357,9 @@ struct SFTPDeliveryTests {
     }
     #expect(error?.code == .unreachable)
     #expect(error?.detail.contains("after 3 attempts") == true)
+    // The last attempt's SFTP error is kept, typed, behind the delivery error.
+    let cause = try #require(error?.cause as? SFTPError)
+    #expect(error?.detail.hasPrefix(cause.description) == true)
     let retries = events.all.compactMap {
       if case .retrying(_, let n, let delay, _) = $0 { (n, delay) } else { nil }
     }

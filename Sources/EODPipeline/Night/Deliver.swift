@@ -80,7 +80,7 @@ public enum DeliveryStep {
     } catch {
       outcome.status = .failed
       outcome.error = DeliveryError(
-        code: .configuration, destination: name, fileName: nil, detail: "\(error)")
+        code: .configuration, destination: name, fileName: nil, detail: "\(error)", cause: error)
       return outcome
     }
     var pending: [DeliveryItem] = []
