@@ -23,7 +23,7 @@ public struct SFTPRetryPolicy: Sendable {
   public init(
     maxAttempts: Int = SFTPDefaults.deliveryAttempts, baseDelay: Duration = SFTPDefaults.retryBaseDelay,
     maxDelay: Duration = SFTPDefaults.retryMaxDelay,
-    maxTotalTime: Duration = .seconds(600),
+    maxTotalTime: Duration = SFTPDefaults.retryMaxTotalTime,
     jitter: @escaping @Sendable (Duration) -> Duration = SFTPRetryPolicy.equalJitter
   ) {
     self.maxAttempts = maxAttempts
@@ -87,7 +87,8 @@ public struct SFTPDestination: Destination {
     public init(
       endpoint: SFTPEndpoint, remoteBase: String, identity: SFTPIdentity, hostKeys: SFTPHostKeyPolicy,
       allowCreateDirectories: Bool = false, timeouts: SFTPTimeouts = SFTPTimeouts(),
-      overallTimeout: Duration = .seconds(1800), retry: SFTPRetryPolicy = SFTPRetryPolicy(),
+      overallTimeout: Duration = SFTPDefaults.deliveryOverallTimeout,
+      retry: SFTPRetryPolicy = SFTPRetryPolicy(),
       filePermissions: Int = 0o644
     ) {
       self.endpoint = endpoint

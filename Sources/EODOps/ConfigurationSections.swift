@@ -45,7 +45,7 @@ extension ConfigurationReader {
       ?? SFTPDefaults.operationTimeout
     let overall =
       map["overall_seconds"].map { seconds($0, "timeouts.overall_seconds", range: 0...86_400) }
-      ?? .seconds(3 * 3600)
+      ?? SFTPDefaults.nightOverallTimeout
     guard let connect, let operation, let overall else { return nil }
     if overall < operation {
       problem(

@@ -76,6 +76,14 @@ public enum SFTPDefaults {
   /// Each protocol step (handshake, authentication, mkdir, stat, rename, each 1 MB written or
   /// read) must make progress within this (`timeouts.operation_seconds`).
   public static let operationTimeout: Duration = .seconds(600)
+  /// The whole night's deliveries, from a configuration (`timeouts.overall_seconds`): each
+  /// delivery is given it as its overall timeout and its retries' total time.
+  public static let nightOverallTimeout: Duration = .seconds(3 * 3600)
+  /// One delivery's bound without a configuration (`run --destination`, `verify sftp://`).
+  public static let deliveryOverallTimeout: Duration = .seconds(1800)
+  /// Without a configuration, no retry starts once this much time has passed since the delivery
+  /// began (with one, the night's overall bound).
+  public static let retryMaxTotalTime: Duration = .seconds(600)
 }
 
 /// Time bounds for one connection.

@@ -32,6 +32,16 @@ import Testing
     // The documented numbers (docs/operations.md, docs/sftp.md).
     #expect(SFTPDefaults.deliveryAttempts == 5 && SFTPDefaults.connectTimeout == .seconds(30))
     #expect(SFTPDefaults.operationTimeout == .seconds(600))
+    // The overall bounds: the night's from a configuration, one delivery's without one.
+    #expect(configuration.timeouts.overall == SFTPDefaults.nightOverallTimeout)
+    #expect(SFTPDefaults.nightOverallTimeout == .seconds(3 * 3600))
+    let endpoint = SFTPEndpoint(host: "127.0.0.1", port: 22, user: "u")
+    let client = SFTPDestination.Configuration(
+      endpoint: endpoint, remoteBase: "/x", identity: SFTPIdentity(privateKeyPath: "/k"),
+      hostKeys: SFTPHostKeyPolicy(knownHostsPath: "/h"))
+    #expect(client.overallTimeout == SFTPDefaults.deliveryOverallTimeout)
+    #expect(SFTPDefaults.deliveryOverallTimeout == .seconds(1800))
+    #expect(retry.maxTotalTime == SFTPDefaults.retryMaxTotalTime && retry.maxTotalTime == .seconds(600))
   }
 
   @Test func theConfigurationsWebhookDefaultsAreTheSenders() throws {
