@@ -60,8 +60,10 @@ func message(for error: any Error) -> String {
 ///   lock each firm and date of theirs exclusively), not exclusive.
 ///
 /// With `shared` and `create` (the first night of a sharded night on SQLite), another shard may be
-/// creating the store at this very moment: for a few milliseconds the file is empty, or a SQLite
-/// file with no tables yet. Such a refusal is retried for up to 5 s before it stands.
+/// creating the store at this very moment. `StateStore` makes a new store whole and links it into
+/// place, so no process sees it half made; on a file system without hard links it is made in
+/// place, where for a few milliseconds the file is empty, or a SQLite file with no tables yet:
+/// such a refusal is retried for up to 5 s before it stands.
 func openStateForWriting(_ path: String, create: Bool, shared: Bool = false, logger: Logger) throws -> (
   RunLock?, any StateStoring
 ) {
