@@ -64,12 +64,12 @@ public final class SQLiteConnection {
   /// new file to WAL while another connection of any process is at the same step is answered
   /// "database is locked" at once (two shards of a night creating their state store together).
   public func executeRetryingBusy(_ sql: String, seconds: Int = 60) throws(SQLiteError) {
+    let limit = Int32(clamping: min(seconds, 86_400) * 1000)
     var waited: Int32 = 0
     var pause: Int32 = 2
     while true {
       let rc = SQLiteC.exec(handle, sql)
       if rc == SQLiteC.ok { return }
-      let limit = Int32(clamping: min(seconds, 86_400) * 1000)
       guard rc & 0xff == SQLiteC.busy, waited < limit else { throw error(rc, sql: sql) }
       SQLiteC.sleep(milliseconds: pause)
       waited += pause

@@ -89,10 +89,8 @@ final class PostgresSession {
   /// What PostgreSQL said (its message and SQLSTATE), or the connection's failure, in words.
   static func stateError(_ error: any Error, url: PostgresURL, step: String) -> StateStoreError {
     var detail: String
-    var cause: (any Error)?
     if let error = error as? StateStoreError { return error }
     if let psql = error as? PSQLError {
-      cause = psql
       if let message = psql.serverInfo?[.message] {
         detail = message
         if let state = psql.serverInfo?[.sqlState] { detail += " (SQLSTATE \(state))" }
@@ -104,10 +102,9 @@ final class PostgresSession {
       }
     } else {
       detail = "\(error)"
-      cause = error
     }
     return StateStoreError(
-      code: .unavailable, path: url.description, step: step, detail: detail, cause: cause)
+      code: .unavailable, path: url.description, step: step, detail: detail, cause: error)
   }
 }
 

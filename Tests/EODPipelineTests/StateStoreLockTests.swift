@@ -3,6 +3,7 @@ import EODPipeline
 import EODSQLite
 import EODState
 import Foundation
+import Synchronization
 import Testing
 
 /// A process's POSIX locks on the state file are what tell other processes (shards, `status`) that
@@ -58,15 +59,15 @@ import Testing
   }
 
   /// Shards of one night start together and may each find no store yet: every one of them must
-  /// open it, whichever creates it (SQLite answers "database is locked" at once, without waiting,
-  /// to a connection switching a new file to WAL while another is at the same step).
+  /// open it, whichever creates it (a store made in place is for a moment an empty file, then a
+  /// SQLite file without the store's tables, which another connection refused as not a store).
   @Test func connectionsCreatingOneNewStoreAtOnceAllOpenIt() throws {
     let scratch = try Fixtures.scratch("create-race")
     defer { try? FileManager.default.removeItem(atPath: scratch) }
     let threads = 6
     for round in 0..<12 {
       let path = scratch + "/state-\(round).sqlite"
-      let failures = Failures()
+      let failures = Mutex<[String]>([])
       let start = DispatchSemaphore(value: 0)
       let group = DispatchGroup()
       for _ in 0..<threads {
@@ -76,21 +77,14 @@ import Testing
           do {
             let store = try StateStore(path: path)
             _ = try store.hasRecords(at: CivilDate(dayNumber: 20_000))
-          } catch { failures.add("\(error)") }
+          } catch { failures.withLock { $0.append("\(error)") } }
           group.leave()
         }
       }
       for _ in 0..<threads { start.signal() }
       group.wait()
-      #expect(failures.all.isEmpty, "round \(round): \(failures.all)")
+      let all = failures.withLock { $0 }
+      #expect(all.isEmpty, "round \(round): \(all)")
     }
   }
-}
-
-/// Errors gathered from several threads.
-private final class Failures: @unchecked Sendable {  // unchecked: every access holds `lock`
-  private let lock = NSLock()
-  private var list: [String] = []
-  func add(_ text: String) { lock.withLock { list.append(text) } }
-  var all: [String] { lock.withLock { list } }
 }
