@@ -83,8 +83,8 @@ let package = Package(
     .target(
       name: "EODPipeline",
       dependencies: [
-        "EODCore", "EODSnapshot", "EODRender", "EODCompression", "EODState", "EODDelivery",
-        "EODOps",
+        "EODCore", "EODSnapshot", "EODRender", "EODCompression", "EODState", "EODStatePostgres",
+        "EODDelivery", "EODOps",
         .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "Logging", package: "swift-log"),
       ]),

@@ -30,6 +30,13 @@ public enum EODExitCode: Int32, Sendable, CaseIterable, CustomStringConvertible 
     self = (error as? any OperatorFacingError)?.exitCode ?? .internalError
   }
 
+  /// What a person reads for an error that ends the process: Foundation's errors in words
+  /// (``SystemErrorText``), an unexpected error marked as such.
+  public static func message(for error: any Error) -> String {
+    let words = SystemErrorText.words(error)
+    return EODExitCode(for: error) == .internalError ? "internal error: \(words)" : words
+  }
+
   public var description: String {
     switch self {
     case .success: "all ok"
@@ -80,7 +87,7 @@ public enum EODExitCode: Int32, Sendable, CaseIterable, CustomStringConvertible 
 /// Adopted by the errors that can end a command: ``RunLockError`` (3 when another run holds the
 /// lock, else 2), ``ConfigurationError`` (2), `PipelineError` (2, or 70 for its `internal-error`
 /// code), `StateStoreError` and `TemplateError` (2; declared in EODPipeline, since their modules
-/// sit below this one), and the command line's own `Failure` (its code) and the argument
+/// sit below this one), ``RunRefusal`` (its code: the night's preparation and the command line) and the argument
 /// parser's `ValidationError` (64). An error that does not adopt it is a bug: exit 70
 /// (``EODExitCode/init(for:)``).
 public protocol OperatorFacingError: Error {

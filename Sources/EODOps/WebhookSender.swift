@@ -442,3 +442,28 @@ public struct WebhookSender: Sendable {
     duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
   }
 }
+
+extension WebhookSender {
+  /// Sends an event to every endpoint of the configuration subscribed to it (the signing and retry
+  /// rules of every webhook); a failure is logged and changes nothing else.
+  public static func send(
+    _ event: WebhookEvent, configuration: JobConfiguration, about subject: String, unaffected: String,
+    logger: Logger
+  ) async {
+    var endpoints: [WebhookEndpoint] = []
+    for item in configuration.webhooks.endpoints {
+      do { endpoints.append(try item.endpoint()) } catch {
+        logger.error("webhook endpoint \(item.url): \(error)")
+      }
+    }
+    guard !endpoints.isEmpty else { return }
+    let sender = WebhookSender(
+      policy: configuration.webhooks.policy.policy,
+      transport: URLSessionWebhookTransport(addresses: configuration.webhooks.addresses))
+    for outcome in await sender.send(event, to: endpoints, logger: logger) where !outcome.succeeded {
+      logger.error(
+        "webhook to \(outcome.endpoint) for \(subject) failed; \(unaffected) is unaffected: \(outcome.result)"
+      )
+    }
+  }
+}

@@ -207,36 +207,6 @@ public enum ExtractJob {
     return "\(firmID)_\(kind)_\(date.compact).\(format.fileExtension)\(suffix)"
   }
 
-  /// Recomputes the accounts' records after a restated date, date by date (the history is kept
-  /// in date order, so each later date's rows are read together).
-  /// Returns the later dates at which a stored record changed (whose extracts are now stale).
-  @discardableResult
-  static func restate(after date: CivilDate, accounts keys: [Int64], store: any StateStoring) throws -> Set<
-    CivilDate
-  > {
-    var changed: Set<CivilDate> = []
-    var previous: [Int64: PerformanceRecord] = [:]
-    for key in keys {
-      previous[key] = try store.record(at: date, account: key) ?? store.record(before: date, account: key)
-    }
-    for day in try store.historyDates(after: date) {
-      for key in keys {
-        guard let stored = try store.record(at: day, account: key) else { continue }
-        let before = previous[key]
-        let updated = Performance.advance(
-          previous: before, date: stored.date, value: stored.value,
-          flows: ExternalFlows(net: stored.flow, inflow: stored.flowIn),
-          opensToday: stored.kind == .opening && before == nil)
-        if updated != stored {
-          try store.save(updated, account: key, replacing: true)
-          changed.insert(day)
-        }
-        previous[key] = updated
-      }
-    }
-    return changed
-  }
-
   /// Finishes the data files, puts them in place, and writes the manifest last.
   static func complete(
     firm: Firm, date: CivilDate, directory: OutputDirectory, writers: [ExtractFileWriter],

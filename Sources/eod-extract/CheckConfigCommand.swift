@@ -1,6 +1,7 @@
 import ArgumentParser
 import EODCore
 import EODOps
+import EODPipeline
 import EODSnapshot
 import EODState
 import Foundation

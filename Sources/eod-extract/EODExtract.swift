@@ -29,16 +29,9 @@ struct EODExtract: AsyncParsableCommand {
 extension ExtractFormat: ExpressibleByArgument {}
 extension ExtractKind: ExpressibleByArgument {}
 
-/// An error that ends the process with a documented exit code.
-struct Failure: Error, CustomStringConvertible {
-  var code: EODExitCode
-  var message: String
-  init(_ code: EODExitCode, _ message: String) {
-    self.code = code
-    self.message = message
-  }
-  var description: String { message }
-}
+/// An error that ends the process with a documented exit code (the library's refusals are the
+/// same type).
+typealias Failure = RunRefusal
 
 func makeLogger() -> Logger {
   EODLogging.bootstrap()

@@ -33,69 +33,13 @@ struct Finalize: AsyncParsableCommand {
       let logger = logging.makeLogger()
       let configuration = try loadConfiguration(config)
       let day = try RunPlan.resolveDate(date, configuration: configuration)
-      let (lock, store) = try openStateForWriting(
+      let (lock, store) = try StateAccess.openForWriting(
         configuration.stateStore, create: false, shared: true, logger: logger)
       defer { lock?.release() }
       let summary = try await FinalizeNight.run(
         date: day, store: store, configuration: configuration, runID: UUID().uuidString.lowercased(),
-        logger: logger)
+        now: { Clock.now() }, say: { print($0) }, logger: logger)
       return summary.complete ? .success : .someFirmsFailed
     }
-  }
-}
-
-/// What `finalize` and the last shard (`run --finalize-if-last`) do.
-enum FinalizeNight {
-  /// Checks the night, prints the verdict, writes the summary and the night's metrics, sends the
-  /// webhook and records the verdict. No plan stored for the date: exit 2.
-  static func run(
-    date: CivilDate, store: any StateStoring, configuration: JobConfiguration, runID: String, logger: Logger
-  ) async throws -> NightSummary {
-    guard let plan = try store.shardPlan(businessDate: date.description) else {
-      throw Failure(
-        .nothingDone, "no shard plan is stored for \(date): nothing to finalize (eod-extract plan makes one)")
-    }
-    let summary = try NightFinalize.check(
-      plan: plan, store: store, outputDirectory: configuration.outputDirectory)
-    let path: String
-    do {
-      path = try NightFinalize.writeSummary(summary, outputDirectory: configuration.outputDirectory)
-    } catch {
-      throw Failure(
-        .nothingDone, "cannot write the night's summary in \(configuration.outputDirectory): \(error)")
-    }
-    if summary.complete {
-      print(
-        "night \(date): complete: \(summary.firms.count) firms in \(summary.shardCount) shards, \(summary.files) files delivered"
-      )
-    } else {
-      print("night \(date): INCOMPLETE: \(summary.missing.count) of \(summary.firms.count) firms missing")
-      for firm in summary.firms where !firm.complete {
-        print("  \(firm.firmID) (shard \(firm.shard)/\(summary.shardCount)): \(firm.missing ?? "")")
-      }
-    }
-    print("summary: \(path)")
-    if let metricsFile = configuration.metricsFile {
-      let metricsPath = NightFinalize.metricsPath(metricsFile)
-      do { try NightFinalize.writeMetrics(summary, to: metricsPath, now: Clock.now()) } catch {
-        logger.error("cannot write metrics \(metricsPath): \(error)")
-      }
-      do { try NightFinalize.writeJobMetrics(summary, metricsFile: metricsFile, now: Clock.now()) } catch {
-        logger.error("cannot write metrics \(metricsFile): \(error)")
-      }
-    }
-    do {
-      let event = try WebhookEvent.night(
-        businessDate: date.description, runID: runID, summaryJSON: Data(summary.json.utf8),
-        complete: summary.complete)
-      await sendWebhook(
-        event, configuration: configuration, about: "the night", unaffected: "the night", logger: logger)
-    } catch {
-      logger.error("webhook for the night: \(error)")
-    }
-    try store.recordNight(
-      businessDate: date.description, runID: runID, at: Timestamp.rfc3339(Clock.now()),
-      complete: summary.complete)
-    return summary
   }
 }

@@ -35,8 +35,9 @@ struct OutputOptions: ParsableArguments {
   @Option(help: "Mode (octal) of the directories made under the output directory (default 0750).")
   var directoryMode: String?
 
-  /// The modes of what a run creates: the options, else the configuration's keys, else 0640/0750.
-  func fileModes(configured: JobConfiguration? = nil) throws -> FileModes {
+  /// The modes given on the command line (nil where not given: the configuration's key, else
+  /// 0640/0750).
+  func explicitFileModes() throws -> (file: UInt32?, directory: UInt32?) {
     func parse(_ text: String?, _ name: String, owner: Int) throws -> UInt32? {
       guard let text else { return nil }
       guard let value = JobConfiguration.parseMode(text), value & owner == owner else {
@@ -46,15 +47,17 @@ struct OutputOptions: ParsableArguments {
       }
       return UInt32(value)
     }
+    return (
+      try parse(fileMode, "file-mode", owner: 0o600), try parse(directoryMode, "directory-mode", owner: 0o700)
+    )
+  }
+
+  /// The modes of what a command creates: the options, else 0640/0750.
+  func fileModes() throws -> FileModes {
+    let explicit = try explicitFileModes()
     var modes = FileModes()
-    if let mode = try parse(fileMode, "file-mode", owner: 0o600) ?? configured?.fileMode.map(UInt32.init) {
-      modes.file = mode
-    }
-    if let mode = try parse(directoryMode, "directory-mode", owner: 0o700)
-      ?? configured?.directoryMode.map(UInt32.init)
-    {
-      modes.directory = mode
-    }
+    if let file = explicit.file { modes.file = file }
+    if let directory = explicit.directory { modes.directory = directory }
     return modes
   }
 

@@ -231,28 +231,6 @@ func notifyReconcile(_ result: ReconcileResult, configuration: JobConfiguration,
     logger.error("webhook for \(result.firm): \(error)")
     return
   }
-  await sendWebhook(
+  await WebhookSender.send(
     event, configuration: configuration, about: result.firm, unaffected: "the reconciliation", logger: logger)
-}
-
-/// Sends an event to every endpoint of the configuration subscribed to it (the signing and retry
-/// rules of every webhook); a failure is logged and changes nothing else.
-func sendWebhook(
-  _ event: WebhookEvent, configuration: JobConfiguration, about subject: String, unaffected: String,
-  logger: Logger
-) async {
-  var endpoints: [WebhookEndpoint] = []
-  for item in configuration.webhooks.endpoints {
-    do { endpoints.append(try item.endpoint()) } catch {
-      logger.error("webhook endpoint \(item.url): \(error)")
-    }
-  }
-  guard !endpoints.isEmpty else { return }
-  let sender = WebhookSender(
-    policy: configuration.webhooks.policy.policy,
-    transport: URLSessionWebhookTransport(addresses: configuration.webhooks.addresses))
-  for outcome in await sender.send(event, to: endpoints, logger: logger) where !outcome.succeeded {
-    logger.error(
-      "webhook to \(outcome.endpoint) for \(subject) failed; \(unaffected) is unaffected: \(outcome.result)")
-  }
 }

@@ -150,115 +150,21 @@ struct Run: AsyncParsableCommand {
   }
 
   func run() async throws {
-    try await withRunOutcome(configPath: config, requestedFirms: firms, logging: logging) {
-      runID, recorder, logger in
-      let selection = try ShardSelection.resolve(
-        shard: shard, shards: shards, environment: ProcessInfo.processInfo.environment)
-      let plan = try makePlan()
-      if let selection, let date = plan.businessDate, let metricsFile = plan.configuration?.metricsFile {
-        // What stops a shard goes to the shard's metrics file too (docs/kubernetes.md).
-        recorder.metricsFile = NightFinalize.shardMetricsPath(
-          metricsFile, businessDate: date.description, shard: selection.index, of: selection.count)
+    try await withExitCodes {
+      var logger = logging.makeLogger()
+      let runID = UUID().uuidString.lowercased()
+      logger[metadataKey: "run_id"] = "\(runID)"
+      let request: NightRequest
+      do { request = try makeRequest(runID: runID, logger: logger) } catch {
+        // Stopped before a night could be asked for: made as visible as the night's own stops.
+        NightStop(
+          runID: runID, configurationPath: config, requestedFirms: firms, startedAt: Clock.now(),
+          now: { Clock.now() }
+        ).record(error, logger: logger)
+        throw shownStop(error)
       }
-      if let warning = plan.calendarWarning { logger.warning("\(warning)") }
-      if let (date, reason) = plan.notBusinessDay {
-        // A schedule that starts the job every day leaves the decision here: nothing to do.
-        let message = "\(date) is not a business day (\(reason)): nothing to do"
-        logger.notice("\(message)", metadata: ["date": "\(date)"])
-        print(message)
-        return .success
-      }
-      recorder.businessDate = plan.configuration != nil ? RunPlan.dateOfSnapshot(plan.snapshot) : ""
-      try ExtractJob.checkSnapshotFile(plan.snapshot)
-      try checkOutputDirectory(plan.outputDirectory)
-      let (lock, store) = try openStateForWriting(
-        plan.statePath, create: initState || plan.configuration?.stateStoreCreate == true,
-        shared: selection != nil, logger: logger)
-      defer { lock?.release() }
-      recorder.store = store
-      var prepared: PreparedShard?
-      if let selection, let date = plan.businessDate {
-        let shard = try PreparedShard.prepare(
-          selection, runPlan: plan, date: date, store: store, runID: runID, logger: logger)
-        for firm in shard.skipped {
-          print("\(date) \(firm): complete and delivered already (shard \(selection.description)); skipped")
-        }
-        prepared = shard
-      }
-      defer { prepared?.locks.forEach { $0.release() } }
-      // A test hook (documented in docs/operations.md as test-only): an internal error after the
-      // lock is taken, to check what exit 70 leaves behind.
-      if ProcessInfo.processInfo.environment["EOD_TEST_INTERNAL_ERROR"] == "1" {
-        throw InjectedTestFailure()
-      }
-      // On-demand idempotency (docs/operations.md): the key is checked here, the night decides.
-      var idempotency: IdempotencyRequest?
-      if let idempotencyKey {
-        let key: IdempotencyKey
-        do { key = try IdempotencyKey(parsing: idempotencyKey) } catch {
-          throw Failure(.nothingDone, "\(error)")
-        }
-        let fingerprint = IdempotencyKey.requestFingerprint(
-          firmIDs: firms, businessDate: plan.snapshot,
-          options: [
-            "resend": "\(resend)", "format": output.format.rawValue, "compression": output.compression,
-            "extracts": output.extracts.map(\.rawValue).sorted().joined(separator: ","),
-            "allow_gap": "\(allowGap)",
-          ])
-        idempotency = IdempotencyRequest(key: key, fingerprint: fingerprint)
-      }
-      var jobOptions = JobOptions(
-        snapshotPath: plan.snapshot, outputDirectory: plan.outputDirectory,
-        firmIDs: prepared?.toRun ?? plan.firms,
-        templates: plan.templates, defaultSettings: plan.defaultSettings, firmSettings: plan.firmSettings,
-        allowGap: allowGap, runID: runID, workerCount: max(1, output.workers), clock: { Clock.now() })
-      jobOptions.calendar = plan.calendar
-      // A configured firm missing from the snapshot fails alone (docs/operations.md).
-      jobOptions.missingFirmsFailAlone = plan.configuration != nil
-      // One pass over the snapshot feeds every firm; `concurrency` is how many threads value and
-      // render them meanwhile (docs/operations.md).
-      if let concurrency = plan.configuration?.concurrency { jobOptions.processingThreads = concurrency }
-      jobOptions.fileModes = try output.fileModes(configured: plan.configuration)
-      if logging.showsProgress {
-        // On a terminal (an on-demand run), a progress bar on stderr.
-        let started = Date()
-        jobOptions.progress = { done, total, outcome in
-          ProgressBar(total: total, unit: "firms", started: started).draw(done, label: outcome.firmID)
-        }
-      }
-      jobOptions.sharedStateStore = selection != nil
-      var night = Night(job: jobOptions, store: store, startedAt: recorder.started, logger: logger)
-      night.deliver = plan.deliverAll
-      night.destinations = { PausingDestination.wrap(plan.destinations(for: $0)) }
-      night.resend = resend
-      night.laterSnapshot = plan.configuration.map { configuration in { configuration.snapshotPath(for: $0) }
-      }
-      night.webhooks = plan.configuration?.webhooks
-      night.metricsFile = plan.configuration?.metricsFile
-      if let selection, let date = plan.businessDate, let metricsFile = night.metricsFile {
-        // A shard writes its own file; the night's metrics_file is the fan-in's (docs/kubernetes.md).
-        night.metricsFile = NightFinalize.shardMetricsPath(
-          metricsFile, businessDate: date.description, shard: selection.index, of: selection.count)
-        night.metricsOfShard = true
-      }
-      night.idempotency = idempotency
-      night.clock = { Clock.now() }
-      night.say = { print($0) }
-      night.extracted = { recorder.businessDate = $0.businessDate.description }
-      if let selection, let prepared, let date = plan.businessDate,
-        let configuration = plan.configuration
-      {
-        // A shard with nothing left to run (every firm complete and delivered, or none planned)
-        // runs no night: an empty firm list would mean every firm.
-        var exitCode = EODExitCode.success
-        if !prepared.toRun.isEmpty { exitCode = try await NightlyRun.run(night).exitCode }
-        return try await finishShard(
-          selection, exitCode: exitCode, date: date, store: store, configuration: configuration,
-          runID: runID,
-          logger: logger)
-      }
-      let report = try await NightlyRun.run(night)
-      if let refusal = report.refusal { throw Failure(.nothingDone, refusal) }
+      let report: NightReport
+      do { report = try await NightlyRun.run(request) } catch { throw shownStop(error) }
       if let text = report.replayedOutput {
         print(text, terminator: text.hasSuffix("\n") || text.isEmpty ? "" : "\n")
       }
@@ -266,81 +172,91 @@ struct Run: AsyncParsableCommand {
     }
   }
 
-  /// After a shard's night: a shard whose every firm is complete records its finish; the one
-  /// that records the last finish of the plan finalizes the night with --finalize-if-last. The
-  /// shard's exit code is its own firms' (the night's verdict is finalize's: its summary,
-  /// metrics and webhook).
-  func finishShard(
-    _ selection: ShardSelection, exitCode: EODExitCode, date: CivilDate, store: any StateStoring,
-    configuration: JobConfiguration, runID: String, logger: Logger
-  ) async throws -> EODExitCode {
-    guard exitCode == .success else { return exitCode }
-    let last = try store.recordShardFinish(
-      businessDate: date.description, shard: selection.index, runID: runID,
-      at: Timestamp.rfc3339(Clock.now()))
-    print("\(date) shard \(selection.description): finished\(last ? " (the last of the night)" : "")")
-    if last && finalizeIfLast {
-      _ = try await FinalizeNight.run(
-        date: date, store: store, configuration: configuration, runID: runID, logger: logger)
+  /// The night the arguments ask for: everything else is the library's (``NightlyRun``).
+  func makeRequest(runID: String, logger: Logger) throws -> NightRequest {
+    let environment = ProcessInfo.processInfo.environment
+    let source: NightRequest.Source
+    if let config {
+      source = .configuration(path: config, date: date)
+    } else {
+      source = .paths(
+        snapshot: snapshot ?? "", state: state ?? "", outputDirectory: out ?? "",
+        settings: FirmSettings(
+          format: output.format, encoding: try output.encoding(), extracts: output.extractSet),
+        destination: try oneOffDestination())
     }
-    return exitCode
+    var request = NightRequest(
+      source: source, runID: runID, logger: logger,
+      standardTemplatesDirectory: OutputOptions.standardTemplatesDirectory)
+    request.shard = try ShardSelection.resolve(shard: shard, shards: shards, environment: environment)
+    request.finalizeIfLast = finalizeIfLast
+    request.firms = firms
+    request.templatesDirectory = output.templates
+    request.allowGap = allowGap
+    request.createState = initState
+    request.resend = resend
+    request.idempotencyKey = idempotencyKey
+    request.fingerprintOptions = [
+      "resend": "\(resend)", "format": output.format.rawValue, "compression": output.compression,
+      "extracts": output.extracts.map(\.rawValue).sorted().joined(separator: ","),
+      "allow_gap": "\(allowGap)",
+    ]
+    request.workerCount = output.workers
+    let modes = try output.explicitFileModes()
+    request.fileMode = modes.file
+    request.directoryMode = modes.directory
+    request.fixedNow = environment["EOD_NOW"]
+    if logging.showsProgress {
+      // On a terminal (an on-demand run), a progress bar on stderr.
+      let started = Date()
+      request.progress = { done, total, outcome in
+        ProgressBar(total: total, unit: "firms", started: started).draw(done, label: outcome.firmID)
+      }
+    }
+    request.wrapDestinations = PausingDestination.wrap
+    // A test hook (documented in docs/operations.md as test-only): an internal error after the
+    // lock is taken, to check what exit 70 leaves behind.
+    if environment["EOD_TEST_INTERNAL_ERROR"] == "1" { request.afterLock = { throw InjectedTestFailure() } }
+    request.say = { print($0) }
+    return request
   }
 
-  func makePlan() throws -> RunPlan {
-    let library: TemplateLibrary
-    if let config {
-      let configuration = try loadConfiguration(config)
-      library = try output.templateLibrary(configured: configuration.templatesDirectory)
-      return try RunPlan(configuration: configuration, date: date, firms: firms, templates: library)
-    }
-    library = try output.templateLibrary()
-    var plan = RunPlan(
-      snapshot: snapshot ?? "", statePath: state ?? "", outputDirectory: out ?? "", firms: firms,
-      templates: library,
-      defaultSettings: FirmSettings(
-        format: output.format, encoding: try output.encoding(), extracts: output.extractSet))
-    if let destination, let identity, let knownHosts {
-      var passphrase: String?
-      if let passphraseEnv {
-        guard let value = ProcessInfo.processInfo.environment[passphraseEnv] else {
-          throw Failure(
-            .nothingDone, "the environment variable \(passphraseEnv) for the key's passphrase is not set")
-        }
-        passphrase = value
-      } else if let passphraseFile {
-        guard let data = FileManager.default.contents(atPath: passphraseFile) else {
-          throw Failure(.nothingDone, "cannot read the passphrase file \(passphraseFile)")
-        }
-        passphrase = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .newlines)
+  /// `--destination` with its key and known hosts: every firm's files go there.
+  func oneOffDestination() throws -> (any Destination)? {
+    guard let destination, let identity, let knownHosts else { return nil }
+    var passphrase: String?
+    if let passphraseEnv {
+      guard let value = ProcessInfo.processInfo.environment[passphraseEnv] else {
+        throw Failure(
+          .nothingDone, "the environment variable \(passphraseEnv) for the key's passphrase is not set")
       }
-      let sftp: SFTPDestination.Configuration
-      do {
-        sftp = try SFTPDestination.Configuration(
-          url: destination, identity: SFTPIdentity(privateKeyPath: identity, passphrase: passphrase),
-          hostKeys: SFTPHostKeyPolicy(knownHostsPath: knownHosts, trustOnFirstUse: trustOnFirstUse),
-          allowCreateDirectories: createDirs)
-      } catch {
-        throw Failure(.nothingDone, "--destination: \(error)")
+      passphrase = value
+    } else if let passphraseFile {
+      guard let data = FileManager.default.contents(atPath: passphraseFile) else {
+        throw Failure(.nothingDone, "cannot read the passphrase file \(passphraseFile)")
       }
-      plan.oneOffDestination = SFTPDestination(configuration: sftp)
-      plan.deliverAll = true
+      passphrase = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .newlines)
     }
-    return plan
+    let sftp: SFTPDestination.Configuration
+    do {
+      sftp = try SFTPDestination.Configuration(
+        url: destination, identity: SFTPIdentity(privateKeyPath: identity, passphrase: passphrase),
+        hostKeys: SFTPHostKeyPolicy(knownHostsPath: knownHosts, trustOnFirstUse: trustOnFirstUse),
+        allowCreateDirectories: createDirs)
+    } catch {
+      throw Failure(.nothingDone, "--destination: \(error)")
+    }
+    return SFTPDestination(configuration: sftp)
   }
 }
 
 /// The job's configuration file, checked: a file with errors stops the command (exit 2).
 func loadConfiguration(_ path: String) throws -> JobConfiguration {
-  let check = JobConfiguration.check(path: path)
-  guard let configuration = check.configuration, check.isValid else {
-    let problems = check.problems.filter { $0.severity == .error }.map(\.description).joined(
-      separator: "\n  ")
-    throw Failure(.nothingDone, "configuration \(path) has problems:\n  \(problems)")
-  }
-  return configuration
+  try RunPlan.loadConfiguration(path)
 }
 
-/// The job's clock; `EOD_NOW` (RFC 3339) fixes it, for tests of the 72-hour idempotency window.
+/// The commands' clock; `EOD_NOW` (RFC 3339) fixes it, for tests of the 72-hour idempotency window
+/// (`run` hands it to the night as ``NightRequest/fixedNow``, which refuses one that does not parse).
 enum Clock {
   static func now() -> Date {
     if let fixed = ProcessInfo.processInfo.environment["EOD_NOW"],
@@ -351,16 +267,4 @@ enum Clock {
     return Date()
   }
 
-  /// `EOD_NOW` when it is set but not an ISO 8601 instant (a re-run must not silently use the real now).
-  static var invalidFixedNow: String? {
-    guard let fixed = ProcessInfo.processInfo.environment["EOD_NOW"] else { return nil }
-    return ISO8601DateFormatter().date(from: fixed) == nil ? fixed : nil
-  }
-}
-
-extension OutputOptions {
-  func templateLibrary(configured: String?) throws -> TemplateLibrary {
-    guard templates == nil, let configured else { return try templateLibrary() }
-    do { return try TemplateLibrary(directory: configured) } catch { throw Failure(.nothingDone, "\(error)") }
-  }
 }

@@ -145,7 +145,7 @@ import Testing
     var done: [String] = []
     for night in nights {
       let result = try Self.run(["run", "--config", config], now: try Self.nightAt0115London(night))
-      let yesterday = try Self.text(try Self.date(night).addingTimeInterval(-86_400))
+      let yesterday = Self.text(try Self.date(night).addingTimeInterval(-86_400))
       #expect(result.status == 0, "night of \(night): \(result.stderr)")
       #expect(!result.stderr.contains("gap"), "night of \(night): \(result.stderr)")
       let dates = Self.processed(result)
@@ -255,6 +255,21 @@ import Testing
     let bad = try Self.run(["run", "--config", config], now: "next tuesday")
     #expect(bad.status == 2)
     #expect(bad.stderr.contains("EOD_NOW 'next tuesday' is not an ISO 8601 instant"), "\(bad.stderr)")
+    // Every command that reckons a date from now refuses it too, and so does a run without a
+    // configuration (its idempotency window and manifests take the same clock).
+    for arguments in [
+      ["plan", "--config", config, "--shards", "2"], ["finalize", "--config", config],
+      [
+        "run", "--snapshot", dir + "/snap/ledger-2026-10-01.sqlite", "--state", dir + "/bad-now.sqlite",
+        "--init-state", "--out", dir + "/bad-now-out",
+      ],
+    ] {
+      let refused = try Self.run(arguments, now: "next tuesday")
+      #expect(refused.status == 2, "\(arguments[0]): \(refused.stderr)")
+      #expect(
+        refused.stderr.contains("EOD_NOW 'next tuesday' is not an ISO 8601 instant"), "\(refused.stderr)")
+    }
+    #expect(!FileManager.default.fileExists(atPath: dir + "/bad-now-out"))
     let badFile = dir + "/bad-holidays.txt"
     try "2026-12-25\nChristmas\n".write(toFile: badFile, atomically: true, encoding: .utf8)
     let broken = try Self.writeConfig(dir, calendar: "calendar:\n  holidays: \(badFile)\n")

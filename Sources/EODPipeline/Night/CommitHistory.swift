@@ -108,11 +108,38 @@ final class NightHistory {
     // When the date's figures changed, every later date is stale: besides the recomputed
     // records, a later 1Y return may start at this date and every later XIRR spans its flows.
     // A re-run with the same data changes nothing, and nothing is stale.
-    let changed = try ExtractJob.restate(after: date, accounts: touched, store: store)
+    let changed = try recomputeLater(accounts: touched)
     var restated = Restated()
     restated.laterRunDates = try store.runDates(after: date, firmID: firmID)
     restated.staleDates = restated.laterRunDates.filter { restatedChanged || changed.contains($0) }
     return restated
+  }
+
+  /// Recomputes the accounts' records after a restated date, date by date (the history is kept
+  /// in date order, so each later date's rows are read together).
+  /// Returns the later dates at which a stored record changed (whose extracts are now stale).
+  private func recomputeLater(accounts keys: [Int64]) throws -> Set<CivilDate> {
+    var changed: Set<CivilDate> = []
+    var previous: [Int64: PerformanceRecord] = [:]
+    for key in keys {
+      previous[key] = try store.record(at: date, account: key) ?? store.record(before: date, account: key)
+    }
+    for day in try store.historyDates(after: date) {
+      for key in keys {
+        guard let stored = try store.record(at: day, account: key) else { continue }
+        let before = previous[key]
+        let updated = Performance.advance(
+          previous: before, date: stored.date, value: stored.value,
+          flows: ExternalFlows(net: stored.flow, inflow: stored.flowIn),
+          opensToday: stored.kind == .opening && before == nil)
+        if updated != stored {
+          try store.save(updated, account: key, replacing: true)
+          changed.insert(day)
+        }
+        previous[key] = updated
+      }
+    }
+    return changed
   }
 
   /// Takes a failed firm's rows out again (rows held by the firm were never written, or were

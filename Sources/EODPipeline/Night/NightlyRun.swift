@@ -62,6 +62,8 @@ public struct NightReport {
   public var notices: [NightNotice] = []
   /// The summary, one line per firm and delivery, as printed.
   public var lines: [String] = []
+  /// The date asked for is not a business day (the calendar's reason): nothing ran (exit 0).
+  public var notBusinessDay: (date: CivilDate, reason: String)?
   /// A replayed idempotency key: what the completed run printed (nothing ran or was delivered).
   public var replayedOutput: String?
   /// Why nothing was done (an idempotency key used for another request): the night ends with 2.
@@ -77,6 +79,67 @@ public struct NightReport {
 /// line only parses its arguments into a ``Night``, prints the ``NightReport`` and exits with
 /// its code.
 public enum NightlyRun {
+  /// Runs the night a caller asks for, from its request to its verdict: ``PrepareNight`` (the
+  /// configuration and plan, the business-day decision, the snapshot file and output directory
+  /// checked, the state store opened and locked, a shard's firms, the idempotency request), the
+  /// night's stages (``run(_:)-(Night)``), and a shard's finish (``FinishShard``).
+  ///
+  /// Throws when nothing can be done (the snapshot, a template, the configuration, the state
+  /// store and its lock, the output directory; an idempotency key used for another request): the
+  /// error says its exit code (``EODExitCode/init(for:)``) and has been logged, measured and
+  /// recorded (``NightStop``) before it is thrown, except a usage error (64), which is the
+  /// caller's to show. One firm's failure is in the report and does not stop the others.
+  public static func run(_ request: NightRequest) async throws -> NightReport {
+    let stop = NightStop(
+      runID: request.runID, configurationPath: request.configurationPath, requestedFirms: request.firms,
+      startedAt: Date(), now: { Date() })
+    do {
+      let now = try clock(fixed: request.fixedNow)
+      stop.startedAt = now()
+      stop.now = now
+      switch try PrepareNight.run(request, now: now, stop: stop) {
+      case .notBusinessDay(let date, let reason):
+        // A schedule that starts the job every day leaves the decision here: nothing to do.
+        let message = "\(date) is not a business day (\(reason)): nothing to do"
+        request.logger.notice("\(message)", metadata: ["date": "\(date)"])
+        request.say(message)
+        var report = NightReport()
+        report.notBusinessDay = (date, reason)
+        report.lines = [message]
+        return report
+      case .ready(let prepared):
+        defer { prepared.release() }
+        var night = prepared.night
+        night.extracted = { stop.businessDate = $0.businessDate.description }
+        if let shard = prepared.shard {
+          // A shard with nothing left to run (every firm complete and delivered, or none planned)
+          // runs no night: an empty firm list would mean every firm.
+          var report = NightReport()
+          if !shard.prepared.toRun.isEmpty { report = try await run(night) }
+          report.exitCode = try await FinishShard.run(
+            shard, exitCode: report.exitCode, request: request, store: night.store, now: now)
+          return report
+        }
+        let report = try await run(night)
+        if let refusal = report.refusal { throw RunRefusal(.nothingDone, refusal) }
+        return report
+      }
+    } catch {
+      stop.record(error, logger: request.logger)
+      throw error
+    }
+  }
+
+  /// The night's clock: the fixed instant asked for, or the system's.
+  static func clock(fixed: String?) throws(RunRefusal) -> @Sendable () -> Date {
+    guard let fixed else { return { Date() } }
+    guard let instant = ISO8601DateFormatter().date(from: fixed) else {
+      throw RunRefusal(
+        .nothingDone, "EOD_NOW '\(fixed)' is not an ISO 8601 instant such as 2026-12-02T01:15:00Z")
+    }
+    return { instant }
+  }
+
   /// Runs the night. Throws only when nothing can be done (the snapshot, a template, the state
   /// store, the output directory: see `exitCode(for:)` in the command line); one firm's failure
   /// is in the report and does not stop the others.

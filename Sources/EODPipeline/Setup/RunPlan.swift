@@ -1,32 +1,33 @@
-import ArgumentParser
 import EODCompression
 import EODCore
 import EODDelivery
 import EODOps
-import EODPipeline
 import EODRender
 import EODSFTP
 import Foundation
 import Logging
 
-/// What one `run` does, from the command line or from a configuration file.
-struct RunPlan {
-  var snapshot: String
-  var statePath: String
-  var outputDirectory: String
-  var firms: [String]
-  var templates: TemplateLibrary
-  var defaultSettings: FirmSettings
-  var firmSettings: [String: FirmSettings] = [:]
+/// What one night does, from a configuration file or from explicit paths and settings: the
+/// snapshot, the state store, the output directory, the firms and their settings and
+/// destinations, and (with a configuration) the business date and whether it is a business day.
+/// Made by ``PrepareNight`` from a ``NightRequest``; `plan` and `finalize` use its date rules.
+public struct RunPlan {
+  public var snapshot: String
+  public var statePath: String
+  public var outputDirectory: String
+  public var firms: [String]
+  public var templates: TemplateLibrary
+  public var defaultSettings: FirmSettings
+  public var firmSettings: [String: FirmSettings] = [:]
   /// Per firm; filled in from the configuration.
-  var configuredDestinations: [String: any Destination] = [:]
+  public var configuredDestinations: [String: any Destination] = [:]
   /// `--destination`: every processed firm, under PATH/<firm>/<date>/.
-  var oneOffDestination: (any Destination)?
+  public var oneOffDestination: (any Destination)?
   /// Deliver every processed firm (a firm without a destination is then an error for it).
-  var deliverAll = false
-  var configuration: JobConfiguration?
+  public var deliverAll = false
+  public var configuration: JobConfiguration?
 
-  init(
+  public init(
     snapshot: String, statePath: String, outputDirectory: String, firms: [String], templates: TemplateLibrary,
     defaultSettings: FirmSettings
   ) {
@@ -40,7 +41,7 @@ struct RunPlan {
 
   /// Destinations by firm for the firms of a report: a firm without one is an error for that
   /// firm, never a fall-back to another firm's.
-  func destinations(for report: RunReport) -> [String: any Destination] {
+  public func destinations(for report: RunReport) -> [String: any Destination] {
     if let oneOffDestination {
       return Dictionary(uniqueKeysWithValues: report.firms.map { ($0.firmID, oneOffDestination) })
     }
@@ -62,60 +63,58 @@ struct RunPlan {
   }
 
   /// The business-day calendar (from `calendar:` in the configuration; weekends only otherwise).
-  var calendar: BusinessCalendar = .weekendsOnly
+  public var calendar: BusinessCalendar = .weekendsOnly
   /// With `--config`: the business date `--date` resolved to.
-  var businessDate: CivilDate?
+  public var businessDate: CivilDate?
   /// With `--config`: the resolved date, when it is not a business day: why (nothing is run).
-  var notBusinessDay: (date: CivilDate, reason: String)?
+  public var notBusinessDay: (date: CivilDate, reason: String)?
   /// A warning to log: the date is outside the years the holidays file covers.
-  var calendarWarning: String?
+  public var calendarWarning: String?
 
   /// What `--date` accepts with `--config`.
-  static let dateForms = "YYYY-MM-DD, 'previous-business-day', 'yesterday' or 'today'"
+  public static let dateForms = "YYYY-MM-DD, 'previous-business-day', 'yesterday' or 'today'"
 
   /// Whether `text` is one of the forms `--date` accepts (checked before anything runs).
-  static func isDateForm(_ text: String) -> Bool {
+  public static func isDateForm(_ text: String) -> Bool {
     CivilDate(text) != nil || ["previous-business-day", "yesterday", "today"].contains(text)
-  }
-
-  /// Refuses a `--date` that is none of the forms it accepts (every command's `validate()`).
-  static func validateDateOption(_ date: String?) throws {
-    if let date, !isDateForm(date) { throw ValidationError("--date '\(date)' is not \(dateForms)") }
   }
 
   /// The business date `--date` names, taking today in the calendar's time zone at `now`.
   /// `previous-business-day` (the default) and `yesterday` are the day before today: on the night
   /// after a weekend day or a holiday that is not a business day, and the run does nothing.
-  static func resolveDate(_ text: String?, calendar: CalendarConfiguration, now: Date) throws -> CivilDate {
+  public static func resolveDate(_ text: String?, calendar: CalendarConfiguration, now: Date) throws
+    -> CivilDate
+  {
     let form = text ?? "previous-business-day"
     if let date = CivilDate(form) { return date }
     guard let today = calendar.civilDate(at: now) else {
-      throw Failure(.internalError, "cannot tell today's date in time zone \(calendar.timeZone)")
+      throw RunRefusal(.internalError, "cannot tell today's date in time zone \(calendar.timeZone)")
     }
     switch form {
     case "previous-business-day", "yesterday": return today.adding(days: -1)
     case "today": return today
-    default: throw Failure(.usage, "--date '\(form)' is not \(dateForms)")
+    default: throw RunRefusal(.usage, "--date '\(form)' is not \(dateForms)")
     }
   }
 
-  /// The business date `--date` names for a configuration (its calendar's time zone), now.
-  static func resolveDate(_ text: String?, configuration: JobConfiguration) throws -> CivilDate {
-    try resolveDate(text, calendar: configuration.calendar ?? CalendarConfiguration(), now: Clock.now())
+  /// The business date `--date` names for a configuration (its calendar's time zone) at `now`.
+  public static func resolveDate(_ text: String?, configuration: JobConfiguration, now: Date) throws
+    -> CivilDate
+  {
+    try resolveDate(text, calendar: configuration.calendar ?? CalendarConfiguration(), now: now)
   }
 
-  /// From a configuration file: only the firms it lists (or all, with `all_firms`).
-  init(configuration: JobConfiguration, date: String?, firms: [String], templates: TemplateLibrary) throws {
+  /// From a configuration file: only the firms it lists (or all, with `all_firms`), for the
+  /// business date `date` names at `now`.
+  public init(
+    configuration: JobConfiguration, date: String?, firms: [String], templates: TemplateLibrary, now: Date
+  ) throws {
     let calendarSettings = configuration.calendar ?? CalendarConfiguration()
     let calendar: BusinessCalendar
-    do { calendar = try calendarSettings.load() } catch { throw Failure(.nothingDone, "\(error)") }
-    if let invalid = Clock.invalidFixedNow {
-      throw Failure(
-        .nothingDone, "EOD_NOW '\(invalid)' is not an ISO 8601 instant such as 2026-12-02T01:15:00Z")
-    }
-    let businessDate = try RunPlan.resolveDate(date, calendar: calendarSettings, now: Clock.now())
+    do { calendar = try calendarSettings.load() } catch { throw RunRefusal(.nothingDone, "\(error)") }
+    let businessDate = try RunPlan.resolveDate(date, calendar: calendarSettings, now: now)
     for firm in firms where configuration.firm(firm) == nil {
-      throw Failure(.usage, "--firm \(firm) is not in the configuration \(configuration.sourcePath ?? "")")
+      throw RunRefusal(.usage, "--firm \(firm) is not in the configuration \(configuration.sourcePath ?? "")")
     }
     let selected = firms.isEmpty ? configuration.firms.map(\.firmID) : firms
     self.init(
@@ -154,18 +153,20 @@ struct RunPlan {
   }
 
   /// The business date a configured snapshot path stands for (its `YYYY-MM-DD`), or "".
-  static func dateOfSnapshot(_ path: String) -> String {
+  public static func dateOfSnapshot(_ path: String) -> String {
     guard let range = path.range(of: #"\d{4}-\d{2}-\d{2}"#, options: [.regularExpression, .backwards])
     else { return "" }
     return String(path[range])
   }
 
-  static func settings(_ firm: FirmConfiguration, configuration: JobConfiguration) throws -> FirmSettings {
+  public static func settings(_ firm: FirmConfiguration, configuration: JobConfiguration) throws
+    -> FirmSettings
+  {
     var versions: [ExtractKind: Int] = [:]
     var extracts: Set<ExtractKind> = []
     for (name, version) in firm.extracts {
       guard let kind = ExtractKind(rawValue: name) else {
-        throw Failure(.nothingDone, "unknown extract \(name)")
+        throw RunRefusal(.nothingDone, "unknown extract \(name)")
       }
       versions[kind] = version
       extracts.insert(kind)
@@ -176,7 +177,7 @@ struct RunPlan {
       extracts: extracts.isEmpty ? nil : extracts, formulaSafe: firm.isEnabled("formula_safe_csv"))
   }
 
-  static func destination(
+  public static func destination(
     _ destination: DestinationConfiguration, configuration: JobConfiguration, mirror: Bool
   ) throws -> any Destination {
     switch destination {
@@ -186,7 +187,7 @@ struct RunPlan {
       var passphrase: String?
       if let source = sftp.passphrase {
         do { passphrase = String(decoding: try source.resolve(), as: UTF8.self) } catch {
-          throw Failure(.nothingDone, "\(error)")
+          throw RunRefusal(.nothingDone, "\(error)")
         }
       }
       let retry = SFTPRetryPolicy(
@@ -204,5 +205,19 @@ struct RunPlan {
       settings.mirrorLocalLayout = mirror
       return SFTPDestination(configuration: settings)
     }
+  }
+}
+
+extension RunPlan {
+  /// The job's configuration file, checked: a file with errors stops the night (exit 2), with
+  /// every error listed.
+  public static func loadConfiguration(_ path: String) throws(RunRefusal) -> JobConfiguration {
+    let check = JobConfiguration.check(path: path)
+    guard let configuration = check.configuration, check.isValid else {
+      let problems = check.problems.filter { $0.severity == .error }.map(\.description).joined(
+        separator: "\n  ")
+      throw RunRefusal(.nothingDone, "configuration \(path) has problems:\n  \(problems)")
+    }
+    return configuration
   }
 }

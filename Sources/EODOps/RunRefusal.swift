@@ -1,0 +1,16 @@
+/// A refusal that ends a command with a documented exit code and a message for the operator: the
+/// night's preparation (configuration, date, snapshot file, output directory, state store,
+/// shards) and the command line's own checks throw it. Its code is the exit code; `usage` (64)
+/// is a wrong command line, which the command line prints with its usage.
+public struct RunRefusal: Error, CustomStringConvertible, OperatorFacingError, Sendable {
+  public var code: EODExitCode
+  public var message: String
+
+  public init(_ code: EODExitCode, _ message: String) {
+    self.code = code
+    self.message = message
+  }
+
+  public var description: String { message }
+  public var exitCode: EODExitCode { code }
+}

@@ -1,0 +1,173 @@
+import EODCompression
+import EODCore
+import EODDelivery
+import EODOps
+import EODRender
+import EODState
+import Foundation
+import Logging
+
+/// A night made ready by ``PrepareNight``: its plan, the ``Night`` to run, the shard's part, and
+/// the locks it holds until ``release()``.
+struct PreparedNight {
+  var plan: RunPlan
+  var night: Night
+  var shard:
+    (selection: ShardSelection, prepared: PreparedShard, date: CivilDate, configuration: JobConfiguration)?
+  var lock: RunLock?
+
+  /// Frees the shard's firm locks and the store's run lock.
+  func release() {
+    shard?.prepared.locks.forEach { $0.release() }
+    lock?.release()
+  }
+}
+
+/// The first stage of a night asked for by a ``NightRequest`` (docs/architecture.md): the
+/// configuration and the plan (templates, firms, settings, destinations), the business-day
+/// decision, the snapshot file and the output directory checked, the state store opened and
+/// locked, a shard's firms locked and planned, the idempotency request made; the ``Night`` the
+/// later stages run. Everything that stops it throws (a ``RunRefusal``, a store's or a lock's
+/// error) before any file is written.
+enum PrepareNight {
+  enum Outcome {
+    /// The date is not a business day (the calendar's reason): nothing to do.
+    case notBusinessDay(CivilDate, String)
+    case ready(PreparedNight)
+  }
+
+  static func run(_ request: NightRequest, now: @escaping @Sendable () -> Date, stop: NightStop) throws
+    -> Outcome
+  {
+    let logger = request.logger
+    let plan = try makePlan(request, now: now())
+    if let selection = request.shard {
+      guard plan.configuration != nil else {
+        throw RunRefusal(.usage, "a shard of a night needs a configuration (--config)")
+      }
+      if let date = plan.businessDate, let metricsFile = plan.configuration?.metricsFile {
+        // What stops a shard goes to the shard's metrics file too (docs/kubernetes.md).
+        stop.metricsFile = NightFinalize.shardMetricsPath(
+          metricsFile, businessDate: date.description, shard: selection.index, of: selection.count)
+      }
+    }
+    if let warning = plan.calendarWarning { logger.warning("\(warning)") }
+    if let (date, reason) = plan.notBusinessDay { return .notBusinessDay(date, reason) }
+    stop.businessDate = plan.configuration != nil ? RunPlan.dateOfSnapshot(plan.snapshot) : ""
+    try ExtractJob.checkSnapshotFile(plan.snapshot)
+    try OutputDirectoryCheck.check(plan.outputDirectory)
+    let (lock, store) = try StateAccess.openForWriting(
+      plan.statePath, create: request.createState || plan.configuration?.stateStoreCreate == true,
+      shared: request.shard != nil, logger: logger)
+    var shard: PreparedNight.Shard?
+    do {
+      stop.store = store
+      if let selection = request.shard, let date = plan.businessDate, let configuration = plan.configuration {
+        let prepared = try PreparedShard.prepare(
+          selection, runPlan: plan, date: date, store: store, runID: request.runID, logger: logger)
+        shard = (selection, prepared, date, configuration)
+        for firm in prepared.skipped {
+          request.say(
+            "\(date) \(firm): complete and delivered already (shard \(selection.description)); skipped")
+        }
+      }
+      try request.afterLock()
+      let night = try makeNight(
+        request, plan: plan, store: store, toRun: shard?.prepared.toRun, startedAt: stop.startedAt, now: now)
+      return .ready(PreparedNight(plan: plan, night: night, shard: shard, lock: lock))
+    } catch {
+      shard?.prepared.locks.forEach { $0.release() }
+      lock?.release()
+      throw error
+    }
+  }
+
+  /// The plan: from the configuration (its date, calendar, firms, settings and destinations) or
+  /// from the request's paths and settings.
+  static func makePlan(_ request: NightRequest, now: Date) throws -> RunPlan {
+    switch request.source {
+    case .configuration(let path, let date):
+      let configuration = try RunPlan.loadConfiguration(path)
+      let templates = try templateLibrary(
+        request.templatesDirectory ?? configuration.templatesDirectory, request: request)
+      return try RunPlan(
+        configuration: configuration, date: date, firms: request.firms, templates: templates, now: now)
+    case .paths(let snapshot, let state, let outputDirectory, let settings, let destination):
+      var plan = RunPlan(
+        snapshot: snapshot, statePath: state, outputDirectory: outputDirectory, firms: request.firms,
+        templates: try templateLibrary(request.templatesDirectory, request: request),
+        defaultSettings: settings)
+      if let destination {
+        plan.oneOffDestination = destination
+        plan.deliverAll = true
+      }
+      return plan
+    }
+  }
+
+  static func templateLibrary(_ directory: String?, request: NightRequest) throws -> TemplateLibrary {
+    let directory = try directory ?? request.standardTemplatesDirectory()
+    do { return try TemplateLibrary(directory: directory) } catch {
+      throw RunRefusal(.nothingDone, "\(error)")
+    }
+  }
+
+  /// The ``Night`` of a plan: the extract's options, the store, delivery, webhooks, metrics and
+  /// the idempotency request.
+  static func makeNight(
+    _ request: NightRequest, plan: RunPlan, store: any StateStoring, toRun: [String]?, startedAt: Date,
+    now: @escaping @Sendable () -> Date
+  ) throws -> Night {
+    // On-demand idempotency (docs/operations.md): the key is checked here, the night decides.
+    var idempotency: IdempotencyRequest?
+    if let text = request.idempotencyKey {
+      let key: IdempotencyKey
+      do { key = try IdempotencyKey(parsing: text) } catch { throw RunRefusal(.nothingDone, "\(error)") }
+      let fingerprint = IdempotencyKey.requestFingerprint(
+        firmIDs: request.firms, businessDate: plan.snapshot, options: request.fingerprintOptions)
+      idempotency = IdempotencyRequest(key: key, fingerprint: fingerprint)
+    }
+    var job = JobOptions(
+      snapshotPath: plan.snapshot, outputDirectory: plan.outputDirectory, firmIDs: toRun ?? plan.firms,
+      templates: plan.templates, defaultSettings: plan.defaultSettings, firmSettings: plan.firmSettings,
+      allowGap: request.allowGap, runID: request.runID, workerCount: max(1, request.workerCount), clock: now)
+    job.calendar = plan.calendar
+    // A configured firm missing from the snapshot fails alone (docs/operations.md).
+    job.missingFirmsFailAlone = plan.configuration != nil
+    // One pass over the snapshot feeds every firm; `concurrency` is how many threads value and
+    // render them meanwhile (docs/operations.md).
+    if let concurrency = plan.configuration?.concurrency { job.processingThreads = concurrency }
+    var modes = FileModes()
+    if let mode = request.fileMode ?? plan.configuration?.fileMode.map(UInt32.init) { modes.file = mode }
+    if let mode = request.directoryMode ?? plan.configuration?.directoryMode.map(UInt32.init) {
+      modes.directory = mode
+    }
+    job.fileModes = modes
+    job.progress = request.progress
+    job.sharedStateStore = request.shard != nil
+    var night = Night(job: job, store: store, startedAt: startedAt, logger: request.logger)
+    night.deliver = plan.deliverAll
+    let wrap = request.wrapDestinations
+    night.destinations = { wrap(plan.destinations(for: $0)) }
+    night.resend = request.resend
+    night.laterSnapshot = plan.configuration.map { configuration in { configuration.snapshotPath(for: $0) } }
+    night.webhooks = plan.configuration?.webhooks
+    night.metricsFile = plan.configuration?.metricsFile
+    if let selection = request.shard, let date = plan.businessDate, let metricsFile = night.metricsFile {
+      // A shard writes its own file; the night's metrics_file is the fan-in's (docs/kubernetes.md).
+      night.metricsFile = NightFinalize.shardMetricsPath(
+        metricsFile, businessDate: date.description, shard: selection.index, of: selection.count)
+      night.metricsOfShard = true
+    }
+    night.idempotency = idempotency
+    night.clock = now
+    night.say = request.say
+    return night
+  }
+}
+
+extension PreparedNight {
+  typealias Shard = (
+    selection: ShardSelection, prepared: PreparedShard, date: CivilDate, configuration: JobConfiguration
+  )
+}
