@@ -43,7 +43,8 @@ final class FirmRun: @unchecked Sendable {
   /// nil when they are held and written after it (a re-run or restatement of the date).
   private let writer: HistoryWriter?
   private var issues: [DataQualityIssue] = []
-  private let processor: AccountProcessor
+  private let valueAccount: ValueAccount
+  private let renderRows: RenderRows
 
   let firm: Firm
   let date: CivilDate
@@ -98,13 +99,8 @@ final class FirmRun: @unchecked Sendable {
     outcome = FirmOutcome(
       firmID: firm.id, directory: options.outputDirectory + "/" + firm.id + "/" + date.description)
     outcome.gapCarriedFrom = gapCarriedFrom
-    var processor = AccountProcessor(firm: firm, reference: reference, date: date)
-    let kinds = Set(templates.map(\.0))
-    processor.writesPositions = kinds.contains(.positions)
-    processor.writesCash = kinds.contains(.cash)
-    processor.writesTransactions = kinds.contains(.transactions)
-    processor.writesValuations = kinds.contains(.valuations)
-    self.processor = processor
+    valueAccount = ValueAccount(reference: reference, date: date)
+    renderRows = RenderRows(firm: firm, date: date, extracts: Set(templates.map(\.0)))
     history = StoreHistory(store: store, firmID: firm.id, date: date)
     self.tree = tree
     self.pool = pool
@@ -236,8 +232,9 @@ final class FirmRun: @unchecked Sendable {
   /// memory), and the records on their way to the history writer: one per processing thread,
   /// used by each of its firms in turn, so it does not grow with the number of firms.
   struct Work {
-    var out = AccountProcessor.Output()
-    var scratch = AccountProcessor.Scratch()
+    var out = AccountOutput()
+    /// Filled in place by ``ValueAccount``, so its arrays keep their memory.
+    var valuation = AccountValuation()
     /// The thread's records for the history writer, of any of its firms, handed over
     /// ``HistoryWriter/batchSize`` at a time and the rest by ``handOver(to:)``.
     var outgoing: HistoryWriter.Batch = []
@@ -255,21 +252,25 @@ final class FirmRun: @unchecked Sendable {
     history.store.readAhead(accountIDs: batch.map(\.bundle.account.id), date: history.date)
   }
 
-  /// Values one account and writes its rows; `work` is its processing thread's.
+  /// One account through the stages: valued (``ValueAccount``), its rows rendered
+  /// (``RenderRows``), compressed and written (``ExtractFileWriter``, or the firm's spool in a
+  /// spooled pass), its figures added to the firm's and its record on its way to the history;
+  /// `work` is its processing thread's.
   func consume(_ bundle: AccountBundle, work: inout Work) {
     guard !hasFailed else { return }
     do {
       let t0 = clock.now
       // Whether this is the client's first account matters only for a client-reference finding
-      // (AccountProcessor reports it with the client's first account only).
+      // (ValueAccount reports it with the client's first account only).
       var first = true
       if bundle.account.clientKnown, let reference = bundle.account.clientExternalRef,
         ExternalReference.problem(reference) != nil
       {
         first = flaggedClients.insert(bundle.account.clientID).inserted
       }
-      try processor.process(
-        bundle, reportClient: first, history: history, into: &work.out, scratch: &work.scratch)
+      try valueAccount.value(
+        bundle, reportClient: first, history: history, valuation: &work.valuation, into: &work.out)
+      renderRows.render(work.valuation, into: &work.out)
       let out = work.out
       let t1 = clock.now
       try write(out.positions, .positions, positions)

@@ -24,7 +24,11 @@ final class HashBox: @unchecked Sendable {
   }
 }
 
-/// One extract file being written under a temporary name in its final directory.
+/// A stage of the night (docs/architecture.md), after ``RenderRows``: one extract file being
+/// written under a temporary name in its final directory. Each account's rows are encoded with the
+/// template's ``RowEncoder`` (EODRender/Encoder.swift) and compressed into gzip members
+/// (EODCompression/GzipFileWriter.swift) by the compression pool; ``finish()`` completes the file
+/// (size, SHA-256), and CompleteSets renames it into place.
 final class ExtractFileWriter {
   let kind: ExtractKind
   let encoder: RowEncoder
