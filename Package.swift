@@ -84,7 +84,7 @@ let package = Package(
       name: "EODPipeline",
       dependencies: [
         "EODCore", "EODSnapshot", "EODRender", "EODCompression", "EODState", "EODStatePostgres",
-        "EODDelivery", "EODOps",
+        "EODDelivery", "EODOps", "EODSFTP",
         .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "Logging", package: "swift-log"),
       ]),

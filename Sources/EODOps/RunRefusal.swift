@@ -5,10 +5,14 @@
 public struct RunRefusal: Error, CustomStringConvertible, OperatorFacingError, Sendable {
   public var code: EODExitCode
   public var message: String
+  /// The error that made the refusal (a template's, the file system's, the SFTP client's), kept
+  /// as it was thrown; its words are in ``message`` already.
+  public var cause: (any Error)?
 
-  public init(_ code: EODExitCode, _ message: String) {
+  public init(_ code: EODExitCode, _ message: String, cause: (any Error)? = nil) {
     self.code = code
     self.message = message
+    self.cause = cause
   }
 
   public var description: String { message }

@@ -51,8 +51,7 @@ final class ValidationGate: @unchecked Sendable {
 /// the pace of the two sides. (An array that kept popped batches until the queue ran empty held,
 /// behind a history writer slower than the processing threads, nearly every batch of the night:
 /// 32 MB at 300,000 accounts, growing with the book.)
-/// `@unchecked Sendable`: all its state is guarded by `condition`; each element goes to one thread.
-final class HandOverQueue<Element>: @unchecked Sendable {
+final class HandOverQueue<Element> {
   private let condition = NSCondition()
   private var slots: [Element?]
   /// The slot of the oldest batch, and how many wait.
@@ -91,3 +90,6 @@ final class HandOverQueue<Element>: @unchecked Sendable {
     condition.unlock()
   }
 }
+
+/// `@unchecked Sendable`: all its state is guarded by `condition`; each element goes to one thread (only Sendable elements).
+extension HandOverQueue: @unchecked Sendable where Element: Sendable {}

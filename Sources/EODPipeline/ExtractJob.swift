@@ -157,13 +157,6 @@ struct HandedAccount: Sendable {
   let bundle: AccountBundle
 }
 
-/// The syntax-check thread's own connection to the snapshot.
-/// `@unchecked Sendable`: a SQLite connection (C handle) handed to the syntax-check thread, used by it alone.
-final class ValidationReader: @unchecked Sendable {
-  let reader: SnapshotReader
-  init(_ reader: SnapshotReader) { self.reader = reader }
-}
-
 /// The extract part of a night over one snapshot, as stages (Sources/EODPipeline/Night/; the
 /// whole night, delivery and notices included, is ``NightlyRun``).
 public enum ExtractJob {
@@ -205,56 +198,5 @@ public enum ExtractJob {
     let suffix: String
     if case .none = encoding { suffix = "" } else { suffix = ".gz" }
     return "\(firmID)_\(kind)_\(date.compact).\(format.fileExtension)\(suffix)"
-  }
-
-  /// Finishes the data files, puts them in place, and writes the manifest last.
-  static func complete(
-    firm: Firm, date: CivilDate, directory: OutputDirectory, writers: [ExtractFileWriter],
-    files: [ExtractFileSummary], options: JobOptions,
-    reader: SnapshotReader, outcome: inout FirmOutcome
-  ) throws {
-    let manifestName = "\(firm.id)_manifest_\(date.compact).json"
-    let manifestPath = outcome.directory + "/" + manifestName
-    // A consumer waiting for the manifest must never pair an old manifest with new files.
-    try directory.removeIfPresent(manifestName)
-    for writer in writers { try directory.rename(writer.temporaryName, to: writer.fileName) }
-    let manifest = Manifest.render(
-      firmID: firm.id, date: date, runID: options.runID, generatedAt: Timestamp.rfc3339(options.clock()),
-      files: files,
-      snapshotGeneratedAt: reader.generatedAt, errors: outcome.errors, warnings: outcome.warnings)
-    let bytes = Array(manifest.utf8)
-    try directory.writeFile(
-      bytes, name: manifestName, temporaryName: "." + manifestName + ".part-" + options.runID)
-    outcome.files = files
-    outcome.manifestPath = manifestPath
-    outcome.manifest = manifest
-    outcome.manifestBytes = bytes.count
-    outcome.manifestSHA256 = FileSystem.sha256(bytes)
-  }
-
-  /// Completes every file under its temporary name: sizes, hashes, rows, control totals.
-  static func finishFiles(
-    _ writers: [ExtractFileWriter], totals: [ExtractKind: ControlFigures], settings: FirmSettings
-  ) throws -> [ExtractFileSummary] {
-    var files: [ExtractFileSummary] = []
-    for writer in writers {
-      let (bytes, sha) = try writer.finish()
-      var controls: [(String, String)] = []
-      let figures: ControlFigures? =
-        writer.kind == .dataQuality ? nil : totals[writer.kind] ?? ControlFigures()
-      if let figures, let name = ControlFigures.totalName(writer.kind) {
-        controls = [(name, figures.total.description)]
-      }
-      let compression: String
-      if case .gzip = settings.encoding { compression = "gzip" } else { compression = "none" }
-      files.append(
-        ExtractFileSummary(
-          name: writer.fileName, path: writer.finalPath, extract: writer.kind,
-          template: writer.encoder.template.name,
-          format: settings.format, compression: compression, rows: writer.rows, bytes: bytes, sha256: sha,
-          controlTotals: controls, figures: figures,
-          keyColumns: ControlFigures.keyColumns(writer.encoder.template, format: settings.format)))
-    }
-    return files
   }
 }

@@ -59,7 +59,7 @@ struct Backfill: AsyncParsableCommand {
       var businessCalendar: BusinessCalendar?
       if let calendar {
         do { businessCalendar = try BusinessCalendar.load(contentsOf: calendar) } catch {
-          throw Failure(.nothingDone, "\(error)")
+          throw Failure(.nothingDone, "\(error)", cause: error)
         }
       }
       if let out { try checkOutputDirectory(out) }

@@ -29,7 +29,7 @@ struct Breaks: AsyncParsableCommand {
       var businessCalendar = BusinessCalendar.weekendsOnly
       if let calendar {
         do { businessCalendar = try BusinessCalendar.load(contentsOf: calendar) } catch {
-          throw Failure(.nothingDone, "\(error)")
+          throw Failure(.nothingDone, "\(error)", cause: error)
         }
       }
       guard PostgresURL.isPostgres(state) || FileManager.default.fileExists(atPath: state) else {

@@ -34,7 +34,7 @@ struct CheckConfig: AsyncParsableCommand {
       var notBusiness: String?
       if let date {
         let settings = configuration.calendar ?? CalendarConfiguration()
-        let resolved = try RunPlan.resolveDate(date, calendar: settings, now: Clock.now())
+        let resolved = try RunPlan.resolveDate(date, calendar: settings, now: try Clock.checkedNow())
         described = resolved.description
         if let calendar = try? settings.load(), let reason = calendar.reasonNotBusinessDay(resolved) {
           notBusiness = "\(resolved) is not a business day (\(reason)): a run for it does nothing"
@@ -67,7 +67,7 @@ func missingFirms(_ configuration: JobConfiguration, date: String) throws -> [(I
   guard FileManager.default.fileExists(atPath: path) else { return [] }
   let present: Set<String>
   do { present = Set(try SnapshotReader(path: path).firms().map(\.id)) } catch {
-    throw Failure(.nothingDone, "snapshot \(path): \(error)")
+    throw Failure(.nothingDone, "snapshot \(path): \(error)", cause: error)
   }
   return configuration.firms.enumerated().filter { !present.contains($0.element.firmID) }.map {
     ($0.offset, $0.element.firmID)

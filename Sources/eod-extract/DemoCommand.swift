@@ -37,7 +37,7 @@ struct Demo: AsyncParsableCommand {
             days: days, firms: 3, accounts: 120, instruments: 150, positions: 5, activity: 0.3, seed: 7,
             edge: true))
       } catch {
-        throw Failure(.nothingDone, SystemErrorText.words(error))
+        throw Failure(.nothingDone, SystemErrorText.words(error), cause: error)
       }
       let statePath = out + "/state.sqlite"
       // The demo's own store, in its own folder: always created (nothing else is there).
@@ -83,7 +83,7 @@ struct Demo: AsyncParsableCommand {
       }
       let entries: [String]
       do { entries = try manager.contentsOfDirectory(atPath: folder) } catch {
-        throw Failure(.nothingDone, "demo folder \(folder): \(SystemErrorText.reason(error))")
+        throw Failure(.nothingDone, "demo folder \(folder): \(SystemErrorText.reason(error))", cause: error)
       }
       if !entries.isEmpty {
         // An earlier demo's folder: its marker, or (made before the marker) only the demo's own entries.
@@ -95,7 +95,8 @@ struct Demo: AsyncParsableCommand {
         }
         for entry in ownEntries where entries.contains(entry) {
           do { try manager.removeItem(atPath: folder + "/" + entry) } catch {
-            throw Failure(.nothingDone, "demo folder \(folder)/\(entry): \(SystemErrorText.reason(error))")
+            throw Failure(
+              .nothingDone, "demo folder \(folder)/\(entry): \(SystemErrorText.reason(error))", cause: error)
           }
         }
       }
@@ -107,7 +108,7 @@ struct Demo: AsyncParsableCommand {
           .utf8
       ).write(to: URL(fileURLWithPath: marker))
     } catch {
-      throw Failure(.nothingDone, "demo folder \(folder): \(SystemErrorText.reason(error))")
+      throw Failure(.nothingDone, "demo folder \(folder): \(SystemErrorText.reason(error))", cause: error)
     }
   }
 }

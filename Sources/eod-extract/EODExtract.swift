@@ -33,6 +33,11 @@ extension ExtractKind: ExpressibleByArgument {}
 /// same type).
 typealias Failure = RunRefusal
 
+/// The job's configuration file, checked: a file with errors stops the command (exit 2).
+func loadConfiguration(_ path: String) throws -> JobConfiguration {
+  try RunPlan.loadConfiguration(path)
+}
+
 func makeLogger() -> Logger {
   EODLogging.bootstrap()
   return Logger(label: "eod-extract")

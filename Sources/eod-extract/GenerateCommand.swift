@@ -53,13 +53,13 @@ struct Generate: AsyncParsableCommand {
         activity: activity, seed: seed, edge: edge)
       if let calendar {
         do { options.calendar = try BusinessCalendar.load(contentsOf: calendar) } catch {
-          throw Failure(.nothingDone, "\(error)")
+          throw Failure(.nothingDone, "\(error)", cause: error)
         }
       }
       do {
         try SnapshotGenerator.generate(into: directory, options: options) { print($0) }
       } catch {
-        throw Failure(.nothingDone, SystemErrorText.words(error))
+        throw Failure(.nothingDone, SystemErrorText.words(error), cause: error)
       }
       return .success
     }

@@ -77,7 +77,7 @@ struct OutputOptions: ParsableArguments {
     do {
       return try TemplateLibrary(directory: directory)
     } catch {
-      throw Failure(.nothingDone, "\(error)")
+      throw Failure(.nothingDone, "\(error)", cause: error)
     }
   }
 

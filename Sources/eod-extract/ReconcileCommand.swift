@@ -88,7 +88,7 @@ struct Reconcile: AsyncParsableCommand {
       var configuration: JobConfiguration?
       if let config {
         do { configuration = try JobConfiguration.load(contentsOf: config) } catch {
-          throw Failure(.nothingDone, "\(error)")
+          throw Failure(.nothingDone, "\(error)", cause: error)
         }
       }
       // A set on an SFTP server: its manifest and the extract's file are copied into a temporary
@@ -118,10 +118,12 @@ struct Reconcile: AsyncParsableCommand {
         runSize: runRows)
       if let calendar {
         do { request.calendar = try BusinessCalendar.load(contentsOf: calendar) } catch {
-          throw Failure(.nothingDone, "\(error)")
+          throw Failure(.nothingDone, "\(error)", cause: error)
         }
       } else if let settings = configuration?.calendar {
-        do { request.calendar = try settings.load() } catch { throw Failure(.nothingDone, "\(error)") }
+        do { request.calendar = try settings.load() } catch {
+          throw Failure(.nothingDone, "\(error)", cause: error)
+        }
       }
       let result: ReconcileResult
       do {

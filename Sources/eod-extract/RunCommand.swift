@@ -154,15 +154,8 @@ struct Run: AsyncParsableCommand {
       var logger = logging.makeLogger()
       let runID = UUID().uuidString.lowercased()
       logger[metadataKey: "run_id"] = "\(runID)"
-      let request: NightRequest
-      do { request = try makeRequest(runID: runID, logger: logger) } catch {
-        // Stopped before a night could be asked for: made as visible as the night's own stops.
-        NightStop(
-          runID: runID, configurationPath: config, requestedFirms: firms, startedAt: Clock.now(),
-          now: { Clock.now() }
-        ).record(error, logger: logger)
-        throw shownStop(error)
-      }
+      // Only usage errors (64) can stop it here: nothing has started.
+      let request = try makeRequest(runID: runID, logger: logger)
       let report: NightReport
       do { report = try await NightlyRun.run(request) } catch { throw shownStop(error) }
       if let text = report.replayedOutput {
@@ -183,7 +176,7 @@ struct Run: AsyncParsableCommand {
         snapshot: snapshot ?? "", state: state ?? "", outputDirectory: out ?? "",
         settings: FirmSettings(
           format: output.format, encoding: try output.encoding(), extracts: output.extractSet),
-        destination: try oneOffDestination())
+        destination: oneOffDestination())
     }
     var request = NightRequest(
       source: source, runID: runID, logger: logger,
@@ -196,11 +189,6 @@ struct Run: AsyncParsableCommand {
     request.createState = initState
     request.resend = resend
     request.idempotencyKey = idempotencyKey
-    request.fingerprintOptions = [
-      "resend": "\(resend)", "format": output.format.rawValue, "compression": output.compression,
-      "extracts": output.extracts.map(\.rawValue).sorted().joined(separator: ","),
-      "allow_gap": "\(allowGap)",
-    ]
     request.workerCount = output.workers
     let modes = try output.explicitFileModes()
     request.fileMode = modes.file
@@ -222,49 +210,11 @@ struct Run: AsyncParsableCommand {
   }
 
   /// `--destination` with its key and known hosts: every firm's files go there.
-  func oneOffDestination() throws -> (any Destination)? {
+  func oneOffDestination() -> NightRequest.Delivery? {
     guard let destination, let identity, let knownHosts else { return nil }
-    var passphrase: String?
-    if let passphraseEnv {
-      guard let value = ProcessInfo.processInfo.environment[passphraseEnv] else {
-        throw Failure(
-          .nothingDone, "the environment variable \(passphraseEnv) for the key's passphrase is not set")
-      }
-      passphrase = value
-    } else if let passphraseFile {
-      guard let data = FileManager.default.contents(atPath: passphraseFile) else {
-        throw Failure(.nothingDone, "cannot read the passphrase file \(passphraseFile)")
-      }
-      passphrase = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .newlines)
-    }
-    let sftp: SFTPDestination.Configuration
-    do {
-      sftp = try SFTPDestination.Configuration(
-        url: destination, identity: SFTPIdentity(privateKeyPath: identity, passphrase: passphrase),
-        hostKeys: SFTPHostKeyPolicy(knownHostsPath: knownHosts, trustOnFirstUse: trustOnFirstUse),
-        allowCreateDirectories: createDirs)
-    } catch {
-      throw Failure(.nothingDone, "--destination: \(error)")
-    }
-    return SFTPDestination(configuration: sftp)
+    let passphrase = passphraseEnv.map(SecretSource.environment) ?? passphraseFile.map(SecretSource.file)
+    return .sftp(
+      url: destination, identityFile: identity, knownHosts: knownHosts, passphrase: passphrase,
+      trustOnFirstUse: trustOnFirstUse, createDirectories: createDirs)
   }
-}
-
-/// The job's configuration file, checked: a file with errors stops the command (exit 2).
-func loadConfiguration(_ path: String) throws -> JobConfiguration {
-  try RunPlan.loadConfiguration(path)
-}
-
-/// The commands' clock; `EOD_NOW` (RFC 3339) fixes it, for tests of the 72-hour idempotency window
-/// (`run` hands it to the night as ``NightRequest/fixedNow``, which refuses one that does not parse).
-enum Clock {
-  static func now() -> Date {
-    if let fixed = ProcessInfo.processInfo.environment["EOD_NOW"],
-      let date = ISO8601DateFormatter().date(from: fixed)
-    {
-      return date
-    }
-    return Date()
-  }
-
 }

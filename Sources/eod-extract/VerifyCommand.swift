@@ -69,7 +69,7 @@ struct Verify: AsyncParsableCommand {
         report = try verifier.verify()
       } catch {
         if json { print(error.json(set: set)) }
-        throw Failure(.nothingDone, "verify: \(error)")
+        throw Failure(.nothingDone, "verify: \(error)", cause: error)
       }
       print(json ? report.json : report.text)
       return report.ok ? .success : .someFirmsFailed
@@ -142,7 +142,7 @@ final class SFTPSetStore: SetStore {
         hostKeys: SFTPHostKeyPolicy(knownHostsPath: knownHosts), logger: logger)
       return SFTPSetStore(connection: connection, url: url)
     } catch {
-      throw Failure(.nothingDone, "\(command): \(error)")
+      throw Failure(.nothingDone, "\(command): \(error)", cause: error)
     }
   }
 

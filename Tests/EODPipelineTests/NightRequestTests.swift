@@ -1,6 +1,7 @@
 import EODCore
 import EODOps
 import EODPipeline
+import EODRender
 import EODSnapshotGen
 import EODState
 import Foundation
@@ -112,6 +113,16 @@ import Testing
     #expect(stopped?.code == .nothingDone)
     #expect(stopped?.message.contains("EOD_NOW '2026-10-02 01:15' is not an ISO 8601 instant") == true)
     #expect(!exists(scratch + "/out"))
+  }
+
+  @Test func aRefusalKeepsTheErrorThatMadeIt() async throws {
+    let (scratch, config) = try configured("request-templates")
+    var asked = request(config, now: "2026-10-02T01:15:00Z")
+    asked.templatesDirectory = scratch + "/no-templates-here"
+    let stopped = await #expect(throws: RunRefusal.self) { _ = try await NightlyRun.run(asked) }
+    #expect(stopped?.code == .nothingDone)
+    #expect(stopped?.message.contains("no-templates-here") == true, "\(String(describing: stopped))")
+    #expect(stopped?.cause is TemplateError, "\(String(describing: stopped?.cause))")
   }
 
   @Test func aShardRunsItsFirmsRecordsItsFinishAndSkipsThemWhenRunAgain() async throws {

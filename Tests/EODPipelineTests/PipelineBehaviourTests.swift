@@ -300,6 +300,29 @@ import Testing
     }
   }
 
+  @Test func aFirmWhoseRenameFailsHalfwayLeavesNoFileUnderAFinalName() throws {
+    let (scratch, paths) = try series("half-renamed", days: 1)
+    defer { try? FileManager.default.removeItem(atPath: scratch) }
+    let store = try StateStore(path: scratch + "/state.sqlite")
+    let out = scratch + "/out"
+    // A non-empty folder where FIRM001's valuations file goes: its positions, cash and
+    // transactions files are renamed into place before that rename fails.
+    let folder = out + "/FIRM001/2026-10-01"
+    let blocker = folder + "/FIRM001_valuations_20261001.csv.gz"
+    try FileManager.default.createDirectory(atPath: blocker + "/x", withIntermediateDirectories: true)
+    let report = try run(paths[0], store: store, out: out)
+    #expect(report.failedFirms.map(\.firmID) == ["FIRM001"])
+    // Nothing of the failed firm under a final name: no data file, no manifest; only the folder
+    // that was someone else's, untouched.
+    let left = try FileManager.default.contentsOfDirectory(atPath: folder).sorted()
+    #expect(left == ["FIRM001_valuations_20261001.csv.gz"], "\(left)")
+    #expect(FileManager.default.fileExists(atPath: blocker + "/x"))
+    #expect(try store.latestRunDate(firmID: "FIRM001") == nil)
+    // The other firm is complete.
+    let other = try FileManager.default.contentsOfDirectory(atPath: out + "/FIRM002/2026-10-01")
+    #expect(other.contains("FIRM002_manifest_20261001.json"))
+  }
+
   @Test func aBadSnapshotWritesNothing() throws {
     let (scratch, paths) = try series("refused", days: 1)
     defer { try? FileManager.default.removeItem(atPath: scratch) }

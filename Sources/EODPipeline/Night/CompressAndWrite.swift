@@ -4,23 +4,26 @@ import EODCore
 import EODOps
 import EODRender
 import Foundation
+import Synchronization
 
-/// Hashes the bytes a writer puts in its file, in order.
-/// `@unchecked Sendable`: SHA256 state behind `lock`; compression workers update it, the run thread reads it.
-final class HashBox: @unchecked Sendable {
-  private var hasher = SHA256()
-  private let lock = NSLock()
+/// Hashes the bytes a writer puts in its file, in order: the compression worker holding the
+/// file's writer token updates it (once per written block), the run thread reads the result.
+final class HashBox: Sendable {
+  private let hasher = Mutex(SHA256())
 
   func update(_ bytes: UnsafeRawBufferPointer) {
-    lock.lock()
-    hasher.update(bufferPointer: bytes)
-    lock.unlock()
+    // The buffer is the caller's for the length of this call; the lock's body takes it as its
+    // address and length (plain values), not as a pointer it could keep.
+    let address = UInt(bitPattern: bytes.baseAddress)
+    let count = bytes.count
+    hasher.withLock { hasher in
+      hasher.update(
+        bufferPointer: UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: address), count: count))
+    }
   }
 
   func hex() -> String {
-    lock.lock()
-    defer { lock.unlock() }
-    return Hex.lowercase(hasher.finalize())
+    Hex.lowercase(hasher.withLock { $0.finalize() })
   }
 }
 

@@ -26,6 +26,16 @@ public struct DeliveryOutcome: Sendable {
 /// Sends each firm's completed set to that firm's destination, consulting and writing the
 /// delivery journal so a re-run sends nothing twice and a resumed run sends only what is missing.
 public enum DeliveryStep {
+  /// The night's stage: every firm written goes to its destination (``Night/destinations``), a
+  /// line said for each.
+  static func run(_ extract: RunReport, night: Night, say: (String) -> Void) async -> [DeliveryOutcome] {
+    let deliveries = await deliver(
+      extract, destinations: night.destinations(extract), store: night.store, resend: night.resend,
+      clock: night.clock, logger: night.logger)
+    for delivery in deliveries { say(summaryLine(delivery, date: extract.businessDate)) }
+    return deliveries
+  }
+
   /// - Parameters:
   ///   - destinations: by firm ID. A firm of the report without an entry is an error for that
   ///     firm: its files never go to another firm's destination.

@@ -77,16 +77,51 @@ enum Idempotency {
     }
   }
 
+  /// How a night with ``Night/idempotency`` starts: it runs (only the firms that failed, when
+  /// retrying a failed request), or it is finished already (a replay: what the completed run
+  /// printed; a conflict: refused, exit 2).
+  enum Start {
+    case run(JobOptions, Claim?)
+    case finished(NightReport)
+  }
+
+  /// The first stage of a night: without a key it runs as asked.
+  static func begin(_ night: Night) throws -> Start {
+    guard let request = night.idempotency else { return .run(night.job, nil) }
+    var report = NightReport()
+    switch try check(request, store: night.store, now: night.clock(), logger: night.logger) {
+    case .replay(let output, let exitCode):
+      report.replayedOutput = output
+      report.exitCode = exitCode
+      return .finished(report)
+    case .conflict(let refusal):
+      report.refusal = refusal
+      report.exitCode = .nothingDone
+      return .finished(report)
+    case .proceed(let claim, let retryFirms):
+      var job = night.job
+      if let retryFirms {
+        // A configured firm missing from the snapshot fails alone (docs/operations.md).
+        job.firmIDs = retryFirms
+        job.missingFirmsFailAlone = true
+      }
+      return .run(job, claim)
+    }
+  }
+
   /// The outcome the key stands for: what every run under it printed, in order; the manifests of
   /// the firms whose sets are complete (delivered, when delivering); the firms still failed.
   static func save(
-    _ claim: Claim, report: RunReport, failed: Set<String>, printed: [String], exitCode: EODExitCode,
-    store: any StateStoring
-  ) throws {
+    _ claim: Claim, report night: NightReport, extract report: RunReport, store: any StateStoring
+  )
+    throws
+  {
+    let failed = night.failedFirms
+    let exitCode = night.exitCode
     let result =
       (claim.previous?.manifests ?? "")
       + report.firms.filter { !failed.contains($0.firmID) }.compactMap(\.manifest).joined(separator: "")
-    let lines = printed.map { $0 + "\n" }.joined()
+    let lines = night.lines.map { $0 + "\n" }.joined()
     let key = claim.request.key
     try store.saveIdempotencyRecord(
       key.rawValue, fingerprint: claim.request.fingerprint, createdAt: claim.firstUsedAt, result: result)

@@ -6,6 +6,16 @@ import Logging
 /// A stage of the night (docs/architecture.md): the Prometheus textfile (when configured), written atomically, and each
 /// failed firm (extract or delivery) recorded in the state store for `eod-extract status`.
 enum Measure {
+  /// The night's metrics and its failed firms' records, once its verdict is known.
+  static func run(_ night: Night, report: NightReport, extract: RunReport) {
+    writeMetrics(
+      to: night.metricsFile, report: extract, deliveries: report.deliveries, failed: report.failedFirms,
+      keepOtherFirms: night.metricsOfShard, started: night.startedAt, now: night.clock, logger: night.logger)
+    recordFailures(
+      report: extract, deliveries: report.deliveries, exitCode: report.exitCode, store: night.store,
+      now: night.clock(), logger: night.logger)
+  }
+
   static func writeMetrics(
     to path: String?, report: RunReport, deliveries: [DeliveryOutcome], failed: Set<String>,
     keepOtherFirms: Bool = false, started: Date, now: () -> Date, logger: Logger

@@ -20,7 +20,21 @@ public struct NightRequest {
     /// nothing is delivered).
     case paths(
       snapshot: String, state: String, outputDirectory: String, settings: FirmSettings,
-      destination: (any Destination)?)
+      destination: Delivery?)
+  }
+
+  /// Where a night from ``Source/paths(snapshot:state:outputDirectory:settings:destination:)``
+  /// delivers every firm.
+  public enum Delivery {
+    /// An SFTP server, `sftp://USER@HOST[:PORT]/PATH` (files go to PATH/<firm_id>/<date>/), with
+    /// the private key (ed25519 or ECDSA), the known_hosts file holding the server's key, the
+    /// key's passphrase if any, whether an unknown host key is accepted and recorded (trust on
+    /// first use, never the default) and whether missing remote directories are created.
+    case sftp(
+      url: String, identityFile: String, knownHosts: String, passphrase: SecretSource?, trustOnFirstUse: Bool,
+      createDirectories: Bool)
+    /// A destination the caller made.
+    case destination(any Destination)
   }
 
   public var source: Source
@@ -44,12 +58,12 @@ public struct NightRequest {
   public var finalizeIfLast = false
   /// Send again what was delivered already (and re-issue a restatement's later dates).
   public var resend = false
-  /// An on-demand request's idempotency key (a UUIDv4), and the options the request was made
-  /// with, for its fingerprint (the key used again with other options is refused).
+  /// An on-demand request's idempotency key (a UUIDv4): the same key within 72 hours returns the
+  /// first result without re-delivering; used again for another request (other firms, snapshot or
+  /// settings), it is refused.
   public var idempotencyKey: String?
-  public var fingerprintOptions: [String: String] = [:]
-  /// Compression threads per file.
-  public var workerCount = 2
+  /// Compression threads, shared by every file of the night (default: the number of cores).
+  public var workerCount = ProcessInfo.processInfo.activeProcessorCount
   /// The modes of what the night creates; nil: the configuration's, else 0640/0750.
   public var fileMode: UInt32?
   public var directoryMode: UInt32?

@@ -76,8 +76,8 @@ public struct NightReport {
 }
 
 /// The nightly run, as a library: the stages of Sources/EODPipeline/Night/ in order. The command
-/// line only parses its arguments into a ``Night``, prints the ``NightReport`` and exits with
-/// its code.
+/// line only parses its arguments into a ``NightRequest``, prints the ``NightReport`` and exits
+/// with its code.
 public enum NightlyRun {
   /// Runs the night a caller asks for, from its request to its verdict: ``PrepareNight`` (the
   /// configuration and plan, the business-day decision, the snapshot file and output directory
@@ -133,56 +133,45 @@ public enum NightlyRun {
   /// The night's clock: the fixed instant asked for, or the system's.
   static func clock(fixed: String?) throws(RunRefusal) -> @Sendable () -> Date {
     guard let fixed else { return { Date() } }
-    guard let instant = ISO8601DateFormatter().date(from: fixed) else {
-      throw RunRefusal(
-        .nothingDone, "EOD_NOW '\(fixed)' is not an ISO 8601 instant such as 2026-12-02T01:15:00Z")
-    }
+    let instant = try fixedInstant(fixed)
     return { instant }
   }
 
-  /// Runs the night. Throws only when nothing can be done (the snapshot, a template, the state
-  /// store, the output directory: see `exitCode(for:)` in the command line); one firm's failure
-  /// is in the report and does not stop the others.
+  /// The instant a fixed now (`EOD_NOW`) names: ISO 8601 with a time zone, such as
+  /// `2026-12-02T01:15:00Z`; anything else is refused (exit 2), never replaced by the real now.
+  public static func fixedInstant(_ text: String) throws(RunRefusal) -> Date {
+    guard let instant = ISO8601DateFormatter().date(from: text) else {
+      throw RunRefusal(
+        .nothingDone, "EOD_NOW '\(text)' is not an ISO 8601 instant such as 2026-12-02T01:15:00Z")
+    }
+    return instant
+  }
+
+  /// Runs the night's stages (docs/architecture.md) in order. Throws only when nothing can be
+  /// done (the snapshot, a template, the state store, the output directory: each error says its
+  /// exit code, ``EODExitCode/init(for:)``); one firm's failure is in the report and does not stop
+  /// the others.
   public static func run(_ night: Night) async throws -> NightReport {
     var report = NightReport()
     func say(_ line: String) {
       night.say(line)
       report.lines.append(line)
     }
-    var job = night.job
-    var claim: Idempotency.Claim?
-    if let request = night.idempotency {
-      switch try Idempotency.check(request, store: night.store, now: night.clock(), logger: night.logger) {
-      case .replay(let output, let exitCode):
-        report.replayedOutput = output
-        report.exitCode = exitCode
-        return report
-      case .conflict(let refusal):
-        report.refusal = refusal
-        report.exitCode = .nothingDone
-        return report
-      case .proceed(let claimed, let retryFirms):
-        claim = claimed
-        if let retryFirms {
-          // A configured firm missing from the snapshot fails alone (docs/operations.md).
-          job.firmIDs = retryFirms
-          job.missingFirmsFailAlone = true
-        }
-      }
+    // A replayed or refused idempotency key ends the night here: nothing runs.
+    let claim: Idempotency.Claim?
+    let job: JobOptions
+    switch try Idempotency.begin(night) {
+    case .finished(let finished): return finished
+    case .run(let asked, let claimed): (job, claim) = (asked, claimed)
     }
     let extract = try ExtractJob.run(job, store: night.store, logger: night.logger)
     night.extracted(extract)
     report.extract = extract
-    for line in extract.summaryLines { say(line) }
+    extract.summaryLines.forEach(say)
     var failed = Set(extract.failedFirms.map(\.firmID))
     if night.deliver {
-      report.deliveries = await DeliveryStep.deliver(
-        extract, destinations: night.destinations(extract), store: night.store, resend: night.resend,
-        clock: night.clock, logger: night.logger)
-      for delivery in report.deliveries {
-        say(DeliveryStep.summaryLine(delivery, date: extract.businessDate))
-        if delivery.status == .failed { failed.insert(delivery.firmID) }
-      }
+      report.deliveries = await DeliveryStep.run(extract, night: night, say: say)
+      failed.formUnion(report.deliveries.filter { $0.status == .failed }.map(\.firmID))
     }
     if night.resend, let laterSnapshot = night.laterSnapshot {
       let (reissued, failedAgain) = try await ReissueStale.run(
@@ -190,22 +179,12 @@ public enum NightlyRun {
       report.reissued = reissued
       failed.formUnion(failedAgain)
     }
-    let exitCode: EODExitCode = failed.isEmpty ? .success : .someFirmsFailed
+    report.failedFirms = failed
+    report.exitCode = failed.isEmpty ? .success : .someFirmsFailed
     report.notices = await Notify.run(
       night.webhooks, report: extract, deliveries: report.deliveries, logger: night.logger)
-    Measure.writeMetrics(
-      to: night.metricsFile, report: extract, deliveries: report.deliveries, failed: failed,
-      keepOtherFirms: night.metricsOfShard, started: night.startedAt, now: night.clock, logger: night.logger)
-    Measure.recordFailures(
-      report: extract, deliveries: report.deliveries, exitCode: exitCode, store: night.store,
-      now: night.clock(),
-      logger: night.logger)
-    if let claim {
-      try Idempotency.save(
-        claim, report: extract, failed: failed, printed: report.lines, exitCode: exitCode, store: night.store)
-    }
-    report.failedFirms = failed
-    report.exitCode = exitCode
+    Measure.run(night, report: report, extract: extract)
+    if let claim { try Idempotency.save(claim, report: report, extract: extract, store: night.store) }
     return report
   }
 }

@@ -98,3 +98,10 @@ final class OpenedSnapshot {
     return gate.wait().map { PipelineError(snapshot: $0) }
   }
 }
+
+/// The syntax-check thread's own connection to the snapshot.
+/// `@unchecked Sendable`: a SQLite connection (C handle) handed to the syntax-check thread, used by it alone.
+final class ValidationReader: @unchecked Sendable {
+  let reader: SnapshotReader
+  init(_ reader: SnapshotReader) { self.reader = reader }
+}

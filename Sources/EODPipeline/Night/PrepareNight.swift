@@ -3,6 +3,7 @@ import EODCore
 import EODDelivery
 import EODOps
 import EODRender
+import EODSFTP
 import EODState
 import Foundation
 import Logging
@@ -98,17 +99,62 @@ enum PrepareNight {
         templates: try templateLibrary(request.templatesDirectory, request: request),
         defaultSettings: settings)
       if let destination {
-        plan.oneOffDestination = destination
+        plan.oneOffDestination = try oneOffDestination(destination)
         plan.deliverAll = true
       }
       return plan
     }
   }
 
+  /// The destination every firm of a night from paths goes to.
+  static func oneOffDestination(_ delivery: NightRequest.Delivery) throws -> any Destination {
+    switch delivery {
+    case .destination(let destination):
+      return destination
+    case .sftp(
+      let url, let identityFile, let knownHosts, let secret, let trustOnFirstUse, let createDirectories):
+      var passphrase: String?
+      if let secret {
+        do { passphrase = String(decoding: try secret.resolve(), as: UTF8.self) } catch {
+          throw RunRefusal(.nothingDone, "the key's passphrase (\(secret)): \(error)", cause: error)
+        }
+      }
+      do {
+        return SFTPDestination(
+          configuration: try SFTPDestination.Configuration(
+            url: url, identity: SFTPIdentity(privateKeyPath: identityFile, passphrase: passphrase),
+            hostKeys: SFTPHostKeyPolicy(knownHostsPath: knownHosts, trustOnFirstUse: trustOnFirstUse),
+            allowCreateDirectories: createDirectories))
+      } catch {
+        throw RunRefusal(.nothingDone, "--destination: \(error)", cause: error)
+      }
+    }
+  }
+
+  /// What an idempotency key's request is, for its fingerprint: the firms, the snapshot, and what
+  /// changes the files or their delivery (format, compression and extracts: a configured night's
+  /// are the configuration's; re-sending; carrying across a gap).
+  static func fingerprint(_ request: NightRequest, plan: RunPlan) -> String {
+    var settings = FirmSettings()
+    if case .paths(_, _, _, let given, _) = request.source { settings = given }
+    let compression: String
+    switch settings.encoding {
+    case .none: compression = "none"
+    case .gzip(let level): compression = "\(level)"
+    }
+    return IdempotencyKey.requestFingerprint(
+      firmIDs: request.firms, businessDate: plan.snapshot,
+      options: [
+        "resend": "\(request.resend)", "format": settings.format.rawValue, "compression": compression,
+        "extracts": (settings.extracts ?? []).map(\.rawValue).sorted().joined(separator: ","),
+        "allow_gap": "\(request.allowGap)",
+      ])
+  }
+
   static func templateLibrary(_ directory: String?, request: NightRequest) throws -> TemplateLibrary {
     let directory = try directory ?? request.standardTemplatesDirectory()
     do { return try TemplateLibrary(directory: directory) } catch {
-      throw RunRefusal(.nothingDone, "\(error)")
+      throw RunRefusal(.nothingDone, "\(error)", cause: error)
     }
   }
 
@@ -122,10 +168,10 @@ enum PrepareNight {
     var idempotency: IdempotencyRequest?
     if let text = request.idempotencyKey {
       let key: IdempotencyKey
-      do { key = try IdempotencyKey(parsing: text) } catch { throw RunRefusal(.nothingDone, "\(error)") }
-      let fingerprint = IdempotencyKey.requestFingerprint(
-        firmIDs: request.firms, businessDate: plan.snapshot, options: request.fingerprintOptions)
-      idempotency = IdempotencyRequest(key: key, fingerprint: fingerprint)
+      do { key = try IdempotencyKey(parsing: text) } catch {
+        throw RunRefusal(.nothingDone, "\(error)", cause: error)
+      }
+      idempotency = IdempotencyRequest(key: key, fingerprint: fingerprint(request, plan: plan))
     }
     var job = JobOptions(
       snapshotPath: plan.snapshot, outputDirectory: plan.outputDirectory, firmIDs: toRun ?? plan.firms,

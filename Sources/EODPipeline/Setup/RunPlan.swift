@@ -111,7 +111,9 @@ public struct RunPlan {
   ) throws {
     let calendarSettings = configuration.calendar ?? CalendarConfiguration()
     let calendar: BusinessCalendar
-    do { calendar = try calendarSettings.load() } catch { throw RunRefusal(.nothingDone, "\(error)") }
+    do { calendar = try calendarSettings.load() } catch {
+      throw RunRefusal(.nothingDone, "\(error)", cause: error)
+    }
     let businessDate = try RunPlan.resolveDate(date, calendar: calendarSettings, now: now)
     for firm in firms where configuration.firm(firm) == nil {
       throw RunRefusal(.usage, "--firm \(firm) is not in the configuration \(configuration.sourcePath ?? "")")
@@ -187,7 +189,7 @@ public struct RunPlan {
       var passphrase: String?
       if let source = sftp.passphrase {
         do { passphrase = String(decoding: try source.resolve(), as: UTF8.self) } catch {
-          throw RunRefusal(.nothingDone, "\(error)")
+          throw RunRefusal(.nothingDone, "\(error)", cause: error)
         }
       }
       let retry = SFTPRetryPolicy(

@@ -55,7 +55,8 @@ public enum StateAccess {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
       } catch {
         throw RunRefusal(
-          .nothingDone, "cannot create the state store's folder \(folder): \(SystemErrorText.reason(error))")
+          .nothingDone, "cannot create the state store's folder \(folder): \(SystemErrorText.reason(error))",
+          cause: error)
       }
       logger.notice("creating a new, empty state store (as asked)", metadata: ["path": "\(path)"])
     }

@@ -23,7 +23,8 @@ public enum FinalizeNight {
       path = try NightFinalize.writeSummary(summary, outputDirectory: configuration.outputDirectory)
     } catch {
       throw RunRefusal(
-        .nothingDone, "cannot write the night's summary in \(configuration.outputDirectory): \(error)")
+        .nothingDone, "cannot write the night's summary in \(configuration.outputDirectory): \(error)",
+        cause: error)
     }
     if summary.complete {
       say(

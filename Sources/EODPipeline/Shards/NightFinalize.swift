@@ -77,7 +77,7 @@ public enum NightFinalize {
         firms.append(firm)
         continue
       }
-      let manifestName = "\(item.firmID)_manifest_\(date.compact).json"
+      let manifestName = CompleteSets.manifestName(firmID: item.firmID, date: date)
       let journal = try store.journal(firmID: item.firmID, businessDate: plan.businessDate, destination: nil)
       let recorded = try store.completedManifest(firmID: item.firmID, businessDate: plan.businessDate)
       let local = outputDirectory + "/" + item.firmID + "/" + plan.businessDate + "/" + manifestName

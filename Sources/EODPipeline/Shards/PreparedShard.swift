@@ -78,7 +78,7 @@ public struct PreparedShard {
     } catch let error as ShardError {
       throw RunRefusal(.usage, error.detail)
     } catch {
-      throw RunRefusal(.nothingDone, "cannot plan the shards from \(snapshot): \(error)")
+      throw RunRefusal(.nothingDone, "cannot plan the shards from \(snapshot): \(error)", cause: error)
     }
   }
 
@@ -124,7 +124,7 @@ public struct PreparedShard {
     guard let manifest = try store.completedManifest(firmID: firm, businessDate: date.description) else {
       return false
     }
-    let name = "\(firm)_manifest_\(date.compact).json"
+    let name = CompleteSets.manifestName(firmID: firm, date: date)
     return try store.journal(firmID: firm, businessDate: date.description, destination: nil).contains {
       $0.fileName == name && $0.sha256 == manifest
     }

@@ -387,7 +387,7 @@ final class FirmRun: @unchecked Sendable {
     endRows()
     if outcome.error == nil {
       do {
-        closedFiles = try ExtractJob.finishFiles(orderedWriters(), totals: totals(), settings: settings)
+        closedFiles = try CompleteSets.finishFiles(orderedWriters(), totals: totals(), settings: settings)
       } catch {
         fail(error)
       }
@@ -412,7 +412,7 @@ final class FirmRun: @unchecked Sendable {
     let recordStarted = clock.now
     defer { outcome.timings.record = FirmRun.milliseconds(clock.now - recordStarted) }
     let ordered = orderedWriters()
-    let files = try closedFiles ?? ExtractJob.finishFiles(ordered, totals: totals(), settings: settings)
+    let files = try closedFiles ?? CompleteSets.finishFiles(ordered, totals: totals(), settings: settings)
     // Nothing goes under a final name, and nothing is recorded, before the snapshot passed.
     if let refused = gate.wait() { throw PipelineError(snapshot: refused) }
     var outcome = self.outcome
@@ -436,14 +436,23 @@ final class FirmRun: @unchecked Sendable {
     guard let directory else {
       throw PipelineError(code: .internalError, firmID: firm.id, detail: "the firm's directory was not made")
     }
-    try ExtractJob.complete(
+    try CompleteSets.putInPlace(
       firm: firm, date: date, directory: directory, writers: ordered, files: files, options: options,
       reader: reader,
       outcome: &outcome)
-    try store.recordRun(
-      date: date, firmID: firm.id, runID: options.runID, snapshot: options.snapshotPath,
-      completedAt: Timestamp.rfc3339(options.clock()), gapCarried: outcome.gapCarriedFrom != nil,
-      manifestSHA256: outcome.manifestSHA256)
+    do {
+      try store.recordRun(
+        date: date, firmID: firm.id, runID: options.runID, snapshot: options.snapshotPath,
+        completedAt: Timestamp.rfc3339(options.clock()), gapCarried: outcome.gapCarriedFrom != nil,
+        manifestSHA256: outcome.manifestSHA256)
+    } catch {
+      // Its run is not recorded (and its history rolls back with the savepoint): its set is
+      // taken out again, manifest first, so no consumer takes it for a complete one.
+      CompleteSets.takeOut(
+        [CompleteSets.manifestName(firmID: firm.id, date: date)] + files.map(\.name),
+        from: directory)
+      throw error
+    }
   }
 }
 

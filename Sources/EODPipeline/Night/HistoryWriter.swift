@@ -17,8 +17,8 @@ import Foundation
 ///
 /// Used only when nothing of the date is in the store yet (the nightly case): deleting a failed
 /// firm's rows then restores exactly what was there. A re-run or a restatement, which replaces or
-/// recomputes rows an earlier run wrote, writes each firm's history in a transaction of its own
-/// after the pass instead.
+/// recomputes rows an earlier run wrote, has each firm's records written when the firm is
+/// complete instead, in a savepoint of the same night's transaction (``NightHistory``).
 ///
 /// `@unchecked Sendable`: `submit` from any thread; the rest on the run's thread before start()/after drain().
 final class HistoryWriter: @unchecked Sendable {
