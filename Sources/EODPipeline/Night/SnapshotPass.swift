@@ -317,3 +317,10 @@ extension SnapshotPass {
     return try next(pass)
   }
 }
+
+/// An account on its way to its firm's processing thread (a struct, not a tuple: copied without
+/// the runtime's generic tuple paths).
+struct HandedAccount: Sendable {
+  let firm: Int
+  let bundle: AccountBundle
+}
