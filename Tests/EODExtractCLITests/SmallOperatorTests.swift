@@ -39,6 +39,32 @@ import Testing
     }
   }
 
+  /// `run --destination` with a passphrase that cannot be read stops before anything is read or
+  /// written (exit 2), naming where it looked: an unset variable, a missing file.
+  @Test func anUnreadablePassphraseStopsTheRunBeforeAnything() throws {
+    let dir = try Binary.scratch("small-passphrase")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let generated = try Binary.run([
+      "generate", dir + "/snap", "--days", "1", "--accounts", "3", "--firms", "1", "--instruments", "4",
+    ])
+    try #require(generated.status == 0)
+    for (option, value) in [
+      ("--passphrase-env", "EOD_TEST_NO_SUCH_PASSPHRASE"), ("--passphrase-file", dir + "/no-passphrase"),
+    ] {
+      let run = try Binary.run([
+        "run", "--snapshot", dir + "/snap/ledger-2026-10-01.sqlite", "--state", dir + "/state.sqlite",
+        "--init-state", "--out", dir + "/out", "--destination", "sftp://eod@127.0.0.1:1/inbound",
+        "--identity", dir + "/id_ed25519", "--known-hosts", dir + "/known_hosts", option, value,
+      ])
+      #expect(run.status == 2, "\(option): \(run.stdout) \(run.stderr)")
+      #expect(run.stderr.contains("the key's passphrase"), "\(run.stderr)")
+      #expect(
+        run.stderr.contains(value.split(separator: "/").last.map(String.init) ?? value), "\(run.stderr)")
+      #expect(!FileManager.default.fileExists(atPath: dir + "/state.sqlite"))
+      #expect(!FileManager.default.fileExists(atPath: dir + "/out"))
+    }
+  }
+
   /// check-config --date and run --date take only the documented forms (usage error, 64).
   @Test func aBogusDateIsAUsageError() throws {
     let job = try OpsJob.make("small-date", accounts: 3, firms: 1)
