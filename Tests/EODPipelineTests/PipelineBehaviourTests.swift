@@ -323,6 +323,39 @@ import Testing
     #expect(other.contains("FIRM002_manifest_20261001.json"))
   }
 
+  @Test func aFirmWhoseRunCannotBeRecordedHasItsSetTakenOutAgain() throws {
+    let (scratch, paths) = try series("unrecorded", days: 2)
+    defer { try? FileManager.default.removeItem(atPath: scratch) }
+    let out = scratch + "/out"
+    let state = scratch + "/state.sqlite"
+    _ = try run(paths[0], store: try StateStore(path: state), out: out)
+    // The store refuses to record FIRM001's run of day 2 (after its files are in place).
+    let admin = try SQLiteConnection(path: state, mode: .readWrite)
+    try admin.execute(
+      """
+      CREATE TRIGGER refuse_firm001 BEFORE INSERT ON runs
+      WHEN NEW.firm_id = 'FIRM001' AND NEW.business_date = '2026-10-02'
+      BEGIN SELECT RAISE(ABORT, 'refused by the test'); END
+      """)
+    let store = try StateStore(path: state)
+    let day2 = try run(paths[1], store: store, out: out)
+    #expect(day2.failedFirms.map(\.firmID) == ["FIRM001"])
+    #expect(day2.failedFirms.first?.files.isEmpty == true)
+    #expect(day2.failedFirms.first?.manifestPath == nil)
+    // Nothing of its day 2 under a final name; the other firm's set is complete.
+    let left = try FileManager.default.contentsOfDirectory(atPath: out + "/FIRM001/2026-10-02")
+    #expect(left.filter { !$0.hasPrefix(".") }.isEmpty, "\(left)")
+    let other = try FileManager.default.contentsOfDirectory(atPath: out + "/FIRM002/2026-10-02")
+    #expect(other.contains("FIRM002_manifest_20261002.json"))
+    #expect(try store.latestRunDate(firmID: "FIRM001") == CivilDate("2026-10-01"))
+    // The store fixed, FIRM001 again: its set, the same as a clean run's.
+    try admin.execute("DROP TRIGGER refuse_firm001")
+    #expect(try run(paths[1], store: store, out: out, firms: ["FIRM001"]).failedFirms.isEmpty)
+    let clean = try StateStore(path: scratch + "/clean.sqlite")
+    for path in paths { _ = try run(path, store: clean, out: scratch + "/clean") }
+    #expect(try files(out) == (try files(scratch + "/clean")))
+  }
+
   @Test func aBadSnapshotWritesNothing() throws {
     let (scratch, paths) = try series("refused", days: 1)
     defer { try? FileManager.default.removeItem(atPath: scratch) }

@@ -26,7 +26,9 @@ enum CompleteSets {
 
   /// Puts a firm's finished files in place and writes the manifest last. When a rename or the
   /// manifest fails, what this call put under a final name is taken out again (the manifest
-  /// first): a firm that fails leaves no file of this run under a final name.
+  /// first); when recording the firm's run or history fails after it, `FirmRun` takes the whole
+  /// set out the same way: a firm that fails leaves no file of this run under a final name (a
+  /// night whose history commit fails is the exception: docs/architecture.md).
   static func putInPlace(
     firm: Firm, date: CivilDate, directory: OutputDirectory, writers: [ExtractFileWriter],
     files: [ExtractFileSummary], options: JobOptions,

@@ -417,21 +417,39 @@ final class FirmRun: @unchecked Sendable {
     if let refused = gate.wait() { throw PipelineError(snapshot: refused) }
     var outcome = self.outcome
     defer { self.outcome = outcome }
-    try history.record(firm: index, firmID: firm.id, held: records) { store, restated in
-      if let restated {
-        outcome.laterRunDates = restated.laterRunDates
-        outcome.staleDates = restated.staleDates
+    var placed = false
+    do {
+      try history.record(firm: index, firmID: firm.id, held: records) { store, restated in
+        if let restated {
+          outcome.laterRunDates = restated.laterRunDates
+          outcome.staleDates = restated.staleDates
+        }
+        try putInPlace(
+          ordered, files: files, reader: reader, store: store, outcome: &outcome, placed: &placed)
       }
-      try putInPlace(ordered, files: files, reader: reader, store: store, outcome: &outcome)
+    } catch {
+      // Its set went into place but its run and history are not recorded (recording the run
+      // failed, or the savepoint holding them could not be released): the set is taken out again,
+      // manifest first, so that no consumer takes it for a complete one.
+      if placed, let directory {
+        CompleteSets.takeOut(
+          [CompleteSets.manifestName(firmID: firm.id, date: date)] + files.map(\.name), from: directory)
+        outcome.files = []
+        outcome.manifestPath = nil
+        outcome.manifest = nil
+        outcome.manifestBytes = 0
+        outcome.manifestSHA256 = nil
+      }
+      throw error
     }
     records = []
   }
 
-  /// Renames the files into place, writes the manifest last and records the firm's run.
+  /// Renames the files into place, writes the manifest last (`placed` once they are all there)
+  /// and records the firm's run.
   private func putInPlace(
     _ ordered: [ExtractFileWriter], files: [ExtractFileSummary], reader: SnapshotReader,
-    store: any StateStoring,
-    outcome: inout FirmOutcome
+    store: any StateStoring, outcome: inout FirmOutcome, placed: inout Bool
   ) throws {
     guard let directory else {
       throw PipelineError(code: .internalError, firmID: firm.id, detail: "the firm's directory was not made")
@@ -440,19 +458,11 @@ final class FirmRun: @unchecked Sendable {
       firm: firm, date: date, directory: directory, writers: ordered, files: files, options: options,
       reader: reader,
       outcome: &outcome)
-    do {
-      try store.recordRun(
-        date: date, firmID: firm.id, runID: options.runID, snapshot: options.snapshotPath,
-        completedAt: Timestamp.rfc3339(options.clock()), gapCarried: outcome.gapCarriedFrom != nil,
-        manifestSHA256: outcome.manifestSHA256)
-    } catch {
-      // Its run is not recorded (and its history rolls back with the savepoint): its set is
-      // taken out again, manifest first, so no consumer takes it for a complete one.
-      CompleteSets.takeOut(
-        [CompleteSets.manifestName(firmID: firm.id, date: date)] + files.map(\.name),
-        from: directory)
-      throw error
-    }
+    placed = true
+    try store.recordRun(
+      date: date, firmID: firm.id, runID: options.runID, snapshot: options.snapshotPath,
+      completedAt: Timestamp.rfc3339(options.clock()), gapCarried: outcome.gapCarriedFrom != nil,
+      manifestSHA256: outcome.manifestSHA256)
   }
 }
 

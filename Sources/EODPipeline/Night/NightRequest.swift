@@ -7,8 +7,10 @@ import Logging
 
 /// What a caller asks of a night, as values: the command line parses its arguments into one, a
 /// program or a test makes one directly, and ``NightlyRun/run(_:)-(NightRequest)`` does the rest
-/// (``PrepareNight``, the night's stages, a shard's finish). Nothing here is read from the
-/// environment or the command line by the library.
+/// (``PrepareNight``, the night's stages, a shard's finish). The library reads nothing of the
+/// command line; of the environment only what a request names (a passphrase's variable,
+/// ``Delivery/sftp(url:identityFile:knownHosts:passphrase:trustOnFirstUse:createDirectories:)``)
+/// and, for ``workerCount``'s default, the number of cores.
 public struct NightRequest {
   /// Where the night's inputs and settings come from.
   public enum Source {

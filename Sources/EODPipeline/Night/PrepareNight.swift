@@ -29,7 +29,8 @@ struct PreparedNight {
 /// decision, the snapshot file and the output directory checked, the state store opened and
 /// locked, a shard's firms locked and planned, the idempotency request made; the ``Night`` the
 /// later stages run. Everything that stops it throws (a ``RunRefusal``, a store's or a lock's
-/// error) before any file is written.
+/// error) before any output file is written (it may have created the state store, when asked, and
+/// its folder, lock files and a shard's stored plan).
 enum PrepareNight {
   enum Outcome {
     /// The date is not a business day (the calendar's reason): nothing to do.
@@ -132,8 +133,9 @@ enum PrepareNight {
   }
 
   /// What an idempotency key's request is, for its fingerprint: the firms, the snapshot, and what
-  /// changes the files or their delivery (format, compression and extracts: a configured night's
-  /// are the configuration's; re-sending; carrying across a gap).
+  /// changes the files or their delivery: format, compression and extracts (for a night from
+  /// paths, its settings; for a configured night, the defaults, csv and 6, since its settings
+  /// are the configuration file's), re-sending, carrying across a gap.
   static func fingerprint(_ request: NightRequest, plan: RunPlan) -> String {
     var settings = FirmSettings()
     if case .paths(_, _, _, let given, _) = request.source { settings = given }

@@ -11,8 +11,9 @@ public struct PreparedShard {
   /// The shard's firms still to run (its others are complete and delivered already).
   public var toRun: [String]
   public var skipped: [String]
-  /// The per-(firm, date) lock files of a SQLite store, held until the process ends (a PostgreSQL
-  /// store's are advisory locks of its connection: none here).
+  /// The per-(firm, date) lock files of a SQLite store, held until the night ends
+  /// (`PreparedNight.release()`; a PostgreSQL store's are advisory locks of its connection: none
+  /// here).
   public var locks: [RunLock]
 
   public static func prepare(
