@@ -3,8 +3,9 @@ import EODRender
 import EODSnapshot
 
 /// A stage of the night, after ``ValueAccount``: an account's extract rows, written from its
-/// valuation by one row writer per extract (EODRender/Rows), each reading the valuation field by
-/// field in its template's order.
+/// valuation by one row writer per extract (EODRender/Rows), each writing one value per field of
+/// its extract in the extract's field order (the file's template then picks its columns by field
+/// name, ``ExtractFileWriter``).
 struct RenderRows {
   /// Which rows to build (the figures, findings and history are computed whatever is written).
   var writesPositions = true
