@@ -111,58 +111,23 @@ final class RowSpool {
   /// Every frame added, in order: its firm's slot, extract, row count and encoded bytes (decoded;
   /// valid during the call). ``flush()`` first.
   func replay(_ body: (Int, ExtractKind, Int, UnsafeRawBufferPointer) -> Void) throws(CompressionError) {
-    let kinds = kindByTag()
-    try replayFrames { tag, rows, bytes in
-      if let kind = kinds[tag] { body(tag >> 3, kind, rows, bytes) }
-    }
-  }
-
-  /// The extract of each frame tag (``Member``'s slot × 8 + the extract's place in its kinds);
-  /// nil for a tag no member has.
-  func kindByTag() -> ContiguousArray<ExtractKind?> {
-    var kinds = ContiguousArray<ExtractKind?>(repeating: nil, count: 256)
-    for member in members {
-      for (index, kind) in member.kinds.enumerated() { kinds[member.slot << 3 | index] = kind }
-    }
-    return kinds
-  }
-
-  /// Every frame added, in order: its tag (``kindByTag()``), row count and encoded bytes
-  /// (decoded; valid during the call). ``flush()`` first. Each frame's decoder is found by its
-  /// tag in one flat table: a lookup per frame (one per account and extract) through the members
-  /// and their arrays retained and released each of them, about 0.6 % of a 999-firm night.
-  func replayFrames(_ body: (Int, Int, UnsafeRawBufferPointer) -> Void) throws(CompressionError) {
     try flush()
-    // The decoders are kept alive by `owned` for the whole call; the table holds them unretained,
-    // so that a frame's lookup does not retain and release a decoder (999 firms' decoders are
-    // cold in the cache: each count was a cache miss).
-    var owned: [LineDeltaDecoder] = []
-    var decoders = ContiguousArray<Unmanaged<LineDeltaDecoder>?>(repeating: nil, count: 256)
-    for member in members {
-      for index in member.kinds.indices {
-        let decoder = LineDeltaDecoder()
-        owned.append(decoder)
-        decoders[member.slot << 3 | index] = Unmanaged.passUnretained(decoder)
+    let decoders = members.map { member in member.kinds.map { _ in LineDeltaDecoder() } }
+    for segment in segments {
+      var rest = try file.read(at: segment.offset, count: segment.count)
+      while let (frame, next) = ByteFrame.read(rest) {
+        let slot = Int(frame.tag >> 3)
+        let index = Int(frame.tag & 7)
+        guard members.indices.contains(slot), members[slot].kinds.indices.contains(index) else { break }
+        scratch.removeAll()
+        guard decoders[slot][index].decode(frame.bytes, into: scratch) else { break }
+        body(slot, members[slot].kinds[index], frame.count, scratch.bytes)
+        rest = next
       }
-    }
-    let scratch = self.scratch
-    try withExtendedLifetime(owned) { () throws(CompressionError) in
-      for segment in segments {
-        var rest = try file.read(at: segment.offset, count: segment.count)
-        while let (frame, next) = ByteFrame.read(rest) {
-          let tag = Int(frame.tag)
-          guard let decoder = decoders[tag] else { break }
-          scratch.removeAll()
-          guard decoder._withUnsafeGuaranteedRef({ $0.decode(frame.bytes, into: scratch) }) else { break }
-          body(tag, frame.count, scratch.bytes)
-          rest = next
-        }
-        guard rest.isEmpty else {
-          throw CompressionError(
-            code: .corruptInput,
-            step: "reading back a segment of \(segment.count) bytes at \(segment.offset)",
-            path: file.path)
-        }
+      guard rest.isEmpty else {
+        throw CompressionError(
+          code: .corruptInput, step: "reading back a segment of \(segment.count) bytes at \(segment.offset)",
+          path: file.path)
       }
     }
     segments = []

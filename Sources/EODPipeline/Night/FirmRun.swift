@@ -184,46 +184,24 @@ final class FirmRun: @unchecked Sendable {
       }
     }
     for (spool, group) in groups {
-      // By frame tag (a member's slot × 8 + its extract's place): the firm and the file, looked up
-      // once per frame in flat tables. The tables hold them unretained (`group` and `writers` keep
-      // them alive through the replay): a frame's lookup then retains and releases nothing, where
-      // each count of a cold firm's objects was a cache miss, twice a frame.
-      var runByTag = ContiguousArray<Unmanaged<FirmRun>?>(repeating: nil, count: 256)
-      var writerByTag = ContiguousArray<Unmanaged<ExtractFileWriter>?>(repeating: nil, count: 256)
-      var writers: [ExtractFileWriter] = []
+      var bySlot: [FirmRun?] = Array(repeating: nil, count: spool.members.count)
       for run in group {
-        let member = run.spool?.member
+        if let slot = run.spool?.member.slot { bySlot[slot] = run }
         run.spool = nil
         run.openFiles()
-        guard let member else { continue }
-        for (index, kind) in member.kinds.enumerated() {
-          runByTag[member.slot << 3 | index] = Unmanaged.passUnretained(run)
-          guard let writer = run.writers[kind] else { continue }
-          writers.append(writer)
-          writerByTag[member.slot << 3 | index] = Unmanaged.passUnretained(writer)
-        }
       }
       if group.contains(where: { !$0.hasFailed }) {
-        withExtendedLifetime((group, writers)) {
-          do throws(CompressionError) {
-            try spool.replayFrames { tag, rows, bytes in
-              guard let run = runByTag[tag], let writer = writerByTag[tag] else { return }
-              run._withUnsafeGuaranteedRef { run in
-                guard !run.hasFailed else { return }
-                let failure = writer._withUnsafeGuaranteedRef { writer -> CompressionError? in
-                  do throws(CompressionError) {
-                    try writer.append(encoded: bytes, rows: rows)
-                    return nil
-                  } catch {
-                    return error
-                  }
-                }
-                if let failure { run.fail(PipelineError(output: failure, firmID: run.firm.id)) }
-              }
+        do throws(CompressionError) {
+          try spool.replay { slot, kind, rows, bytes in
+            guard let run = bySlot[slot], !run.hasFailed else { return }
+            do throws(CompressionError) {
+              try run.writers[kind]?.append(encoded: bytes, rows: rows)
+            } catch {
+              run.fail(PipelineError(output: error, firmID: run.firm.id))
             }
-          } catch {
-            for run in group { run.fail(PipelineError(output: error, firmID: run.firm.id)) }
           }
+        } catch {
+          for run in group { run.fail(PipelineError(output: error, firmID: run.firm.id)) }
         }
       }
       for run in group { run.closeFiles() }
