@@ -1,4 +1,5 @@
 import EODCore
+import EODDelivery
 import EODOps
 import EODPipeline
 import EODRender
@@ -123,6 +124,38 @@ import Testing
     #expect(stopped?.code == .nothingDone)
     #expect(stopped?.message.contains("no-templates-here") == true, "\(String(describing: stopped))")
     #expect(stopped?.cause is TemplateError, "\(String(describing: stopped?.cause))")
+  }
+
+  @Test func aNightFromPathsDeliversToTheCallersDestinationAndItsKeyReplays() async throws {
+    let (scratch, paths) = try Fixtures.series(
+      "request-paths", GeneratorOptions(days: 1, firms: 2, accounts: 8, instruments: 12, edge: false))
+    func asked(firms: [String]) -> NightRequest {
+      var request = NightRequest(
+        source: .paths(
+          snapshot: paths[0], state: scratch + "/state.sqlite", outputDirectory: scratch + "/out",
+          settings: FirmSettings(),
+          destination: .destination(LocalDirectoryDestination(base: scratch + "/inbound"))),
+        runID: "paths", logger: Fixtures.logger, standardTemplatesDirectory: { Fixtures.templates })
+      request.firms = firms
+      request.createState = true
+      request.idempotencyKey = "0b6f2d4e-3c1a-4f5e-8a7b-9c0d1e2f3a4b"
+      request.fixedNow = "2026-10-02T08:00:00Z"
+      return request
+    }
+    let first = try await NightlyRun.run(asked(firms: []))
+    #expect(first.exitCode == .success)
+    #expect(first.deliveries.map(\.firmID) == ["FIRM001", "FIRM002"])
+    #expect(exists(scratch + "/inbound/FIRM002/2026-10-01/FIRM002_manifest_20261001.json"))
+    // The same request under the same key: what it printed, nothing run or sent.
+    let again = try await NightlyRun.run(asked(firms: []))
+    #expect(again.extract == nil && again.deliveries.isEmpty)
+    #expect(again.replayedOutput == first.lines.map { $0 + "\n" }.joined())
+    // The key for another request (one firm only): refused, exit 2.
+    let refused = await #expect(throws: RunRefusal.self) {
+      _ = try await NightlyRun.run(asked(firms: ["FIRM001"]))
+    }
+    #expect(refused?.code == .nothingDone)
+    #expect(refused?.message.contains("different request") == true, "\(String(describing: refused))")
   }
 
   @Test func aShardRunsItsFirmsRecordsItsFinishAndSkipsThemWhenRunAgain() async throws {
