@@ -66,17 +66,12 @@ public struct PipelineError: Error, CustomStringConvertible, Sendable {
   }
 
   /// The first error of `type` in the chain of causes (this error's ``cause``, its cause's, …,
-  /// through the state store's and delivery's errors, which keep theirs too).
+  /// through every error that keeps the one underneath: ``ErrorWithCause``).
   public func cause<E: Error>(as type: E.Type) -> E? {
     var next = cause
     while let error = next {
       if let found = error as? E { return found }
-      switch error {
-      case let error as PipelineError: next = error.cause
-      case let error as StateStoreError: next = error.cause
-      case let error as DeliveryError: next = error.cause
-      default: next = nil
-      }
+      next = (error as? any ErrorWithCause)?.cause
     }
     return nil
   }
@@ -97,3 +92,14 @@ extension PipelineError: OperatorFacingError {
   }
   public var errorCode: String { code.rawValue }
 }
+
+/// An error that keeps the error underneath it as its `cause` (its description already says it in
+/// words): ``PipelineError/cause(as:)`` walks through every one of them.
+public protocol ErrorWithCause: Error {
+  var cause: (any Error)? { get }
+}
+
+extension PipelineError: ErrorWithCause {}
+extension StateStoreError: ErrorWithCause {}
+extension DeliveryError: ErrorWithCause {}
+extension RunRefusal: ErrorWithCause {}

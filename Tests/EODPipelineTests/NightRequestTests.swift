@@ -124,6 +124,9 @@ import Testing
     #expect(stopped?.code == .nothingDone)
     #expect(stopped?.message.contains("no-templates-here") == true, "\(String(describing: stopped))")
     #expect(stopped?.cause is TemplateError, "\(String(describing: stopped?.cause))")
+    // Wrapped once more, the template's error is still found under it.
+    let wrapped = PipelineError(code: .badConfiguration, detail: "wrapped", cause: stopped)
+    #expect(wrapped.cause(as: TemplateError.self) != nil)
   }
 
   @Test func aNightFromPathsDeliversToTheCallersDestinationAndItsKeyReplays() async throws {
