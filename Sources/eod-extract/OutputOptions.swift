@@ -1,6 +1,7 @@
 import ArgumentParser
 import EODCompression
 import EODOps
+import EODPipeline
 import EODRender
 import Foundation
 
@@ -73,12 +74,7 @@ struct OutputOptions: ParsableArguments {
   }
 
   func templateLibrary() throws -> TemplateLibrary {
-    let directory = try templates ?? OutputOptions.standardTemplatesDirectory()
-    do {
-      return try TemplateLibrary(directory: directory)
-    } catch {
-      throw Failure(.nothingDone, "\(error)", cause: error)
-    }
+    try RunPlan.templateLibrary(templates, standard: OutputOptions.standardTemplatesDirectory)
   }
 
   /// The first place holding the standard templates (``TemplateLibrary/searchDirectories(executablePath:)``),

@@ -8,17 +8,20 @@ import EODState
 import Foundation
 import Logging
 
-/// A night made ready by ``PrepareNight``: its plan, the ``Night`` to run, the shard's part, and
-/// the locks it holds until ``release()``.
+/// A night made ready by ``PrepareNight``: the ``Night`` to run, the shard's part, and the locks
+/// it holds until ``release()``.
 struct PreparedNight {
-  var plan: RunPlan
+  typealias Shard = (
+    selection: ShardSelection, prepared: PreparedShard, date: CivilDate, configuration: JobConfiguration
+  )
   var night: Night
-  var shard:
-    (selection: ShardSelection, prepared: PreparedShard, date: CivilDate, configuration: JobConfiguration)?
+  var shard: Shard?
   var lock: RunLock?
 
   /// Frees the shard's firm locks and the store's run lock.
-  func release() {
+  func release() { Self.release(shard, lock) }
+
+  static func release(_ shard: Shard?, _ lock: RunLock?) {
     shard?.prepared.locks.forEach { $0.release() }
     lock?.release()
   }
@@ -43,16 +46,19 @@ enum PrepareNight {
   {
     let logger = request.logger
     let plan = try makePlan(request, now: now())
+    // A shard writes its own metrics file, what stops it included; the night's metrics_file is
+    // the fan-in's (docs/kubernetes.md).
+    var shardMetricsFile: String?
     if let selection = request.shard {
       guard plan.configuration != nil else {
         throw RunRefusal(.usage, "a shard of a night needs a configuration (--config)")
       }
       if let date = plan.businessDate, let metricsFile = plan.configuration?.metricsFile {
-        // What stops a shard goes to the shard's metrics file too (docs/kubernetes.md).
-        stop.metricsFile = NightFinalize.shardMetricsPath(
+        shardMetricsFile = NightFinalize.shardMetricsPath(
           metricsFile, businessDate: date.description, shard: selection.index, of: selection.count)
       }
     }
+    stop.metricsFile = shardMetricsFile
     if let warning = plan.calendarWarning { logger.warning("\(warning)") }
     if let (date, reason) = plan.notBusinessDay { return .notBusinessDay(date, reason) }
     stop.businessDate = plan.configuration != nil ? RunPlan.dateOfSnapshot(plan.snapshot) : ""
@@ -75,11 +81,11 @@ enum PrepareNight {
       }
       try request.afterLock()
       let night = try makeNight(
-        request, plan: plan, store: store, toRun: shard?.prepared.toRun, startedAt: stop.startedAt, now: now)
-      return .ready(PreparedNight(plan: plan, night: night, shard: shard, lock: lock))
+        request, plan: plan, store: store, toRun: shard?.prepared.toRun, shardMetricsFile: shardMetricsFile,
+        startedAt: stop.startedAt, now: now)
+      return .ready(PreparedNight(night: night, shard: shard, lock: lock))
     } catch {
-      shard?.prepared.locks.forEach { $0.release() }
-      lock?.release()
+      PreparedNight.release(shard, lock)
       throw error
     }
   }
@@ -90,14 +96,16 @@ enum PrepareNight {
     switch request.source {
     case .configuration(let path, let date):
       let configuration = try RunPlan.loadConfiguration(path)
-      let templates = try templateLibrary(
-        request.templatesDirectory ?? configuration.templatesDirectory, request: request)
+      let templates = try RunPlan.templateLibrary(
+        request.templatesDirectory ?? configuration.templatesDirectory,
+        standard: request.standardTemplatesDirectory)
       return try RunPlan(
         configuration: configuration, date: date, firms: request.firms, templates: templates, now: now)
     case .paths(let snapshot, let state, let outputDirectory, let settings, let destination):
       var plan = RunPlan(
         snapshot: snapshot, statePath: state, outputDirectory: outputDirectory, firms: request.firms,
-        templates: try templateLibrary(request.templatesDirectory, request: request),
+        templates: try RunPlan.templateLibrary(
+          request.templatesDirectory, standard: request.standardTemplatesDirectory),
         defaultSettings: settings)
       if let destination {
         plan.oneOffDestination = try oneOffDestination(destination)
@@ -153,18 +161,11 @@ enum PrepareNight {
       ])
   }
 
-  static func templateLibrary(_ directory: String?, request: NightRequest) throws -> TemplateLibrary {
-    let directory = try directory ?? request.standardTemplatesDirectory()
-    do { return try TemplateLibrary(directory: directory) } catch {
-      throw RunRefusal(.nothingDone, "\(error)", cause: error)
-    }
-  }
-
-  /// The ``Night`` of a plan: the extract's options, the store, delivery, webhooks, metrics and
-  /// the idempotency request.
+  /// The ``Night`` of a plan: the extract's options, the store, delivery, webhooks, metrics (a
+  /// shard's own file, `shardMetricsFile`, when it is one) and the idempotency request.
   static func makeNight(
-    _ request: NightRequest, plan: RunPlan, store: any StateStoring, toRun: [String]?, startedAt: Date,
-    now: @escaping @Sendable () -> Date
+    _ request: NightRequest, plan: RunPlan, store: any StateStoring, toRun: [String]?,
+    shardMetricsFile: String?, startedAt: Date, now: @escaping @Sendable () -> Date
   ) throws -> Night {
     // On-demand idempotency (docs/operations.md): the key is checked here, the night decides.
     var idempotency: IdempotencyRequest?
@@ -200,22 +201,11 @@ enum PrepareNight {
     night.resend = request.resend
     night.laterSnapshot = plan.configuration.map { configuration in { configuration.snapshotPath(for: $0) } }
     night.webhooks = plan.configuration?.webhooks
-    night.metricsFile = plan.configuration?.metricsFile
-    if let selection = request.shard, let date = plan.businessDate, let metricsFile = night.metricsFile {
-      // A shard writes its own file; the night's metrics_file is the fan-in's (docs/kubernetes.md).
-      night.metricsFile = NightFinalize.shardMetricsPath(
-        metricsFile, businessDate: date.description, shard: selection.index, of: selection.count)
-      night.metricsOfShard = true
-    }
+    night.metricsFile = shardMetricsFile ?? plan.configuration?.metricsFile
+    night.metricsOfShard = shardMetricsFile != nil
     night.idempotency = idempotency
     night.clock = now
     night.say = request.say
     return night
   }
-}
-
-extension PreparedNight {
-  typealias Shard = (
-    selection: ShardSelection, prepared: PreparedShard, date: CivilDate, configuration: JobConfiguration
-  )
 }

@@ -51,12 +51,8 @@ public struct RunPlan {
       let date = report.businessDate.description
       for firm in report.firms where destinations[firm.firmID] == nil {
         guard let unlisted = configuration.firm(firm.firmID) else { continue }
-        var mirror = true
-        if case .local(let directory) = unlisted.destination { mirror = !directory.contains("{date}") }
         destinations[firm.firmID] = try? RunPlan.destination(
-          unlisted.destination.resolved(firmID: firm.firmID, businessDate: date),
-          configuration: configuration,
-          mirror: mirror)
+          unlisted.destination, firmID: firm.firmID, businessDate: date, configuration: configuration)
       }
     }
     return destinations
@@ -141,16 +137,8 @@ public struct RunPlan {
     for id in selected {
       guard let firm = configuration.firm(id) else { continue }
       firmSettings[id] = try RunPlan.settings(firm, configuration: configuration)
-      // A configured directory with {date} is the exact place; otherwise files go under
-      // <dir>/<firm_id>/<business_date>/ as they do locally.
-      let mirror: Bool
-      switch firm.destination {
-      case .local(let directory): mirror = !directory.contains("{date}")
-      case .sftp(let sftp): mirror = !sftp.remoteDirectory.contains("{date}")
-      }
       configuredDestinations[id] = try RunPlan.destination(
-        firm.destination.resolved(firmID: id, businessDate: businessDate.description),
-        configuration: configuration, mirror: mirror)
+        firm.destination, firmID: id, businessDate: businessDate.description, configuration: configuration)
     }
   }
 
@@ -179,10 +167,18 @@ public struct RunPlan {
       extracts: extracts.isEmpty ? nil : extracts, formulaSafe: firm.isEnabled("formula_safe_csv"))
   }
 
+  /// A firm's configured destination for a date. A configured directory with {date} is the exact
+  /// place; otherwise files go under <dir>/<firm_id>/<business_date>/ as they do locally.
   public static func destination(
-    _ destination: DestinationConfiguration, configuration: JobConfiguration, mirror: Bool
+    _ configured: DestinationConfiguration, firmID: String, businessDate: String,
+    configuration: JobConfiguration
   ) throws -> any Destination {
-    switch destination {
+    let mirror: Bool
+    switch configured {
+    case .local(let directory): mirror = !directory.contains("{date}")
+    case .sftp(let sftp): mirror = !sftp.remoteDirectory.contains("{date}")
+    }
+    switch configured.resolved(firmID: firmID, businessDate: businessDate) {
     case .local(let directory):
       return LocalDirectoryDestination(base: directory, mirrorLocalLayout: mirror)
     case .sftp(let sftp):
@@ -211,6 +207,18 @@ public struct RunPlan {
 }
 
 extension RunPlan {
+  /// The templates of `directory`, or of the standard place (`standard`, asked only without a
+  /// directory; it throws when there are none); templates that cannot be read stop the night
+  /// (exit 2).
+  public static func templateLibrary(_ directory: String?, standard: () throws -> String) throws
+    -> TemplateLibrary
+  {
+    let directory = try directory ?? standard()
+    do { return try TemplateLibrary(directory: directory) } catch {
+      throw RunRefusal(.nothingDone, "\(error)", cause: error)
+    }
+  }
+
   /// The job's configuration file, checked: a file with errors stops the night (exit 2), with
   /// every error listed.
   public static func loadConfiguration(_ path: String) throws(RunRefusal) -> JobConfiguration {
