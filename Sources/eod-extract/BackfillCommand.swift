@@ -62,7 +62,7 @@ struct Backfill: AsyncParsableCommand {
           throw Failure(.nothingDone, "\(error)", cause: error)
         }
       }
-      if let out { try checkOutputDirectory(out) }
+      if let out { try OutputDirectoryCheck.check(out) }
       let library = try output.templateLibrary()
       let series = try SnapshotSeries.scan(directory: snapshots)
       let selected = series.filter { entry in
@@ -87,7 +87,7 @@ struct Backfill: AsyncParsableCommand {
           )
         }
       }
-      let (lock, store) = try openStateForWriting(state, create: initState, logger: logger)
+      let (lock, store) = try StateAccess.openForWriting(state, create: initState, logger: logger)
       defer { _ = lock }
       let scratch = out ?? NSTemporaryDirectory() + "/eod-backfill-\(getpid())"
       defer { if out == nil { try? FileManager.default.removeItem(atPath: scratch) } }

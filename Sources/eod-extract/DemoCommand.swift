@@ -41,7 +41,7 @@ struct Demo: AsyncParsableCommand {
       }
       let statePath = out + "/state.sqlite"
       // The demo's own store, in its own folder: always created (nothing else is there).
-      let (lock, store) = try openStateForWriting(statePath, create: true, logger: logger)
+      let (lock, store) = try StateAccess.openForWriting(statePath, create: true, logger: logger)
       defer { _ = lock }
       let library = try output.templateLibrary()
       var failed = false

@@ -48,7 +48,7 @@ struct Plan: AsyncParsableCommand {
       let plan = try PreparedShard.makePlan(
         snapshot: snapshot, firms: configuration.allFirms ? [] : configuration.firms.map(\.firmID),
         shards: shards)
-      let (lock, store) = try openStateForWriting(
+      let (lock, store) = try StateAccess.openForWriting(
         configuration.stateStore, create: configuration.stateStoreCreate, shared: true, logger: logger)
       defer { lock?.release() }
       switch try store.storeShardPlan(plan, replace: replace) {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EODCore
 import EODOps
+import EODPipeline
 import EODReconcile
 import EODState
 import Foundation
@@ -129,7 +130,7 @@ struct Reconcile: AsyncParsableCommand {
       do {
         if let state {
           let set = try Reconciler.identify(oursSet, extract: extract)
-          let (lock, store) = try openStateForWriting(state, create: initState, logger: logger)
+          let (lock, store) = try StateAccess.openForWriting(state, create: initState, logger: logger)
           defer { _ = lock }
           result = try store.recordBreakDay(firm: set.firm, extract: extract.rawValue, date: set.businessDate)
           {

@@ -1,9 +1,7 @@
 import ArgumentParser
 import EODOps
 import EODPipeline
-import EODRender
 import EODState
-import EODStatePostgres
 import Foundation
 import Logging
 
@@ -27,18 +25,8 @@ struct InjectedTestFailure: Error, CustomStringConvertible {
 /// unexpected error marked as such.
 func message(for error: any Error) -> String { EODExitCode.message(for: error) }
 
-/// Opens the state store for a command that writes it (``StateAccess/openForWriting(_:create:shared:logger:)``).
-func openStateForWriting(_ path: String, create: Bool, shared: Bool = false, logger: Logger) throws -> (
-  RunLock?, any StateStoring
-) {
-  try StateAccess.openForWriting(path, create: create, shared: shared, logger: logger)
-}
-
-/// Opens an existing state store to read it (history, deliveries): never creates one.
+/// Opens an existing state store to read it (history, deliveries): never creates one
+/// (``StateAccess/openForReading(_:logger:)`` with the commands' logger).
 func openStateForReading(_ path: String) throws -> any StateStoring {
   try StateAccess.openForReading(path, logger: makeLogger())
 }
-
-/// Checks, before anything is read, that the output directory can be used
-/// (``OutputDirectoryCheck``).
-func checkOutputDirectory(_ path: String) throws { try OutputDirectoryCheck.check(path) }

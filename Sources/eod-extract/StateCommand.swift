@@ -1,5 +1,6 @@
 import ArgumentParser
 import EODOps
+import EODPipeline
 import EODState
 import Foundation
 
@@ -45,7 +46,7 @@ struct State: AsyncParsableCommand {
 
     func run() async throws {
       try await withExitCodes {
-        let (lock, store) = try openStateForWriting(state, create: initState, logger: makeLogger())
+        let (lock, store) = try StateAccess.openForWriting(state, create: initState, logger: makeLogger())
         defer { lock?.release() }
         let counts = try StateDump.load(from, into: store)
         print("imported \(Export.summary(counts)) into \(store.location)")
