@@ -8,8 +8,7 @@ import Logging
 /// metrics file rewritten (exit code, last attempt, a failure for each firm it was to run), and
 /// the failure recorded in the state store for `eod-extract status` (not on exit 3: the store
 /// belongs to the run holding its lock). ``NightlyRun/run(_:)-(NightRequest)`` records its own
-/// stops; a caller that stops before it has a request (a command line it cannot make one of)
-/// records with one of these too.
+/// stops; ``classify(_:)`` tells a caller what to show.
 public final class NightStop {
   let runID: String
   var startedAt: Date
@@ -24,7 +23,7 @@ public final class NightStop {
   /// A shard's own metrics file, written instead of the configuration's `metrics_file`.
   var metricsFile: String?
 
-  public init(
+  init(
     runID: String, configurationPath: String?, requestedFirms: [String], startedAt: Date,
     now: @escaping () -> Date
   ) {
@@ -45,7 +44,7 @@ public final class NightStop {
 
   /// Logs the stop, writes the metrics and records the failure; a usage error (64: the request
   /// itself is wrong, nothing started) is left to the caller, which shows its usage.
-  public func record(_ error: any Error, logger: Logger) {
+  func record(_ error: any Error, logger: Logger) {
     let (code, errorCode, message) = Self.classify(error)
     guard code != .usage else { return }
     logger.error(
