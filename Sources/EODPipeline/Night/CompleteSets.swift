@@ -66,6 +66,18 @@ enum CompleteSets {
     for name in names { try? directory.removeIfPresent(name) }
   }
 
+  /// Takes a set ``putInPlace(firm:date:directory:writers:files:options:reader:outcome:)`` put in
+  /// place out again, manifest first, and forgets it in the outcome (its files, its manifest).
+  static func takeOutSet(of outcome: inout FirmOutcome, date: CivilDate, from directory: OutputDirectory) {
+    takeOut(
+      [manifestName(firmID: outcome.firmID, date: date)] + outcome.files.map(\.name), from: directory)
+    outcome.files = []
+    outcome.manifestPath = nil
+    outcome.manifest = nil
+    outcome.manifestBytes = 0
+    outcome.manifestSHA256 = nil
+  }
+
   private static func writeManifest(
     firm: Firm, date: CivilDate, name manifestName: String, directory: OutputDirectory,
     files: [ExtractFileSummary], options: JobOptions, reader: SnapshotReader, outcome: inout FirmOutcome

@@ -431,15 +431,7 @@ final class FirmRun: @unchecked Sendable {
       // Its set went into place but its run and history are not recorded (recording the run
       // failed, or the savepoint holding them could not be released): the set is taken out again,
       // manifest first, so that no consumer takes it for a complete one.
-      if placed, let directory {
-        CompleteSets.takeOut(
-          [CompleteSets.manifestName(firmID: firm.id, date: date)] + files.map(\.name), from: directory)
-        outcome.files = []
-        outcome.manifestPath = nil
-        outcome.manifest = nil
-        outcome.manifestBytes = 0
-        outcome.manifestSHA256 = nil
-      }
+      if placed, let directory { CompleteSets.takeOutSet(of: &outcome, date: date, from: directory) }
       throw error
     }
     records = []
